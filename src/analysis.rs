@@ -1,0 +1,33 @@
+//! The analysis of a whole policy set: every file parsed, then (as the checker
+//! grows) the set-wide checks. The CLI's `check` and `run` and the language server
+//! all go through [`analyze`], so they report exactly the same diagnostics.
+
+use crate::diagnostic::{self, Diagnostic};
+use crate::source::{FileId, Sources};
+use crate::syntax::{self, ast::Module};
+
+/// A parsed and checked policy set.
+#[derive(Debug, Clone, Default)]
+pub struct Analysis {
+    /// One module per file, in the order of [`Sources`].
+    pub modules: Vec<(FileId, Module)>,
+    /// Every diagnostic, sorted by file and position.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Analysis {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+pub fn analyze(sources: &Sources) -> Analysis {
+    let mut analysis = Analysis::default();
+    for (id, file) in sources.iter() {
+        let parsed = syntax::parse(id, &file.text);
+        analysis.diagnostics.extend(parsed.diagnostics);
+        analysis.modules.push((id, parsed.module));
+    }
+    diagnostic::sort(&mut analysis.diagnostics);
+    analysis
+}

@@ -1,0 +1,45 @@
+//! Argument parsing and dispatch. Exit codes (CLI.md): 0 success, 1 the policy set
+//! has errors, 2 usage or IO error.
+
+mod check;
+mod load;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "nudge", version, about = "Check and run journey policies")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check a policy set and report problems.
+    Check(check::CheckArgs),
+}
+
+/// How a command ended; mapped to the exit codes of CLI.md.
+pub enum Outcome {
+    Success,
+    PolicyErrors,
+    UsageOrIo,
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // clap prints help and version to stdout with status 0, usage errors to
+        // stderr with status 2.
+        Err(e) => e.exit(),
+    };
+    let outcome = match cli.command {
+        Command::Check(args) => check::run(args),
+    };
+    match outcome {
+        Outcome::Success => ExitCode::SUCCESS,
+        Outcome::PolicyErrors => ExitCode::from(1),
+        Outcome::UsageOrIo => ExitCode::from(2),
+    }
+}

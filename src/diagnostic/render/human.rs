@@ -1,0 +1,155 @@
+//! miette reports for people.
+
+use crate::diagnostic::{Diagnostic, Severity};
+use crate::source::{FileId, Sources};
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+use std::fmt;
+use std::sync::Arc;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HumanStyle {
+    /// Colours and Unicode art, for terminals.
+    Color,
+    /// Unicode art without colours: pipes, files, snapshots.
+    Plain,
+}
+
+/// Renders every diagnostic, each followed by a blank line.
+pub fn human(sources: &Sources, diagnostics: &[Diagnostic], style: HumanStyle) -> String {
+    let theme = match style {
+        HumanStyle::Color => GraphicalTheme::unicode(),
+        HumanStyle::Plain => GraphicalTheme::unicode_nocolor(),
+    };
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_width(100)
+        .with_links(false);
+    let named: Vec<NamedSource<Arc<str>>> = sources
+        .iter()
+        .map(|(_, f)| NamedSource::new(f.name.clone(), Arc::<str>::from(f.text.as_str())))
+        .collect();
+    let mut out = String::new();
+    for d in diagnostics {
+        let report = Report::new(d, &named);
+        if handler.render_report(&mut out, &report).is_err() {
+            // Rendering into a String cannot fail; keep the message if it ever does.
+            out.push_str(&d.message);
+            out.push('\n');
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// One diagnostic as miette sees it. Labels in other files than the primary one
+/// become related reports, each with its own source.
+struct Report<'a> {
+    code: String,
+    message: &'a str,
+    severity: miette::Severity,
+    help: Option<&'a str>,
+    source: NamedSource<Arc<str>>,
+    labels: Vec<LabeledSpan>,
+    related: Vec<Report<'a>>,
+}
+
+impl<'a> Report<'a> {
+    fn new(d: &'a Diagnostic, named: &[NamedSource<Arc<str>>]) -> Report<'a> {
+        let file = d.primary.file;
+        let mut labels = vec![LabeledSpan::new_primary_with_span(
+            Some(d.primary.message.clone()),
+            span(d.primary.span),
+        )];
+        let mut related = Vec::new();
+        for l in &d.secondary {
+            if l.file == file {
+                labels.push(LabeledSpan::new_with_span(
+                    Some(l.message.clone()),
+                    span(l.span),
+                ));
+            } else {
+                related.push(Report {
+                    code: String::new(),
+                    message: &l.message,
+                    severity: miette::Severity::Advice,
+                    help: None,
+                    source: source_of(named, l.file),
+                    labels: vec![LabeledSpan::new_primary_with_span(None, span(l.span))],
+                    related: Vec::new(),
+                });
+            }
+        }
+        Report {
+            code: d.code.as_str().to_string(),
+            message: &d.message,
+            severity: match d.severity {
+                Severity::Error => miette::Severity::Error,
+                Severity::Warning => miette::Severity::Warning,
+            },
+            help: d.help.as_deref(),
+            source: source_of(named, file),
+            labels,
+            related,
+        }
+    }
+}
+
+fn source_of(named: &[NamedSource<Arc<str>>], file: FileId) -> NamedSource<Arc<str>> {
+    named
+        .get(file.0 as usize)
+        .cloned()
+        .unwrap_or_else(|| NamedSource::new("<unknown>", Arc::<str>::from("")))
+}
+
+fn span(s: crate::source::Span) -> SourceSpan {
+    SourceSpan::new((s.start as usize).into(), s.len())
+}
+
+impl fmt::Debug for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message)
+    }
+}
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message)
+    }
+}
+
+impl std::error::Error for Report<'_> {}
+
+impl miette::Diagnostic for Report<'_> {
+    fn code<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        if self.code.is_empty() {
+            None
+        } else {
+            Some(Box::new(&self.code))
+        }
+    }
+
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(self.severity)
+    }
+
+    fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        self.help.map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        Some(&self.source)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        Some(Box::new(self.labels.iter().cloned()))
+    }
+
+    fn related<'b>(&'b self) -> Option<Box<dyn Iterator<Item = &'b dyn miette::Diagnostic> + 'b>> {
+        if self.related.is_empty() {
+            None
+        } else {
+            Some(Box::new(
+                self.related.iter().map(|r| r as &dyn miette::Diagnostic),
+            ))
+        }
+    }
+}

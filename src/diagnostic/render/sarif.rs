@@ -1,0 +1,94 @@
+//! SARIF 2.1.0, for GitHub code scanning and other CI tools.
+
+use crate::diagnostic::render::region;
+use crate::diagnostic::{Code, Diagnostic, Severity};
+use serde_json::{Value, json};
+
+use crate::source::Sources;
+
+pub fn sarif(sources: &Sources, diagnostics: &[Diagnostic]) -> String {
+    let rules: Vec<Value> = Code::ALL
+        .iter()
+        .map(|code| {
+            json!({
+                "id": code.as_str(),
+                "shortDescription": { "text": code.summary() },
+                "help": { "text": format!("{}\n\nRun `nudge explain {}` for details.", code.summary(), code.as_str()) },
+                "defaultConfiguration": { "level": level(code.default_severity()) },
+            })
+        })
+        .collect();
+    let results: Vec<Value> = diagnostics
+        .iter()
+        .map(|d| {
+            let (start, end) = region(sources, &d.primary);
+            let mut text = d.message.clone();
+            if let Some(help) = &d.help {
+                text.push_str("\nhelp: ");
+                text.push_str(help);
+            }
+            let related: Vec<Value> = d
+                .secondary
+                .iter()
+                .enumerate()
+                .map(|(i, l)| {
+                    let (s, e) = region(sources, l);
+                    json!({
+                        "id": i,
+                        "message": { "text": l.message },
+                        "physicalLocation": physical(&sources.get(l.file).name, s, e),
+                    })
+                })
+                .collect();
+            let rule_index = Code::ALL.iter().position(|c| *c == d.code).unwrap_or(0);
+            let mut result = json!({
+                "ruleId": d.code.as_str(),
+                "ruleIndex": rule_index,
+                "level": level(d.severity),
+                "message": { "text": text },
+                "locations": [{
+                    "physicalLocation": physical(&sources.get(d.primary.file).name, start, end),
+                    "message": { "text": d.primary.message },
+                }],
+            });
+            if !related.is_empty() {
+                result["relatedLocations"] = Value::Array(related);
+            }
+            result
+        })
+        .collect();
+    let log = json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": { "driver": {
+                "name": "nudge",
+                "informationUri": "https://github.com/nudge-policies/nudge",
+                "version": env!("CARGO_PKG_VERSION"),
+                "rules": rules,
+            }},
+            "columnKind": "unicodeCodePoints",
+            "results": results,
+        }],
+    });
+    serde_json::to_string_pretty(&log).unwrap_or_default()
+}
+
+fn level(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    }
+}
+
+fn physical(file: &str, start: crate::source::LineCol, end: crate::source::LineCol) -> Value {
+    json!({
+        "artifactLocation": { "uri": file.replace('\\', "/") },
+        "region": {
+            "startLine": start.line,
+            "startColumn": start.column,
+            "endLine": end.line,
+            "endColumn": end.column,
+        },
+    })
+}

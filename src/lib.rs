@@ -1,0 +1,15 @@
+//! Nudge: a checker, compiler and event-time runtime for journey policies.
+//!
+//! The pipeline, one module per stage: [`syntax`] (text → AST, never fails) →
+//! `check` (names, types, policy rules) → `ir` → `interp` / `jit` → `runtime`.
+//! The library does no IO: callers hand it text and get values back; the `nudge`
+//! binary and the language server do the reading and writing.
+
+pub mod analysis;
+pub mod diagnostic;
+pub mod source;
+pub mod syntax;
+
+pub use analysis::{Analysis, analyze};
+pub use diagnostic::{Code, Diagnostic, Severity};
+pub use source::{FileId, Sources, Span};

@@ -1,0 +1,508 @@
+//! The abstract syntax tree of one policy file.
+//!
+//! Every node carries the byte [`Span`] of its source text. The tree is what the
+//! user wrote, validated only lexically: names are not resolved and types are not
+//! checked (that is `check`'s job). Nodes that failed lexical validation keep their
+//! place with an `Error` variant, so that later passes see the declaration and do
+//! not report follow-on errors about it.
+
+use crate::source::Span;
+
+/// A name with its place.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ident {
+    pub name: String,
+    pub span: Span,
+}
+
+/// A parsed file: its declarations in source order and every comment.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Module {
+    pub decls: Vec<Decl>,
+    pub comments: Vec<Comment>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommentKind {
+    /// `// …`
+    Line,
+    /// `/// …`
+    Doc,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Comment {
+    pub kind: CommentKind,
+    /// The whole comment, from the slashes to the end of the line (exclusive).
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decl {
+    pub kind: DeclKind,
+    pub span: Span,
+    /// The text of the `///` comments right above the declaration, one line per
+    /// comment, without the slashes and the one space after them.
+    pub doc: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum DeclKind {
+    Consent(ConsentDecl),
+    Profile(ProfileDecl),
+    Event(EventDecl),
+    Channel(ChannelDecl),
+    Limits(LimitsDecl),
+    Segment(SegmentDecl),
+    Template(TemplateDecl),
+    Journey(JourneyDecl),
+}
+
+impl DeclKind {
+    /// What the declaration is, in the user's words ("journey", "event" …).
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            DeclKind::Consent(_) => "consent",
+            DeclKind::Profile(_) => "profile",
+            DeclKind::Event(_) => "event",
+            DeclKind::Channel(_) => "channel",
+            DeclKind::Limits(_) => "limits",
+            DeclKind::Segment(_) => "segment",
+            DeclKind::Template(_) => "template",
+            DeclKind::Journey(_) => "journey",
+        }
+    }
+
+    /// The declared name; `profile` and `limits` have none.
+    pub fn name(&self) -> Option<&Ident> {
+        match self {
+            DeclKind::Consent(d) => Some(&d.name),
+            DeclKind::Event(d) => Some(&d.name),
+            DeclKind::Channel(d) => Some(&d.name),
+            DeclKind::Segment(d) => Some(&d.name),
+            DeclKind::Template(d) => Some(&d.name),
+            DeclKind::Journey(d) => Some(&d.name),
+            DeclKind::Profile(_) | DeclKind::Limits(_) => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConsentMode {
+    OptIn,
+    OptOut,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConsentDecl {
+    pub name: Ident,
+    pub mode: ConsentMode,
+    pub mode_span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProfileDecl {
+    pub attrs: Vec<AttrDecl>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttrDecl {
+    pub name: Ident,
+    pub ty: TypeExpr,
+    pub default: Option<Expr>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventDecl {
+    pub name: Ident,
+    /// `from "Order Completed"`: the name used in the input stream.
+    pub external: Option<StrLit>,
+    pub props: Vec<PropDecl>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PropDecl {
+    pub name: Ident,
+    pub ty: TypeExpr,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TypeExpr {
+    pub kind: TypeKind,
+    pub optional: bool,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TypeKind {
+    Number,
+    String,
+    Bool,
+    Time,
+    Duration,
+    Timezone,
+    List(Box<TypeExpr>),
+    /// A type that failed lexical validation (already reported).
+    Error,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChannelDecl {
+    pub name: Ident,
+    pub address: Option<Path>,
+    pub consent: Option<Ident>,
+    pub quiet: Option<QuietWindow>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LimitsDecl {
+    pub caps: Vec<Cap>,
+    pub quiet: Vec<QuietWindow>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cap {
+    /// The number of sends allowed per window; whole, validated by the builder.
+    pub count: u32,
+    pub count_span: Span,
+    pub window: Window,
+    pub channel: Option<Ident>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum WindowKind {
+    /// `per 7d`: the window `(t - D, t]`.
+    Rolling(DurationLit),
+    /// `per day`: since local midnight.
+    Day,
+    /// `per week`: since Monday 00:00 local time.
+    Week,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Window {
+    pub kind: WindowKind,
+    pub span: Span,
+}
+
+/// `A to B`, local times in the profile's time zone; wraps midnight when `A > B`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QuietWindow {
+    pub from: TimeOfDay,
+    pub to: TimeOfDay,
+    pub span: Span,
+}
+
+/// A time of day as minutes after midnight (0–1439).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TimeOfDay {
+    pub minutes: u16,
+    pub span: Span,
+}
+
+/// A duration literal in whole seconds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DurationLit {
+    pub seconds: u64,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SegmentDecl {
+    pub name: Ident,
+    pub expr: Expr,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TemplateDecl {
+    pub name: Ident,
+    pub blocks: Vec<TemplateBlock>,
+}
+
+/// The content of a template for one channel.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TemplateBlock {
+    pub channel: Ident,
+    pub fields: Vec<TemplateField>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TemplateField {
+    pub name: Ident,
+    pub value: StrLit,
+    pub span: Span,
+}
+
+/// A string literal: text and `{{ expr }}` interpolations.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StrLit {
+    pub parts: Vec<StrPart>,
+    pub span: Span,
+}
+
+impl StrLit {
+    /// The string's value when it has no interpolation.
+    pub fn as_plain(&self) -> Option<String> {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                StrPart::Text(text, _) => out.push_str(text),
+                StrPart::Interp(_) => return None,
+            }
+        }
+        Some(out)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum StrPart {
+    /// Literal text with escapes already decoded.
+    Text(String, Span),
+    Interp(Expr),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct JourneyDecl {
+    pub name: Ident,
+    pub clauses: Vec<Clause>,
+    pub steps: Vec<Step>,
+    /// True when part of the journey had syntax errors and was left out; checks
+    /// that need the whole journey (a missing `when`, say) skip it.
+    pub recovered: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Clause {
+    pub kind: ClauseKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ClauseKind {
+    Owner(StrLit),
+    Priority { value: f64, value_span: Span },
+    When(Trigger),
+    ExitOn(Trigger),
+    ReenterAfter(DurationLit),
+    ReenterNever,
+    RequireConsent(Ident),
+    Transactional,
+}
+
+impl ClauseKind {
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            ClauseKind::Owner(_) => "owner",
+            ClauseKind::Priority { .. } => "priority",
+            ClauseKind::When(_) => "when",
+            ClauseKind::ExitOn(_) => "exit on",
+            ClauseKind::ReenterAfter(_) | ClauseKind::ReenterNever => "reenter",
+            ClauseKind::RequireConsent(_) => "require consent",
+            ClauseKind::Transactional => "transactional",
+        }
+    }
+}
+
+/// `EVENT [where COND]`, as in `when` and `exit on`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Trigger {
+    pub event: Ident,
+    pub condition: Option<Expr>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    pub kind: StepKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum StepKind {
+    Wait(DurationLit),
+    WaitUntil(TimeOfDay),
+    Send {
+        template: Ident,
+        channels: Vec<Ident>,
+    },
+    If {
+        condition: Expr,
+        then: Vec<Step>,
+        otherwise: Option<Else>,
+    },
+    Split {
+        arms: Vec<SplitArm>,
+    },
+    Stop,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Else {
+    Block(Vec<Step>),
+    /// `else if …`: a nested `if` step.
+    If(Box<Step>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SplitArm {
+    pub percent: u8,
+    pub percent_span: Span,
+    pub name: Ident,
+    /// `None` for a holdout arm (`10% holdout`).
+    pub body: Option<Vec<Step>>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExprKind {
+    Number(f64),
+    Str(StrLit),
+    Bool(bool),
+    None,
+    Duration(u64),
+    /// Seconds and nanoseconds since the Unix epoch, UTC.
+    Timestamp {
+        seconds: i64,
+        nanos: u32,
+    },
+    List(Vec<Expr>),
+    Path(Path),
+    Call(Call),
+    Unary(UnaryOp, Box<Expr>),
+    Binary(BinaryOp, Box<Expr>, Box<Expr>),
+    Paren(Box<Expr>),
+    /// An expression that failed lexical validation (already reported).
+    Error,
+}
+
+/// `a.b.c`: the first segment is `profile`, `event`, `trigger`, `now` or a name.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Path {
+    pub segments: Vec<Ident>,
+    pub span: Span,
+}
+
+impl Path {
+    pub fn root(&self) -> &str {
+        self.segments.first().map_or("", |s| s.name.as_str())
+    }
+}
+
+/// A function call. Aggregates take their special clauses:
+/// `count(EVENT where COND within 7d)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Call {
+    pub function: Ident,
+    pub args: Vec<Expr>,
+    pub filter: Option<Box<Expr>>,
+    pub within: Option<DurationLit>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnaryOp {
+    Not,
+    Neg,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinaryOp {
+    Or,
+    And,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    In,
+    Coalesce,
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+impl BinaryOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinaryOp::Or => "or",
+            BinaryOp::And => "and",
+            BinaryOp::Eq => "==",
+            BinaryOp::Ne => "!=",
+            BinaryOp::Lt => "<",
+            BinaryOp::Le => "<=",
+            BinaryOp::Gt => ">",
+            BinaryOp::Ge => ">=",
+            BinaryOp::In => "in",
+            BinaryOp::Coalesce => "??",
+            BinaryOp::Add => "+",
+            BinaryOp::Sub => "-",
+            BinaryOp::Mul => "*",
+            BinaryOp::Div => "/",
+        }
+    }
+
+    /// Binding strength, loosest first (LANGUAGE.md §5).
+    pub fn precedence(self) -> u8 {
+        match self {
+            BinaryOp::Or => 1,
+            BinaryOp::And => 2,
+            BinaryOp::Eq
+            | BinaryOp::Ne
+            | BinaryOp::Lt
+            | BinaryOp::Le
+            | BinaryOp::Gt
+            | BinaryOp::Ge => 4,
+            BinaryOp::In => 5,
+            BinaryOp::Coalesce => 6,
+            BinaryOp::Add | BinaryOp::Sub => 7,
+            BinaryOp::Mul | BinaryOp::Div => 8,
+        }
+    }
+
+    pub fn is_comparison(self) -> bool {
+        self.precedence() == 4
+    }
+}
+
+/// Precedence of prefix `not`: looser than comparisons, tighter than `and`, so
+/// `not a == b` is `not (a == b)`.
+pub const NOT_PRECEDENCE: u8 = 3;
+/// Precedence of unary minus: tighter than every binary operator.
+pub const NEG_PRECEDENCE: u8 = 9;
+
+/// A duration in canonical form, largest units first: `90m` is `1h30m`, `0s` is
+/// `0s`. Weeks are used only for whole weeks, so `30d` stays `30d`.
+pub fn duration_text(seconds: u64) -> String {
+    if seconds == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    let mut rest = seconds;
+    let units: &[(&str, u64)] = if seconds.is_multiple_of(604_800) {
+        &[("w", 604_800)]
+    } else {
+        &[("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)]
+    };
+    for &(unit, size) in units {
+        if rest >= size {
+            out.push_str(&format!("{}{unit}", rest / size));
+            rest %= size;
+        }
+    }
+    out
+}
+
+/// `HH:MM`.
+pub fn time_of_day_text(minutes: u16) -> String {
+    format!("{:02}:{:02}", minutes / 60, minutes % 60)
+}

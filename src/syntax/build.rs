@@ -1,0 +1,936 @@
+//! From pest pairs to the AST.
+//!
+//! The builder trusts the grammar for shape (a pair's children are what the rule
+//! says) and validates what the grammar lexes loosely: duration units, times of
+//! day, percentages, numbers, timestamps and type names. Each bad token is reported
+//! once and replaced by an `Error` node or a neutral value, so parsing goes on.
+
+use crate::diagnostic::{Code, Diagnostic, Label, did_you_mean};
+use crate::source::{FileId, Span};
+use crate::syntax::Rule;
+use crate::syntax::ast::*;
+use crate::syntax::expr;
+use crate::syntax::keywords;
+use pest::iterators::Pair;
+
+pub(crate) struct Builder<'t> {
+    pub file: FileId,
+    /// The whole file's text.
+    pub text: &'t str,
+    /// Offset of the parsed piece in the file: pest spans are relative to it.
+    pub base: usize,
+    pub diagnostics: Vec<Diagnostic>,
+    /// Operators built so far in the current declaration (see `expr::MAX_OPERATORS`).
+    pub operators: usize,
+    pub too_many_operators_reported: bool,
+}
+
+type P<'i> = Pair<'i, Rule>;
+
+impl<'t> Builder<'t> {
+    pub fn new(file: FileId, text: &'t str) -> Builder<'t> {
+        Builder {
+            file,
+            text,
+            base: 0,
+            diagnostics: Vec::new(),
+            operators: 0,
+            too_many_operators_reported: false,
+        }
+    }
+
+    /// Starts a new declaration (or journey item): limits are per declaration.
+    pub fn start_piece(&mut self, base: usize) {
+        self.base = base;
+        self.operators = 0;
+        self.too_many_operators_reported = false;
+    }
+
+    /// The pair's span in the file. pest lets a rule that ends in an optional or a
+    /// repetition swallow the whitespace and comments after it; they are trimmed.
+    pub fn span(&self, pair: &P<'_>) -> Span {
+        let s = pair.as_span();
+        let start = s.start() + self.base;
+        let end = trim_end(self.text, start, s.end() + self.base);
+        Span::new(start, end)
+    }
+
+    pub fn error(
+        &mut self,
+        code: Code,
+        span: Span,
+        message: impl Into<String>,
+        label: impl Into<String>,
+    ) -> &mut Diagnostic {
+        self.diagnostics.push(Diagnostic::new(
+            code,
+            message,
+            Label::new(self.file, span, label),
+        ));
+        let last = self.diagnostics.len() - 1;
+        &mut self.diagnostics[last]
+    }
+
+    pub fn ident(&self, pair: P<'_>) -> Ident {
+        Ident {
+            name: pair.as_str().to_string(),
+            span: self.span(&pair),
+        }
+    }
+
+    // ------------------------------------------------------------ declarations
+
+    pub fn decl(&mut self, pair: P<'_>) -> DeclKind {
+        match pair.as_rule() {
+            Rule::consent_decl => DeclKind::Consent(self.consent(pair)),
+            Rule::profile_decl => DeclKind::Profile(self.profile(pair)),
+            Rule::event_decl => DeclKind::Event(self.event(pair)),
+            Rule::channel_decl => DeclKind::Channel(self.channel(pair)),
+            Rule::limits_decl => DeclKind::Limits(self.limits(pair)),
+            Rule::segment_decl => DeclKind::Segment(self.segment(pair)),
+            Rule::template_decl => DeclKind::Template(self.template(pair)),
+            Rule::journey_decl => DeclKind::Journey(self.journey(pair)),
+            rule => unreachable!("decl_entry only yields declarations, got {rule:?}"),
+        }
+    }
+
+    fn consent(&mut self, pair: P<'_>) -> ConsentDecl {
+        let mut inner = pair.into_inner().skip(1);
+        let name = self.ident(next(&mut inner));
+        let mode = next(&mut inner);
+        ConsentDecl {
+            name,
+            mode: if mode.as_str() == "opt_in" {
+                ConsentMode::OptIn
+            } else {
+                ConsentMode::OptOut
+            },
+            mode_span: self.span(&mode),
+        }
+    }
+
+    fn profile(&mut self, pair: P<'_>) -> ProfileDecl {
+        let attrs: Vec<AttrDecl> = pair
+            .into_inner()
+            .filter(|p| p.as_rule() == Rule::attr_decl)
+            .map(|p| self.attr(p))
+            .collect();
+        let spans: Vec<Span> = attrs.iter().map(|a| a.span).collect();
+        self.require_separators(&spans, "attributes");
+        ProfileDecl { attrs }
+    }
+
+    fn attr(&mut self, pair: P<'_>) -> AttrDecl {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner();
+        let name = self.ident(next(&mut inner));
+        let ty = self.type_expr(next(&mut inner));
+        let default = inner.next().map(|p| self.expr(p));
+        AttrDecl {
+            name,
+            ty,
+            default,
+            span,
+        }
+    }
+
+    fn event(&mut self, pair: P<'_>) -> EventDecl {
+        let mut inner = pair.into_inner().skip(1);
+        let name = self.ident(next(&mut inner));
+        let mut external = None;
+        let mut props = Vec::new();
+        for p in inner {
+            match p.as_rule() {
+                Rule::string => external = Some(self.plain_string(p, "an event's external name")),
+                Rule::event_props => {
+                    props = p
+                        .into_inner()
+                        .map(|prop| {
+                            let span = self.span(&prop);
+                            let mut inner = prop.into_inner();
+                            let name = self.ident(next(&mut inner));
+                            let ty = self.type_expr(next(&mut inner));
+                            PropDecl { name, ty, span }
+                        })
+                        .collect();
+                }
+                _ => {}
+            }
+        }
+        let spans: Vec<Span> = props.iter().map(|p| p.span).collect();
+        self.require_separators(&spans, "properties");
+        EventDecl {
+            name,
+            external,
+            props,
+        }
+    }
+
+    fn type_expr(&mut self, pair: P<'_>) -> TypeExpr {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner();
+        let name_pair = next(&mut inner);
+        let name = name_pair.as_str();
+        let name_span = self.span(&name_pair);
+        let mut arg = None;
+        let mut optional = false;
+        for p in inner {
+            match p.as_rule() {
+                Rule::type_expr => arg = Some(self.type_expr(p)),
+                Rule::optional_mark => optional = true,
+                _ => {}
+            }
+        }
+        let kind = match (name, arg) {
+            ("list", Some(arg)) => TypeKind::List(Box::new(arg)),
+            ("list", None) => {
+                self.error(
+                    Code::UnknownType,
+                    name_span,
+                    "`list` needs an element type",
+                    "element type missing",
+                )
+                .help = Some("write `list<string>` or `list<number>`".into());
+                TypeKind::Error
+            }
+            (scalar, arg) => {
+                let kind = match scalar {
+                    "number" => TypeKind::Number,
+                    "string" => TypeKind::String,
+                    "bool" => TypeKind::Bool,
+                    "time" => TypeKind::Time,
+                    "duration" => TypeKind::Duration,
+                    "timezone" => TypeKind::Timezone,
+                    other => {
+                        let alias = match other {
+                            "int" | "integer" | "float" | "double" | "decimal" | "num" => {
+                                Some("number")
+                            }
+                            "str" | "text" => Some("string"),
+                            "boolean" => Some("bool"),
+                            "timestamp" | "datetime" | "instant" | "date" => Some("time"),
+                            "tz" | "zone" => Some("timezone"),
+                            "array" | "vec" => Some("list<string>"),
+                            _ => None,
+                        };
+                        let help = match alias {
+                            Some(t) => format!("use `{t}`"),
+                            None => did_you_mean(other, keywords::TYPES.iter().copied())
+                                .unwrap_or_else(|| {
+                                    "the types are `number`, `string`, `bool`, `time`, `duration`, `timezone` and `list<T>`".into()
+                                }),
+                        };
+                        self.error(
+                            Code::UnknownType,
+                            name_span,
+                            format!("unknown type `{other}`"),
+                            "not a type",
+                        )
+                        .help = Some(help);
+                        return TypeExpr {
+                            kind: TypeKind::Error,
+                            optional,
+                            span,
+                        };
+                    }
+                };
+                if let Some(arg) = arg {
+                    self.error(
+                        Code::UnknownType,
+                        arg.span,
+                        format!("`{scalar}` takes no type argument"),
+                        "unexpected type argument",
+                    );
+                    TypeKind::Error
+                } else {
+                    kind
+                }
+            }
+        };
+        TypeExpr {
+            kind,
+            optional,
+            span,
+        }
+    }
+
+    fn channel(&mut self, pair: P<'_>) -> ChannelDecl {
+        let mut inner = pair.into_inner().skip(1);
+        let name = self.ident(next(&mut inner));
+        let mut channel = ChannelDecl {
+            name,
+            address: None,
+            consent: None,
+            quiet: None,
+        };
+        let mut seen: Vec<(&'static str, Span)> = Vec::new();
+        for clause in inner {
+            let span = self.span(&clause);
+            let keyword = match clause.as_rule() {
+                Rule::address_clause => {
+                    let path = clause.into_inner().nth(1).map(|p| self.path(p));
+                    channel.address = channel.address.or(path);
+                    "address"
+                }
+                Rule::channel_consent => {
+                    let topic = clause.into_inner().nth(1).map(|p| self.ident(p));
+                    channel.consent = channel.consent.or(topic);
+                    "consent"
+                }
+                Rule::quiet_clause => {
+                    let quiet = self.quiet(clause);
+                    channel.quiet = channel.quiet.or(quiet);
+                    "quiet"
+                }
+                _ => continue,
+            };
+            if let Some(&(_, first)) = seen.iter().find(|(k, _)| *k == keyword) {
+                let file = self.file;
+                self.error(
+                    Code::MisplacedClause,
+                    span,
+                    format!(
+                        "channel `{}` has more than one `{keyword}` clause",
+                        channel.name.name
+                    ),
+                    "repeated here",
+                )
+                .with_secondary_in_place(Label::new(file, first, "first given here"))
+                .help = Some(format!("keep one `{keyword}` clause"));
+            } else {
+                seen.push((keyword, span));
+            }
+        }
+        channel
+    }
+
+    fn quiet(&mut self, pair: P<'_>) -> Option<QuietWindow> {
+        let span = self.span(&pair);
+        let mut times = pair
+            .into_inner()
+            .filter(|p| p.as_rule() == Rule::time_of_day);
+        let from = self.time_of_day(next(&mut times));
+        let to = self.time_of_day(next(&mut times));
+        Some(QuietWindow {
+            from: from?,
+            to: to?,
+            span,
+        })
+    }
+
+    fn limits(&mut self, pair: P<'_>) -> LimitsDecl {
+        let mut limits = LimitsDecl {
+            caps: Vec::new(),
+            quiet: Vec::new(),
+        };
+        for clause in pair.into_inner() {
+            match clause.as_rule() {
+                Rule::cap_clause => {
+                    if let Some(cap) = self.cap(clause) {
+                        limits.caps.push(cap);
+                    }
+                }
+                Rule::quiet_clause => {
+                    if let Some(q) = self.quiet(clause) {
+                        limits.quiet.push(q);
+                    }
+                }
+                _ => {}
+            }
+        }
+        limits
+    }
+
+    fn cap(&mut self, pair: P<'_>) -> Option<Cap> {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner().skip(1);
+        let count_pair = next(&mut inner);
+        let count_span = self.span(&count_pair);
+        let count = self.whole_number(&count_pair, u32::MAX as f64, "a cap counts whole sends");
+        let _per = inner.next();
+        let window_pair = next(&mut inner);
+        let window_span = self.span(&window_pair);
+        let window = match window_pair.as_rule() {
+            Rule::calendar_window if window_pair.as_str() == "day" => Some(WindowKind::Day),
+            Rule::calendar_window => Some(WindowKind::Week),
+            _ => self.duration(&window_pair).map(WindowKind::Rolling),
+        };
+        let channel = inner.nth(1).map(|p| self.ident(p));
+        Some(Cap {
+            count: count? as u32,
+            count_span,
+            window: Window {
+                kind: window?,
+                span: window_span,
+            },
+            channel,
+            span,
+        })
+    }
+
+    fn segment(&mut self, pair: P<'_>) -> SegmentDecl {
+        let mut inner = pair.into_inner().skip(1);
+        let name = self.ident(next(&mut inner));
+        let expr = self.expr(next(&mut inner));
+        SegmentDecl { name, expr }
+    }
+
+    fn template(&mut self, pair: P<'_>) -> TemplateDecl {
+        let mut inner = pair.into_inner().skip(1);
+        let name = self.ident(next(&mut inner));
+        let blocks = inner
+            .map(|block| {
+                let span = self.span(&block);
+                let mut parts = block.into_inner();
+                let channel = self.ident(next(&mut parts));
+                let fields: Vec<TemplateField> = parts
+                    .map(|field| {
+                        let span = self.span(&field);
+                        let mut f = field.into_inner();
+                        let name = self.ident(next(&mut f));
+                        let value = self.string(next(&mut f), None);
+                        TemplateField { name, value, span }
+                    })
+                    .collect();
+                let spans: Vec<Span> = fields.iter().map(|f| f.span).collect();
+                self.require_separators(&spans, "fields");
+                TemplateBlock {
+                    channel,
+                    fields,
+                    span,
+                }
+            })
+            .collect();
+        TemplateDecl { name, blocks }
+    }
+
+    fn journey(&mut self, pair: P<'_>) -> JourneyDecl {
+        let mut inner = pair.into_inner().skip(1);
+        let name = self.ident(next(&mut inner));
+        let mut journey = JourneyDecl {
+            name,
+            clauses: Vec::new(),
+            steps: Vec::new(),
+            recovered: false,
+        };
+        let errors_before = self.diagnostics.len();
+        for item in inner {
+            self.journey_item(&mut journey, item);
+        }
+        // A clause or step with a bad token was reported and left out.
+        journey.recovered = self.diagnostics.len() > errors_before;
+        journey
+    }
+
+    /// Adds a clause or step to `journey`; clauses must come before the steps.
+    pub fn journey_item(&mut self, journey: &mut JourneyDecl, item: P<'_>) {
+        if let Some(step) = self.step(item.clone()) {
+            journey.steps.push(step);
+            return;
+        }
+        let Some(clause) = self.clause(item) else {
+            return;
+        };
+        if let Some(first_step) = journey.steps.first() {
+            let first_step_span = first_step.span;
+            let file = self.file;
+            self.error(
+                Code::MisplacedClause,
+                clause.span,
+                format!(
+                    "`{}` comes after the journey's steps",
+                    clause.kind.keyword()
+                ),
+                "clause after a step",
+            )
+            .with_secondary_in_place(Label::new(file, first_step_span, "the first step"))
+            .help = Some("move the clause above the first step".into());
+        }
+        journey.clauses.push(clause);
+    }
+
+    fn clause(&mut self, pair: P<'_>) -> Option<Clause> {
+        let span = self.span(&pair);
+        let rule = pair.as_rule();
+        let mut inner = pair.into_inner().skip(1);
+        let kind = match rule {
+            Rule::owner_clause => {
+                ClauseKind::Owner(self.plain_string(next(&mut inner), "the owner"))
+            }
+            Rule::priority_clause => {
+                let value = next(&mut inner);
+                let value_span = self.span(&value);
+                let number =
+                    self.whole_number(&value, 100.0, "a priority is a whole number from 0 to 100");
+                ClauseKind::Priority {
+                    value: number.unwrap_or(50.0),
+                    value_span,
+                }
+            }
+            Rule::when_clause => ClauseKind::When(self.trigger(inner)),
+            Rule::exit_clause => ClauseKind::ExitOn(self.trigger(inner.skip(1))),
+            Rule::reenter_clause => {
+                let p = next(&mut inner);
+                if p.as_rule() == Rule::kw_never {
+                    ClauseKind::ReenterNever
+                } else {
+                    let d = self.duration(&next(&mut inner))?;
+                    ClauseKind::ReenterAfter(d)
+                }
+            }
+            Rule::require_clause => ClauseKind::RequireConsent(self.ident(inner.nth(1)?)),
+            Rule::transactional_clause => ClauseKind::Transactional,
+            _ => return None,
+        };
+        Some(Clause { kind, span })
+    }
+
+    fn trigger<'i>(&mut self, mut inner: impl Iterator<Item = P<'i>>) -> Trigger {
+        let event = self.ident(next(&mut inner));
+        let condition = inner.nth(1).map(|p| self.expr(p));
+        Trigger { event, condition }
+    }
+
+    fn steps(&mut self, block: P<'_>) -> Vec<Step> {
+        block.into_inner().filter_map(|p| self.step(p)).collect()
+    }
+
+    fn step(&mut self, pair: P<'_>) -> Option<Step> {
+        let span = self.span(&pair);
+        let rule = pair.as_rule();
+        let kind = match rule {
+            Rule::wait_step => {
+                let mut inner = pair.into_inner().skip(1);
+                let p = next(&mut inner);
+                if p.as_rule() == Rule::kw_until {
+                    StepKind::WaitUntil(self.time_of_day(next(&mut inner))?)
+                } else {
+                    StepKind::Wait(self.duration(&p)?)
+                }
+            }
+            Rule::send_step => {
+                let mut inner = pair.into_inner().skip(1);
+                let template = self.ident(next(&mut inner));
+                let channels = inner
+                    .filter(|p| p.as_rule() == Rule::ident)
+                    .map(|p| self.ident(p))
+                    .collect();
+                StepKind::Send { template, channels }
+            }
+            Rule::if_step => {
+                let mut inner = pair.into_inner().skip(1);
+                let condition = self.expr(next(&mut inner));
+                let then = self.steps(next(&mut inner));
+                let otherwise = match inner.nth(1) {
+                    Some(p) if p.as_rule() == Rule::block => Some(Else::Block(self.steps(p))),
+                    Some(p) => self.step(p).map(|s| Else::If(Box::new(s))),
+                    None => None,
+                };
+                StepKind::If {
+                    condition,
+                    then,
+                    otherwise,
+                }
+            }
+            Rule::split_step => {
+                let arms = pair
+                    .into_inner()
+                    .skip(1)
+                    .filter_map(|arm| self.split_arm(arm))
+                    .collect();
+                StepKind::Split { arms }
+            }
+            Rule::stop_step => StepKind::Stop,
+            _ => return None,
+        };
+        Some(Step { kind, span })
+    }
+
+    fn split_arm(&mut self, pair: P<'_>) -> Option<SplitArm> {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner();
+        let percent_pair = next(&mut inner);
+        let percent_span = self.span(&percent_pair);
+        let percent = self.percent(&percent_pair);
+        let name = self.ident(next(&mut inner));
+        let body = inner.next().map(|b| self.steps(b));
+        Some(SplitArm {
+            percent: percent?,
+            percent_span,
+            name,
+            body,
+            span,
+        })
+    }
+
+    // ------------------------------------------------------------ tokens
+
+    /// `30m`, `1h30m`: whole seconds. Reports unknown units and overflow.
+    pub fn duration(&mut self, pair: &P<'_>) -> Option<DurationLit> {
+        let span = self.span(pair);
+        let text = pair.as_str();
+        let mut seconds: u64 = 0;
+        let mut rest = text;
+        while !rest.is_empty() {
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            let unit_len = rest[digits..]
+                .bytes()
+                .take_while(u8::is_ascii_alphabetic)
+                .count();
+            let (number, unit) = (&rest[..digits], &rest[digits..digits + unit_len]);
+            let Some(unit_seconds) = unit_seconds(unit) else {
+                let unit_start = span.start as usize + (text.len() - rest.len()) + digits;
+                let unit_span = Span::new(unit_start, unit_start + unit.len());
+                let help = match suggest_unit(unit) {
+                    Some(u) => {
+                        format!("write `{number}{u}`; the units are `s`, `m`, `h`, `d` and `w`")
+                    }
+                    None => "the units are `s`, `m`, `h`, `d` and `w`".to_string(),
+                };
+                self.error(
+                    Code::InvalidDuration,
+                    unit_span,
+                    match suggest_unit(unit) {
+                        Some(u) => format!("`{unit}` is not a duration unit: use `{u}`"),
+                        None => format!("`{unit}` is not a duration unit"),
+                    },
+                    "unknown unit",
+                )
+                .help = Some(help);
+                return None;
+            };
+            let value = number
+                .parse::<u64>()
+                .ok()
+                .and_then(|n| n.checked_mul(unit_seconds))
+                .and_then(|n| seconds.checked_add(n));
+            match value {
+                Some(v) => seconds = v,
+                None => {
+                    self.error(
+                        Code::InvalidDuration,
+                        span,
+                        format!("the duration `{text}` is too long"),
+                        "too long",
+                    )
+                    .help = Some("durations must fit in 64-bit seconds".into());
+                    return None;
+                }
+            }
+            rest = &rest[digits + unit_len..];
+        }
+        Some(DurationLit { seconds, span })
+    }
+
+    fn time_of_day(&mut self, pair: P<'_>) -> Option<TimeOfDay> {
+        let span = self.span(&pair);
+        let text = pair.as_str();
+        let (h, m) = text.split_once(':').unwrap_or((text, ""));
+        let hours: u16 = h.parse().unwrap_or(99);
+        let minutes: u16 = m.parse().unwrap_or(99);
+        let problem = if hours > 23 {
+            Some(format!(
+                "`{text}` is not a time of day: hours run from 00 to 23"
+            ))
+        } else if minutes > 59 {
+            Some(format!(
+                "`{text}` is not a time of day: minutes run from 00 to 59"
+            ))
+        } else if h.len() != 2 || m.len() != 2 {
+            Some(format!("`{text}` is not written as `HH:MM`"))
+        } else {
+            None
+        };
+        if let Some(message) = problem {
+            let help = if hours <= 23 && minutes <= 59 {
+                format!("write `{hours:02}:{minutes:02}`")
+            } else if hours == 24 && minutes == 0 {
+                "midnight is `00:00`".to_string()
+            } else {
+                "write a 24-hour time from `00:00` to `23:59`".to_string()
+            };
+            self.error(Code::InvalidTimeOfDay, span, message, "invalid time of day")
+                .help = Some(help);
+            return None;
+        }
+        Some(TimeOfDay {
+            minutes: hours * 60 + minutes,
+            span,
+        })
+    }
+
+    fn percent(&mut self, pair: &P<'_>) -> Option<u8> {
+        let span = self.span(pair);
+        let digits = pair.as_str().trim_end_matches('%');
+        match digits.parse::<u8>() {
+            Ok(p) if p <= 100 => Some(p),
+            _ => {
+                self.error(
+                    Code::InvalidPercent,
+                    span,
+                    format!(
+                        "`{}` is not a whole percentage from 0% to 100%",
+                        pair.as_str()
+                    ),
+                    "invalid percentage",
+                )
+                .help = Some("split arms take whole percentages that add up to 100%".into());
+                None
+            }
+        }
+    }
+
+    /// A whole number from 0 to `max`; reports anything else with `why`.
+    fn whole_number(&mut self, pair: &P<'_>, max: f64, why: &str) -> Option<f64> {
+        let span = self.span(pair);
+        let text = pair.as_str();
+        match text.parse::<f64>() {
+            Ok(n) if n.fract() == 0.0 && (0.0..=max).contains(&n) => Some(n),
+            _ => {
+                self.error(
+                    Code::InvalidNumber,
+                    span,
+                    format!("`{text}` is not allowed here: {why}"),
+                    "invalid number",
+                );
+                None
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ strings
+
+    /// A string that may not interpolate (owner, external event names).
+    fn plain_string(&mut self, pair: P<'_>, what: &str) -> StrLit {
+        self.string(pair, Some(what))
+    }
+
+    /// Builds a string literal. `no_interpolation_in`: where interpolation is not
+    /// allowed, what the string is (for the message); `None` inside template fields.
+    pub fn string(&mut self, pair: P<'_>, no_interpolation_in: Option<&str>) -> StrLit {
+        let span = self.span(&pair);
+        let mut parts: Vec<StrPart> = Vec::new();
+        for part in pair.into_inner() {
+            let part_span = self.span(&part);
+            match part.as_rule() {
+                Rule::string_text => push_text(&mut parts, part.as_str(), part_span),
+                Rule::escape => {
+                    let decoded = decode_escape(part.as_str());
+                    match decoded {
+                        Some(c) => push_text(&mut parts, c.encode_utf8(&mut [0; 4]), part_span),
+                        None => {
+                            self.error(
+                                Code::InvalidEscape,
+                                part_span,
+                                format!("`{}` is not a valid character code", part.as_str()),
+                                "not a Unicode scalar value",
+                            );
+                        }
+                    }
+                }
+                Rule::interpolation => {
+                    if let Some(what) = no_interpolation_in {
+                        self.error(
+                            Code::InterpolationOutsideTemplate,
+                            part_span,
+                            format!("{what} cannot contain `{{{{ … }}}}`"),
+                            "interpolation here",
+                        )
+                        .help =
+                            Some("only template fields interpolate; write plain text here".into());
+                        continue;
+                    }
+                    if let Some(e) = part.into_inner().next() {
+                        let e = self.expr(e);
+                        parts.push(StrPart::Interp(e));
+                    }
+                }
+                _ => {}
+            }
+        }
+        StrLit { parts, span }
+    }
+
+    // ------------------------------------------------------------ expressions
+
+    pub fn expr(&mut self, pair: P<'_>) -> Expr {
+        expr::build(self, pair)
+    }
+
+    pub fn primary(&mut self, pair: P<'_>) -> Expr {
+        let span = self.span(&pair);
+        let kind = match pair.as_rule() {
+            Rule::number => ExprKind::Number(pair.as_str().parse().unwrap_or(f64::NAN)),
+            Rule::duration => match self.duration(&pair) {
+                Some(d) => ExprKind::Duration(d.seconds),
+                None => ExprKind::Error,
+            },
+            Rule::timestamp => match chrono::DateTime::parse_from_rfc3339(pair.as_str()) {
+                Ok(t) => ExprKind::Timestamp {
+                    seconds: t.timestamp(),
+                    nanos: t.timestamp_subsec_nanos(),
+                },
+                Err(e) => {
+                    self.error(
+                        Code::InvalidTimestamp,
+                        span,
+                        format!("`{}` is not a valid timestamp: {e}", pair.as_str()),
+                        "invalid timestamp",
+                    )
+                    .help =
+                        Some("write an RFC 3339 timestamp such as `2026-11-29T10:00:00Z`".into());
+                    ExprKind::Error
+                }
+            },
+            Rule::string => ExprKind::Str(self.string(pair, Some("this string"))),
+            Rule::kw_true => ExprKind::Bool(true),
+            Rule::kw_false => ExprKind::Bool(false),
+            Rule::kw_none => ExprKind::None,
+            Rule::list => ExprKind::List(pair.into_inner().map(|e| self.expr(e)).collect()),
+            Rule::paren => match pair.into_inner().next() {
+                Some(e) => ExprKind::Paren(Box::new(self.expr(e))),
+                None => ExprKind::Error,
+            },
+            Rule::path => ExprKind::Path(self.path(pair)),
+            Rule::call => {
+                let mut inner = pair.into_inner();
+                let function = self.ident(next(&mut inner));
+                let mut call = Call {
+                    function,
+                    args: Vec::new(),
+                    filter: None,
+                    within: None,
+                };
+                for p in inner {
+                    match p.as_rule() {
+                        Rule::expr => call.args.push(self.expr(p)),
+                        Rule::call_where => {
+                            call.filter = p.into_inner().nth(1).map(|e| Box::new(self.expr(e)));
+                        }
+                        Rule::call_within => {
+                            call.within = p.into_inner().nth(1).and_then(|d| self.duration(&d));
+                        }
+                        _ => {}
+                    }
+                }
+                ExprKind::Call(call)
+            }
+            rule => unreachable!("not a primary: {rule:?}"),
+        };
+        Expr { kind, span }
+    }
+
+    fn path(&mut self, pair: P<'_>) -> Path {
+        let span = self.span(&pair);
+        Path {
+            segments: pair.into_inner().map(|p| self.ident(p)).collect(),
+            span,
+        }
+    }
+
+    /// Two items (attributes, properties, fields) on one line need a comma
+    /// between them; the grammar accepts a line break instead.
+    fn require_separators(&mut self, items: &[Span], what: &str) {
+        for pair in items.windows(2) {
+            let between = &self.text[pair[0].end as usize..pair[1].start as usize];
+            let code_between = strip_comments(between);
+            if !code_between.contains(',') && !between.contains('\n') {
+                let at = Span::new(pair[0].end as usize, pair[0].end as usize);
+                let file = self.file;
+                self.error(
+                    Code::MissingComma,
+                    at,
+                    format!("missing `,` between {what}"),
+                    "expected `,` here",
+                )
+                .with_secondary_in_place(Label::new(file, pair[1], "next item"))
+                .help = Some(format!(
+                    "separate {what} with a comma or put each on its own line"
+                ));
+            }
+        }
+    }
+}
+
+impl Diagnostic {
+    /// Adds a secondary label to a diagnostic being built in place.
+    pub(crate) fn with_secondary_in_place(&mut self, label: Label) -> &mut Diagnostic {
+        self.secondary.push(label);
+        self
+    }
+}
+
+/// Moves `end` back over whitespace and `//` comments, not before `start`.
+pub(crate) fn trim_end(text: &str, start: usize, mut end: usize) -> usize {
+    let bytes = text.as_bytes();
+    loop {
+        while end > start && bytes[end - 1].is_ascii_whitespace() {
+            end -= 1;
+        }
+        let line_start = text[..end].rfind('\n').map_or(0, |i| i + 1).max(start);
+        let code = crate::syntax::errors::code_part(&text[line_start..end]);
+        if code.len() == end - line_start {
+            return end;
+        }
+        end = line_start + code.len();
+    }
+}
+
+fn strip_comments(text: &str) -> String {
+    text.lines()
+        .map(|l| l.split("//").next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn push_text(parts: &mut Vec<StrPart>, text: &str, span: Span) {
+    if let Some(StrPart::Text(prev, prev_span)) = parts.last_mut() {
+        prev.push_str(text);
+        *prev_span = prev_span.to(span);
+    } else {
+        parts.push(StrPart::Text(text.to_string(), span));
+    }
+}
+
+fn decode_escape(escape: &str) -> Option<char> {
+    match escape {
+        "\\\"" => Some('"'),
+        "\\\\" => Some('\\'),
+        "\\n" => Some('\n'),
+        "\\t" => Some('\t'),
+        _ => {
+            let hex = escape.strip_prefix("\\u{")?.strip_suffix('}')?;
+            char::from_u32(u32::from_str_radix(hex, 16).ok()?)
+        }
+    }
+}
+
+pub(crate) fn unit_seconds(unit: &str) -> Option<u64> {
+    match unit {
+        "s" => Some(1),
+        "m" => Some(60),
+        "h" => Some(3600),
+        "d" => Some(86_400),
+        "w" => Some(604_800),
+        _ => None,
+    }
+}
+
+/// The unit a user probably meant by a spelled-out one (`min`, `Hours` …).
+pub(crate) fn suggest_unit(unit: &str) -> Option<&'static str> {
+    match unit.to_ascii_lowercase().as_str() {
+        "s" | "sec" | "secs" | "second" | "seconds" => Some("s"),
+        "m" | "min" | "mins" | "minute" | "minutes" | "mn" => Some("m"),
+        "h" | "hr" | "hrs" | "hour" | "hours" => Some("h"),
+        "d" | "day" | "days" => Some("d"),
+        "w" | "wk" | "wks" | "week" | "weeks" => Some("w"),
+        _ => None,
+    }
+}
+
+/// The next child a rule is known to have. pest guarantees the shape; a missing
+/// child would be a grammar/builder mismatch, caught by the tests.
+fn next<'i>(pairs: &mut impl Iterator<Item = P<'i>>) -> P<'i> {
+    #[expect(clippy::expect_used, reason = "the grammar guarantees this child")]
+    pairs.next().expect("grammar guarantees this child")
+}

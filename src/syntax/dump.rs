@@ -1,0 +1,259 @@
+//! A compact, span-free outline of an AST, for snapshot tests and debugging.
+//!
+//! Expressions are printed fully parenthesised in prefix form, so a snapshot shows
+//! exactly how precedence was resolved: `a or b and c` is `(or a (and b c))`.
+
+use crate::syntax::ast::*;
+use std::fmt::Write;
+
+pub fn module(module: &Module) -> String {
+    let mut out = String::new();
+    for decl in &module.decls {
+        if let Some(doc) = &decl.doc {
+            for line in doc.lines() {
+                let _ = writeln!(out, "/// {line}");
+            }
+        }
+        decl_kind(&mut out, &decl.kind);
+    }
+    out
+}
+
+fn decl_kind(out: &mut String, kind: &DeclKind) {
+    match kind {
+        DeclKind::Consent(c) => {
+            let mode = match c.mode {
+                ConsentMode::OptIn => "opt_in",
+                ConsentMode::OptOut => "opt_out",
+            };
+            let _ = writeln!(out, "consent {} {mode}", c.name.name);
+        }
+        DeclKind::Profile(p) => {
+            let _ = writeln!(out, "profile");
+            for a in &p.attrs {
+                let default = a
+                    .default
+                    .as_ref()
+                    .map(|d| format!(" = {}", expr(d)))
+                    .unwrap_or_default();
+                let _ = writeln!(out, "  attr {}: {}{default}", a.name.name, type_expr(&a.ty));
+            }
+        }
+        DeclKind::Event(e) => {
+            let from = e
+                .external
+                .as_ref()
+                .map(|s| format!(" from {}", string(s)))
+                .unwrap_or_default();
+            let _ = writeln!(out, "event {}{from}", e.name.name);
+            for p in &e.props {
+                let _ = writeln!(out, "  prop {}: {}", p.name.name, type_expr(&p.ty));
+            }
+        }
+        DeclKind::Channel(c) => {
+            let _ = writeln!(out, "channel {}", c.name.name);
+            if let Some(a) = &c.address {
+                let _ = writeln!(out, "  address {}", path(a));
+            }
+            if let Some(t) = &c.consent {
+                let _ = writeln!(out, "  consent {}", t.name);
+            }
+            if let Some(q) = &c.quiet {
+                let _ = writeln!(out, "  {}", quiet(q));
+            }
+        }
+        DeclKind::Limits(l) => {
+            let _ = writeln!(out, "limits");
+            for c in &l.caps {
+                let window = match &c.window.kind {
+                    WindowKind::Rolling(d) => duration_text(d.seconds),
+                    WindowKind::Day => "day".into(),
+                    WindowKind::Week => "week".into(),
+                };
+                let on = c
+                    .channel
+                    .as_ref()
+                    .map(|c| format!(" on {}", c.name))
+                    .unwrap_or_default();
+                let _ = writeln!(out, "  cap {} per {window}{on}", c.count);
+            }
+            for q in &l.quiet {
+                let _ = writeln!(out, "  {}", quiet(q));
+            }
+        }
+        DeclKind::Segment(s) => {
+            let _ = writeln!(out, "segment {} = {}", s.name.name, expr(&s.expr));
+        }
+        DeclKind::Template(t) => {
+            let _ = writeln!(out, "template {}", t.name.name);
+            for b in &t.blocks {
+                let _ = writeln!(out, "  {}", b.channel.name);
+                for f in &b.fields {
+                    let _ = writeln!(out, "    {}: {}", f.name.name, string(&f.value));
+                }
+            }
+        }
+        DeclKind::Journey(j) => {
+            let recovered = if j.recovered { " (recovered)" } else { "" };
+            let _ = writeln!(out, "journey {}{recovered}", j.name.name);
+            for c in &j.clauses {
+                let _ = writeln!(out, "  {}", clause(&c.kind));
+            }
+            steps(out, &j.steps, 1);
+        }
+    }
+}
+
+fn clause(kind: &ClauseKind) -> String {
+    match kind {
+        ClauseKind::Owner(s) => format!("owner {}", string(s)),
+        ClauseKind::Priority { value, .. } => format!("priority {value}"),
+        ClauseKind::When(t) => format!("when {}", trigger(t)),
+        ClauseKind::ExitOn(t) => format!("exit on {}", trigger(t)),
+        ClauseKind::ReenterAfter(d) => format!("reenter after {}", duration_text(d.seconds)),
+        ClauseKind::ReenterNever => "reenter never".into(),
+        ClauseKind::RequireConsent(t) => format!("require consent {}", t.name),
+        ClauseKind::Transactional => "transactional".into(),
+    }
+}
+
+fn trigger(t: &Trigger) -> String {
+    match &t.condition {
+        Some(c) => format!("{} where {}", t.event.name, expr(c)),
+        None => t.event.name.clone(),
+    }
+}
+
+fn steps(out: &mut String, list: &[Step], depth: usize) {
+    let pad = "  ".repeat(depth);
+    for s in list {
+        match &s.kind {
+            StepKind::Wait(d) => {
+                let _ = writeln!(out, "{pad}wait {}", duration_text(d.seconds));
+            }
+            StepKind::WaitUntil(t) => {
+                let _ = writeln!(out, "{pad}wait until {}", time_of_day_text(t.minutes));
+            }
+            StepKind::Send { template, channels } => {
+                let via: Vec<&str> = channels.iter().map(|c| c.name.as_str()).collect();
+                let _ = writeln!(out, "{pad}send {} via {}", template.name, via.join(", "));
+            }
+            StepKind::If {
+                condition,
+                then,
+                otherwise,
+            } => {
+                let _ = writeln!(out, "{pad}if {}", expr(condition));
+                steps(out, then, depth + 1);
+                match otherwise {
+                    Some(Else::Block(b)) => {
+                        let _ = writeln!(out, "{pad}else");
+                        steps(out, b, depth + 1);
+                    }
+                    Some(Else::If(s)) => {
+                        let _ = writeln!(out, "{pad}else");
+                        steps(out, std::slice::from_ref(s), depth + 1);
+                    }
+                    None => {}
+                }
+            }
+            StepKind::Split { arms } => {
+                let _ = writeln!(out, "{pad}split");
+                for a in arms {
+                    match &a.body {
+                        Some(body) => {
+                            let _ = writeln!(out, "{pad}  {}% {}", a.percent, a.name.name);
+                            steps(out, body, depth + 2);
+                        }
+                        None => {
+                            let _ =
+                                writeln!(out, "{pad}  {}% {} (holdout)", a.percent, a.name.name);
+                        }
+                    }
+                }
+            }
+            StepKind::Stop => {
+                let _ = writeln!(out, "{pad}stop");
+            }
+        }
+    }
+}
+
+fn quiet(q: &QuietWindow) -> String {
+    format!(
+        "quiet {} to {}",
+        time_of_day_text(q.from.minutes),
+        time_of_day_text(q.to.minutes)
+    )
+}
+
+fn type_expr(t: &TypeExpr) -> String {
+    let base = match &t.kind {
+        TypeKind::Number => "number".to_string(),
+        TypeKind::String => "string".into(),
+        TypeKind::Bool => "bool".into(),
+        TypeKind::Time => "time".into(),
+        TypeKind::Duration => "duration".into(),
+        TypeKind::Timezone => "timezone".into(),
+        TypeKind::List(inner) => format!("list<{}>", type_expr(inner)),
+        TypeKind::Error => "<error>".into(),
+    };
+    if t.optional { format!("{base}?") } else { base }
+}
+
+fn path(p: &Path) -> String {
+    p.segments
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+fn string(s: &StrLit) -> String {
+    let mut out = String::from("\"");
+    for part in &s.parts {
+        match part {
+            StrPart::Text(t, _) => out.push_str(&t.escape_debug().to_string()),
+            StrPart::Interp(e) => {
+                let _ = write!(out, "{{{{{}}}}}", expr(e));
+            }
+        }
+    }
+    out.push('"');
+    out
+}
+
+pub fn expr(e: &Expr) -> String {
+    match &e.kind {
+        ExprKind::Number(n) => format!("{n}"),
+        ExprKind::Str(s) => string(s),
+        ExprKind::Bool(b) => b.to_string(),
+        ExprKind::None => "none".into(),
+        ExprKind::Duration(d) => duration_text(*d),
+        ExprKind::Timestamp { seconds, nanos } => {
+            chrono::DateTime::from_timestamp(*seconds, *nanos)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+                .unwrap_or_else(|| format!("@{seconds}"))
+        }
+        ExprKind::List(items) => {
+            let items: Vec<String> = items.iter().map(expr).collect();
+            format!("[{}]", items.join(", "))
+        }
+        ExprKind::Path(p) => path(p),
+        ExprKind::Call(c) => {
+            let mut parts: Vec<String> = c.args.iter().map(expr).collect();
+            if let Some(f) = &c.filter {
+                parts.push(format!("where {}", expr(f)));
+            }
+            if let Some(w) = &c.within {
+                parts.push(format!("within {}", duration_text(w.seconds)));
+            }
+            format!("({} {})", c.function.name, parts.join(" "))
+        }
+        ExprKind::Unary(UnaryOp::Not, x) => format!("(not {})", expr(x)),
+        ExprKind::Unary(UnaryOp::Neg, x) => format!("(- {})", expr(x)),
+        ExprKind::Binary(op, a, b) => format!("({} {} {})", op.symbol(), expr(a), expr(b)),
+        ExprKind::Paren(x) => expr(x),
+        ExprKind::Error => "<error>".into(),
+    }
+}

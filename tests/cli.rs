@@ -1,0 +1,224 @@
+//! The `nudge` binary as CI and users see it: exit codes, formats, file names.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail loudly on broken fixtures"
+)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn nudge(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nudge"))
+        .args(args)
+        .current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the nudge binary runs")
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
+}
+
+#[test]
+fn the_bundled_example_checks_clean() {
+    let out = nudge(&["check", "examples/retail"], root());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("checked 9 files: no problems"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn three_broken_declarations_give_three_errors_on_their_lines() {
+    let out = nudge(
+        &[
+            "check",
+            "--format",
+            "json",
+            "tests/parse/err/three_broken_decls.nudge",
+        ],
+        root(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let v = json(&out);
+    assert_eq!(v["errors"], 3);
+    assert_eq!(v["warnings"], 0);
+    let diags = v["diagnostics"].as_array().expect("array");
+    let lines: Vec<u64> = diags
+        .iter()
+        .map(|d| d["line"].as_u64().expect("line"))
+        .collect();
+    assert_eq!(lines, [1, 8, 11]);
+    for d in diags {
+        assert_eq!(d["file"], "tests/parse/err/three_broken_decls.nudge");
+        assert_eq!(d["severity"], "error");
+        for key in ["code", "message", "column", "end_line", "end_column"] {
+            assert!(!d[key].is_null(), "{key} missing in {d}");
+        }
+    }
+    assert_eq!(diags[1]["column"], 8);
+    assert_eq!(diags[1]["end_column"], 14);
+}
+
+#[test]
+fn columns_count_unicode_scalar_values() {
+    let dir = tempdir("columns");
+    std::fs::write(
+        dir.join("a.nudge"),
+        "template t { email { subject: \"héllo 🎉\" body: \"x\" } }\n",
+    )
+    .expect("write");
+    let out = nudge(&["check", "--format", "json", "."], &dir);
+    let v = json(&out);
+    let d = &v["diagnostics"][0];
+    assert_eq!(d["file"], "a.nudge");
+    assert_eq!(d["code"], "S011");
+    // The comma is missing right after the closing quote at scalar column 40.
+    assert_eq!(d["line"], 1);
+    assert_eq!(d["column"], 40);
+}
+
+#[test]
+fn files_found_in_a_directory_are_named_below_it() {
+    let dir = tempdir("naming");
+    std::fs::create_dir_all(dir.join("policies/journeys")).expect("mkdir");
+    std::fs::write(dir.join("policies/journeys/bad.nudge"), "consent x maybe\n").expect("write");
+    std::fs::write(dir.join("policies/ok.nudge"), "consent y opt_in\n").expect("write");
+    let out = nudge(&["check", "--format", "json", "policies"], &dir);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        json(&out)["diagnostics"][0]["file"],
+        "policies/journeys/bad.nudge"
+    );
+    let out = nudge(
+        &["check", "--format", "json", "./policies/journeys/bad.nudge"],
+        &dir,
+    );
+    assert_eq!(
+        json(&out)["diagnostics"][0]["file"],
+        "policies/journeys/bad.nudge"
+    );
+}
+
+#[test]
+fn missing_paths_and_empty_directories_are_usage_errors() {
+    let dir = tempdir("empty");
+    let out = nudge(&["check", "does/not/exist"], &dir);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cannot read `does/not/exist`"),
+        "{}",
+        stderr(&out)
+    );
+    let out = nudge(&["check", "."], &dir);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no `.nudge` files found"),
+        "{}",
+        stderr(&out)
+    );
+    let out = nudge(&["check", "--format", "xml", "."], &dir);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn human_output_shows_the_snippet_code_and_help() {
+    let out = nudge(
+        &["check", "tests/parse/err/duration_space_unit.nudge"],
+        root(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.contains("S004"), "{text}");
+    assert!(
+        text.contains("`min` is not a duration unit: use `m`"),
+        "{text}"
+    );
+    assert!(text.contains("wait 30 min"), "{text}");
+    assert!(text.contains("help: write `30m`"), "{text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "NO_COLOR output has escape codes: {text}"
+    );
+}
+
+#[test]
+fn github_annotations_name_file_line_and_code() {
+    let out = nudge(
+        &[
+            "check",
+            "--format",
+            "github",
+            "tests/parse/err/three_broken_decls.nudge",
+        ],
+        root(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    let first = text.lines().next().expect("a line");
+    assert!(
+        first.starts_with("::error file=tests/parse/err/three_broken_decls.nudge,line=1,col=15,endLine=1,endColumn=22,title=S001::"),
+        "{first}"
+    );
+    assert_eq!(text.lines().count(), 3);
+}
+
+#[test]
+fn sarif_output_is_a_sarif_2_1_0_log() {
+    let out = nudge(
+        &[
+            "check",
+            "--format",
+            "sarif",
+            "tests/parse/err/three_broken_decls.nudge",
+        ],
+        root(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let v = json(&out);
+    assert_eq!(v["version"], "2.1.0");
+    let run = &v["runs"][0];
+    assert_eq!(run["tool"]["driver"]["name"], "nudge");
+    let results = run["results"].as_array().expect("results");
+    assert_eq!(results.len(), 3);
+    let region = &results[0]["locations"][0]["physicalLocation"]["region"];
+    assert_eq!(region["startLine"], 1);
+    assert_eq!(region["startColumn"], 15);
+    let rules = run["tool"]["driver"]["rules"].as_array().expect("rules");
+    let rule_ids: Vec<&str> = rules.iter().filter_map(|r| r["id"].as_str()).collect();
+    for r in results {
+        let id = r["ruleId"].as_str().expect("ruleId");
+        let index = r["ruleIndex"].as_u64().expect("ruleIndex") as usize;
+        assert_eq!(rule_ids[index], id);
+    }
+}
+
+fn tempdir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("nudge-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
