@@ -1,7 +1,8 @@
-//! The analysis of a whole policy set: every file parsed, then (as the checker
-//! grows) the set-wide checks. The CLI's `check` and `run` and the language server
+//! The analysis of a whole policy set: every file parsed, then the set-wide
+//! checks. The CLI's `check` and `run` and the language server
 //! all go through [`analyze`], so they report exactly the same diagnostics.
 
+use crate::check;
 use crate::diagnostic::{self, Diagnostic};
 use crate::source::{FileId, Sources};
 use crate::syntax::{self, ast::Module};
@@ -28,6 +29,10 @@ pub fn analyze(sources: &Sources) -> Analysis {
         analysis.diagnostics.extend(parsed.diagnostics);
         analysis.modules.push((id, parsed.module));
     }
+    let has_syntax_errors = analysis.has_errors();
+    analysis
+        .diagnostics
+        .extend(check::check(sources, &analysis.modules, has_syntax_errors));
     diagnostic::sort(&mut analysis.diagnostics);
     analysis
 }

@@ -6,6 +6,7 @@
 //! binary and the language server do the reading and writing.
 
 pub mod analysis;
+pub mod check;
 pub mod diagnostic;
 pub mod source;
 pub mod syntax;

@@ -54,12 +54,7 @@ fn the_bundled_example_checks_clean() {
 #[test]
 fn three_broken_declarations_give_three_errors_on_their_lines() {
     let out = nudge(
-        &[
-            "check",
-            "--format",
-            "json",
-            "tests/parse/err/three_broken_decls.nudge",
-        ],
+        &["check", "--format", "json", "tests/cli/three_broken.nudge"],
         root(),
     );
     assert_eq!(out.status.code(), Some(1));
@@ -71,9 +66,9 @@ fn three_broken_declarations_give_three_errors_on_their_lines() {
         .iter()
         .map(|d| d["line"].as_u64().expect("line"))
         .collect();
-    assert_eq!(lines, [1, 8, 11]);
+    assert_eq!(lines, [2, 11, 15]);
     for d in diags {
-        assert_eq!(d["file"], "tests/parse/err/three_broken_decls.nudge");
+        assert_eq!(d["file"], "tests/cli/three_broken.nudge");
         assert_eq!(d["severity"], "error");
         for key in ["code", "message", "column", "end_line", "end_column"] {
             assert!(!d[key].is_null(), "{key} missing in {d}");
@@ -81,6 +76,8 @@ fn three_broken_declarations_give_three_errors_on_their_lines() {
     }
     assert_eq!(diags[1]["column"], 8);
     assert_eq!(diags[1]["end_column"], 14);
+    assert_eq!(diags[0]["code"], "S001");
+    assert_eq!(diags[1]["code"], "S004");
 }
 
 #[test]
@@ -93,10 +90,14 @@ fn columns_count_unicode_scalar_values() {
     .expect("write");
     let out = nudge(&["check", "--format", "json", "."], &dir);
     let v = json(&out);
-    let d = &v["diagnostics"][0];
+    let d = v["diagnostics"]
+        .as_array()
+        .expect("diagnostics")
+        .iter()
+        .find(|d| d["code"] == "S011")
+        .expect("the missing comma is reported");
     assert_eq!(d["file"], "a.nudge");
-    assert_eq!(d["code"], "S011");
-    // The comma is missing right after the closing quote at scalar column 40.
+    // The comma is missing right after the closing quote, at scalar column 40.
     assert_eq!(d["line"], 1);
     assert_eq!(d["column"], 40);
 }
@@ -172,7 +173,7 @@ fn github_annotations_name_file_line_and_code() {
             "check",
             "--format",
             "github",
-            "tests/parse/err/three_broken_decls.nudge",
+            "tests/cli/three_broken.nudge",
         ],
         root(),
     );
@@ -180,7 +181,7 @@ fn github_annotations_name_file_line_and_code() {
     let text = stdout(&out);
     let first = text.lines().next().expect("a line");
     assert!(
-        first.starts_with("::error file=tests/parse/err/three_broken_decls.nudge,line=1,col=15,endLine=1,endColumn=22,title=S001::"),
+        first.starts_with("::error file=tests/cli/three_broken.nudge,line=2,col=25,endLine=2,endColumn=32,title=S001::"),
         "{first}"
     );
     assert_eq!(text.lines().count(), 3);
@@ -189,12 +190,7 @@ fn github_annotations_name_file_line_and_code() {
 #[test]
 fn sarif_output_is_a_sarif_2_1_0_log() {
     let out = nudge(
-        &[
-            "check",
-            "--format",
-            "sarif",
-            "tests/parse/err/three_broken_decls.nudge",
-        ],
+        &["check", "--format", "sarif", "tests/cli/three_broken.nudge"],
         root(),
     );
     assert_eq!(out.status.code(), Some(1));
@@ -205,8 +201,8 @@ fn sarif_output_is_a_sarif_2_1_0_log() {
     let results = run["results"].as_array().expect("results");
     assert_eq!(results.len(), 3);
     let region = &results[0]["locations"][0]["physicalLocation"]["region"];
-    assert_eq!(region["startLine"], 1);
-    assert_eq!(region["startColumn"], 15);
+    assert_eq!(region["startLine"], 2);
+    assert_eq!(region["startColumn"], 25);
     let rules = run["tool"]["driver"]["rules"].as_array().expect("rules");
     let rule_ids: Vec<&str> = rules.iter().filter_map(|r| r["id"].as_str()).collect();
     for r in results {
@@ -221,4 +217,41 @@ fn tempdir(name: &str) -> std::path::PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
+}
+
+#[test]
+fn warnings_fail_only_with_deny_warnings() {
+    let out = nudge(
+        &["check", "--format", "json", "tests/cli/warnings_only.nudge"],
+        root(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let v = json(&out);
+    assert_eq!(v["errors"], 0);
+    assert_eq!(v["warnings"], 1);
+    assert_eq!(v["diagnostics"][0]["code"], "L404");
+    let out = nudge(
+        &["check", "--deny-warnings", "tests/cli/warnings_only.nudge"],
+        root(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn explain_prints_a_page_and_rejects_unknown_codes() {
+    let out = nudge(&["explain", "t202"], root());
+    assert_eq!(out.status.code(), Some(0));
+    let page = stdout(&out);
+    assert!(page.starts_with("T202: "), "{page}");
+    assert!(
+        page.contains("profile.first_name == \"Ana\""),
+        "the example is the tested file: {page}"
+    );
+    let out = nudge(&["explain", "X999"], root());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("unknown diagnostic code `X999`"));
+    assert!(stderr(&out).contains("S001"), "lists the codes");
+    let out = nudge(&["explain"], root());
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(stdout(&out).lines().count(), nudge::Code::ALL.len());
 }

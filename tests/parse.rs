@@ -1,6 +1,7 @@
 //! Parser snapshots: every `tests/parse/ok/*.nudge` parses without a diagnostic and
 //! is snapshotted as an AST outline; every `tests/parse/err/*.nudge` has at least
-//! one diagnostic and is snapshotted as the rendered, colour-free report.
+//! one syntax diagnostic and is snapshotted as the rendered, colour-free report.
+//! These are parser tests: the checker's diagnostics are tested in `check.rs`.
 
 #![allow(
     clippy::unwrap_used,
@@ -8,8 +9,8 @@
     reason = "tests fail loudly on broken fixtures"
 )]
 
+use nudge::Sources;
 use nudge::diagnostic::render::{HumanStyle, human, json};
-use nudge::{Sources, analyze};
 use std::path::Path;
 
 fn load(path: &Path) -> Sources {
@@ -42,16 +43,14 @@ fn valid_files_parse_cleanly() {
 fn invalid_files_are_reported() {
     insta::glob!("parse/err/*.nudge", |path| {
         let sources = load(path);
-        let analysis = analyze(&sources);
-        assert!(!analysis.diagnostics.is_empty(), "expected diagnostics");
-        let mut report = human(&sources, &analysis.diagnostics, HumanStyle::Plain);
+        let parsed = nudge::syntax::parse(nudge::FileId(0), &sources.get(nudge::FileId(0)).text);
+        assert!(!parsed.diagnostics.is_empty(), "expected diagnostics");
+        let mut report = human(&sources, &parsed.diagnostics, HumanStyle::Plain);
         report.push_str("--- json\n");
-        report.push_str(&json(&sources, &analysis.diagnostics));
+        report.push_str(&json(&sources, &parsed.diagnostics));
         report.push('\n');
         report.push_str("--- ast\n");
-        for (_, module) in &analysis.modules {
-            report.push_str(&nudge::syntax::dump::module(module));
-        }
+        report.push_str(&nudge::syntax::dump::module(&parsed.module));
         insta::assert_snapshot!(report);
     });
 }

@@ -2,6 +2,7 @@
 //! has errors, 2 usage or IO error.
 
 mod check;
+mod explain;
 mod load;
 
 use clap::{Parser, Subcommand};
@@ -18,6 +19,8 @@ struct Cli {
 enum Command {
     /// Check a policy set and report problems.
     Check(check::CheckArgs),
+    /// Explain a diagnostic code: what it means, an example, the fix.
+    Explain(explain::ExplainArgs),
 }
 
 /// How a command ended; mapped to the exit codes of CLI.md.
@@ -36,6 +39,7 @@ pub fn main() -> ExitCode {
     };
     let outcome = match cli.command {
         Command::Check(args) => check::run(args),
+        Command::Explain(args) => explain::run(args),
     };
     match outcome {
         Outcome::Success => ExitCode::SUCCESS,

@@ -61,6 +61,44 @@ codes! {
     InterpolationOutsideTemplate = "S014", Error, "`{{ … }}` is used outside a template field";
     ChainedComparison = "S015", Error, "comparisons are chained without parentheses";
     TooDeep = "S016", Error, "brackets or operators are nested too deeply";
+    UnknownEvent = "N101", Error, "an event name is not declared";
+    UnknownProperty = "N102", Error, "an event has no property of this name";
+    UnknownAttribute = "N103", Error, "the profile has no attribute of this name";
+    UnknownChannel = "N104", Error, "a channel name is not declared";
+    UnknownTemplate = "N105", Error, "a template name is not declared";
+    UnknownTopic = "N106", Error, "a consent topic is not declared";
+    UnknownName = "N107", Error, "a name is not a declared segment";
+    UnknownFunction = "N108", Error, "a function does not exist";
+    DuplicateDeclaration = "N110", Error, "two declarations of the same kind share a name";
+    DuplicateMember = "N111", Error, "an attribute, property, field, channel block or arm is declared twice";
+    TypeMismatch = "T201", Error, "a value has the wrong type for where it is used";
+    UnguardedOptional = "T202", Error, "a value that may be missing is used without `?? default` or a `none` test";
+    TriggerOutsideSteps = "T203", Error, "`trigger.` is used outside a journey's steps and templates";
+    EventOutsideCondition = "T204", Error, "`event.` is used outside a `where` condition";
+    BadCall = "T205", Error, "a function is called with the wrong arguments";
+    BadInterpolation = "T206", Error, "an interpolated value is neither a string nor a number";
+    DivisionByZero = "T207", Error, "a constant is divided by the constant zero";
+    InvalidDefault = "T208", Error, "an attribute's default is not a constant of its type";
+    UnknownTimeZone = "T209", Error, "a time zone is not an IANA zone name";
+    FilterNotEventOnly = "T210", Error, "an aggregate filter uses more than `event.` paths and literals";
+    MissingWhen = "P301", Error, "a journey has no `when` trigger";
+    MissingOwner = "P302", Error, "a journey has no `owner`";
+    RepeatedClause = "P303", Error, "a clause that may appear once appears twice";
+    SendWithoutConsent = "P304", Error, "a journey that is not transactional sends through a channel without a consent topic";
+    SplitNotHundred = "P305", Error, "the arms of a split do not add up to 100%";
+    ZeroCap = "P306", Error, "a frequency cap allows zero sends or has an empty window";
+    RequiredWithoutDefault = "P307", Error, "a profile attribute is neither optional nor defaulted";
+    BadChannelAddress = "P308", Error, "a channel has no address, or it is not a string attribute of the profile";
+    SegmentCycle = "P309", Error, "segments refer to each other in a cycle";
+    BadTimezoneAttribute = "P310", Error, "the profile's `timezone` attribute is not of type `timezone`";
+    MissingChannelBlock = "L401", Warning, "a send names a channel its template has no content for";
+    StepAfterStop = "L402", Warning, "steps follow a `stop` and never run";
+    SmsTooLong = "L403", Warning, "an SMS text is longer than one message";
+    UnusedSegment = "L404", Warning, "a segment is never used";
+    UnusedTemplate = "L405", Warning, "a template is never sent";
+    WaitAfterLastSend = "L406", Warning, "a `wait` delays nothing: no send follows it";
+    ConstantCondition = "L407", Warning, "a condition is always true or always false";
+    NeverMissing = "L408", Warning, "`?? default` or a `none` test on a value that is never missing";
 }
 
 impl Code {

@@ -11,9 +11,11 @@
 //! backticks, the fix in `help`.
 
 mod codes;
+mod explain;
 pub mod render;
 
 pub use codes::{Code, Stage};
+pub use explain::explain;
 
 use crate::source::{FileId, Span};
 use serde::Serialize;

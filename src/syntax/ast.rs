@@ -20,6 +20,16 @@ pub struct Ident {
 pub struct Module {
     pub decls: Vec<Decl>,
     pub comments: Vec<Comment>,
+    /// Declarations that had syntax errors and were left out, by keyword and name
+    /// (when the name could be read). The checker treats references to them as
+    /// known, so a syntax error does not cascade into "unknown name" errors.
+    pub broken: Vec<BrokenDecl>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct BrokenDecl {
+    pub keyword: String,
+    pub name: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -348,7 +358,8 @@ pub enum Else {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct SplitArm {
-    pub percent: u8,
+    /// `None` when the percentage was invalid (already reported).
+    pub percent: Option<u8>,
     pub percent_span: Span,
     pub name: Ident,
     /// `None` for a holdout arm (`10% holdout`).

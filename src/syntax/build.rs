@@ -182,7 +182,23 @@ impl<'t> Builder<'t> {
             }
         }
         let kind = match (name, arg) {
-            ("list", Some(arg)) => TypeKind::List(Box::new(arg)),
+            ("list", Some(arg))
+                if matches!(arg.kind, TypeKind::Number | TypeKind::String) && !arg.optional =>
+            {
+                TypeKind::List(Box::new(arg))
+            }
+            ("list", Some(arg)) => {
+                if arg.kind != TypeKind::Error {
+                    self.error(
+                        Code::UnknownType,
+                        arg.span,
+                        "lists hold numbers or strings",
+                        "not a list element type",
+                    )
+                    .help = Some("write `list<string>` or `list<number>`".into());
+                }
+                TypeKind::Error
+            }
             ("list", None) => {
                 self.error(
                     Code::UnknownType,
@@ -346,7 +362,12 @@ impl<'t> Builder<'t> {
         let mut inner = pair.into_inner().skip(1);
         let count_pair = next(&mut inner);
         let count_span = self.span(&count_pair);
-        let count = self.whole_number(&count_pair, u32::MAX as f64, "a cap counts whole sends");
+        let count = self.whole_number(
+            &count_pair,
+            u32::MAX as f64,
+            "a cap counts whole sends",
+            "write a whole number of sends, such as `3`",
+        );
         let _per = inner.next();
         let window_pair = next(&mut inner);
         let window_span = self.span(&window_pair);
@@ -460,8 +481,12 @@ impl<'t> Builder<'t> {
             Rule::priority_clause => {
                 let value = next(&mut inner);
                 let value_span = self.span(&value);
-                let number =
-                    self.whole_number(&value, 100.0, "a priority is a whole number from 0 to 100");
+                let number = self.whole_number(
+                    &value,
+                    100.0,
+                    "a priority is a whole number from 0 to 100",
+                    "use 0 (lowest) to 100 (highest); the default is 50",
+                );
                 ClauseKind::Priority {
                     value: number.unwrap_or(50.0),
                     value_span,
@@ -555,7 +580,7 @@ impl<'t> Builder<'t> {
         let name = self.ident(next(&mut inner));
         let body = inner.next().map(|b| self.steps(b));
         Some(SplitArm {
-            percent: percent?,
+            percent,
             percent_span,
             name,
             body,
@@ -680,8 +705,8 @@ impl<'t> Builder<'t> {
         }
     }
 
-    /// A whole number from 0 to `max`; reports anything else with `why`.
-    fn whole_number(&mut self, pair: &P<'_>, max: f64, why: &str) -> Option<f64> {
+    /// A whole number from 0 to `max`; reports anything else with `why` and `help`.
+    fn whole_number(&mut self, pair: &P<'_>, max: f64, why: &str, help: &str) -> Option<f64> {
         let span = self.span(pair);
         let text = pair.as_str();
         match text.parse::<f64>() {
@@ -692,7 +717,8 @@ impl<'t> Builder<'t> {
                     span,
                     format!("`{text}` is not allowed here: {why}"),
                     "invalid number",
-                );
+                )
+                .help = Some(help.to_string());
                 None
             }
         }

@@ -162,12 +162,16 @@ fn steps(out: &mut String, list: &[Step], depth: usize) {
                 for a in arms {
                     match &a.body {
                         Some(body) => {
-                            let _ = writeln!(out, "{pad}  {}% {}", a.percent, a.name.name);
+                            let _ = writeln!(out, "{pad}  {} {}", percent(a.percent), a.name.name);
                             steps(out, body, depth + 2);
                         }
                         None => {
-                            let _ =
-                                writeln!(out, "{pad}  {}% {} (holdout)", a.percent, a.name.name);
+                            let _ = writeln!(
+                                out,
+                                "{pad}  {} {} (holdout)",
+                                percent(a.percent),
+                                a.name.name
+                            );
                         }
                     }
                 }
@@ -177,6 +181,10 @@ fn steps(out: &mut String, list: &[Step], depth: usize) {
             }
         }
     }
+}
+
+fn percent(p: Option<u8>) -> String {
+    p.map_or("<error>".into(), |p| format!("{p}%"))
 }
 
 fn quiet(q: &QuietWindow) -> String {

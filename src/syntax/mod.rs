@@ -17,7 +17,7 @@ mod scan;
 
 use crate::diagnostic::{Code, Diagnostic, Label};
 use crate::source::{FileId, Span};
-use ast::{CommentKind, Decl, DeclKind, JourneyDecl, Module};
+use ast::{BrokenDecl, CommentKind, Decl, DeclKind, JourneyDecl, Module};
 use build::Builder;
 use grammar::NudgeParser;
 use pest::Parser;
@@ -46,17 +46,22 @@ pub fn parse(file: FileId, text: &str) -> Parsed {
         builder.diagnostics.push(lex_diagnostic(file, text, error));
     }
     let mut decls = Vec::new();
+    let mut broken = Vec::new();
     for chunk in &scan.chunks {
-        if chunk.has_lex_error {
-            continue;
-        }
-        if let Some(decl) = parse_chunk(&mut builder, &scan, chunk) {
-            decls.push(decl);
+        let decl = if chunk.has_lex_error {
+            None
+        } else {
+            parse_chunk(&mut builder, &scan, chunk)
+        };
+        match decl {
+            Some(decl) => decls.push(decl),
+            None => broken.extend(broken_decl(text, &scan, chunk)),
         }
     }
     let module = Module {
         decls: attach_docs(text, &scan, decls),
         comments: scan.comments,
+        broken,
     };
     let mut diagnostics = builder.diagnostics;
     crate::diagnostic::sort(&mut diagnostics);
@@ -229,6 +234,24 @@ fn recover_journey(
         span: chunk_span_trimmed(builder.text, chunk.span),
         kind: DeclKind::Journey(journey),
         doc: None,
+    })
+}
+
+/// What a chunk that failed to parse declared, read from its first two tokens.
+fn broken_decl(text: &str, scan: &Scan, chunk: &Chunk) -> Option<BrokenDecl> {
+    let mut tokens = scan.tokens[chunk.tokens.clone()].iter();
+    let keyword = tokens.next().filter(|t| t.kind == TokenKind::Word)?;
+    let keyword = &text[keyword.span.range()];
+    if !keywords::DECLARATIONS.contains(&keyword) {
+        return None;
+    }
+    let name = tokens
+        .next()
+        .filter(|t| t.kind == TokenKind::Word)
+        .map(|t| text[t.span.range()].to_string());
+    Some(BrokenDecl {
+        keyword: keyword.to_string(),
+        name,
     })
 }
 

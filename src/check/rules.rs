@@ -1,0 +1,908 @@
+//! Declarations and journeys: the policy rules of LANGUAGE.md §4, §6 and §9, and
+//! the lints.
+
+use crate::check::Checker;
+use crate::check::env::duplicate_member;
+use crate::check::exprs::{EventCtx, Place, Scope};
+use crate::check::types::{Base, Ty};
+use crate::diagnostic::{Code, Diagnostic, Label, did_you_mean};
+use crate::source::{FileId, Span};
+use crate::syntax::ast::*;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A journey that sends a template, and the journey's trigger.
+#[derive(Clone, Copy)]
+struct Sender<'a> {
+    journey: &'a str,
+    trigger: EventCtx<'a>,
+}
+
+impl<'a> Checker<'a> {
+    pub fn run(&mut self) {
+        self.profile();
+        self.events();
+        self.channels();
+        self.limits();
+        self.segments();
+        let senders = self.journeys();
+        self.templates(&senders);
+        self.unused_segments();
+    }
+
+    // ------------------------------------------------------------ profile
+
+    fn profile(&mut self) {
+        let Some(profile) = self.env.profile else {
+            return;
+        };
+        let file = profile.file;
+        for attr in &profile.node.attrs {
+            let ty = Ty::from_ast(&attr.ty);
+            if attr.name.name == "timezone" && ty.base != Base::Timezone && !ty.is_error() {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::BadTimezoneAttribute,
+                        format!("the `timezone` attribute is the profile's time zone, so it must be a `timezone`, not a `{ty}`"),
+                        Label::new(file, attr.ty.span, format!("`{ty}`")),
+                    )
+                    .with_help("write `timezone: timezone = \"UTC\"`, or rename the attribute"),
+                );
+            }
+            match &attr.default {
+                None if !attr.ty.optional && !ty.is_error() => {
+                    self.diags.push(
+                        Diagnostic::new(
+                            Code::RequiredWithoutDefault,
+                            format!(
+                                "the attribute `{}` has no default, so it must be optional",
+                                attr.name.name
+                            ),
+                            Label::new(file, attr.span, "a new profile would have no value here"),
+                        )
+                        .with_help(format!(
+                            "write `{}: {}?`, or give a default: `{}: {} = {}`",
+                            attr.name.name,
+                            self.snippet(file, attr.ty.span),
+                            attr.name.name,
+                            self.snippet(file, attr.ty.span),
+                            ty.example_default()
+                        )),
+                    );
+                }
+                None => {}
+                Some(default) => self.default(file, attr, ty, default),
+            }
+        }
+    }
+
+    fn default(&mut self, file: FileId, attr: &'a AttrDecl, ty: Ty, default: &'a Expr) {
+        if matches!(default.kind, ExprKind::None) {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::InvalidDefault,
+                    "`none` is not a default",
+                    Label::new(file, default.span, "no value"),
+                )
+                .with_help(format!(
+                    "declare the attribute optional and leave the default out: `{}: {}?`",
+                    attr.name.name,
+                    self.snippet(file, attr.ty.span)
+                )),
+            );
+            return;
+        }
+        let found = self.value(file, default, &Scope::new(Place::Default));
+        if found.is_error() || ty.is_error() {
+            return;
+        }
+        if !found.fits(ty.required()) {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::InvalidDefault,
+                    format!(
+                        "the default of `{}` is a `{found}`, but the attribute is a `{}`",
+                        attr.name.name,
+                        ty.required()
+                    ),
+                    Label::new(file, default.span, format!("`{found}`")),
+                )
+                .with_help(format!(
+                    "give a `{}` such as `{}`",
+                    ty.required(),
+                    ty.required().example_default()
+                )),
+            );
+            return;
+        }
+        if ty.base == Base::Timezone
+            && let ExprKind::Str(s) = &default.kind
+            && let Some(zone) = s.as_plain()
+            && zone.parse::<chrono_tz::Tz>().is_err()
+        {
+            let help = did_you_mean(&zone, chrono_tz::TZ_VARIANTS.iter().map(|z| z.name()))
+                .unwrap_or_else(|| {
+                    "use an IANA zone name such as `Europe/Paris` or `America/New_York`".into()
+                });
+            self.diags.push(
+                Diagnostic::new(
+                    Code::UnknownTimeZone,
+                    format!("`{zone}` is not an IANA time zone"),
+                    Label::new(file, default.span, "unknown time zone"),
+                )
+                .with_help(help),
+            );
+        }
+    }
+
+    // ------------------------------------------------------------ events
+
+    fn events(&mut self) {
+        let events: Vec<_> = self.env.events.values().copied().collect();
+        for event in events {
+            let mut seen: BTreeMap<&str, &Ident> = BTreeMap::new();
+            for prop in &event.node.props {
+                if let Some(first) = seen.get(prop.name.name.as_str()) {
+                    self.diags.push(duplicate_member(
+                        Label::new(event.file, first.span, "first declared here"),
+                        event.file,
+                        &prop.name,
+                        "property",
+                    ));
+                } else {
+                    seen.insert(&prop.name.name, &prop.name);
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ channels and limits
+
+    fn channels(&mut self) {
+        let channels: Vec<_> = self.env.channels.values().copied().collect();
+        for channel in channels {
+            let file = channel.file;
+            let c = channel.node;
+            match &c.address {
+                None => self.diags.push(
+                    Diagnostic::new(
+                        Code::BadChannelAddress,
+                        format!("the channel `{}` has no address", c.name.name),
+                        Label::new(file, c.name.span, "no `address` clause"),
+                    )
+                    .with_help("add `address profile.ATTRIBUTE`, the attribute holding the email, phone number or token"),
+                ),
+                Some(path) => self.channel_address(file, c, path),
+            }
+            if let Some(topic) = &c.consent {
+                self.topic_ref(file, topic);
+            }
+        }
+    }
+
+    fn channel_address(&mut self, file: FileId, c: &ChannelDecl, path: &Path) {
+        let attr = match path.segments.as_slice() {
+            [root, attr] if root.name == "profile" => attr,
+            _ => {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::BadChannelAddress,
+                        "a channel's address is a profile attribute",
+                        Label::new(file, path.span, "not `profile.ATTRIBUTE`"),
+                    )
+                    .with_help("write e.g. `address profile.email`"),
+                );
+                return;
+            }
+        };
+        match self.env.attrs.get(attr.name.as_str()) {
+            Some((_, decl)) => {
+                let ty = Ty::from_ast(&decl.ty);
+                if ty.base != Base::String && !ty.is_error() {
+                    self.diags.push(
+                        Diagnostic::new(
+                            Code::BadChannelAddress,
+                            format!("the address of `{}` must be a string attribute, but `profile.{}` is a `{ty}`", c.name.name, attr.name),
+                            Label::new(file, path.span, format!("`{ty}`")),
+                        )
+                        .with_help("point the channel at the attribute that holds the email, phone number or device token"),
+                    );
+                }
+            }
+            None if self.env.profile_broken => {}
+            None => {
+                let names: Vec<&str> = self.env.attrs.keys().copied().collect();
+                let help = did_you_mean(&attr.name, names.iter().copied())
+                    .unwrap_or_else(|| "declare it in the `profile` block".into());
+                self.unknown(
+                    file,
+                    Code::UnknownAttribute,
+                    attr,
+                    format!("the profile has no attribute `{}`", attr.name),
+                    help,
+                );
+            }
+        }
+    }
+
+    fn limits(&mut self) {
+        let Some(limits) = self.env.limits else {
+            return;
+        };
+        let file = limits.file;
+        for cap in &limits.node.caps {
+            if cap.count == 0 {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::ZeroCap,
+                        "a cap of 0 forbids every send",
+                        Label::new(file, cap.count_span, "zero"),
+                    )
+                    .with_help(
+                        "allow at least one send, or remove the channel from the journeys instead",
+                    ),
+                );
+            }
+            if let WindowKind::Rolling(d) = &cap.window.kind
+                && d.seconds == 0
+            {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::ZeroCap,
+                        "a cap over a window of `0s` limits nothing",
+                        Label::new(file, cap.window.span, "empty window"),
+                    )
+                    .with_help("use a window such as `per 7d`, `per day` or `per week`"),
+                );
+            }
+            if let Some(channel) = &cap.channel {
+                self.channel_ref(file, channel);
+            }
+        }
+        if let [first, second, ..] = limits.node.quiet.as_slice() {
+            self.diags.push(
+                Diagnostic::new(Code::RepeatedClause, "`limits` has more than one `quiet` window", Label::new(file, second.span, "second window"))
+                    .with_secondary(Label::new(file, first.span, "first window"))
+                    .with_help("keep one global quiet window; give a channel its own with `quiet` in the channel"),
+            );
+        }
+    }
+
+    fn channel_ref(&mut self, file: FileId, name: &'a Ident) -> Option<&'a ChannelDecl> {
+        match self.env.channels.get(name.name.as_str()) {
+            Some(c) => Some(c.node),
+            None if self.env.is_broken("channel", &name.name) => None,
+            None => {
+                let names: Vec<&str> = self.env.channels.keys().copied().collect();
+                let help = did_you_mean(&name.name, names.iter().copied()).unwrap_or_else(|| {
+                    format!(
+                        "declare it: `channel {} {{ address profile.… consent … }}`",
+                        name.name
+                    )
+                });
+                self.unknown(
+                    file,
+                    Code::UnknownChannel,
+                    name,
+                    format!("unknown channel `{}`", name.name),
+                    help,
+                );
+                None
+            }
+        }
+    }
+
+    fn topic_ref(&mut self, file: FileId, name: &'a Ident) {
+        if self.env.consents.contains_key(name.name.as_str())
+            || self.env.is_broken("consent", &name.name)
+        {
+            return;
+        }
+        let names: Vec<&str> = self.env.consents.keys().copied().collect();
+        let help = did_you_mean(&name.name, names.iter().copied())
+            .unwrap_or_else(|| format!("declare it: `consent {} opt_in` or `opt_out`", name.name));
+        self.unknown(
+            file,
+            Code::UnknownTopic,
+            name,
+            format!("unknown consent topic `{}`", name.name),
+            help,
+        );
+    }
+
+    // ------------------------------------------------------------ segments
+
+    fn segments(&mut self) {
+        let segments: Vec<_> = self.env.segments.iter().map(|(n, s)| (*n, *s)).collect();
+        for (name, segment) in &segments {
+            self.current_segment = Some(name);
+            self.condition(
+                segment.file,
+                &segment.node.expr,
+                &Scope::new(Place::Segment),
+            );
+        }
+        self.current_segment = None;
+        self.segment_cycles();
+    }
+
+    /// Reports each cycle of segment references once, at the reference that closes it.
+    fn segment_cycles(&mut self) {
+        let mut done: BTreeSet<&str> = BTreeSet::new();
+        let names: Vec<&str> = self.env.segments.keys().copied().collect();
+        for start in names {
+            let mut stack: Vec<&str> = Vec::new();
+            self.visit_segment(start, &mut stack, &mut done);
+        }
+    }
+
+    fn visit_segment(
+        &mut self,
+        name: &'a str,
+        stack: &mut Vec<&'a str>,
+        done: &mut BTreeSet<&'a str>,
+    ) {
+        if done.contains(name) {
+            return;
+        }
+        stack.push(name);
+        let refs = self.segment_refs.get(name).cloned().unwrap_or_default();
+        for (target, file, span) in refs {
+            if let Some(pos) = stack.iter().position(|s| *s == target) {
+                let mut cycle: Vec<String> =
+                    stack[pos..].iter().map(|s| format!("`{s}`")).collect();
+                cycle.push(format!("`{target}`"));
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::SegmentCycle,
+                        format!("segments refer to each other in a cycle: {}", cycle.join(" → ")),
+                        Label::new(file, span, "closes the cycle"),
+                    )
+                    .with_help("a segment cannot depend on itself; break the cycle by writing one condition out in full"),
+                );
+            } else {
+                self.visit_segment(target, stack, done);
+            }
+        }
+        stack.pop();
+        done.insert(name);
+    }
+
+    fn unused_segments(&mut self) {
+        if self.incomplete {
+            return;
+        }
+        let unused: Vec<_> = self
+            .env
+            .segments
+            .iter()
+            .filter(|(n, _)| !self.used_segments.contains(*n) && !self.suggested.contains(**n))
+            .map(|(_, s)| *s)
+            .collect();
+        for s in unused {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::UnusedSegment,
+                    format!("the segment `{}` is never used", s.node.name.name),
+                    Label::new(s.file, s.node.name.span, "declared here"),
+                )
+                .with_help("use it in a journey's `when … where` or `if`, or remove it"),
+            );
+        }
+    }
+
+    // ------------------------------------------------------------ journeys
+
+    fn journeys(&mut self) -> BTreeMap<&'a str, Vec<Sender<'a>>> {
+        let mut senders: BTreeMap<&'a str, Vec<Sender<'a>>> = BTreeMap::new();
+        let journeys: Vec<_> = self.env.journeys.values().copied().collect();
+        for j in journeys {
+            let file = j.file;
+            let journey = j.node;
+            let clauses = self.journey_clauses(file, journey);
+            let transactional = clauses.transactional;
+            let scope = Scope {
+                place: Place::Step,
+                event: EventCtx::Absent,
+                trigger: clauses.trigger,
+                journey: Some(&journey.name.name),
+            };
+            let mut sends = Vec::new();
+            self.steps(file, &journey.steps, &scope, transactional, &mut sends);
+            for template in sends {
+                senders.entry(template).or_default().push(Sender {
+                    journey: &journey.name.name,
+                    trigger: clauses.trigger,
+                });
+            }
+            self.lint_stops(file, &journey.steps);
+            self.lint_waits(file, &journey.steps, false);
+        }
+        senders
+    }
+
+    fn journey_clauses(&mut self, file: FileId, journey: &'a JourneyDecl) -> JourneyClauses<'a> {
+        let mut seen: BTreeMap<&'static str, Span> = BTreeMap::new();
+        let mut trigger = EventCtx::Absent;
+        let mut transactional = false;
+        let mut has_when = false;
+        for clause in &journey.clauses {
+            let keyword = clause.kind.keyword();
+            let repeatable = matches!(
+                clause.kind,
+                ClauseKind::ExitOn(_) | ClauseKind::RequireConsent(_)
+            );
+            if !repeatable {
+                if let Some(first) = seen.get(keyword) {
+                    self.diags.push(
+                        Diagnostic::new(
+                            Code::RepeatedClause,
+                            format!(
+                                "the journey `{}` has more than one `{keyword}` clause",
+                                journey.name.name
+                            ),
+                            Label::new(file, clause.span, "repeated here"),
+                        )
+                        .with_secondary(Label::new(file, *first, "first given here"))
+                        .with_help(format!("a journey has at most one `{keyword}`; keep one")),
+                    );
+                    continue;
+                }
+                seen.insert(keyword, clause.span);
+            }
+            match &clause.kind {
+                ClauseKind::When(t) => {
+                    has_when = true;
+                    trigger = self.event_ref(file, &t.event);
+                    if let Some(cond) = &t.condition {
+                        let scope = Scope {
+                            place: Place::When,
+                            event: trigger,
+                            trigger: EventCtx::Absent,
+                            journey: Some(&journey.name.name),
+                        };
+                        self.condition(file, cond, &scope);
+                    }
+                }
+                ClauseKind::ExitOn(t) => {
+                    let event = self.event_ref(file, &t.event);
+                    if let Some(cond) = &t.condition {
+                        let scope = Scope {
+                            place: Place::ExitOn,
+                            event,
+                            trigger: EventCtx::Absent,
+                            journey: Some(&journey.name.name),
+                        };
+                        self.condition(file, cond, &scope);
+                    }
+                }
+                ClauseKind::RequireConsent(topic) => self.topic_ref(file, topic),
+                ClauseKind::Transactional => transactional = true,
+                ClauseKind::ReenterAfter(d) if d.seconds == 0 => {}
+                ClauseKind::Owner(_)
+                | ClauseKind::Priority { .. }
+                | ClauseKind::ReenterAfter(_)
+                | ClauseKind::ReenterNever => {}
+            }
+        }
+        if !journey.recovered {
+            if !has_when {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::MissingWhen,
+                        format!("the journey `{}` has no `when` trigger", journey.name.name),
+                        Label::new(file, journey.name.span, "never starts"),
+                    )
+                    .with_help("say which event starts it: `when cart_abandoned`"),
+                );
+            }
+            if !seen.contains_key("owner") {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::MissingOwner,
+                        format!("the journey `{}` has no `owner`", journey.name.name),
+                        Label::new(file, journey.name.span, "no owner"),
+                    )
+                    .with_help("name the responsible team: `owner \"growth-team\"`"),
+                );
+            }
+        }
+        if !has_when && journey.recovered {
+            trigger = EventCtx::Unknown;
+        }
+        JourneyClauses {
+            trigger,
+            transactional,
+        }
+    }
+
+    fn steps(
+        &mut self,
+        file: FileId,
+        steps: &'a [Step],
+        scope: &Scope<'a>,
+        transactional: bool,
+        sends: &mut Vec<&'a str>,
+    ) {
+        for step in steps {
+            match &step.kind {
+                StepKind::Wait(_) | StepKind::WaitUntil(_) | StepKind::Stop => {}
+                StepKind::Send { template, channels } => {
+                    self.send(file, template, channels, transactional, scope);
+                    if self.env.templates.contains_key(template.name.as_str()) {
+                        sends.push(&template.name);
+                    }
+                }
+                StepKind::If {
+                    condition,
+                    then,
+                    otherwise,
+                } => {
+                    self.condition(file, condition, scope);
+                    self.steps(file, then, scope, transactional, sends);
+                    match otherwise {
+                        Some(Else::Block(b)) => self.steps(file, b, scope, transactional, sends),
+                        Some(Else::If(s)) => {
+                            self.steps(file, std::slice::from_ref(s), scope, transactional, sends)
+                        }
+                        None => {}
+                    }
+                }
+                StepKind::Split { arms } => {
+                    self.split(file, step.span, arms);
+                    for arm in arms {
+                        if let Some(body) = &arm.body {
+                            self.steps(file, body, scope, transactional, sends);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn send(
+        &mut self,
+        file: FileId,
+        template: &'a Ident,
+        channels: &'a [Ident],
+        transactional: bool,
+        scope: &Scope<'a>,
+    ) {
+        let template_decl = match self.env.templates.get(template.name.as_str()) {
+            Some(t) => Some(t.node),
+            None if self.env.is_broken("template", &template.name) => None,
+            None => {
+                let names: Vec<&str> = self.env.templates.keys().copied().collect();
+                let help =
+                    did_you_mean(&template.name, names.iter().copied()).unwrap_or_else(|| {
+                        format!(
+                            "declare it: `template {} {{ email {{ … }} }}`",
+                            template.name
+                        )
+                    });
+                self.unknown(
+                    file,
+                    Code::UnknownTemplate,
+                    template,
+                    format!("unknown template `{}`", template.name),
+                    help,
+                );
+                None
+            }
+        };
+        let mut seen: BTreeMap<&str, &Ident> = BTreeMap::new();
+        for channel in channels {
+            if let Some(first) = seen.get(channel.name.as_str()) {
+                self.diags.push(duplicate_member(
+                    Label::new(file, first.span, "first named here"),
+                    file,
+                    channel,
+                    "channel",
+                ));
+                continue;
+            }
+            seen.insert(&channel.name, channel);
+            let Some(decl) = self.channel_ref(file, channel) else {
+                continue;
+            };
+            if decl.consent.is_none() && !transactional {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::SendWithoutConsent,
+                        format!(
+                            "the channel `{}` has no consent topic, so only transactional journeys may send through it",
+                            channel.name
+                        ),
+                        Label::new(file, channel.span, "no consent topic"),
+                    )
+                    .with_help(format!(
+                        "mark the journey `{}` as `transactional` if it sends receipts or other service messages, or give the channel a `consent` topic",
+                        scope.journey.unwrap_or("…")
+                    )),
+                );
+            }
+            if let Some(t) = template_decl
+                && !t.blocks.iter().any(|b| b.channel.name == channel.name)
+            {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::MissingChannelBlock,
+                        format!("the template `{}` has no content for `{}`", template.name, channel.name),
+                        Label::new(file, channel.span, "nothing to send here"),
+                    )
+                    .with_help(format!("add a `{} {{ … }}` block to the template, or remove the channel from `via`", channel.name)),
+                );
+            }
+        }
+    }
+
+    fn split(&mut self, file: FileId, span: Span, arms: &[SplitArm]) {
+        // An arm with an invalid percentage was reported already.
+        let percents: Option<Vec<u8>> = arms.iter().map(|a| a.percent).collect();
+        let total: u32 = percents.iter().flatten().map(|&p| u32::from(p)).sum();
+        if percents.is_some() && total != 100 {
+            let keyword = Span::new(span.start as usize, span.start as usize + "split".len());
+            let mut d = Diagnostic::new(
+                Code::SplitNotHundred,
+                format!("the arms of this split add up to {total}%, not 100%"),
+                Label::new(file, keyword, format!("{total}% in all")),
+            )
+            .with_help(if total < 100 {
+                format!(
+                    "add {}% to an arm, or add a holdout arm: `{}% holdout`",
+                    100 - total,
+                    100 - total
+                )
+            } else {
+                format!("take {}% away from the arms", total - 100)
+            });
+            for arm in arms {
+                d.secondary.push(Label::new(
+                    file,
+                    arm.percent_span,
+                    format!("{}%", arm.percent.unwrap_or(0)),
+                ));
+            }
+            self.diags.push(d);
+        }
+        let mut seen: BTreeMap<&str, &Ident> = BTreeMap::new();
+        for arm in arms {
+            if let Some(first) = seen.get(arm.name.name.as_str()) {
+                self.diags.push(duplicate_member(
+                    Label::new(file, first.span, "first arm"),
+                    file,
+                    &arm.name,
+                    "arm",
+                ));
+            } else {
+                seen.insert(&arm.name.name, &arm.name);
+            }
+        }
+    }
+
+    fn lint_stops(&mut self, file: FileId, steps: &[Step]) {
+        if let Some(pos) = steps.iter().position(|s| matches!(s.kind, StepKind::Stop))
+            && let Some(next) = steps.get(pos + 1)
+        {
+            let last = steps.last().map_or(next.span, |s| s.span);
+            self.diags.push(
+                Diagnostic::new(
+                    Code::StepAfterStop,
+                    "these steps come after `stop` and never run",
+                    Label::new(file, next.span.to(last), "unreachable"),
+                )
+                .with_secondary(Label::new(file, steps[pos].span, "the instance ends here"))
+                .with_help("remove them, or move the `stop` below them"),
+            );
+        }
+        for step in steps {
+            for block in blocks(step) {
+                self.lint_stops(file, block);
+            }
+        }
+    }
+
+    /// Warns about a `wait` that no send follows (on any path through the journey):
+    /// it only delays the instance's completion. `after` says whether a send may
+    /// follow the enclosing block.
+    fn lint_waits(&mut self, file: FileId, steps: &[Step], after: bool) {
+        for (i, step) in steps.iter().enumerate() {
+            let rest = &steps[i + 1..];
+            let stops = rest.iter().any(|s| matches!(s.kind, StepKind::Stop));
+            let later = sends_in(rest) || (after && !stops);
+            match &step.kind {
+                StepKind::Wait(_) | StepKind::WaitUntil(_) if !later => {
+                    self.diags.push(
+                        Diagnostic::new(
+                            Code::WaitAfterLastSend,
+                            "this `wait` comes after the last `send` and delays nothing",
+                            Label::new(file, step.span, "no send follows"),
+                        )
+                        .with_help("remove it; a journey ends when its last step is done"),
+                    );
+                }
+                _ => {
+                    for block in blocks(step) {
+                        self.lint_waits(file, block, later);
+                    }
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ templates
+
+    fn templates(&mut self, senders: &BTreeMap<&'a str, Vec<Sender<'a>>>) {
+        let templates: Vec<_> = self.env.templates.values().copied().collect();
+        for t in templates {
+            let file = t.file;
+            let users = senders
+                .get(t.node.name.name.as_str())
+                .cloned()
+                .unwrap_or_default();
+            let name = t.node.name.name.as_str();
+            if users.is_empty() && !self.incomplete && !self.suggested.contains(name) {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::UnusedTemplate,
+                        format!("the template `{}` is never sent", t.node.name.name),
+                        Label::new(file, t.node.name.span, "declared here"),
+                    )
+                    .with_help("send it from a journey, or remove it"),
+                );
+            }
+            let mut seen: BTreeMap<&str, &Ident> = BTreeMap::new();
+            for block in &t.node.blocks {
+                if let Some(first) = seen.get(block.channel.name.as_str()) {
+                    self.diags.push(duplicate_member(
+                        Label::new(file, first.span, "first block"),
+                        file,
+                        &block.channel,
+                        "channel block",
+                    ));
+                    continue;
+                }
+                seen.insert(&block.channel.name, &block.channel);
+                self.channel_ref(file, &block.channel);
+                self.template_block(file, block, &users);
+            }
+        }
+    }
+
+    fn template_block(&mut self, file: FileId, block: &'a TemplateBlock, users: &[Sender<'a>]) {
+        let mut seen: BTreeMap<&str, &Ident> = BTreeMap::new();
+        for field in &block.fields {
+            if let Some(first) = seen.get(field.name.name.as_str()) {
+                self.diags.push(duplicate_member(
+                    Label::new(file, first.span, "first given here"),
+                    file,
+                    &field.name,
+                    "field",
+                ));
+            } else {
+                seen.insert(&field.name.name, &field.name);
+            }
+            // Checked once per sending journey, whose trigger `trigger.` means; a
+            // template nobody sends is checked with an unknown trigger.
+            let unknown = [Sender {
+                journey: "",
+                trigger: EventCtx::Unknown,
+            }];
+            let users = if users.is_empty() {
+                &unknown[..]
+            } else {
+                users
+            };
+            for user in users {
+                let scope = Scope {
+                    place: Place::Template,
+                    event: EventCtx::Absent,
+                    trigger: user.trigger,
+                    journey: Some(user.journey),
+                };
+                for part in &field.value.parts {
+                    if let StrPart::Interp(e) = part {
+                        self.interpolation(file, e, &scope);
+                    }
+                }
+            }
+            if block.channel.name.to_ascii_lowercase().contains("sms") {
+                self.lint_sms(file, field);
+            }
+        }
+    }
+
+    fn lint_sms(&mut self, file: FileId, field: &TemplateField) {
+        let text: String = field
+            .value
+            .parts
+            .iter()
+            .filter_map(|p| match p {
+                StrPart::Text(t, _) => Some(t.as_str()),
+                StrPart::Interp(_) => None,
+            })
+            .collect();
+        let interpolates = field
+            .value
+            .parts
+            .iter()
+            .any(|p| matches!(p, StrPart::Interp(_)));
+        let (length, limit, encoding) = sms_length(&text);
+        if length > limit {
+            let at_least = if interpolates { "at least " } else { "" };
+            self.diags.push(
+                Diagnostic::new(
+                    Code::SmsTooLong,
+                    format!("this SMS text is {at_least}{length} {encoding} characters long; one message holds {limit}"),
+                    Label::new(file, field.value.span, "sent as several messages"),
+                )
+                .with_help(if encoding == "GSM-7" {
+                    "shorten it; longer texts are split and billed as several messages"
+                } else {
+                    "shorten it, or avoid characters outside the GSM-7 alphabet (emoji, curly quotes), which cut the limit to 70"
+                }),
+            );
+        }
+    }
+}
+
+struct JourneyClauses<'a> {
+    trigger: EventCtx<'a>,
+    transactional: bool,
+}
+
+/// The nested step lists of a step.
+fn blocks(step: &Step) -> Vec<&[Step]> {
+    match &step.kind {
+        StepKind::If {
+            then, otherwise, ..
+        } => {
+            let mut out = vec![then.as_slice()];
+            match otherwise {
+                Some(Else::Block(b)) => out.push(b.as_slice()),
+                Some(Else::If(s)) => out.push(std::slice::from_ref(s.as_ref())),
+                None => {}
+            }
+            out
+        }
+        StepKind::Split { arms } => arms.iter().filter_map(|a| a.body.as_deref()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn sends_in(steps: &[Step]) -> bool {
+    steps
+        .iter()
+        .any(|s| matches!(s.kind, StepKind::Send { .. }) || blocks(s).into_iter().any(sends_in))
+}
+
+/// The GSM 03.38 basic alphabet; each of these is one septet.
+const GSM7_BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+/// The extension table: each costs an escape and a septet.
+const GSM7_EXTENDED: &str = "^{}\\[~]|€\u{c}";
+
+/// Length of an SMS text, the single-message limit, and the encoding.
+fn sms_length(text: &str) -> (usize, usize, &'static str) {
+    let mut septets = 0;
+    for c in text.chars() {
+        if GSM7_BASIC.contains(c) {
+            septets += 1;
+        } else if GSM7_EXTENDED.contains(c) {
+            septets += 2;
+        } else {
+            return (text.encode_utf16().count(), 70, "UCS-2");
+        }
+    }
+    (septets, 160, "GSM-7")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sms_length;
+
+    #[test]
+    fn sms_length_counts_septets_and_falls_back_to_ucs2() {
+        assert_eq!(sms_length("Hello"), (5, 160, "GSM-7"));
+        assert_eq!(sms_length("10€ [off]"), (12, 160, "GSM-7"));
+        assert_eq!(sms_length("Ça 🎉"), (5, 70, "UCS-2"));
+    }
+}

@@ -1,0 +1,143 @@
+//! `nudge explain CODE`: one page per diagnostic code, as `rustc --explain` does.
+//!
+//! Each page says what the code means, shows a minimal example that triggers it
+//! (the very file `tests/check/err/CODE.nudge`, so the example is tested), and says
+//! how to fix it.
+
+use crate::diagnostic::Code;
+
+macro_rules! pages {
+    ($( $variant:ident $file:literal => $meaning:literal, $fix:literal; )*) => {
+        fn page_parts(code: Code) -> (&'static str, &'static str, &'static str) {
+            match code {
+                $( Code::$variant => ($meaning, include_str!(concat!("../../tests/check/err/", $file, ".nudge")), $fix), )*
+            }
+        }
+    };
+}
+
+/// The explanation page of a code, as Markdown-flavoured text.
+pub fn explain(code: Code) -> String {
+    let (meaning, example, fix) = page_parts(code);
+    let severity = code.default_severity().as_str();
+    format!(
+        "{code}: {summary} ({severity})\n\n{meaning}\n\nExample\n\n```nudge\n{example}```\n\nFix\n\n{fix}\n",
+        summary = code.summary(),
+        example = if example.ends_with('\n') {
+            example.to_string()
+        } else {
+            format!("{example}\n")
+        },
+    )
+}
+
+pages! {
+    UnexpectedToken "S001" => "The parser met something the grammar does not allow at that place. The message says what it expected instead, in words.",
+        "Write what the message expects at the marked place. A misspelt keyword gets a `did you mean` hint.";
+    UnterminatedString "S002" => "A string opened with `\"` is not closed before the end of its line. Strings do not span lines.",
+        "Close the string on the same line. Write a line break inside a string as `\\n`.";
+    InvalidEscape "S003" => "A backslash in a string starts an escape sequence; only `\\\"`, `\\\\`, `\\n`, `\\t` and `\\u{HEX}` exist.",
+        "Use one of the escapes, or write a backslash as `\\\\`.";
+    InvalidDuration "S004" => "Durations are an integer followed by a unit, `s`, `m`, `h`, `d` or `w`, written together and concatenable (`1h30m`). Spelled-out units (`min`, `days`) and a space between number and unit are not durations.",
+        "Write the number and the unit together: `30m`, `2d`, `1h30m`.";
+    InvalidTimeOfDay "S005" => "Times of day are 24-hour `HH:MM`, from `00:00` to `23:59`, with two digits each.",
+        "Write a valid time such as `09:00` or `21:30`; midnight is `00:00`.";
+    InvalidPercent "S006" => "Split arms take whole percentages from 0% to 100%.",
+        "Use whole percentages; the arms of a split add up to 100%.";
+    InvalidNumber "S007" => "A number is out of range where it is used: a priority is a whole number from 0 to 100, a cap counts whole sends.",
+        "Use a whole number in the allowed range.";
+    InvalidTimestamp "S008" => "A timestamp literal is not a valid RFC 3339 date and time (a month 13, February 30, a missing zone).",
+        "Write a valid RFC 3339 timestamp with a zone, e.g. `2026-11-29T10:00:00Z`.";
+    KeywordAsName "S009" => "Reserved words (`when`, `send`, `in`, `event` …) cannot name declarations, attributes, properties, fields or arms. Any word may follow a dot, so `event.from` is fine.",
+        "Choose another name.";
+    AssignInsteadOfEquals "S010" => "`=` only names a segment (`segment s = …`) or gives a default; comparisons use `==`.",
+        "Write `==` to compare two values.";
+    MissingComma "S011" => "Items of a list (channels after `via`, list literals, call arguments) are separated by commas; attributes, properties and template fields by commas or line breaks.",
+        "Add the missing comma, or put each item on its own line where that is allowed.";
+    UnknownType "S012" => "A type is one of `number`, `string`, `bool`, `time`, `duration`, `timezone` and `list<number>` or `list<string>`, optionally followed by `?`.",
+        "Use one of the types; the help names the likely one (`int` → `number`).";
+    MisplacedClause "S013" => "A journey's header clauses (`owner`, `when`, `reenter` …) come before its steps and not inside blocks; a channel gives each of `address`, `consent` and `quiet` once.",
+        "Move the clause to the top of the journey, or remove the repeated clause.";
+    InterpolationOutsideTemplate "S014" => "`{{ … }}` interpolates values into template fields only; owners, event names and string values in conditions are plain text.",
+        "Write plain text, or move the dynamic text into a template.";
+    ChainedComparison "S015" => "Comparisons do not chain: `1 < x < 5` would compare a `bool` with a number.",
+        "Compare twice and join with `and`: `1 < x and x < 5`.";
+    TooDeep "S016" => "Brackets nest at most 64 deep and one declaration holds at most 1000 operators, so that checking and running stay fast and safe.",
+        "Split the condition into named segments.";
+    UnknownEvent "N101" => "A journey, an `exit on` clause or an aggregate names an event that is not declared. Events are referred to by their declared name, not their `from` name.",
+        "Use the declared name (the help suggests a close one), or declare the event.";
+    UnknownProperty "N102" => "`event.NAME`, `trigger.NAME` or `sum(E.NAME …)` names a property the event does not declare.",
+        "Use a declared property, or add it to the event's declaration.";
+    UnknownAttribute "N103" => "`profile.NAME` names an attribute the `profile` block does not declare.",
+        "Use a declared attribute, or add it to the `profile` block.";
+    UnknownChannel "N104" => "A send, a cap or a template block names a channel that is not declared.",
+        "Use a declared channel, or declare it with `channel NAME { address … consent … }`.";
+    UnknownTemplate "N105" => "A `send` names a template that is not declared.",
+        "Use a declared template, or declare it.";
+    UnknownTopic "N106" => "A channel or a `require consent` clause names a consent topic that is not declared.",
+        "Use a declared topic, or declare it with `consent NAME opt_in` or `opt_out`.";
+    UnknownName "N107" => "A bare name in an expression refers to a segment, and no segment has this name. Attributes are read as `profile.NAME` and event properties as `event.NAME`.",
+        "Declare the segment, or write the path you meant.";
+    UnknownFunction "N108" => "The functions are `count`, `sum`, `since`, `lower`, `len`, `starts_with`, `contains`, `local_hour` and `weekday`.",
+        "Call one of them.";
+    DuplicateDeclaration "N110" => "Names are unique per kind across all files of a policy set, and a set has at most one `profile` and one `limits` block. Two events may not read the same incoming event name either.",
+        "Rename or remove one of the two declarations (both places are shown).";
+    DuplicateMember "N111" => "A name inside a declaration is given twice: an attribute, a property, a template field or channel block, a split arm, or a channel in one `via` list.",
+        "Remove or rename the second one.";
+    TypeMismatch "T201" => "A value has the wrong type for where it is used: a string compared with a number, a number where a condition needs a `bool`, arithmetic on strings.",
+        "Use a value of the expected type; the message names both types.";
+    UnguardedOptional "T202" => "No silent nulls: a value that may be missing (`T?`) may only be compared with `none` or defaulted with `??`. Nudge never guesses what a missing value means.",
+        "Write `value ?? default`, or test `value != none` first.";
+    TriggerOutsideSteps "T203" => "`trigger.` is the event that started a journey instance. It exists only in the journey's steps and in the templates it sends; a `when … where` tests the incoming event, `event.`.",
+        "In `when … where` and `exit on … where`, use `event.`; move tests of the trigger into an `if` step.";
+    EventOutsideCondition "T204" => "`event.` is the event under test in `when … where`, `exit on … where` and aggregate filters. Steps run later, when that event is gone.",
+        "In steps and templates, use `trigger.` for the event that started the journey.";
+    BadCall "T205" => "A function is called with the wrong number or kind of arguments; aggregates need an event and `count`/`sum` need a window (`within 7d`).",
+        "Follow the usage in the help, e.g. `count(EVENT where COND within 7d)`.";
+    BadInterpolation "T206" => "Only strings and numbers can be interpolated into template text.",
+        "Interpolate a string or number; choose between texts with an `if` step and two templates.";
+    DivisionByZero "T207" => "A constant is divided by the constant zero. (When the divisor is only known at run time, division by zero yields 0 and a warning counter.)",
+        "Divide by a non-zero value.";
+    InvalidDefault "T208" => "A profile attribute's default is a constant of the attribute's type: a literal, not a path or an aggregate, and not `none`.",
+        "Give a literal of the right type, or make the attribute optional without a default.";
+    UnknownTimeZone "T209" => "Time zones are IANA names such as `Europe/Paris` or `America/New_York`, as in the tz database.",
+        "Use an IANA zone name; the help suggests a close one.";
+    FilterNotEventOnly "T210" => "An aggregate's `where` is decided once, when the event arrives, so it may use only `event.` properties and literals: not the profile, `now`, segments or other aggregates.",
+        "Move the other conditions outside the aggregate.";
+    MissingWhen "P301" => "Every journey has exactly one `when` clause naming the event that starts it.",
+        "Add `when EVENT` to the journey's header.";
+    MissingOwner "P302" => "Every journey names its responsible team with `owner \"…\"`, so someone is accountable for what it sends.",
+        "Add `owner \"team-name\"` to the journey's header.";
+    RepeatedClause "P303" => "`when`, `owner`, `priority`, `reenter` and `transactional` appear at most once per journey, and `limits` has at most one `quiet` window. (`exit on` and `require consent` may repeat.)",
+        "Keep one of the two clauses.";
+    SendWithoutConsent "P304" => "A channel without a `consent` topic is transactional: only journeys marked `transactional` (receipts, password resets) may use it.",
+        "Mark the journey `transactional`, or give the channel a consent topic.";
+    SplitNotHundred "P305" => "The arms of a `split` share every profile between them, so their percentages add up to exactly 100%.",
+        "Adjust the percentages, or add a holdout arm (`10% holdout`) for the rest.";
+    ZeroCap "P306" => "A cap of 0 forbids every send, and a window of `0s` (in a cap or an aggregate) contains nothing.",
+        "Allow at least one send, over a window of at least one second.";
+    RequiredWithoutDefault "P307" => "A profile seen for the first time starts with the declared defaults, so an attribute without a default must be optional (`T?`).",
+        "Add `?` to the type, or give a default.";
+    BadChannelAddress "P308" => "A channel's `address` is a string attribute of the profile (the email, phone number or device token); every channel needs one.",
+        "Write `address profile.ATTRIBUTE` with a string attribute.";
+    SegmentCycle "P309" => "A segment that refers to itself, directly or through other segments, has no meaning.",
+        "Break the cycle by writing one of the conditions out in full.";
+    BadTimezoneAttribute "P310" => "The attribute named `timezone` is the profile's time zone, used for quiet hours, calendar caps and `wait until`; it must have type `timezone`.",
+        "Declare `timezone: timezone = \"UTC\"`, or rename the attribute.";
+    MissingChannelBlock "L401" => "A `send` lists a channel for which its template has no content block; that channel can never be chosen (reason `no_content`).",
+        "Add a block for the channel to the template, or remove the channel from `via`.";
+    StepAfterStop "L402" => "Steps after `stop` in the same block never run.",
+        "Remove them, or move the `stop`.";
+    SmsTooLong "L403" => "One SMS holds 160 GSM-7 characters, or 70 when the text has characters outside the GSM-7 alphabet; longer texts are split and billed as several messages. Only the literal text is counted.",
+        "Shorten the text.";
+    UnusedSegment "L404" => "A segment is declared and never referred to.",
+        "Use it, or remove it.";
+    UnusedTemplate "L405" => "A template is declared and never sent by any journey.",
+        "Send it from a journey, or remove it.";
+    WaitAfterLastSend "L406" => "A `wait` that no `send` follows only keeps the instance active longer (which blocks re-entry), without delaying any message.",
+        "Remove the wait.";
+    ConstantCondition "L407" => "A condition does not depend on the profile, the event or the clock, so it is always true or always false.",
+        "Remove the condition, or test a value that changes.";
+    NeverMissing "L408" => "`?? default` or a `none` test is applied to a value that is never missing: the default is never used and the test always has the same result.",
+        "Remove the `??` or the test.";
+}
