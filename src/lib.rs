@@ -8,6 +8,10 @@
 pub mod analysis;
 pub mod check;
 pub mod diagnostic;
+pub mod interp;
+pub mod io;
+pub mod ir;
+pub mod runtime;
 pub mod source;
 pub mod syntax;
 

@@ -4,6 +4,7 @@
 mod check;
 mod explain;
 mod load;
+mod run;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -21,6 +22,8 @@ enum Command {
     Check(check::CheckArgs),
     /// Explain a diagnostic code: what it means, an example, the fix.
     Explain(explain::ExplainArgs),
+    /// Run a policy set against a stream of events.
+    Run(run::RunArgs),
 }
 
 /// How a command ended; mapped to the exit codes of CLI.md.
@@ -40,6 +43,7 @@ pub fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Check(args) => check::run(args),
         Command::Explain(args) => explain::run(args),
+        Command::Run(args) => run::run(args),
     };
     match outcome {
         Outcome::Success => ExitCode::SUCCESS,

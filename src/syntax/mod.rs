@@ -161,9 +161,14 @@ fn recover_journey(
     let body = &tokens[open + 1..close.unwrap_or(tokens.len())];
     let text = builder.text;
     let is_item_start = |t: &scan::Token| {
+        let before = text[..t.span.start as usize].trim_end();
         t.depth == 1
             && t.kind == TokenKind::Word
-            && !text[..t.span.start as usize].trim_end().ends_with('.')
+            && !before.ends_with('.')
+            // `else if` continues the `if` before it.
+            && before
+                .strip_suffix("else")
+                .is_none_or(|rest| rest.ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_'))
             && {
                 let w = &text[t.span.range()];
                 keywords::CLAUSES.contains(&w) || keywords::STEPS.contains(&w)

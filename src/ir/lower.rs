@@ -1,0 +1,736 @@
+//! AST → IR. Runs only on policy sets without errors; resolution failures would be
+//! checker bugs and come back as [`LowerError`], never as a panic.
+
+use crate::ir::*;
+use crate::source::FileId;
+use crate::syntax::ast::{
+    self, BinaryOp, ClauseKind, DeclKind, Else, ExprKind as Ast, StepKind, StrPart, UnaryOp,
+    WindowKind,
+};
+use std::collections::BTreeMap;
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LowerError(pub String);
+
+impl fmt::Display for LowerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "internal error while compiling the policy set: {}",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for LowerError {}
+
+type Result<T> = std::result::Result<T, LowerError>;
+
+fn err<T>(what: impl Into<String>) -> Result<T> {
+    Err(LowerError(what.into()))
+}
+
+const NANOS: i64 = 1_000_000_000;
+
+/// Lowers a checked policy set.
+pub fn lower(modules: &[(FileId, ast::Module)]) -> Result<Program> {
+    let decls: Vec<&ast::Decl> = modules.iter().flat_map(|(_, m)| m.decls.iter()).collect();
+    let mut l = Lowerer::default();
+    // Names first, in a stable (sorted) order, so that indices do not depend on
+    // file order.
+    let mut consents: Vec<&ast::ConsentDecl> = Vec::new();
+    let mut events: Vec<&ast::EventDecl> = Vec::new();
+    let mut channels: Vec<&ast::ChannelDecl> = Vec::new();
+    let mut segments: Vec<&ast::SegmentDecl> = Vec::new();
+    let mut templates: Vec<&ast::TemplateDecl> = Vec::new();
+    let mut journeys: Vec<&ast::JourneyDecl> = Vec::new();
+    let mut profile = None;
+    let mut limits = None;
+    for d in &decls {
+        match &d.kind {
+            DeclKind::Consent(c) => consents.push(c),
+            DeclKind::Event(e) => events.push(e),
+            DeclKind::Channel(c) => channels.push(c),
+            DeclKind::Segment(s) => segments.push(s),
+            DeclKind::Template(t) => templates.push(t),
+            DeclKind::Journey(j) => journeys.push(j),
+            DeclKind::Profile(p) => profile = Some(p),
+            DeclKind::Limits(x) => limits = Some(x),
+        }
+    }
+    consents.sort_by(|a, b| a.name.name.cmp(&b.name.name));
+    events.sort_by(|a, b| a.name.name.cmp(&b.name.name));
+    channels.sort_by(|a, b| a.name.name.cmp(&b.name.name));
+    segments.sort_by(|a, b| a.name.name.cmp(&b.name.name));
+    templates.sort_by(|a, b| a.name.name.cmp(&b.name.name));
+    l.consent_ix = index(consents.iter().map(|c| c.name.name.as_str()));
+    l.event_ix = index(events.iter().map(|e| e.name.name.as_str()));
+    l.channel_ix = index(channels.iter().map(|c| c.name.name.as_str()));
+    l.segment_ix = index(segments.iter().map(|s| s.name.name.as_str()));
+    l.template_ix = index(templates.iter().map(|t| t.name.name.as_str()));
+
+    let mut program = Program {
+        consents: consents
+            .iter()
+            .map(|c| Consent {
+                name: c.name.name.clone(),
+                granted_by_default: c.mode == ast::ConsentMode::OptOut,
+            })
+            .collect(),
+        attrs: Vec::new(),
+        timezone_attr: None,
+        events: Vec::new(),
+        channels: Vec::new(),
+        caps: Vec::new(),
+        global_quiet: None,
+        segments: Vec::new(),
+        aggregates: Vec::new(),
+        templates: Vec::new(),
+        journeys: Vec::new(),
+    };
+    if let Some(p) = profile {
+        for attr in &p.attrs {
+            let ty = slot_type(&attr.ty)?;
+            let default = match &attr.default {
+                Some(e) => constant(e)?,
+                None => Value::None,
+            };
+            if attr.name.name == "timezone" && ty.ty == Type::Timezone {
+                program.timezone_attr = Some(program.attrs.len());
+            }
+            l.attr_ix
+                .insert(attr.name.name.clone(), program.attrs.len());
+            l.attr_types.push(ty);
+            program.attrs.push(Attr {
+                name: attr.name.name.clone(),
+                ty,
+                default,
+            });
+        }
+    }
+    for e in &events {
+        let props = e
+            .props
+            .iter()
+            .map(|p| {
+                Ok(Prop {
+                    name: p.name.name.clone(),
+                    ty: slot_type(&p.ty)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        program.events.push(EventDef {
+            name: e.name.name.clone(),
+            external: match &e.external {
+                Some(s) => s.as_plain().unwrap_or_default(),
+                None => e.name.name.clone(),
+            },
+            props,
+        });
+    }
+    l.events = program.events.clone();
+    for c in &channels {
+        let address = c
+            .address
+            .as_ref()
+            .and_then(|p| p.segments.get(1))
+            .map(|s| s.name.as_str());
+        let Some(&address_attr) = address.and_then(|a| l.attr_ix.get(a)) else {
+            return err(format!(
+                "channel `{}` has no resolvable address",
+                c.name.name
+            ));
+        };
+        program.channels.push(Channel {
+            name: c.name.name.clone(),
+            address_attr,
+            consent: match &c.consent {
+                Some(t) => Some(l.consent(&t.name)?),
+                None => None,
+            },
+            quiet: c.quiet.as_ref().map(quiet),
+        });
+    }
+    if let Some(limits) = limits {
+        for cap in &limits.caps {
+            program.caps.push(Cap {
+                count: cap.count,
+                window: match &cap.window.kind {
+                    WindowKind::Rolling(d) => CapWindow::Rolling(nanos(d.seconds)?),
+                    WindowKind::Day => CapWindow::Day,
+                    WindowKind::Week => CapWindow::Week,
+                },
+                channel: match &cap.channel {
+                    Some(c) => Some(l.channel(&c.name)?),
+                    None => None,
+                },
+            });
+        }
+        program.global_quiet = limits.quiet.first().map(quiet);
+    }
+    for s in &segments {
+        let e = l.expr(&s.expr, Scope::default())?;
+        program.segments.push(e);
+    }
+    let mut senders: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for j in &journeys {
+        let journey = l.journey(j)?;
+        for instr in &journey.code {
+            if let Instr::Send { template, .. } = instr {
+                let triggers = senders.entry(*template).or_default();
+                if !triggers.contains(&journey.trigger) {
+                    triggers.push(journey.trigger);
+                }
+            }
+        }
+        program.journeys.push(journey);
+    }
+    for (ti, t) in templates.iter().enumerate() {
+        let mut triggers = senders.get(&ti).cloned().unwrap_or_default();
+        triggers.sort_unstable();
+        let mut blocks = Vec::new();
+        for b in &t.blocks {
+            let mut fields = Vec::new();
+            for f in &b.fields {
+                let mut by_trigger = Vec::new();
+                for &trigger in &triggers {
+                    let scope = Scope {
+                        trigger: Some(trigger),
+                        ..Scope::default()
+                    };
+                    let mut parts = Vec::new();
+                    for part in &f.value.parts {
+                        match part {
+                            StrPart::Text(text, _) => parts.push(TextPart::Text(text.clone())),
+                            StrPart::Interp(e) => parts.push(TextPart::Value(l.expr(e, scope)?)),
+                        }
+                    }
+                    by_trigger.push((trigger, parts));
+                }
+                fields.push(Field {
+                    name: f.name.name.clone(),
+                    by_trigger,
+                });
+            }
+            blocks.push(TemplateBlock {
+                channel: l.channel(&b.channel.name)?,
+                fields,
+            });
+        }
+        program.templates.push(Template {
+            name: t.name.name.clone(),
+            blocks,
+        });
+    }
+    program.journeys.sort_by(|a, b| {
+        b.priority
+            .cmp(&a.priority)
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    program.aggregates = l.aggregates;
+    Ok(program)
+}
+
+fn index<'a>(names: impl Iterator<Item = &'a str>) -> BTreeMap<String, usize> {
+    names.enumerate().map(|(i, n)| (n.to_string(), i)).collect()
+}
+
+fn quiet(q: &ast::QuietWindow) -> Quiet {
+    Quiet {
+        from: q.from.minutes,
+        to: q.to.minutes,
+    }
+}
+
+fn nanos(seconds: u64) -> Result<i64> {
+    i64::try_from(seconds)
+        .ok()
+        .and_then(|s| s.checked_mul(NANOS))
+        .map_or_else(
+            || err(format!("the duration of {seconds}s is too long to run")),
+            Ok,
+        )
+}
+
+fn slot_type(t: &ast::TypeExpr) -> Result<SlotType> {
+    let ty = match &t.kind {
+        ast::TypeKind::Number => Type::Number,
+        ast::TypeKind::String => Type::String,
+        ast::TypeKind::Bool => Type::Bool,
+        ast::TypeKind::Time => Type::Time,
+        ast::TypeKind::Duration => Type::Duration,
+        ast::TypeKind::Timezone => Type::Timezone,
+        ast::TypeKind::List(inner) => match inner.kind {
+            ast::TypeKind::Number => Type::ListNumber,
+            _ => Type::ListString,
+        },
+        ast::TypeKind::Error => return err("a type with errors"),
+    };
+    Ok(SlotType {
+        ty,
+        optional: t.optional,
+    })
+}
+
+/// The value of a constant expression (a default).
+fn constant(e: &ast::Expr) -> Result<Value> {
+    Ok(match &e.kind {
+        Ast::Number(n) => Value::Number(*n),
+        Ast::Str(s) => Value::Str(s.as_plain().unwrap_or_default().into()),
+        Ast::Bool(b) => Value::Bool(*b),
+        Ast::Duration(d) => Value::Duration(nanos(*d)?),
+        Ast::Timestamp { seconds, nanos: n } => {
+            Value::Time(seconds.saturating_mul(NANOS).saturating_add(i64::from(*n)))
+        }
+        Ast::List(items) => Value::List(
+            items
+                .iter()
+                .map(constant)
+                .collect::<Result<Vec<_>>>()?
+                .into(),
+        ),
+        Ast::Unary(UnaryOp::Neg, x) => match constant(x)? {
+            Value::Number(n) => Value::Number(-n),
+            Value::Duration(d) => Value::Duration(-d),
+            _ => return err("a negated non-number default"),
+        },
+        Ast::Paren(x) => constant(x)?,
+        _ => return err("a default that is not a constant"),
+    })
+}
+
+/// What `event.` and `trigger.` refer to while lowering an expression.
+#[derive(Clone, Copy, Default)]
+struct Scope {
+    event: Option<usize>,
+    trigger: Option<usize>,
+}
+
+#[derive(Default)]
+struct Lowerer {
+    consent_ix: BTreeMap<String, usize>,
+    event_ix: BTreeMap<String, usize>,
+    channel_ix: BTreeMap<String, usize>,
+    segment_ix: BTreeMap<String, usize>,
+    template_ix: BTreeMap<String, usize>,
+    attr_ix: BTreeMap<String, usize>,
+    attr_types: Vec<SlotType>,
+    events: Vec<EventDef>,
+    aggregates: Vec<Aggregate>,
+    /// Splits seen so far in the journey being lowered (their `split_index`).
+    splits: u32,
+}
+
+impl Lowerer {
+    fn lookup(map: &BTreeMap<String, usize>, name: &str, what: &str) -> Result<usize> {
+        map.get(name)
+            .copied()
+            .map_or_else(|| err(format!("unknown {what} `{name}`")), Ok)
+    }
+
+    fn consent(&self, name: &str) -> Result<usize> {
+        Self::lookup(&self.consent_ix, name, "consent topic")
+    }
+
+    fn channel(&self, name: &str) -> Result<usize> {
+        Self::lookup(&self.channel_ix, name, "channel")
+    }
+
+    fn event(&self, name: &str) -> Result<usize> {
+        Self::lookup(&self.event_ix, name, "event")
+    }
+
+    fn prop(&self, event: usize, name: &str) -> Result<(usize, SlotType)> {
+        let def = self
+            .events
+            .get(event)
+            .map_or_else(|| err("event index"), Ok)?;
+        def.props
+            .iter()
+            .position(|p| p.name == name)
+            .map(|i| (i, def.props[i].ty))
+            .map_or_else(
+                || err(format!("unknown property `{name}` of `{}`", def.name)),
+                Ok,
+            )
+    }
+
+    fn journey(&mut self, j: &ast::JourneyDecl) -> Result<Journey> {
+        let mut trigger = None;
+        let mut condition = None;
+        let mut exits = Vec::new();
+        let mut priority = 50u8;
+        let mut reenter = Reenter::AfterEnd;
+        let mut required = Vec::new();
+        let mut transactional = false;
+        for c in &j.clauses {
+            match &c.kind {
+                ClauseKind::When(t) => {
+                    let ev = self.event(&t.event.name)?;
+                    trigger = Some(ev);
+                    condition = match &t.condition {
+                        Some(e) => Some(self.expr(
+                            e,
+                            Scope {
+                                event: Some(ev),
+                                ..Scope::default()
+                            },
+                        )?),
+                        None => None,
+                    };
+                }
+                ClauseKind::ExitOn(t) => {
+                    let ev = self.event(&t.event.name)?;
+                    let cond = match &t.condition {
+                        Some(e) => Some(self.expr(
+                            e,
+                            Scope {
+                                event: Some(ev),
+                                ..Scope::default()
+                            },
+                        )?),
+                        None => None,
+                    };
+                    exits.push((ev, cond));
+                }
+                ClauseKind::Priority { value, .. } => priority = *value as u8,
+                ClauseKind::ReenterAfter(d) => reenter = Reenter::After(nanos(d.seconds)?),
+                ClauseKind::ReenterNever => reenter = Reenter::Never,
+                ClauseKind::RequireConsent(t) => required.push(self.consent(&t.name)?),
+                ClauseKind::Transactional => transactional = true,
+                ClauseKind::Owner(_) => {}
+            }
+        }
+        let Some(trigger) = trigger else {
+            return err(format!("journey `{}` has no trigger", j.name.name));
+        };
+        self.splits = 0;
+        let mut code = Vec::new();
+        let scope = Scope {
+            trigger: Some(trigger),
+            ..Scope::default()
+        };
+        self.steps(&j.steps, scope, &mut code)?;
+        Ok(Journey {
+            name: j.name.name.clone(),
+            priority,
+            trigger,
+            condition,
+            exits,
+            reenter,
+            required_consents: required,
+            transactional,
+            code,
+        })
+    }
+
+    fn steps(&mut self, steps: &[ast::Step], scope: Scope, code: &mut Vec<Instr>) -> Result<()> {
+        for step in steps {
+            match &step.kind {
+                StepKind::Wait(d) => code.push(Instr::Wait(nanos(d.seconds)?)),
+                StepKind::WaitUntil(t) => code.push(Instr::WaitUntil(t.minutes)),
+                StepKind::Send { template, channels } => code.push(Instr::Send {
+                    template: Self::lookup(&self.template_ix, &template.name, "template")?,
+                    channels: channels
+                        .iter()
+                        .map(|c| self.channel(&c.name))
+                        .collect::<Result<_>>()?,
+                }),
+                StepKind::Stop => code.push(Instr::Stop),
+                StepKind::If {
+                    condition,
+                    then,
+                    otherwise,
+                } => {
+                    let cond = self.expr(condition, scope)?;
+                    let branch = code.len();
+                    code.push(Instr::JumpUnless(cond, 0));
+                    self.steps(then, scope, code)?;
+                    match otherwise {
+                        None => patch_here(code, branch),
+                        Some(other) => {
+                            let skip = code.len();
+                            code.push(Instr::Jump(0));
+                            patch_here(code, branch);
+                            match other {
+                                Else::Block(b) => self.steps(b, scope, code)?,
+                                Else::If(s) => self.steps(std::slice::from_ref(s), scope, code)?,
+                            }
+                            patch_here(code, skip);
+                        }
+                    }
+                }
+                StepKind::Split { arms } => {
+                    let index = self.splits;
+                    self.splits += 1;
+                    let at = code.len();
+                    code.push(Instr::Split {
+                        index,
+                        arms: Vec::new(),
+                    });
+                    let mut lowered = Vec::new();
+                    let mut ends = Vec::new();
+                    for arm in arms {
+                        let target = match &arm.body {
+                            Some(body) => {
+                                let start = code.len();
+                                self.steps(body, scope, code)?;
+                                ends.push(code.len());
+                                code.push(Instr::Jump(0));
+                                Some(start)
+                            }
+                            None => None,
+                        };
+                        lowered.push(Arm {
+                            percent: arm.percent.unwrap_or(0),
+                            name: arm.name.name.clone(),
+                            target,
+                        });
+                    }
+                    for end in ends {
+                        patch_here(code, end);
+                    }
+                    code[at] = Instr::Split {
+                        index,
+                        arms: lowered,
+                    };
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn expr(&mut self, e: &ast::Expr, scope: Scope) -> Result<Expr> {
+        let (kind, ty) = match &e.kind {
+            Ast::Number(_)
+            | Ast::Str(_)
+            | Ast::Bool(_)
+            | Ast::Duration(_)
+            | Ast::Timestamp { .. } => {
+                let v = constant(e)?;
+                let ty = value_type(&v);
+                (ExprKind::Const(v), ty)
+            }
+            Ast::None => (ExprKind::Const(Value::None), Type::Any),
+            Ast::Paren(x) => return self.expr(x, scope),
+            Ast::List(items) => {
+                let items = items
+                    .iter()
+                    .map(|i| self.expr(i, scope))
+                    .collect::<Result<Vec<_>>>()?;
+                let ty = match items.first().map(|i| i.ty) {
+                    Some(Type::Number) => Type::ListNumber,
+                    Some(Type::String) => Type::ListString,
+                    _ => Type::Any,
+                };
+                // A list of constants is one constant.
+                let consts: Option<Vec<Value>> = items
+                    .iter()
+                    .map(|i| match &i.kind {
+                        ExprKind::Const(v) => Some(v.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                match consts {
+                    Some(values) => (ExprKind::Const(Value::List(values.into())), ty),
+                    None => (ExprKind::List(items), ty),
+                }
+            }
+            Ast::Path(p) => self.path(p, scope)?,
+            Ast::Call(c) => self.call(c, scope)?,
+            Ast::Unary(UnaryOp::Not, x) => {
+                (ExprKind::Not(Box::new(self.expr(x, scope)?)), Type::Bool)
+            }
+            Ast::Unary(UnaryOp::Neg, x) => {
+                let x = self.expr(x, scope)?;
+                let ty = x.ty;
+                (ExprKind::Neg(Box::new(x)), ty)
+            }
+            Ast::Binary(op, a, b) => {
+                // `x == none` and `x != none` test presence.
+                if matches!(op, BinaryOp::Eq | BinaryOp::Ne) {
+                    let tested = match (&a.kind, &b.kind) {
+                        (_, Ast::None) => Some(a),
+                        (Ast::None, _) => Some(b),
+                        _ => None,
+                    };
+                    if let Some(x) = tested {
+                        let test = Expr {
+                            kind: ExprKind::IsNone(Box::new(self.expr(x, scope)?)),
+                            ty: Type::Bool,
+                        };
+                        return Ok(if *op == BinaryOp::Eq {
+                            test
+                        } else {
+                            Expr {
+                                kind: ExprKind::Not(Box::new(test)),
+                                ty: Type::Bool,
+                            }
+                        });
+                    }
+                }
+                let (x, y) = (
+                    Box::new(self.expr(a, scope)?),
+                    Box::new(self.expr(b, scope)?),
+                );
+                match op {
+                    BinaryOp::And => (ExprKind::And(x, y), Type::Bool),
+                    BinaryOp::Or => (ExprKind::Or(x, y), Type::Bool),
+                    BinaryOp::In => (ExprKind::In(x, y), Type::Bool),
+                    BinaryOp::Coalesce => {
+                        let ty = if x.ty == Type::Any { y.ty } else { x.ty };
+                        (ExprKind::Coalesce(x, y), ty)
+                    }
+                    BinaryOp::Eq => (ExprKind::Compare(CompareOp::Eq, x, y), Type::Bool),
+                    BinaryOp::Ne => (ExprKind::Compare(CompareOp::Ne, x, y), Type::Bool),
+                    BinaryOp::Lt => (ExprKind::Compare(CompareOp::Lt, x, y), Type::Bool),
+                    BinaryOp::Le => (ExprKind::Compare(CompareOp::Le, x, y), Type::Bool),
+                    BinaryOp::Gt => (ExprKind::Compare(CompareOp::Gt, x, y), Type::Bool),
+                    BinaryOp::Ge => (ExprKind::Compare(CompareOp::Ge, x, y), Type::Bool),
+                    BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div => {
+                        let arith = match op {
+                            BinaryOp::Add => ArithOp::Add,
+                            BinaryOp::Sub => ArithOp::Sub,
+                            BinaryOp::Mul => ArithOp::Mul,
+                            _ => ArithOp::Div,
+                        };
+                        let ty = match (arith, x.ty, y.ty) {
+                            (ArithOp::Sub, Type::Time, Type::Time) => Type::Duration,
+                            (_, Type::Time, _) | (_, _, Type::Time) => Type::Time,
+                            (_, Type::Duration, _) | (_, _, Type::Duration) => Type::Duration,
+                            _ => Type::Number,
+                        };
+                        (ExprKind::Arith(arith, x, y), ty)
+                    }
+                }
+            }
+            Ast::Error => return err("an expression with errors"),
+        };
+        Ok(Expr { kind, ty })
+    }
+
+    fn path(&mut self, p: &ast::Path, scope: Scope) -> Result<(ExprKind, Type)> {
+        let names: Vec<&str> = p.segments.iter().map(|s| s.name.as_str()).collect();
+        Ok(match names.as_slice() {
+            ["profile", attr] => {
+                let i = Self::lookup(&self.attr_ix, attr, "attribute")?;
+                (ExprKind::Attr(i), self.attr_types[i].ty)
+            }
+            ["event", prop] => {
+                let Some(ev) = scope.event else {
+                    return err("`event.` outside a condition");
+                };
+                let (i, ty) = self.prop(ev, prop)?;
+                (ExprKind::EventProp(i), ty.ty)
+            }
+            ["trigger", prop] => {
+                let Some(ev) = scope.trigger else {
+                    return err("`trigger.` outside steps");
+                };
+                let (i, ty) = self.prop(ev, prop)?;
+                (ExprKind::TriggerProp(i), ty.ty)
+            }
+            ["now"] => (ExprKind::Now, Type::Time),
+            [segment] => (
+                ExprKind::Segment(Self::lookup(&self.segment_ix, segment, "segment")?),
+                Type::Bool,
+            ),
+            _ => return err(format!("unresolvable path `{}`", names.join("."))),
+        })
+    }
+
+    fn call(&mut self, c: &ast::Call, scope: Scope) -> Result<(ExprKind, Type)> {
+        let name = c.function.name.as_str();
+        if matches!(name, "count" | "sum" | "since") {
+            let Some(Ast::Path(path)) = c.args.first().map(|a| &a.kind) else {
+                return err("an aggregate without an event");
+            };
+            let event = self.event(path.root())?;
+            let kind = match name {
+                "count" => AggregateKind::Count,
+                "since" => AggregateKind::Since,
+                _ => {
+                    let prop = path.segments.get(1).map_or("", |s| s.name.as_str());
+                    AggregateKind::Sum(self.prop(event, prop)?.0)
+                }
+            };
+            let filter = match &c.filter {
+                Some(f) => Some(self.expr(
+                    f,
+                    Scope {
+                        event: Some(event),
+                        ..Scope::default()
+                    },
+                )?),
+                None => None,
+            };
+            let window = match &c.within {
+                Some(w) => Some(nanos(w.seconds)?),
+                None => None,
+            };
+            let aggregate = Aggregate {
+                kind,
+                event,
+                filter,
+                window,
+            };
+            let index = match self
+                .aggregates
+                .iter()
+                .position(|a| same_aggregate(a, &aggregate))
+            {
+                Some(i) => i,
+                None => {
+                    self.aggregates.push(aggregate);
+                    self.aggregates.len() - 1
+                }
+            };
+            let ty = if kind == AggregateKind::Since {
+                Type::Duration
+            } else {
+                Type::Number
+            };
+            return Ok((ExprKind::Aggregate(index), ty));
+        }
+        let (builtin, ty) = match name {
+            "lower" => (Builtin::Lower, Type::String),
+            "len" => (Builtin::Len, Type::Number),
+            "starts_with" => (Builtin::StartsWith, Type::Bool),
+            "contains" => (Builtin::Contains, Type::Bool),
+            "local_hour" => (Builtin::LocalHour, Type::Number),
+            "weekday" => (Builtin::Weekday, Type::String),
+            other => return err(format!("unknown function `{other}`")),
+        };
+        let args = c
+            .args
+            .iter()
+            .map(|a| self.expr(a, scope))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((ExprKind::Call(builtin, args), ty))
+    }
+}
+
+fn same_aggregate(a: &Aggregate, b: &Aggregate) -> bool {
+    a.kind == b.kind && a.event == b.event && a.window == b.window && a.filter == b.filter
+}
+
+/// Points the jump at `at` to the next instruction to be emitted.
+fn patch_here(code: &mut [Instr], at: usize) {
+    let target = code.len();
+    match &mut code[at] {
+        Instr::JumpUnless(_, t) | Instr::Jump(t) => *t = target,
+        _ => {}
+    }
+}
+
+fn value_type(v: &Value) -> Type {
+    match v {
+        Value::Number(_) => Type::Number,
+        Value::Str(_) => Type::String,
+        Value::Bool(_) => Type::Bool,
+        Value::Time(_) => Type::Time,
+        Value::Duration(_) => Type::Duration,
+        Value::List(_) | Value::None => Type::Any,
+    }
+}

@@ -1,0 +1,296 @@
+//! The IR: a checked policy set, lowered and resolved.
+//!
+//! Every name is resolved to an index: profile attributes, event properties and
+//! trigger snapshot fields are *slots* (fixed positions in a value array),
+//! aggregates and segments are numbered, journeys are flat instruction lists with
+//! jump targets. Both evaluators (`interp` and, later, `jit`) read this and only
+//! this. Journeys are stored in arbitration order: priority descending, then name.
+//!
+//! Promise: lowering is only given error-free analyses; it never panics, and a set
+//! it cannot lower is reported as an internal error, not guessed at.
+
+mod lower;
+
+pub use lower::{LowerError, lower};
+
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// A runtime value. Times and durations are nanoseconds (since the Unix epoch for
+/// times), which covers the years 1677–2262 exactly.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Value {
+    None,
+    Bool(bool),
+    Number(f64),
+    Str(Arc<str>),
+    Time(i64),
+    Duration(i64),
+    List(Arc<[Value]>),
+}
+
+impl Value {
+    pub fn is_none(&self) -> bool {
+        matches!(self, Value::None)
+    }
+}
+
+/// The static type of a slot or expression.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Type {
+    Number,
+    String,
+    Bool,
+    Time,
+    Duration,
+    Timezone,
+    ListNumber,
+    ListString,
+    /// `[]` and `none` literals.
+    Any,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotType {
+    pub ty: Type,
+    pub optional: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Program {
+    pub consents: Vec<Consent>,
+    pub attrs: Vec<Attr>,
+    /// The attribute holding the profile's time zone (`timezone`), if declared.
+    pub timezone_attr: Option<usize>,
+    pub events: Vec<EventDef>,
+    pub channels: Vec<Channel>,
+    pub caps: Vec<Cap>,
+    pub global_quiet: Option<Quiet>,
+    pub segments: Vec<Expr>,
+    pub aggregates: Vec<Aggregate>,
+    pub templates: Vec<Template>,
+    /// In arbitration order: priority descending, then name.
+    pub journeys: Vec<Journey>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Consent {
+    pub name: String,
+    /// `opt_out` topics are granted until revoked.
+    pub granted_by_default: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Attr {
+    pub name: String,
+    pub ty: SlotType,
+    /// The value of a new profile (and of an attribute reset with `null`).
+    pub default: Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct EventDef {
+    pub name: String,
+    /// The name in the input stream (`from`, or the declared name).
+    pub external: String,
+    pub props: Vec<Prop>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Prop {
+    pub name: String,
+    pub ty: SlotType,
+}
+
+#[derive(Debug, Clone)]
+pub struct Channel {
+    pub name: String,
+    pub address_attr: usize,
+    pub consent: Option<usize>,
+    pub quiet: Option<Quiet>,
+}
+
+/// Local quiet hours `from to to`, minutes after midnight; wraps when `from > to`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quiet {
+    pub from: u16,
+    pub to: u16,
+}
+
+#[derive(Debug, Clone)]
+pub struct Cap {
+    pub count: u32,
+    pub window: CapWindow,
+    /// `None`: every channel.
+    pub channel: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CapWindow {
+    /// Nanoseconds.
+    Rolling(i64),
+    Day,
+    Week,
+}
+
+#[derive(Debug, Clone)]
+pub struct Aggregate {
+    pub kind: AggregateKind,
+    pub event: usize,
+    /// Over `event.` properties only, decided when the event arrives.
+    pub filter: Option<Expr>,
+    /// Nanoseconds; `None` for `since`.
+    pub window: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggregateKind {
+    Count,
+    /// The summed property's slot.
+    Sum(usize),
+    Since,
+}
+
+#[derive(Debug, Clone)]
+pub struct Template {
+    pub name: String,
+    pub blocks: Vec<TemplateBlock>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TemplateBlock {
+    pub channel: usize,
+    pub fields: Vec<Field>,
+}
+
+/// A template field. `trigger.` means the trigger of the sending journey, so the
+/// text is lowered once per trigger event of the journeys that send the template.
+#[derive(Debug, Clone)]
+pub struct Field {
+    pub name: String,
+    /// (trigger event, text), sorted by event.
+    pub by_trigger: Vec<(usize, Vec<TextPart>)>,
+}
+
+impl Field {
+    pub fn text_for(&self, trigger: usize) -> Option<&[TextPart]> {
+        self.by_trigger
+            .iter()
+            .find(|(e, _)| *e == trigger)
+            .map(|(_, parts)| parts.as_slice())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum TextPart {
+    Text(String),
+    Value(Expr),
+}
+
+#[derive(Debug, Clone)]
+pub struct Journey {
+    pub name: String,
+    pub priority: u8,
+    pub trigger: usize,
+    pub condition: Option<Expr>,
+    pub exits: Vec<(usize, Option<Expr>)>,
+    pub reenter: Reenter,
+    pub required_consents: Vec<usize>,
+    pub transactional: bool,
+    pub code: Vec<Instr>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reenter {
+    /// Once the previous instance has ended.
+    AfterEnd,
+    /// Also at least this long (nanoseconds) after the previous entry.
+    After(i64),
+    Never,
+}
+
+/// One step of a journey's program. Running past the last instruction completes
+/// the instance.
+#[derive(Debug, Clone)]
+pub enum Instr {
+    /// Nanoseconds.
+    Wait(i64),
+    /// Minutes after local midnight.
+    WaitUntil(u16),
+    Send {
+        template: usize,
+        channels: Vec<usize>,
+    },
+    /// Jump to `target` when the condition is false.
+    JumpUnless(Expr, usize),
+    Jump(usize),
+    Split {
+        index: u32,
+        arms: Vec<Arm>,
+    },
+    Stop,
+}
+
+#[derive(Debug, Clone)]
+pub struct Arm {
+    pub percent: u8,
+    pub name: String,
+    /// Where the arm's steps start; `None` for a holdout.
+    pub target: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub ty: Type,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExprKind {
+    Const(Value),
+    Attr(usize),
+    EventProp(usize),
+    TriggerProp(usize),
+    Now,
+    Aggregate(usize),
+    Segment(usize),
+    Not(Box<Expr>),
+    Neg(Box<Expr>),
+    And(Box<Expr>, Box<Expr>),
+    Or(Box<Expr>, Box<Expr>),
+    IsNone(Box<Expr>),
+    Coalesce(Box<Expr>, Box<Expr>),
+    Compare(CompareOp, Box<Expr>, Box<Expr>),
+    Arith(ArithOp, Box<Expr>, Box<Expr>),
+    In(Box<Expr>, Box<Expr>),
+    List(Vec<Expr>),
+    Call(Builtin, Vec<Expr>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompareOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArithOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Builtin {
+    Lower,
+    Len,
+    StartsWith,
+    Contains,
+    LocalHour,
+    Weekday,
+}

@@ -1,0 +1,145 @@
+//! Choosing a channel for a `send` (LANGUAGE.md §7.4).
+
+use crate::interp::{self, Env};
+use crate::ir::{CapWindow, Journey, Program, Quiet, TextPart, Value};
+use crate::runtime::Reason;
+use crate::runtime::state::Profile;
+use crate::runtime::time;
+use chrono_tz::Tz;
+use std::cell::Cell;
+
+pub enum Choice {
+    Send {
+        channel: usize,
+        content: Vec<(String, String)>,
+    },
+    Suppressed(Vec<(String, Reason)>),
+    /// Every channel failed, some only for quiet hours: try again at this time.
+    Defer(i64),
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the inputs of §7.4, each distinct"
+)]
+pub fn choose(
+    program: &Program,
+    journey: &Journey,
+    profile: &Profile,
+    trigger: &[Value],
+    template: usize,
+    channels: &[usize],
+    now: i64,
+    tz: Tz,
+    divisions_by_zero: &Cell<u64>,
+) -> Choice {
+    let Some(tpl) = program.templates.get(template) else {
+        return Choice::Suppressed(Vec::new());
+    };
+    let mut reasons = Vec::new();
+    let mut defer_until: Option<i64> = None;
+    for &c in channels {
+        let Some(channel) = program.channels.get(c) else {
+            continue;
+        };
+        let quiet: Vec<Quiet> = program
+            .global_quiet
+            .iter()
+            .chain(channel.quiet.iter())
+            .copied()
+            .collect();
+        let block = tpl.blocks.iter().find(|b| b.channel == c);
+        let granted = |topic: usize| profile.consents.get(topic).copied().unwrap_or(false);
+        let reason = if block.is_none() {
+            Some(Reason::NoContent)
+        } else if !matches!(profile.attrs.get(channel.address_attr), Some(Value::Str(s)) if !s.is_empty())
+        {
+            Some(Reason::Unreachable)
+        } else if !channel.consent.is_none_or(granted)
+            || !journey.required_consents.iter().all(|t| granted(*t))
+        {
+            Some(Reason::NoConsent)
+        } else if !journey.transactional && capped(program, profile, c, now, tz) {
+            Some(Reason::Cap)
+        } else if !journey.transactional && quiet.iter().any(|q| time::in_quiet(tz, now, *q)) {
+            Some(Reason::Quiet)
+        } else {
+            None
+        };
+        match (reason, block) {
+            (None, Some(block)) => {
+                let env = Env {
+                    program,
+                    attrs: &profile.attrs,
+                    event: &[],
+                    trigger,
+                    now,
+                    tz,
+                    aggregates: profile,
+                    divisions_by_zero,
+                };
+                let content = block
+                    .fields
+                    .iter()
+                    .map(|f| {
+                        (
+                            f.name.clone(),
+                            render(f.text_for(journey.trigger).unwrap_or(&[]), &env),
+                        )
+                    })
+                    .collect();
+                return Choice::Send {
+                    channel: c,
+                    content,
+                };
+            }
+            (Some(Reason::Quiet), _) => {
+                let until = time::quiet_end(tz, now, &quiet);
+                defer_until = Some(defer_until.map_or(until, |d| d.min(until)));
+                reasons.push((channel.name.clone(), Reason::Quiet));
+            }
+            (Some(r), _) => reasons.push((channel.name.clone(), r)),
+            (None, None) => reasons.push((channel.name.clone(), Reason::NoContent)),
+        }
+    }
+    match defer_until {
+        Some(until) => Choice::Defer(until),
+        None => Choice::Suppressed(reasons),
+    }
+}
+
+/// Whether any cap covering channel `c` is full at `now`.
+fn capped(program: &Program, profile: &Profile, c: usize, now: i64, tz: Tz) -> bool {
+    program.caps.iter().any(|cap| {
+        if cap.channel.is_some_and(|only| only != c) {
+            return false;
+        }
+        // Rolling windows are (now - D, now]; calendar ones [local start, now].
+        let (from, inclusive) = match cap.window {
+            CapWindow::Rolling(d) => (now.saturating_sub(d), false),
+            CapWindow::Day => (time::start_of_day(tz, now), true),
+            CapWindow::Week => (time::start_of_week(tz, now), true),
+        };
+        let after_start = |t: i64| if inclusive { t >= from } else { t > from };
+        // Sends are in time order and never later than now.
+        let sent = profile
+            .sends
+            .iter()
+            .rev()
+            .take_while(|(t, _)| after_start(*t))
+            .filter(|(t, ch)| *t <= now && cap.channel.is_none_or(|only| only == *ch))
+            .count();
+        sent >= cap.count as usize
+    })
+}
+
+fn render(parts: &[TextPart], env: &Env<'_>) -> String {
+    let mut out = String::new();
+    for part in parts {
+        match part {
+            TextPart::Text(t) => out.push_str(t),
+            TextPart::Value(e) => out.push_str(&interp::to_text(&interp::eval(e, env))),
+        }
+    }
+    out
+}

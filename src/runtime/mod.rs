@@ -1,0 +1,668 @@
+//! The runtime: policies against a stream of events, in event time (LANGUAGE.md §7).
+//!
+//! [`Engine`] holds the state (profiles, aggregates, instances, timers, the clock,
+//! seen message ids) and turns each [`Incoming`] event into [`Decision`]s, in the
+//! order of §7.3. It does no IO: `io` parses lines into `Incoming` and writes
+//! decisions. Promises: the decisions are a pure function of the events in order
+//! (no wall clock, no randomness, no hash-map iteration order leaks into output);
+//! memory grows with the profiles held, not with the input's length (windows and
+//! send histories are pruned to what the longest window needs).
+
+mod choose;
+pub mod decision;
+pub mod state;
+pub mod time;
+
+pub use decision::{Decision, DecisionKind, Reason};
+
+use crate::interp::{self, Env};
+use crate::ir::{CapWindow, Instr, Program, Reenter, Value};
+use chrono_tz::Tz;
+use state::{Instance, Profile};
+use std::cell::Cell;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+/// One valid input event, already validated against the schema.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Incoming {
+    pub profile: String,
+    /// Nanoseconds since the epoch.
+    pub timestamp: i64,
+    pub message_id: Option<String>,
+    pub body: Body,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    /// A declared event with its properties, one slot per declared property.
+    Track { event: usize, props: Vec<Value> },
+    /// Traits to set (`null` resets to the default) and consent changes.
+    Identify {
+        attrs: Vec<(usize, Value)>,
+        consents: Vec<(usize, bool)>,
+    },
+    /// A valid line Nudge has no use for (an undeclared event, a `page` call): it
+    /// moves the clock and is deduplicated, nothing more.
+    Ignored,
+}
+
+/// What happened to an input event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Processed,
+    Duplicate,
+    Ignored,
+}
+
+/// Counters for `--stats`.
+#[derive(Debug, Clone, Default)]
+pub struct Counters {
+    pub duplicates: u64,
+    pub ignored: u64,
+    pub late: u64,
+    pub divisions_by_zero: u64,
+    pub decisions: BTreeMap<&'static str, u64>,
+    pub peak_profiles: usize,
+}
+
+pub struct Engine {
+    program: Arc<Program>,
+    profiles: HashMap<String, Profile>,
+    /// Pending timers, ordered as §7.3 fires them: time, profile, then journey
+    /// index (journeys are stored by priority descending, then name).
+    timers: BTreeSet<(i64, String, usize)>,
+    clock: Option<i64>,
+    seen: HashSet<String>,
+    /// How long sends must be remembered for the caps (nanoseconds).
+    send_retention: i64,
+    divisions_by_zero: Cell<u64>,
+    counters: Counters,
+}
+
+impl Engine {
+    pub fn new(program: Arc<Program>) -> Engine {
+        let send_retention = program
+            .caps
+            .iter()
+            .map(|c| match c.window {
+                CapWindow::Rolling(d) => d,
+                // A calendar week, plus a day for DST and zone changes.
+                CapWindow::Day | CapWindow::Week => 8 * time::DAY,
+            })
+            .max()
+            .unwrap_or(0);
+        Engine {
+            program,
+            profiles: HashMap::new(),
+            timers: BTreeSet::new(),
+            clock: None,
+            seen: HashSet::new(),
+            send_retention,
+            divisions_by_zero: Cell::new(0),
+            counters: Counters::default(),
+        }
+    }
+
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+
+    pub fn counters(&self) -> Counters {
+        let mut c = self.counters.clone();
+        c.divisions_by_zero = self.divisions_by_zero.get();
+        c
+    }
+
+    pub fn profiles_held(&self) -> usize {
+        self.profiles.len()
+    }
+
+    /// Processes one event (§7.3), appending its decisions to `out`.
+    pub fn process(&mut self, event: Incoming, out: &mut Vec<Decision>) -> Outcome {
+        // 1. A repeated messageId has no effect at all.
+        if let Some(id) = &event.message_id
+            && self.seen.contains(id)
+        {
+            self.counters.duplicates += 1;
+            return Outcome::Duplicate;
+        }
+        // The clock is the largest timestamp seen; a late event runs at the clock.
+        let now = match self.clock {
+            Some(c) if c > event.timestamp => {
+                self.counters.late += 1;
+                c
+            }
+            _ => event.timestamp,
+        };
+        // 2. Timers due at or before now.
+        self.fire_timers(now, out);
+        self.clock = Some(now);
+        if let Some(id) = event.message_id {
+            self.seen.insert(id);
+        }
+        match event.body {
+            Body::Ignored => {
+                self.counters.ignored += 1;
+                Outcome::Ignored
+            }
+            Body::Identify { attrs, consents } => {
+                // 3. Traits and consent.
+                let profile = self.profile_mut(&event.profile);
+                for (slot, value) in attrs {
+                    if let Some(a) = profile.attrs.get_mut(slot) {
+                        *a = value;
+                    }
+                }
+                for (topic, granted) in consents {
+                    if let Some(c) = profile.consents.get_mut(topic) {
+                        *c = granted;
+                    }
+                }
+                Outcome::Processed
+            }
+            Body::Track { event: kind, props } => {
+                self.track(&event.profile, event.timestamp, now, kind, &props, out);
+                Outcome::Processed
+            }
+        }
+    }
+
+    /// Fires every timer due at or before `until` (`--until`), moving the clock.
+    pub fn advance_to(&mut self, until: i64, out: &mut Vec<Decision>) {
+        self.fire_timers(until, out);
+        if self.clock.is_none_or(|c| c < until) {
+            self.clock = Some(until);
+        }
+    }
+
+    /// Fires pending timers in time order until none is left (`--drain`).
+    pub fn drain(&mut self, out: &mut Vec<Decision>) {
+        while let Some((at, _, _)) = self.timers.first().cloned() {
+            self.fire_timers(at, out);
+            if self.clock.is_none_or(|c| c < at) {
+                self.clock = Some(at);
+            }
+        }
+    }
+
+    pub fn pending_timers(&self) -> usize {
+        self.timers.len()
+    }
+
+    fn profile_mut(&mut self, id: &str) -> &mut Profile {
+        if !self.profiles.contains_key(id) {
+            self.profiles
+                .insert(id.to_string(), Profile::new(&self.program));
+            self.counters.peak_profiles = self.counters.peak_profiles.max(self.profiles.len());
+        }
+        self.profiles
+            .entry(id.to_string())
+            .or_insert_with(|| Profile::new(&self.program))
+    }
+
+    fn fire_timers(&mut self, until: i64, out: &mut Vec<Decision>) {
+        while let Some(first) = self.timers.first() {
+            if first.0 > until {
+                break;
+            }
+            let Some((at, profile_id, journey)) = self.timers.pop_first() else {
+                break;
+            };
+            let Some(profile) = self.profiles.get_mut(&profile_id) else {
+                continue;
+            };
+            let Some(instance) = profile
+                .journeys
+                .get_mut(journey)
+                .and_then(|j| j.active.as_mut())
+            else {
+                continue;
+            };
+            instance.timer = None;
+            self.run(&profile_id, journey, at, out);
+        }
+    }
+
+    fn track(
+        &mut self,
+        profile_id: &str,
+        timestamp: i64,
+        now: i64,
+        kind: usize,
+        props: &[Value],
+        out: &mut Vec<Decision>,
+    ) {
+        let program = Arc::clone(&self.program);
+        self.profile_mut(profile_id);
+        let div0 = &self.divisions_by_zero;
+        let Some(profile) = self.profiles.get_mut(profile_id) else {
+            return;
+        };
+        let tz = profile_tz(&program, profile);
+        // 4. Aggregates, at the event's own time.
+        for (i, agg) in program.aggregates.iter().enumerate() {
+            if let Some(state) = profile.aggregates.get_mut(i) {
+                state.prune(now, agg.window);
+            }
+            if agg.event != kind {
+                continue;
+            }
+            let matches = match &agg.filter {
+                None => true,
+                Some(f) => {
+                    let env = Env {
+                        program: &program,
+                        attrs: &[],
+                        event: props,
+                        trigger: &[],
+                        now,
+                        tz,
+                        aggregates: &NoAggregates,
+                        divisions_by_zero: div0,
+                    };
+                    interp::holds(f, &env)
+                }
+            };
+            if !matches {
+                continue;
+            }
+            let value = match agg.kind {
+                crate::ir::AggregateKind::Sum(slot) => match props.get(slot) {
+                    Some(Value::Number(n)) => *n,
+                    _ => continue,
+                },
+                _ => 1.0,
+            };
+            if let Some(state) = profile.aggregates.get_mut(i) {
+                state.record(timestamp, value);
+            }
+        }
+        // 5. Exits, in priority order.
+        let event_name = program
+            .events
+            .get(kind)
+            .map_or("", |e| e.name.as_str())
+            .to_string();
+        for (j, journey) in program.journeys.iter().enumerate() {
+            let Some(profile) = self.profiles.get(profile_id) else {
+                return;
+            };
+            if profile.journeys.get(j).is_none_or(|s| s.active.is_none()) {
+                continue;
+            }
+            let env = Env {
+                program: &program,
+                attrs: &profile.attrs,
+                event: props,
+                trigger: &[],
+                now,
+                tz,
+                aggregates: profile,
+                divisions_by_zero: &self.divisions_by_zero,
+            };
+            let exits = journey.exits.iter().any(|(ev, cond)| {
+                *ev == kind && cond.as_ref().is_none_or(|c| interp::holds(c, &env))
+            });
+            if exits {
+                self.end_instance(profile_id, j);
+                out.push(self.decision(
+                    now,
+                    profile_id,
+                    j,
+                    DecisionKind::Exited {
+                        event: event_name.clone(),
+                    },
+                ));
+            }
+        }
+        // 6. Triggers, in priority order.
+        for (j, journey) in program.journeys.iter().enumerate() {
+            if journey.trigger != kind {
+                continue;
+            }
+            let Some(profile) = self.profiles.get(profile_id) else {
+                return;
+            };
+            let Some(state) = profile.journeys.get(j) else {
+                continue;
+            };
+            let eligible = state.active.is_none()
+                && match journey.reenter {
+                    Reenter::AfterEnd => true,
+                    Reenter::Never => state.entries == 0,
+                    Reenter::After(d) => state
+                        .last_entry
+                        .is_none_or(|last| now.saturating_sub(last) >= d),
+                };
+            if !eligible {
+                continue;
+            }
+            let env = Env {
+                program: &program,
+                attrs: &profile.attrs,
+                event: props,
+                trigger: &[],
+                now,
+                tz,
+                aggregates: profile,
+                divisions_by_zero: &self.divisions_by_zero,
+            };
+            if journey
+                .condition
+                .as_ref()
+                .is_some_and(|c| !interp::holds(c, &env))
+            {
+                continue;
+            }
+            if let Some(state) = self
+                .profiles
+                .get_mut(profile_id)
+                .and_then(|p| p.journeys.get_mut(j))
+            {
+                state.entries += 1;
+                state.last_entry = Some(now);
+                state.active = Some(Instance {
+                    number: state.entries,
+                    trigger: props.to_vec(),
+                    pc: 0,
+                    timer: None,
+                });
+            }
+            out.push(self.decision(now, profile_id, j, DecisionKind::Entered));
+            self.run(profile_id, j, now, out);
+        }
+    }
+
+    /// Ends an active instance and cancels its timer.
+    fn end_instance(&mut self, profile_id: &str, journey: usize) {
+        let instance = self
+            .profiles
+            .get_mut(profile_id)
+            .and_then(|p| p.journeys.get_mut(journey))
+            .and_then(|state| state.active.take());
+        if let Some(at) = instance.and_then(|i| i.timer) {
+            self.timers.remove(&(at, profile_id.to_string(), journey));
+        }
+    }
+
+    fn decision(&mut self, at: i64, profile: &str, journey: usize, kind: DecisionKind) -> Decision {
+        *self.counters.decisions.entry(kind.name()).or_default() += 1;
+        Decision {
+            at,
+            profile: profile.to_string(),
+            journey: self
+                .program
+                .journeys
+                .get(journey)
+                .map_or(String::new(), |j| j.name.clone()),
+            kind,
+        }
+    }
+
+    fn schedule(&mut self, profile_id: &str, journey: usize, at: i64) {
+        if let Some(instance) = self
+            .profiles
+            .get_mut(profile_id)
+            .and_then(|p| p.journeys.get_mut(journey))
+            .and_then(|s| s.active.as_mut())
+        {
+            instance.timer = Some(at);
+            self.timers.insert((at, profile_id.to_string(), journey));
+        }
+    }
+
+    fn set_pc(&mut self, profile_id: &str, journey: usize, pc: usize) {
+        if let Some(instance) = self
+            .profiles
+            .get_mut(profile_id)
+            .and_then(|p| p.journeys.get_mut(journey))
+            .and_then(|s| s.active.as_mut())
+        {
+            instance.pc = pc;
+        }
+    }
+
+    fn complete(&mut self, profile_id: &str, journey: usize, now: i64, out: &mut Vec<Decision>) {
+        self.end_instance(profile_id, journey);
+        out.push(self.decision(now, profile_id, journey, DecisionKind::Completed));
+    }
+
+    /// Runs an instance's steps from its current instruction until it waits, is
+    /// deferred or ends. Jumps only go forward, so this terminates.
+    fn run(&mut self, profile_id: &str, j: usize, now: i64, out: &mut Vec<Decision>) {
+        let program = Arc::clone(&self.program);
+        let Some(journey) = program.journeys.get(j) else {
+            return;
+        };
+        loop {
+            let Some(profile) = self.profiles.get(profile_id) else {
+                return;
+            };
+            let Some(instance) = profile.journeys.get(j).and_then(|s| s.active.as_ref()) else {
+                return;
+            };
+            let pc = instance.pc;
+            let tz = profile_tz(&program, profile);
+            let Some(instr) = journey.code.get(pc) else {
+                self.complete(profile_id, j, now, out);
+                return;
+            };
+            match instr {
+                Instr::Wait(d) => {
+                    self.set_pc(profile_id, j, pc + 1);
+                    self.schedule(profile_id, j, now.saturating_add(*d));
+                    return;
+                }
+                Instr::WaitUntil(minutes) => {
+                    self.set_pc(profile_id, j, pc + 1);
+                    self.schedule(profile_id, j, time::next_local_time(tz, now, *minutes));
+                    return;
+                }
+                Instr::JumpUnless(cond, target) => {
+                    let env = Env {
+                        program: &program,
+                        attrs: &profile.attrs,
+                        event: &[],
+                        trigger: &instance.trigger,
+                        now,
+                        tz,
+                        aggregates: profile,
+                        divisions_by_zero: &self.divisions_by_zero,
+                    };
+                    let next = if interp::holds(cond, &env) {
+                        pc + 1
+                    } else {
+                        *target
+                    };
+                    self.set_pc(profile_id, j, next);
+                }
+                Instr::Jump(target) => self.set_pc(profile_id, j, *target),
+                Instr::Stop => {
+                    self.complete(profile_id, j, now, out);
+                    return;
+                }
+                Instr::Split { index, arms } => {
+                    let h = split_bucket(&journey.name, *index, profile_id);
+                    let mut low = 0u64;
+                    let chosen = arms.iter().find(|a| {
+                        low += u64::from(a.percent);
+                        h < low
+                    });
+                    match chosen {
+                        Some(arm) => match arm.target {
+                            Some(target) => self.set_pc(profile_id, j, target),
+                            None => {
+                                let arm = arm.name.clone();
+                                out.push(self.decision(
+                                    now,
+                                    profile_id,
+                                    j,
+                                    DecisionKind::Holdout { arm },
+                                ));
+                                self.complete(profile_id, j, now, out);
+                                return;
+                            }
+                        },
+                        // Percentages add up to 100 in a checked program.
+                        None => self.set_pc(profile_id, j, pc + 1),
+                    }
+                }
+                Instr::Send { template, channels } => {
+                    let number = instance.number;
+                    let outcome = choose::choose(
+                        &program,
+                        journey,
+                        profile,
+                        &instance.trigger,
+                        *template,
+                        channels,
+                        now,
+                        tz,
+                        &self.divisions_by_zero,
+                    );
+                    let template_name = program
+                        .templates
+                        .get(*template)
+                        .map_or(String::new(), |t| t.name.clone());
+                    match outcome {
+                        choose::Choice::Send { channel, content } => {
+                            let message_id = message_id(profile_id, &journey.name, number, pc);
+                            let retention = self.send_retention;
+                            if let Some(p) = self.profiles.get_mut(profile_id) {
+                                let horizon = now.saturating_sub(retention);
+                                while p.sends.front().is_some_and(|(t, _)| *t <= horizon) {
+                                    p.sends.pop_front();
+                                }
+                                p.sends.push_back((now, channel));
+                            }
+                            let channel = program
+                                .channels
+                                .get(channel)
+                                .map_or(String::new(), |c| c.name.clone());
+                            out.push(self.decision(
+                                now,
+                                profile_id,
+                                j,
+                                DecisionKind::Send {
+                                    template: template_name,
+                                    channel,
+                                    message_id,
+                                    content,
+                                },
+                            ));
+                            self.set_pc(profile_id, j, pc + 1);
+                        }
+                        choose::Choice::Suppressed(reasons) => {
+                            out.push(self.decision(
+                                now,
+                                profile_id,
+                                j,
+                                DecisionKind::Suppressed {
+                                    template: template_name,
+                                    reasons,
+                                },
+                            ));
+                            self.set_pc(profile_id, j, pc + 1);
+                        }
+                        choose::Choice::Defer(until) => {
+                            out.push(self.decision(
+                                now,
+                                profile_id,
+                                j,
+                                DecisionKind::Deferred {
+                                    template: template_name,
+                                    until,
+                                },
+                            ));
+                            // The same step runs again, from scratch, at `until`.
+                            self.schedule(profile_id, j, until);
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Aggregates are not readable in aggregate filters (the checker ensures it).
+struct NoAggregates;
+
+impl interp::Aggregates for NoAggregates {
+    fn value(&self, _: &Program, _: usize, _: i64) -> Value {
+        Value::None
+    }
+}
+
+/// The profile's time zone: its `timezone` attribute, or UTC.
+pub fn profile_tz(program: &Program, profile: &Profile) -> Tz {
+    program
+        .timezone_attr
+        .and_then(|i| profile.attrs.get(i))
+        .and_then(|v| match v {
+            Value::Str(s) => s.parse::<Tz>().ok(),
+            _ => None,
+        })
+        .unwrap_or(Tz::UTC)
+}
+
+/// FNV-1a, 64 bits (LANGUAGE.md §7.5).
+pub fn fnv1a_64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// The experiment bucket 0–99 of a profile in a journey's split.
+pub fn split_bucket(journey: &str, split_index: u32, profile: &str) -> u64 {
+    fnv1a_64(format!("{journey}/{split_index}/{profile}").as_bytes()) % 100
+}
+
+/// A deterministic id for a send: FNV-1a 128 over profile, journey, instance and
+/// step, so a replay produces the same ids and a sender can deduplicate. FNV
+/// alone changes few bits for similar keys; a final mix (murmur3's) spreads them.
+pub fn message_id(profile: &str, journey: &str, instance: u32, step: usize) -> String {
+    let mut h: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
+    let key = format!("{profile}\u{1f}{journey}\u{1f}{instance}\u{1f}{step}");
+    for b in key.as_bytes() {
+        h ^= u128::from(*b);
+        h = h.wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013b);
+    }
+    let (hi, lo) = ((h >> 64) as u64, h as u64);
+    let lo = fmix64(lo ^ hi.rotate_left(29));
+    let hi = fmix64(hi ^ lo);
+    format!("{hi:016x}{lo:016x}")
+}
+
+fn fmix64(mut k: u64) -> u64 {
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    k ^ (k >> 33)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv1a_matches_reference_vectors() {
+        assert_eq!(fnv1a_64(b""), 0xcbf29ce484222325);
+        assert_eq!(fnv1a_64(b"a"), 0xaf63dc4c8601ec8c);
+        assert_eq!(fnv1a_64(b"foobar"), 0x85944171f73967e8);
+    }
+
+    #[test]
+    fn message_ids_differ_by_step_and_instance() {
+        let a = message_id("u1", "j", 1, 2);
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, message_id("u1", "j", 1, 3));
+        assert_ne!(a, message_id("u1", "j", 2, 2));
+        assert_eq!(a, message_id("u1", "j", 1, 2));
+    }
+}

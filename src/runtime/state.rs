@@ -1,0 +1,118 @@
+//! Per-profile state. Everything here is plain data with serde, so the durable
+//! store can save and reload it.
+
+use crate::interp::Aggregates;
+use crate::ir::{AggregateKind, Program, Value};
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Profile {
+    pub attrs: Vec<Value>,
+    /// Granted or not, per consent topic.
+    pub consents: Vec<bool>,
+    pub aggregates: Vec<AggregateState>,
+    /// Sends (time, channel), oldest first, kept as long as the longest cap needs.
+    pub sends: VecDeque<(i64, usize)>,
+    pub journeys: Vec<JourneyState>,
+}
+
+impl Profile {
+    pub fn new(program: &Program) -> Profile {
+        Profile {
+            attrs: program.attrs.iter().map(|a| a.default.clone()).collect(),
+            consents: program
+                .consents
+                .iter()
+                .map(|c| c.granted_by_default)
+                .collect(),
+            aggregates: program
+                .aggregates
+                .iter()
+                .map(|a| match a.kind {
+                    AggregateKind::Since => AggregateState::Latest(None),
+                    _ => AggregateState::Window(VecDeque::new()),
+                })
+                .collect(),
+            sends: VecDeque::new(),
+            journeys: vec![JourneyState::default(); program.journeys.len()],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum AggregateState {
+    /// Matching events (time, value) in time order, within the window.
+    Window(VecDeque<(i64, f64)>),
+    /// The latest matching event, for `since`.
+    Latest(Option<i64>),
+}
+
+impl AggregateState {
+    /// Records a matching event at its own time (late events included).
+    pub fn record(&mut self, at: i64, value: f64) {
+        match self {
+            AggregateState::Window(entries) => {
+                let pos = entries
+                    .iter()
+                    .rposition(|(t, _)| *t <= at)
+                    .map_or(0, |p| p + 1);
+                entries.insert(pos, (at, value));
+            }
+            AggregateState::Latest(latest) => *latest = Some(latest.map_or(at, |l| l.max(at))),
+        }
+    }
+
+    /// Forgets entries that no window ending at or after `now` can contain.
+    pub fn prune(&mut self, now: i64, window: Option<i64>) {
+        if let (AggregateState::Window(entries), Some(w)) = (self, window) {
+            let horizon = now.saturating_sub(w);
+            while entries.front().is_some_and(|(t, _)| *t <= horizon) {
+                entries.pop_front();
+            }
+        }
+    }
+}
+
+impl Aggregates for Profile {
+    fn value(&self, program: &Program, index: usize, now: i64) -> Value {
+        let (Some(def), Some(state)) = (program.aggregates.get(index), self.aggregates.get(index))
+        else {
+            return Value::None;
+        };
+        match state {
+            AggregateState::Latest(latest) => {
+                latest.map_or(Value::None, |l| Value::Duration(now.saturating_sub(l)))
+            }
+            AggregateState::Window(entries) => {
+                let from = now.saturating_sub(def.window.unwrap_or(i64::MAX));
+                let total: f64 = entries
+                    .iter()
+                    .filter(|(t, _)| *t > from && *t <= now)
+                    .map(|(_, v)| *v)
+                    .sum();
+                Value::Number(total)
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct JourneyState {
+    /// How many instances this profile has started.
+    pub entries: u32,
+    pub last_entry: Option<i64>,
+    pub active: Option<Instance>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Instance {
+    /// 1 for the profile's first instance of the journey, and so on.
+    pub number: u32,
+    /// The trigger event's properties (`trigger.`).
+    pub trigger: Vec<Value>,
+    /// The instruction to run next.
+    pub pc: usize,
+    /// When its pending timer fires, if it waits.
+    pub timer: Option<i64>,
+}

@@ -1,0 +1,220 @@
+//! Event time: RFC 3339 timestamps, local times in a profile's zone, quiet hours.
+//!
+//! Times are nanoseconds since the Unix epoch (UTC). A local time that does not
+//! exist (a spring-forward gap) or exists twice (a fall-back overlap) is resolved
+//! with the "compatible" rule of RFC 5545 and Temporal: in a gap, read it with the
+//! offset in force before the gap (02:30 becomes 03:30); in an overlap, take the
+//! earlier instant.
+
+use crate::ir::Quiet;
+use chrono::{
+    DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset,
+    SecondsFormat, TimeZone, Timelike, Utc,
+};
+use chrono_tz::Tz;
+
+pub const SECOND: i64 = 1_000_000_000;
+pub const MINUTE: i64 = 60 * SECOND;
+pub const DAY: i64 = 86_400 * SECOND;
+
+/// Parses an RFC 3339 timestamp into nanoseconds; `None` when invalid or outside
+/// the years 1677–2262.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()?
+        .timestamp_nanos_opt()
+}
+
+/// `2026-11-29T10:00:00Z`, with fractional seconds only when not zero (3, 6 or 9
+/// digits), as LANGUAGE.md §8 asks.
+pub fn rfc3339(nanos: i64) -> String {
+    Utc.timestamp_nanos(nanos)
+        .to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+fn local(tz: Tz, t: i64) -> NaiveDateTime {
+    tz.timestamp_nanos(t).naive_local()
+}
+
+/// The instant a local date and time names in `tz`, by the compatible rule.
+pub fn resolve(tz: Tz, naive: NaiveDateTime) -> i64 {
+    let as_utc = |offset_seconds: i32| {
+        (naive - Duration::seconds(i64::from(offset_seconds)))
+            .and_utc()
+            .timestamp_nanos_opt()
+            .unwrap_or(i64::MAX)
+    };
+    match tz.from_local_datetime(&naive) {
+        LocalResult::Single(dt) | LocalResult::Ambiguous(dt, _) => {
+            as_utc(dt.offset().fix().local_minus_utc())
+        }
+        LocalResult::None => {
+            // In a gap: the offset of the last local time before it.
+            let mut probe = naive;
+            for _ in 0..(4 * 48) {
+                probe -= Duration::minutes(15);
+                if let LocalResult::Single(dt) | LocalResult::Ambiguous(dt, _) =
+                    tz.from_local_datetime(&probe)
+                {
+                    return as_utc(dt.offset().fix().local_minus_utc());
+                }
+            }
+            as_utc(0)
+        }
+    }
+}
+
+fn at_minutes(date: NaiveDate, minutes: u16) -> NaiveDateTime {
+    let time = NaiveTime::from_hms_opt(u32::from(minutes / 60) % 24, u32::from(minutes % 60), 0)
+        .unwrap_or(NaiveTime::MIN);
+    date.and_time(time)
+}
+
+/// The next instant strictly after `t` at which the local clock in `tz` reads
+/// `minutes` after midnight.
+pub fn next_local_time(tz: Tz, t: i64, minutes: u16) -> i64 {
+    let mut date = local(tz, t).date();
+    for _ in 0..3 {
+        let candidate = resolve(tz, at_minutes(date, minutes));
+        if candidate > t {
+            return candidate;
+        }
+        date = date.succ_opt().unwrap_or(date);
+    }
+    t.saturating_add(DAY)
+}
+
+/// The start of the local day that contains `t`.
+pub fn start_of_day(tz: Tz, t: i64) -> i64 {
+    resolve(tz, at_minutes(local(tz, t).date(), 0))
+}
+
+/// The start of the local week (Monday 00:00) that contains `t`.
+pub fn start_of_week(tz: Tz, t: i64) -> i64 {
+    let date = local(tz, t).date();
+    let monday = date - Duration::days(i64::from(date.weekday().num_days_from_monday()));
+    resolve(tz, at_minutes(monday, 0))
+}
+
+/// Whether local time at `t` falls in the window (`from` inclusive, `to`
+/// exclusive; wrapping midnight when `from > to`; empty when equal).
+pub fn in_quiet(tz: Tz, t: i64, q: Quiet) -> bool {
+    let l = local(tz, t);
+    let s = l.num_seconds_from_midnight();
+    let (from, to) = (u32::from(q.from) * 60, u32::from(q.to) * 60);
+    match from.cmp(&to) {
+        std::cmp::Ordering::Less => from <= s && s < to,
+        std::cmp::Ordering::Greater => s >= from || s < to,
+        std::cmp::Ordering::Equal => false,
+    }
+}
+
+/// When the window that contains `t` ends.
+fn window_end(tz: Tz, t: i64, q: Quiet) -> i64 {
+    let l = local(tz, t);
+    let s = l.num_seconds_from_midnight();
+    let date = if q.from > q.to && s >= u32::from(q.from) * 60 {
+        l.date().succ_opt().unwrap_or(l.date())
+    } else {
+        l.date()
+    };
+    let end = resolve(tz, at_minutes(date, q.to));
+    // A window end that a DST shift moved to or before `t` ends at the next minute.
+    if end > t { end } else { t + MINUTE }
+}
+
+/// The first instant at or after `t` outside every window in `windows`.
+pub fn quiet_end(tz: Tz, t: i64, windows: &[Quiet]) -> i64 {
+    let mut at = t;
+    // Each round leaves one window; overlapping windows need a few.
+    for _ in 0..(2 * windows.len() + 2) {
+        match windows.iter().find(|q| in_quiet(tz, at, **q)) {
+            Some(q) => at = window_end(tz, at, *q),
+            None => return at,
+        }
+    }
+    at
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> i64 {
+        parse_rfc3339(s).unwrap()
+    }
+
+    #[test]
+    fn formats_fractions_only_when_present() {
+        assert_eq!(rfc3339(t("2026-11-29T10:00:00Z")), "2026-11-29T10:00:00Z");
+        assert_eq!(
+            rfc3339(t("2026-11-29T10:00:00.5Z")),
+            "2026-11-29T10:00:00.500Z"
+        );
+        assert_eq!(
+            rfc3339(t("2026-11-29T11:00:00.000001+01:00")),
+            "2026-11-29T10:00:00.000001Z"
+        );
+    }
+
+    #[test]
+    fn spring_forward_gap_reads_with_the_offset_before() {
+        let ny: Tz = "America/New_York".parse().unwrap();
+        // 2026-03-08 02:30 does not exist in New York; it is 03:30 EDT = 07:30Z.
+        let naive = NaiveDate::from_ymd_opt(2026, 3, 8)
+            .unwrap()
+            .and_hms_opt(2, 30, 0)
+            .unwrap();
+        assert_eq!(rfc3339(resolve(ny, naive)), "2026-03-08T07:30:00Z");
+    }
+
+    #[test]
+    fn fall_back_overlap_takes_the_earlier_instant() {
+        let ny: Tz = "America/New_York".parse().unwrap();
+        // 2026-11-01 01:30 happens twice; the first time is EDT (-4).
+        let naive = NaiveDate::from_ymd_opt(2026, 11, 1)
+            .unwrap()
+            .and_hms_opt(1, 30, 0)
+            .unwrap();
+        assert_eq!(rfc3339(resolve(ny, naive)), "2026-11-01T05:30:00Z");
+    }
+
+    #[test]
+    fn next_local_time_is_strictly_after() {
+        let paris: Tz = "Europe/Paris".parse().unwrap();
+        // 09:00 in Paris is 08:00Z; at exactly that instant the next one is tomorrow.
+        assert_eq!(
+            rfc3339(next_local_time(paris, t("2026-11-29T08:00:00Z"), 9 * 60)),
+            "2026-11-30T08:00:00Z"
+        );
+        assert_eq!(
+            rfc3339(next_local_time(paris, t("2026-11-29T07:59:00Z"), 9 * 60)),
+            "2026-11-29T08:00:00Z"
+        );
+    }
+
+    #[test]
+    fn quiet_windows_wrap_midnight_and_chain() {
+        let utc: Tz = "UTC".parse().unwrap();
+        let night = Quiet {
+            from: 21 * 60,
+            to: 9 * 60,
+        };
+        assert!(in_quiet(utc, t("2026-11-29T23:00:00Z"), night));
+        assert!(in_quiet(utc, t("2026-11-29T03:00:00Z"), night));
+        assert!(!in_quiet(utc, t("2026-11-29T09:00:00Z"), night));
+        assert!(in_quiet(utc, t("2026-11-29T21:00:00Z"), night));
+        assert_eq!(
+            rfc3339(quiet_end(utc, t("2026-11-29T23:00:00Z"), &[night])),
+            "2026-11-30T09:00:00Z"
+        );
+        let late = Quiet {
+            from: 22 * 60,
+            to: 10 * 60,
+        };
+        assert_eq!(
+            rfc3339(quiet_end(utc, t("2026-11-29T23:00:00Z"), &[night, late])),
+            "2026-11-30T10:00:00Z"
+        );
+    }
+}
