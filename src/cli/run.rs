@@ -5,7 +5,7 @@ use crate::cli::load::load;
 use nudge::diagnostic::render;
 use nudge::io::input::Reader;
 use nudge::io::output::{dead_letter_json, decision_json};
-use nudge::runtime::{Engine, Outcome as EventOutcome, time};
+use nudge::runtime::{Engine, time};
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
@@ -144,8 +144,7 @@ pub fn run(args: RunArgs) -> Outcome {
         };
         match parsed {
             Ok(event) => {
-                let outcome = engine.process(event, &mut decisions);
-                debug_assert!(outcome != EventOutcome::Duplicate || decisions.is_empty());
+                engine.process(event, &mut decisions);
             }
             Err(dead) => {
                 dead_letters += 1;
@@ -171,10 +170,10 @@ pub fn run(args: RunArgs) -> Outcome {
     if let Err(e) = write_all(&mut out, &mut decisions).and_then(|()| out.flush()) {
         return write_failed(&e);
     }
-    if let Some(w) = dead_out.as_mut() {
-        if w.flush().is_err() {
-            return fail("cannot write the dead-letter file");
-        }
+    if let Some(w) = dead_out.as_mut()
+        && w.flush().is_err()
+    {
+        return fail("cannot write the dead-letter file");
     }
     if args.stats {
         let elapsed = started.elapsed().as_secs_f64().max(1e-9);

@@ -138,7 +138,9 @@ impl Reader {
                     match granted {
                         Json::Bool(b) => consents.push((t, *b)),
                         _ => {
-                            return Err(dead(format!("consent for `{topic}` is not true or false")));
+                            return Err(dead(format!(
+                                "consent for `{topic}` is not true or false"
+                            )));
                         }
                     }
                 }
