@@ -133,14 +133,18 @@ pub fn run(args: RunArgs) -> Outcome {
             Err(e) => return fail(format!("cannot read events: {e}")),
         }
         lines_read += 1;
-        let raw = String::from_utf8_lossy(&buf);
+        let (raw, utf8) = match std::str::from_utf8(&buf) {
+            Ok(s) => (std::borrow::Cow::Borrowed(s), true),
+            Err(_) => (String::from_utf8_lossy(&buf), false),
+        };
         let line = raw.trim_end_matches(['\n', '\r']);
         if line.trim().is_empty() {
             continue;
         }
-        let parsed = match std::str::from_utf8(&buf) {
-            Ok(_) => reader.read(line),
-            Err(_) => Err(nudge::io::input::DeadLetter("not UTF-8 text".into())),
+        let parsed = if utf8 {
+            reader.read(line)
+        } else {
+            Err(nudge::io::input::DeadLetter("not UTF-8 text".into()))
         };
         match parsed {
             Ok(event) => {

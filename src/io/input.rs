@@ -12,6 +12,8 @@
 use crate::ir::{Program, SlotType, Type, Value};
 use crate::runtime::{Body, Incoming, time};
 use serde_json::Value as Json;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// Validates lines against one program's schema.
@@ -56,32 +58,42 @@ impl Reader {
     }
 
     pub fn read(&self, line: &str) -> Result<Incoming, DeadLetter> {
-        let json: Json = serde_json::from_str(line).map_err(|e| dead(format!("not JSON: {e}")))?;
-        let Json::Object(obj) = json else {
-            return Err(dead("not a JSON object"));
+        // The envelope is read without building a tree; properties and traits are
+        // kept raw and only the declared ones are decoded. serde would read a
+        // struct from an array too, so anything but an object is classified here.
+        let envelope: Envelope<'_> = match serde_json::from_str(line)
+            .ok()
+            .filter(|_| line.trim_start().starts_with('{'))
+        {
+            Some(e) => e,
+            None => {
+                return Err(match serde_json::from_str::<Json>(line) {
+                    Err(e) => dead(format!("not JSON: {e}")),
+                    Ok(Json::Object(_)) => match serde_json::from_str::<Envelope<'_>>(line) {
+                        Err(e) => dead(format!("malformed event: {e}")),
+                        Ok(_) => dead("malformed event"),
+                    },
+                    Ok(_) => dead("not a JSON object"),
+                });
+            }
         };
-        let profile = ["userId", "anonymousId"]
-            .iter()
-            .find_map(|k| match obj.get(*k) {
-                Some(Json::String(s)) if !s.is_empty() => Some(s.clone()),
-                Some(Json::Number(n)) => Some(n.to_string()),
-                _ => None,
-            })
+        let profile = [envelope.user_id, envelope.anonymous_id]
+            .into_iter()
+            .flatten()
+            .find_map(|raw| id_text(raw).filter(|s| !s.is_empty()))
             .ok_or_else(|| dead("no profile id: `userId` and `anonymousId` are both missing"))?;
-        let timestamp = match obj.get("timestamp") {
-            Some(Json::String(s)) => time::parse_rfc3339(s)
-                .ok_or_else(|| dead(format!("invalid timestamp `{s}`: not RFC 3339")))?,
-            Some(_) => return Err(dead("invalid timestamp: not a string")),
+        let timestamp = match envelope.timestamp {
+            Some(raw) => match serde_json::from_str::<Cow<'_, str>>(raw.get()) {
+                Ok(s) => time::parse_rfc3339(&s)
+                    .ok_or_else(|| dead(format!("invalid timestamp `{s}`: not RFC 3339")))?,
+                Err(_) => return Err(dead("invalid timestamp: not a string")),
+            },
             None => return Err(dead("no timestamp")),
         };
-        let message_id = match obj.get("messageId") {
-            Some(Json::String(s)) => Some(s.clone()),
-            Some(Json::Number(n)) => Some(n.to_string()),
-            _ => None,
-        };
-        let body = match obj.get("type").and_then(Json::as_str) {
-            Some("track") => self.track(&obj)?,
-            Some("identify") => self.identify(&obj)?,
+        let message_id = envelope.message_id.and_then(id_text);
+        let body = match envelope.kind.as_deref() {
+            Some("track") => self.track(envelope.event.as_deref(), envelope.properties)?,
+            Some("identify") => self.identify(envelope.traits)?,
             _ => Body::Ignored,
         };
         Ok(Incoming {
@@ -92,24 +104,28 @@ impl Reader {
         })
     }
 
-    fn track(&self, obj: &serde_json::Map<String, Json>) -> Result<Body, DeadLetter> {
-        let Some(name) = obj.get("event").and_then(Json::as_str) else {
+    fn track(&self, name: Option<&str>, properties: Option<&RawValue>) -> Result<Body, DeadLetter> {
+        let Some(name) = name else {
             return Err(dead("a `track` call without an `event` name"));
         };
         let Some(&event) = self.by_external.get(name) else {
             return Ok(Body::Ignored);
         };
         let def = &self.program.events[event];
-        let empty = serde_json::Map::new();
-        let props = match obj.get("properties") {
-            Some(Json::Object(p)) => p,
-            None | Some(Json::Null) => &empty,
-            Some(_) => return Err(dead("`properties` is not an object")),
+        let props: RawMap<'_> = match properties {
+            Some(raw) => serde_json::from_str(raw.get())
+                .map_err(|_| dead("`properties` is not an object"))?,
+            None => RawMap::default(),
         };
         let mut values = Vec::with_capacity(def.props.len());
         for prop in &def.props {
             let what = || format!("property `{}` of event `{}`", prop.name, def.name);
-            values.push(convert(props.get(&prop.name), prop.ty, &what)?);
+            let value = props
+                .get(&prop.name)
+                .map(|raw| serde_json::from_str::<Json>(raw.get()))
+                .transpose();
+            let value = value.map_err(|_| dead(format!("{} is not valid JSON", what())))?;
+            values.push(convert(value.as_ref(), prop.ty, &what)?);
         }
         Ok(Body::Track {
             event,
@@ -117,16 +133,16 @@ impl Reader {
         })
     }
 
-    fn identify(&self, obj: &serde_json::Map<String, Json>) -> Result<Body, DeadLetter> {
-        let empty = serde_json::Map::new();
-        let traits = match obj.get("traits") {
-            Some(Json::Object(t)) => t,
-            None | Some(Json::Null) => &empty,
-            Some(_) => return Err(dead("`traits` is not an object")),
+    fn identify(&self, traits: Option<&RawValue>) -> Result<Body, DeadLetter> {
+        let traits: serde_json::Map<String, Json> = match traits {
+            Some(raw) => {
+                serde_json::from_str(raw.get()).map_err(|_| dead("`traits` is not an object"))?
+            }
+            None => serde_json::Map::new(),
         };
         let mut attrs = Vec::new();
         let mut consents = Vec::new();
-        for (key, value) in traits {
+        for (key, value) in &traits {
             if key == "consent" {
                 let Json::Object(topics) = value else {
                     return Err(dead("the `consent` trait is not an object of topics"));
@@ -167,6 +183,54 @@ impl Reader {
             attrs.push((slot, value));
         }
         Ok(Body::Identify { attrs, consents })
+    }
+}
+
+/// The fields of a Segment call Nudge reads; everything else is ignored.
+#[derive(serde::Deserialize)]
+struct Envelope<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    event: Option<Cow<'a, str>>,
+    #[serde(rename = "userId", borrow, default)]
+    user_id: Option<&'a RawValue>,
+    #[serde(rename = "anonymousId", borrow, default)]
+    anonymous_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    timestamp: Option<&'a RawValue>,
+    #[serde(rename = "messageId", borrow, default)]
+    message_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    properties: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    traits: Option<&'a RawValue>,
+}
+
+/// An object's members, undecoded.
+#[derive(serde::Deserialize, Default)]
+#[serde(transparent)]
+struct RawMap<'a>(#[serde(borrow)] HashMap<Cow<'a, str>, &'a RawValue>);
+
+impl RawMap<'_> {
+    fn get(&self, key: &str) -> Option<&RawValue> {
+        self.0.get(key).copied()
+    }
+}
+
+/// A string or number id as text (`null` and other JSON are no id).
+fn id_text(raw: &RawValue) -> Option<String> {
+    let text = raw.get();
+    if text.starts_with('"') {
+        serde_json::from_str::<Cow<'_, str>>(text)
+            .ok()
+            .map(Cow::into_owned)
+    } else if text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+        serde_json::from_str::<serde_json::Number>(text)
+            .ok()
+            .map(|n| n.to_string())
+    } else {
+        None
     }
 }
 

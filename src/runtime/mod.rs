@@ -18,10 +18,15 @@ pub use decision::{Decision, DecisionKind, Reason};
 use crate::interp::{self, Env};
 use crate::ir::{CapWindow, Instr, Program, Reenter, Value};
 use chrono_tz::Tz;
+use rustc_hash::{FxHashMap, FxHashSet};
 use state::{Instance, Profile};
 use std::cell::Cell;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
+
+/// How long (in event time) a `messageId` is remembered for deduplication: a
+/// week, well beyond the 24 hours within which Segment itself retries.
+pub const DEDUPE_WINDOW: i64 = 7 * time::DAY;
 
 /// One valid input event, already validated against the schema.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,12 +73,16 @@ pub struct Counters {
 
 pub struct Engine {
     program: Arc<Program>,
-    profiles: HashMap<String, Profile>,
+    profiles: FxHashMap<String, Profile>,
     /// Pending timers, ordered as §7.3 fires them: time, profile, then journey
     /// index (journeys are stored by priority descending, then name).
     timers: BTreeSet<(i64, String, usize)>,
     clock: Option<i64>,
-    seen: HashSet<String>,
+    /// 128-bit digests of the message ids seen within the deduplication window,
+    /// and when (by the clock). Digests keep memory flat whatever the ids' length;
+    /// two ids collide with probability 2^-128.
+    seen: FxHashSet<u128>,
+    seen_order: VecDeque<(i64, u128)>,
     /// How long sends must be remembered for the caps (nanoseconds).
     send_retention: i64,
     divisions_by_zero: Cell<u64>,
@@ -94,10 +103,11 @@ impl Engine {
             .unwrap_or(0);
         Engine {
             program,
-            profiles: HashMap::new(),
+            profiles: FxHashMap::default(),
             timers: BTreeSet::new(),
             clock: None,
-            seen: HashSet::new(),
+            seen: FxHashSet::default(),
+            seen_order: VecDeque::new(),
             send_retention,
             divisions_by_zero: Cell::new(0),
             counters: Counters::default(),
@@ -121,8 +131,9 @@ impl Engine {
     /// Processes one event (§7.3), appending its decisions to `out`.
     pub fn process(&mut self, event: Incoming, out: &mut Vec<Decision>) -> Outcome {
         // 1. A repeated messageId has no effect at all.
-        if let Some(id) = &event.message_id
-            && self.seen.contains(id)
+        let digest = event.message_id.as_deref().map(fnv1a_128);
+        if let Some(d) = digest
+            && self.seen.contains(&d)
         {
             self.counters.duplicates += 1;
             return Outcome::Duplicate;
@@ -138,8 +149,18 @@ impl Engine {
         // 2. Timers due at or before now.
         self.fire_timers(now, out);
         self.clock = Some(now);
-        if let Some(id) = event.message_id {
-            self.seen.insert(id);
+        if let Some(d) = digest
+            && self.seen.insert(d)
+        {
+            self.seen_order.push_back((now, d));
+        }
+        // Ids older than the window are forgotten, so memory does not grow with the
+        // length of the stream.
+        let horizon = now.saturating_sub(DEDUPE_WINDOW);
+        while self.seen_order.front().is_some_and(|(t, _)| *t <= horizon) {
+            if let Some((_, d)) = self.seen_order.pop_front() {
+                self.seen.remove(&d);
+            }
         }
         match event.body {
             Body::Ignored => {
@@ -148,12 +169,14 @@ impl Engine {
             }
             Body::Identify { attrs, consents } => {
                 // 3. Traits and consent.
+                let program = Arc::clone(&self.program);
                 let profile = self.profile_mut(&event.profile);
                 for (slot, value) in attrs {
                     if let Some(a) = profile.attrs.get_mut(slot) {
                         *a = value;
                     }
                 }
+                profile.tz = state::zone_of(&program, &profile.attrs);
                 for (topic, granted) in consents {
                     if let Some(c) = profile.consents.get_mut(topic) {
                         *c = granted;
@@ -279,18 +302,11 @@ impl Engine {
             }
         }
         // 5. Exits, in priority order.
-        let event_name = program
-            .events
-            .get(kind)
-            .map_or("", |e| e.name.as_str())
-            .to_string();
-        for (j, journey) in program.journeys.iter().enumerate() {
+        let event_name = program.events.get(kind).map_or("", |e| e.name.as_str());
+        let exiting: Vec<usize> = {
             let Some(profile) = self.profiles.get(profile_id) else {
                 return;
             };
-            if profile.journeys.get(j).is_none_or(|s| s.active.is_none()) {
-                continue;
-            }
             let env = Env {
                 program: &program,
                 attrs: &profile.attrs,
@@ -301,43 +317,33 @@ impl Engine {
                 aggregates: profile,
                 divisions_by_zero: &self.divisions_by_zero,
             };
-            let exits = journey.exits.iter().any(|(ev, cond)| {
-                *ev == kind && cond.as_ref().is_none_or(|c| interp::holds(c, &env))
-            });
-            if exits {
-                self.end_instance(profile_id, j);
-                out.push(self.decision(
-                    now,
-                    profile_id,
-                    j,
-                    DecisionKind::Exited {
-                        event: event_name.clone(),
-                    },
-                ));
-            }
+            program
+                .journeys
+                .iter()
+                .enumerate()
+                .filter(|(j, journey)| {
+                    profile.journeys.get(*j).is_some_and(|s| s.active.is_some())
+                        && journey.exits.iter().any(|(ev, cond)| {
+                            *ev == kind && cond.as_ref().is_none_or(|c| interp::holds(c, &env))
+                        })
+                })
+                .map(|(j, _)| j)
+                .collect()
+        };
+        for j in exiting {
+            self.end_instance(profile_id, j);
+            let exited = DecisionKind::Exited {
+                event: event_name.to_string(),
+            };
+            out.push(self.decision(now, profile_id, j, exited));
         }
-        // 6. Triggers, in priority order.
-        for (j, journey) in program.journeys.iter().enumerate() {
-            if journey.trigger != kind {
-                continue;
-            }
+        // 6. Triggers, in priority order. Running a journey's steps changes only
+        // its own instance and the send history, which no trigger condition or
+        // eligibility rule reads, so all of them are decided first.
+        let entering: Vec<usize> = {
             let Some(profile) = self.profiles.get(profile_id) else {
                 return;
             };
-            let Some(state) = profile.journeys.get(j) else {
-                continue;
-            };
-            let eligible = state.active.is_none()
-                && match journey.reenter {
-                    Reenter::AfterEnd => true,
-                    Reenter::Never => state.entries == 0,
-                    Reenter::After(d) => state
-                        .last_entry
-                        .is_none_or(|last| now.saturating_sub(last) >= d),
-                };
-            if !eligible {
-                continue;
-            }
             let env = Env {
                 program: &program,
                 attrs: &profile.attrs,
@@ -348,13 +354,31 @@ impl Engine {
                 aggregates: profile,
                 divisions_by_zero: &self.divisions_by_zero,
             };
-            if journey
-                .condition
-                .as_ref()
-                .is_some_and(|c| !interp::holds(c, &env))
-            {
-                continue;
-            }
+            program
+                .journeys
+                .iter()
+                .enumerate()
+                .filter(|(j, journey)| {
+                    journey.trigger == kind
+                        && profile.journeys.get(*j).is_some_and(|state| {
+                            state.active.is_none()
+                                && match journey.reenter {
+                                    Reenter::AfterEnd => true,
+                                    Reenter::Never => state.entries == 0,
+                                    Reenter::After(d) => state
+                                        .last_entry
+                                        .is_none_or(|last| now.saturating_sub(last) >= d),
+                                }
+                        })
+                        && journey
+                            .condition
+                            .as_ref()
+                            .is_none_or(|c| interp::holds(c, &env))
+                })
+                .map(|(j, _)| j)
+                .collect()
+        };
+        for j in entering {
             if let Some(state) = self
                 .profiles
                 .get_mut(profile_id)
@@ -596,15 +620,8 @@ impl interp::Aggregates for NoAggregates {
 }
 
 /// The profile's time zone: its `timezone` attribute, or UTC.
-pub fn profile_tz(program: &Program, profile: &Profile) -> Tz {
-    program
-        .timezone_attr
-        .and_then(|i| profile.attrs.get(i))
-        .and_then(|v| match v {
-            Value::Str(s) => s.parse::<Tz>().ok(),
-            _ => None,
-        })
-        .unwrap_or(Tz::UTC)
+pub fn profile_tz(_program: &Program, profile: &Profile) -> Tz {
+    profile.tz
 }
 
 /// FNV-1a, 64 bits (LANGUAGE.md §7.5).
@@ -622,16 +639,23 @@ pub fn split_bucket(journey: &str, split_index: u32, profile: &str) -> u64 {
     fnv1a_64(format!("{journey}/{split_index}/{profile}").as_bytes()) % 100
 }
 
+/// FNV-1a, 128 bits.
+pub fn fnv1a_128(text: &str) -> u128 {
+    let mut h: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
+    for b in text.as_bytes() {
+        h ^= u128::from(*b);
+        h = h.wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013b);
+    }
+    h
+}
+
 /// A deterministic id for a send: FNV-1a 128 over profile, journey, instance and
 /// step, so a replay produces the same ids and a sender can deduplicate. FNV
 /// alone changes few bits for similar keys; a final mix (murmur3's) spreads them.
 pub fn message_id(profile: &str, journey: &str, instance: u32, step: usize) -> String {
-    let mut h: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
-    let key = format!("{profile}\u{1f}{journey}\u{1f}{instance}\u{1f}{step}");
-    for b in key.as_bytes() {
-        h ^= u128::from(*b);
-        h = h.wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013b);
-    }
+    let h = fnv1a_128(&format!(
+        "{profile}\u{1f}{journey}\u{1f}{instance}\u{1f}{step}"
+    ));
     let (hi, lo) = ((h >> 64) as u64, h as u64);
     let lo = fmix64(lo ^ hi.rotate_left(29));
     let hi = fmix64(hi ^ lo);

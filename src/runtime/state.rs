@@ -9,6 +9,9 @@ use std::collections::VecDeque;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Profile {
     pub attrs: Vec<Value>,
+    /// The time zone named by the `timezone` attribute (UTC when absent), kept in
+    /// step with it so that it is not parsed on every use.
+    pub tz: chrono_tz::Tz,
     /// Granted or not, per consent topic.
     pub consents: Vec<bool>,
     pub aggregates: Vec<AggregateState>,
@@ -19,8 +22,10 @@ pub struct Profile {
 
 impl Profile {
     pub fn new(program: &Program) -> Profile {
+        let attrs: Vec<Value> = program.attrs.iter().map(|a| a.default.clone()).collect();
         Profile {
-            attrs: program.attrs.iter().map(|a| a.default.clone()).collect(),
+            tz: zone_of(program, &attrs),
+            attrs,
             consents: program
                 .consents
                 .iter()
@@ -31,7 +36,10 @@ impl Profile {
                 .iter()
                 .map(|a| match a.kind {
                     AggregateKind::Since => AggregateState::Latest(None),
-                    _ => AggregateState::Window(VecDeque::new()),
+                    _ => AggregateState::Window {
+                        entries: VecDeque::new(),
+                        total: 0.0,
+                    },
                 })
                 .collect(),
             sends: VecDeque::new(),
@@ -40,10 +48,26 @@ impl Profile {
     }
 }
 
+/// The zone named by the `timezone` attribute in `attrs`, or UTC.
+pub fn zone_of(program: &Program, attrs: &[Value]) -> chrono_tz::Tz {
+    program
+        .timezone_attr
+        .and_then(|i| attrs.get(i))
+        .and_then(|v| match v {
+            Value::Str(s) => s.parse().ok(),
+            _ => None,
+        })
+        .unwrap_or(chrono_tz::Tz::UTC)
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum AggregateState {
-    /// Matching events (time, value) in time order, within the window.
-    Window(VecDeque<(i64, f64)>),
+    /// Matching events (time, value) in time order, within the window, and the
+    /// running sum of their values (floating point, like every number in Nudge).
+    Window {
+        entries: VecDeque<(i64, f64)>,
+        total: f64,
+    },
     /// The latest matching event, for `since`.
     Latest(Option<i64>),
 }
@@ -52,12 +76,17 @@ impl AggregateState {
     /// Records a matching event at its own time (late events included).
     pub fn record(&mut self, at: i64, value: f64) {
         match self {
-            AggregateState::Window(entries) => {
+            AggregateState::Window { entries, total } => {
                 let pos = entries
                     .iter()
                     .rposition(|(t, _)| *t <= at)
                     .map_or(0, |p| p + 1);
                 entries.insert(pos, (at, value));
+                if pos + 1 == entries.len() {
+                    *total += value;
+                } else {
+                    *total = entries.iter().map(|(_, v)| v).sum();
+                }
             }
             AggregateState::Latest(latest) => *latest = Some(latest.map_or(at, |l| l.max(at))),
         }
@@ -65,10 +94,18 @@ impl AggregateState {
 
     /// Forgets entries that no window ending at or after `now` can contain.
     pub fn prune(&mut self, now: i64, window: Option<i64>) {
-        if let (AggregateState::Window(entries), Some(w)) = (self, window) {
+        if let (AggregateState::Window { entries, total }, Some(w)) = (self, window) {
             let horizon = now.saturating_sub(w);
-            while entries.front().is_some_and(|(t, _)| *t <= horizon) {
+            while let Some(&(t, v)) = entries.front() {
+                if t > horizon {
+                    break;
+                }
                 entries.pop_front();
+                *total -= v;
+            }
+            if entries.is_empty() {
+                // Start again from an exact zero, whatever rounding accumulated.
+                *total = 0.0;
             }
         }
     }
@@ -84,14 +121,19 @@ impl Aggregates for Profile {
             AggregateState::Latest(latest) => {
                 latest.map_or(Value::None, |l| Value::Duration(now.saturating_sub(l)))
             }
-            AggregateState::Window(entries) => {
+            AggregateState::Window { entries, total } => {
                 let from = now.saturating_sub(def.window.unwrap_or(i64::MAX));
-                let total: f64 = entries
+                // Entries are never later than now; when none has left the window
+                // since the last prune, the running total is the answer.
+                if entries.front().is_none_or(|(t, _)| *t > from) {
+                    return Value::Number(*total);
+                }
+                let sum: f64 = entries
                     .iter()
                     .filter(|(t, _)| *t > from && *t <= now)
                     .map(|(_, v)| *v)
                     .sum();
-                Value::Number(total)
+                Value::Number(sum)
             }
         }
     }

@@ -1,0 +1,112 @@
+//! `nudge run` throughput against a parse-only baseline on the same input, in the
+//! same process (machines here are shared and noisy: compare ratios, not raw
+//! figures).
+//!
+//! ```sh
+//! cargo bench --bench throughput            # 1M events, 10k profiles
+//! NUDGE_BENCH_EVENTS=200000 cargo bench --bench throughput
+//! ```
+
+#[path = "support/gen.rs"]
+mod gen_support;
+
+use nudge::io::input::Reader;
+use nudge::io::output::decision_json;
+use nudge::runtime::Engine;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Instant;
+
+fn program() -> Arc<nudge::ir::Program> {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/retail");
+    let mut files = Vec::new();
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "nudge") {
+                out.push(p);
+            }
+        }
+    }
+    walk(std::path::Path::new(root), &mut files);
+    files.sort();
+    let mut sources = nudge::Sources::new();
+    for f in files {
+        sources.add(
+            f.display().to_string(),
+            std::fs::read_to_string(&f).unwrap_or_default(),
+        );
+    }
+    let analysis = nudge::analyze(&sources);
+    assert!(!analysis.has_errors(), "examples/retail must check clean");
+    Arc::new(nudge::ir::lower(&analysis.modules).unwrap_or_else(|e| panic!("{e}")))
+}
+
+/// Best of `rounds` timings of `f`, in seconds.
+fn best(rounds: usize, mut f: impl FnMut() -> usize) -> (f64, usize) {
+    let mut best = f64::MAX;
+    let mut result = 0;
+    for _ in 0..rounds {
+        let start = Instant::now();
+        result = f();
+        best = best.min(start.elapsed().as_secs_f64());
+    }
+    (best, result)
+}
+
+fn main() {
+    let events: u64 = std::env::var("NUDGE_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let mut text = String::new();
+    gen_support::generate(events / 100, events, 7, &mut text);
+    let lines: Vec<&str> = text.lines().collect();
+    let program = program();
+
+    let (parse, parsed) = best(3, || {
+        lines
+            .iter()
+            .filter(|l| serde_json::from_str::<serde_json::Value>(black_box(l)).is_ok())
+            .count()
+    });
+    let (run, decisions) = best(3, || {
+        let reader = Reader::new(Arc::clone(&program));
+        let mut engine = Engine::new(Arc::clone(&program));
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        for line in &lines {
+            if let Ok(event) = reader.read(line) {
+                engine.process(event, &mut out);
+            }
+            for d in out.drain(..) {
+                bytes += decision_json(&d).len() + 1;
+            }
+        }
+        black_box(bytes);
+        engine.counters().decisions.values().sum::<u64>() as usize
+    });
+    let n = lines.len() as f64;
+    println!(
+        "input: {} lines ({} parsed as JSON), {} profiles",
+        lines.len(),
+        parsed,
+        events / 100
+    );
+    println!("{:<28} {:>14} {:>10}", "", "events/s", "ratio");
+    println!(
+        "{:<28} {:>14.0} {:>10.2}",
+        "parse only (serde_json)",
+        n / parse,
+        1.0
+    );
+    println!(
+        "{:<28} {:>14.0} {:>10.2}",
+        "nudge run (interp)",
+        n / run,
+        parse / run
+    );
+    println!("decisions: {decisions}");
+}
