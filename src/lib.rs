@@ -8,6 +8,7 @@
 pub mod analysis;
 pub mod check;
 pub mod diagnostic;
+pub mod fmt;
 pub mod interp;
 pub mod io;
 pub mod ir;

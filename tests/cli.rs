@@ -255,3 +255,63 @@ fn explain_prints_a_page_and_rejects_unknown_codes() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(stdout(&out).lines().count(), nudge::Code::ALL.len());
 }
+
+#[test]
+fn fmt_check_lists_files_and_fmt_rewrites_them() {
+    let dir = tempdir("fmt");
+    std::fs::write(dir.join("messy.nudge"), "consent   a    opt_in\n").expect("write");
+    std::fs::write(dir.join("clean.nudge"), "consent b opt_out\n").expect("write");
+    std::fs::write(dir.join("broken.nudge"), "consent c maybe\n").expect("write");
+    let out = nudge(&["fmt", "--check", "messy.nudge", "clean.nudge"], &dir);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stdout(&out), "messy.nudge\n");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("messy.nudge")).unwrap(),
+        "consent   a    opt_in\n",
+        "--check writes nothing"
+    );
+    let out = nudge(&["fmt", "messy.nudge", "clean.nudge"], &dir);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("messy.nudge")).unwrap(),
+        "consent a opt_in\n"
+    );
+    let out = nudge(&["fmt", "--check", "."], &dir);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the broken file fails the check"
+    );
+    assert!(
+        stderr(&out).contains("has syntax errors and was not formatted"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("broken.nudge")).unwrap(),
+        "consent c maybe\n"
+    );
+}
+
+#[test]
+fn fmt_formats_stdin_to_stdout() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nudge"))
+        .args(["fmt", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"segment s=profile.x>1")
+        .expect("write");
+    let out = child.wait_with_output().expect("waits");
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "segment s = profile.x > 1\n"
+    );
+}

@@ -3,6 +3,7 @@
 
 mod check;
 mod explain;
+mod fmt;
 mod load;
 mod run;
 
@@ -22,6 +23,8 @@ enum Command {
     Check(check::CheckArgs),
     /// Explain a diagnostic code: what it means, an example, the fix.
     Explain(explain::ExplainArgs),
+    /// Rewrite policy files in the canonical layout.
+    Fmt(fmt::FmtArgs),
     /// Run a policy set against a stream of events.
     Run(run::RunArgs),
 }
@@ -43,6 +46,7 @@ pub fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Check(args) => check::run(args),
         Command::Explain(args) => explain::run(args),
+        Command::Fmt(args) => fmt::run(args),
         Command::Run(args) => run::run(args),
     };
     match outcome {

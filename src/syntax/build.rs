@@ -737,7 +737,9 @@ impl<'t> Builder<'t> {
         let span = self.span(&pair);
         let mut parts: Vec<StrPart> = Vec::new();
         for part in pair.into_inner() {
-            let part_span = self.span(&part);
+            // Inside a string, whitespace is text: no trimming.
+            let raw = part.as_span();
+            let part_span = Span::new(raw.start() + self.base, raw.end() + self.base);
             match part.as_rule() {
                 Rule::string_text => push_text(&mut parts, part.as_str(), part_span),
                 Rule::escape => {

@@ -1,0 +1,111 @@
+//! `nudge fmt`: rewrite policy files in the canonical layout (CLI.md `fmt`).
+//!
+//! A file with syntax errors is left untouched and its diagnostics are printed;
+//! `--check` writes nothing and lists the files that would change; `-` formats
+//! stdin to stdout, for editors.
+
+use crate::cli::Outcome;
+use crate::cli::load::load;
+use nudge::Sources;
+use nudge::diagnostic::render;
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct FmtArgs {
+    /// Policy files or directories (searched recursively for `*.nudge`); `-`
+    /// formats standard input to standard output.
+    paths: Vec<PathBuf>,
+    /// Write nothing; list the files that would change and exit 1 if any would.
+    #[arg(long)]
+    check: bool,
+}
+
+fn style() -> render::HumanStyle {
+    if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+        render::HumanStyle::Color
+    } else {
+        render::HumanStyle::Plain
+    }
+}
+
+pub fn run(args: FmtArgs) -> Outcome {
+    if args.paths.len() == 1 && args.paths[0].as_os_str() == "-" {
+        return stdin(args.check);
+    }
+    let sources = match load(&args.paths) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {}", e.0);
+            return Outcome::UsageOrIo;
+        }
+    };
+    let mut failed = false;
+    let mut would_change = Vec::new();
+    for (_, file) in sources.iter() {
+        match nudge::fmt::format(&file.text) {
+            Ok(formatted) if formatted == file.text => {}
+            Ok(formatted) => {
+                if args.check {
+                    would_change.push(file.name.clone());
+                } else if let Err(e) = std::fs::write(&file.name, formatted) {
+                    eprintln!("error: cannot write `{}`: {e}", file.name);
+                    return Outcome::UsageOrIo;
+                }
+            }
+            Err(diagnostics) => {
+                failed = true;
+                let mut one = Sources::new();
+                one.add(file.name.clone(), file.text.clone());
+                eprint!("{}", render::human(&one, &diagnostics, style()));
+                eprintln!(
+                    "error: `{}` has syntax errors and was not formatted",
+                    file.name
+                );
+            }
+        }
+    }
+    for name in &would_change {
+        println!("{name}");
+    }
+    if failed || !would_change.is_empty() {
+        Outcome::PolicyErrors
+    } else {
+        Outcome::Success
+    }
+}
+
+fn stdin(check: bool) -> Outcome {
+    let mut text = String::new();
+    if std::io::stdin().read_to_string(&mut text).is_err() {
+        eprintln!("error: standard input is not UTF-8 text");
+        return Outcome::UsageOrIo;
+    }
+    match nudge::fmt::format(&text) {
+        Ok(formatted) => {
+            if check {
+                if formatted != text {
+                    println!("-");
+                    return Outcome::PolicyErrors;
+                }
+                return Outcome::Success;
+            }
+            let mut out = std::io::stdout().lock();
+            if out
+                .write_all(formatted.as_bytes())
+                .and_then(|()| out.flush())
+                .is_err()
+            {
+                return Outcome::UsageOrIo;
+            }
+            Outcome::Success
+        }
+        Err(diagnostics) => {
+            let mut one = Sources::new();
+            one.add("<stdin>", text);
+            eprint!("{}", render::human(&one, &diagnostics, style()));
+            eprintln!("error: the input has syntax errors and was not formatted");
+            Outcome::PolicyErrors
+        }
+    }
+}
