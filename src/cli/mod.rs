@@ -6,6 +6,7 @@ mod explain;
 mod fmt;
 mod load;
 mod run;
+mod store;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

@@ -1,14 +1,23 @@
 //! `nudge run`: the policies against a stream of events (CLI.md `run`).
+//!
+//! With `--state DIR`, the run continues the stream the directory has seen: state
+//! is committed every `--commit-every` lines (input position, state changes and
+//! output lengths in one transaction, outputs synced first). On start, outputs
+//! longer than the last commit recorded are cut back, and an input file that is
+//! the one being read at the last commit (same path, same bytes up to the
+//! committed position) is resumed from that position; any other input is new
+//! input, read from its start.
 
 use crate::cli::Outcome;
 use crate::cli::load::load;
+use crate::cli::store::{self, Checkpoint, FileMark, InputMark, Store};
 use nudge::diagnostic::render;
 use nudge::io::input::Reader;
 use nudge::io::output::{dead_letter_json, decision_json};
 use nudge::runtime::{Engine, time};
-use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Write};
-use std::path::PathBuf;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -32,9 +41,12 @@ pub struct RunArgs {
     /// At end of input, fire the timers due up to this RFC 3339 time.
     #[arg(long, value_parser = parse_time)]
     until: Option<i64>,
-    /// A durable state directory (not available yet).
+    /// A durable state directory: the run continues where the last one ended.
     #[arg(long)]
     state: Option<PathBuf>,
+    /// With --state: commit every this many input lines.
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
+    commit_every: u64,
     /// The evaluator: the reference interpreter, or the Cranelift JIT.
     #[arg(long, value_enum, default_value_t = EngineKind::Interp)]
     engine: EngineKind,
@@ -59,12 +71,95 @@ fn fail(message: impl std::fmt::Display) -> Outcome {
     Outcome::UsageOrIo
 }
 
+/// An output file, counting what it holds so that commits can record it.
+struct Output {
+    writer: BufWriter<Box<dyn Write>>,
+    /// The file, for syncing; `None` for stdout.
+    file: Option<File>,
+    path: Option<PathBuf>,
+    len: u64,
+}
+
+impl Output {
+    fn stdout() -> Output {
+        Output {
+            writer: BufWriter::with_capacity(1 << 16, Box::new(std::io::stdout())),
+            file: None,
+            path: None,
+            len: 0,
+        }
+    }
+
+    /// Opens `path`. With state, the file is kept (appended to) and cut back to the
+    /// length the last commit recorded for it; without, it is truncated.
+    fn file(path: &Path, with_state: bool, committed: Option<&FileMark>) -> Result<Output, String> {
+        let canonical_before = std::fs::canonicalize(path).ok();
+        let file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(!with_state)
+            .read(true)
+            .open(path)
+            .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+        let mut len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        if with_state
+            && let Some(mark) = committed
+            && canonical_before.as_ref() == Some(&mark.path)
+        {
+            if len < mark.len {
+                return Err(format!(
+                    "`{}` is shorter than the state recorded ({} < {} bytes): it was changed outside nudge",
+                    path.display(),
+                    len,
+                    mark.len
+                ));
+            }
+            file.set_len(mark.len)
+                .map_err(|e| format!("cannot truncate `{}`: {e}", path.display()))?;
+            len = mark.len;
+        }
+        let mut handle = file
+            .try_clone()
+            .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+        handle
+            .seek(SeekFrom::Start(len))
+            .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+        Ok(Output {
+            writer: BufWriter::with_capacity(1 << 16, Box::new(handle)),
+            file: Some(file),
+            path: Some(canonical),
+            len,
+        })
+    }
+
+    fn line(&mut self, text: &str) -> std::io::Result<()> {
+        self.writer.write_all(text.as_bytes())?;
+        self.writer.write_all(b"\n")?;
+        self.len += text.len() as u64 + 1;
+        Ok(())
+    }
+
+    /// Flushes and syncs, so that a commit never records bytes that are not on disk.
+    fn sync(&mut self) -> std::io::Result<()> {
+        self.writer.flush()?;
+        if let Some(f) = &self.file {
+            f.sync_data()?;
+        }
+        Ok(())
+    }
+
+    fn mark(&self) -> Option<FileMark> {
+        self.path.as_ref().map(|p| FileMark {
+            path: p.clone(),
+            len: self.len,
+        })
+    }
+}
+
 pub fn run(args: RunArgs) -> Outcome {
     if args.engine == EngineKind::Jit {
         return fail("the Cranelift engine is not built yet; run with `--engine interp`");
-    }
-    if args.state.is_some() {
-        return fail("durable state (`--state`) is not available yet; run without it");
     }
     let sources = match load(&args.policy) {
         Ok(s) => s,
@@ -94,37 +189,99 @@ pub fn run(args: RunArgs) -> Outcome {
         Ok(p) => Arc::new(p),
         Err(e) => return fail(e),
     };
+    let (store, mut engine, checkpoint) = match &args.state {
+        Some(dir) => match Store::open(dir, &program) {
+            Ok((store, engine, checkpoint)) => (Some(store), engine, checkpoint),
+            Err(e) => return fail(e.0),
+        },
+        None => (None, Engine::new(Arc::clone(&program)), None),
+    };
+    let with_state = store.is_some();
+
+    // The input, resumed where the last commit left it when it is the same file.
+    let mut input_mark = InputMark {
+        path: PathBuf::from("-"),
+        offset: 0,
+        lines: 0,
+        digest: store::DIGEST_START,
+    };
     let input: Box<dyn BufRead> = if args.events == "-" {
         Box::new(BufReader::new(std::io::stdin().lock()))
     } else {
-        match File::open(&args.events) {
-            Ok(f) => Box::new(BufReader::with_capacity(1 << 16, f)),
+        let path = Path::new(&args.events);
+        let mut file = match File::open(path) {
+            Ok(f) => f,
             Err(e) => return fail(format!("cannot read `{}`: {e}", args.events)),
+        };
+        input_mark.path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        if let Some(previous) = checkpoint.as_ref().and_then(|c| c.input.as_ref())
+            && previous.path == input_mark.path
+            && same_prefix(&mut file, previous)
+        {
+            input_mark = previous.clone();
         }
+        if let Err(e) = file.seek(SeekFrom::Start(input_mark.offset)) {
+            return fail(format!("cannot read `{}`: {e}", args.events));
+        }
+        Box::new(BufReader::with_capacity(1 << 16, file))
     };
-    let mut out: Box<dyn Write> = if args.out == "-" {
-        Box::new(BufWriter::with_capacity(1 << 16, std::io::stdout().lock()))
+    let mut out = if args.out == "-" {
+        Output::stdout()
     } else {
-        match File::create(&args.out) {
-            Ok(f) => Box::new(BufWriter::with_capacity(1 << 16, f)),
-            Err(e) => return fail(format!("cannot write `{}`: {e}", args.out)),
+        match Output::file(
+            Path::new(&args.out),
+            with_state,
+            checkpoint.as_ref().and_then(|c| c.out.as_ref()),
+        ) {
+            Ok(o) => o,
+            Err(e) => return fail(e),
         }
     };
-    let mut dead_out: Option<BufWriter<File>> = match &args.dead_letter {
-        Some(path) => match File::create(path) {
-            Ok(f) => Some(BufWriter::new(f)),
-            Err(e) => return fail(format!("cannot write `{}`: {e}", path.display())),
+    let mut dead_out = match &args.dead_letter {
+        Some(path) => match Output::file(
+            path,
+            with_state,
+            checkpoint.as_ref().and_then(|c| c.dead_letter.as_ref()),
+        ) {
+            Ok(o) => Some(o),
+            Err(e) => return fail(e),
         },
         None => None,
     };
+
     let reader = Reader::new(Arc::clone(&program));
-    let mut engine = Engine::new(program);
     let started = Instant::now();
     let mut decisions = Vec::new();
-    let mut lines_read: u64 = 0;
+    let mut lines_this_run: u64 = 0;
     let mut dead_letters: u64 = 0;
+    let mut since_commit: u64 = 0;
     let mut buf = Vec::new();
     let mut input = input;
+    let commit = |engine: &mut Engine,
+                  out: &mut Output,
+                  dead: &mut Option<Output>,
+                  mark: &InputMark|
+     -> Result<(), String> {
+        let Some(store) = &store else {
+            return Ok(());
+        };
+        out.sync()
+            .map_err(|e| format!("cannot write decisions: {e}"))?;
+        if let Some(d) = dead.as_mut() {
+            d.sync()
+                .map_err(|e| format!("cannot write the dead-letter file: {e}"))?;
+        }
+        let changes = engine.take_changes();
+        let checkpoint = Checkpoint {
+            format: store::FORMAT.to_string(),
+            fingerprint: program.fingerprint(),
+            clock: changes.clock,
+            input: Some(mark.clone()),
+            out: out.mark(),
+            dead_letter: dead.as_ref().and_then(Output::mark),
+        };
+        store.commit(changes, &checkpoint).map_err(|e| e.0)
+    };
     loop {
         buf.clear();
         match input.read_until(b'\n', &mut buf) {
@@ -132,38 +289,49 @@ pub fn run(args: RunArgs) -> Outcome {
             Ok(_) => {}
             Err(e) => return fail(format!("cannot read events: {e}")),
         }
-        lines_read += 1;
+        input_mark.offset += buf.len() as u64;
+        input_mark.lines += 1;
+        input_mark.digest = store::digest(input_mark.digest, &buf);
+        lines_this_run += 1;
         let (raw, utf8) = match std::str::from_utf8(&buf) {
             Ok(s) => (std::borrow::Cow::Borrowed(s), true),
             Err(_) => (String::from_utf8_lossy(&buf), false),
         };
         let line = raw.trim_end_matches(['\n', '\r']);
-        if line.trim().is_empty() {
-            continue;
-        }
-        let parsed = if utf8 {
-            reader.read(line)
-        } else {
-            Err(nudge::io::input::DeadLetter("not UTF-8 text".into()))
-        };
-        match parsed {
-            Ok(event) => {
-                engine.process(event, &mut decisions);
-            }
-            Err(dead) => {
-                dead_letters += 1;
-                match dead_out.as_mut() {
-                    Some(w) => {
-                        if writeln!(w, "{}", dead_letter_json(lines_read, &dead.0, line)).is_err() {
-                            return fail("cannot write the dead-letter file");
+        if !line.trim().is_empty() {
+            let parsed = if utf8 {
+                reader.read(line)
+            } else {
+                Err(nudge::io::input::DeadLetter("not UTF-8 text".into()))
+            };
+            match parsed {
+                Ok(event) => {
+                    engine.process(event, &mut decisions);
+                }
+                Err(dead) => {
+                    dead_letters += 1;
+                    match dead_out.as_mut() {
+                        Some(w) => {
+                            if let Err(e) =
+                                w.line(&dead_letter_json(input_mark.lines, &dead.0, line))
+                            {
+                                return fail(format!("cannot write the dead-letter file: {e}"));
+                            }
                         }
+                        None => eprintln!("rejected line {}: {}", input_mark.lines, dead.0),
                     }
-                    None => eprintln!("rejected line {lines_read}: {}", dead.0),
                 }
             }
+            if let Err(e) = write_all(&mut out, &mut decisions) {
+                return write_failed(&e);
+            }
         }
-        if let Err(e) = write_all(&mut out, &mut decisions) {
-            return write_failed(&e);
+        since_commit += 1;
+        if since_commit >= args.commit_every {
+            since_commit = 0;
+            if let Err(e) = commit(&mut engine, &mut out, &mut dead_out, &input_mark) {
+                return fail(e);
+            }
         }
     }
     if args.drain {
@@ -171,19 +339,22 @@ pub fn run(args: RunArgs) -> Outcome {
     } else if let Some(until) = args.until {
         engine.advance_to(until, &mut decisions);
     }
-    if let Err(e) = write_all(&mut out, &mut decisions).and_then(|()| out.flush()) {
+    if let Err(e) = write_all(&mut out, &mut decisions).and_then(|()| out.writer.flush()) {
         return write_failed(&e);
     }
+    if let Err(e) = commit(&mut engine, &mut out, &mut dead_out, &input_mark) {
+        return fail(e);
+    }
     if let Some(w) = dead_out.as_mut()
-        && w.flush().is_err()
+        && w.writer.flush().is_err()
     {
         return fail("cannot write the dead-letter file");
     }
     if args.stats {
         let elapsed = started.elapsed().as_secs_f64().max(1e-9);
         let c = engine.counters();
-        eprintln!("events read        {lines_read}");
-        eprintln!("events per second  {:.0}", lines_read as f64 / elapsed);
+        eprintln!("events read        {lines_this_run}");
+        eprintln!("events per second  {:.0}", lines_this_run as f64 / elapsed);
         eprintln!("dead letters       {dead_letters}");
         eprintln!("duplicates         {}", c.duplicates);
         eprintln!("ignored            {}", c.ignored);
@@ -211,6 +382,30 @@ pub fn run(args: RunArgs) -> Outcome {
     Outcome::Success
 }
 
+/// Whether the file starts with the bytes the mark consumed.
+fn same_prefix(file: &mut File, mark: &InputMark) -> bool {
+    let Ok(len) = file.metadata().map(|m| m.len()) else {
+        return false;
+    };
+    if len < mark.offset {
+        return false;
+    }
+    let mut remaining = mark.offset;
+    let mut hash = store::DIGEST_START;
+    let mut chunk = vec![0u8; 1 << 16];
+    while remaining > 0 {
+        let want = remaining.min(chunk.len() as u64) as usize;
+        match file.read(&mut chunk[..want]) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => {
+                hash = store::digest(hash, &chunk[..n]);
+                remaining -= n as u64;
+            }
+        }
+    }
+    hash == mark.digest
+}
+
 /// A reader that stopped reading (`nudge run … | head`) ends the run quietly.
 fn write_failed(e: &std::io::Error) -> Outcome {
     if e.kind() == std::io::ErrorKind::BrokenPipe {
@@ -221,12 +416,11 @@ fn write_failed(e: &std::io::Error) -> Outcome {
 }
 
 fn write_all(
-    out: &mut dyn Write,
+    out: &mut Output,
     decisions: &mut Vec<nudge::runtime::Decision>,
 ) -> std::io::Result<()> {
     for d in decisions.drain(..) {
-        out.write_all(decision_json(&d).as_bytes())?;
-        out.write_all(b"\n")?;
+        out.line(&decision_json(&d))?;
     }
     Ok(())
 }

@@ -29,6 +29,14 @@ pub enum Value {
     List(Arc<[Value]>),
 }
 
+impl Program {
+    /// A digest of the whole program, stored with durable state so that a run
+    /// never resumes state written for a different policy set.
+    pub fn fingerprint(&self) -> u64 {
+        crate::runtime::fnv1a_64(format!("{self:?}").as_bytes())
+    }
+}
+
 impl Value {
     pub fn is_none(&self) -> bool {
         matches!(self, Value::None)

@@ -19,7 +19,8 @@ use crate::interp::{self, Env};
 use crate::ir::{CapWindow, Instr, Program, Reenter, Value};
 use chrono_tz::Tz;
 use rustc_hash::{FxHashMap, FxHashSet};
-use state::{Instance, Profile};
+use state::Instance;
+pub use state::Profile;
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -87,6 +88,19 @@ pub struct Engine {
     send_retention: i64,
     divisions_by_zero: Cell<u64>,
     counters: Counters,
+    /// What changed since the last [`Engine::take_changes`], for a durable store.
+    dirty: FxHashSet<String>,
+    seen_added: Vec<(i64, u128)>,
+    seen_removed: Vec<u128>,
+}
+
+/// The state changed since the last call to [`Engine::take_changes`].
+#[derive(Debug, Default)]
+pub struct Changes {
+    pub profiles: Vec<(String, Profile)>,
+    pub seen_added: Vec<(i64, u128)>,
+    pub seen_removed: Vec<u128>,
+    pub clock: Option<i64>,
 }
 
 impl Engine {
@@ -111,6 +125,54 @@ impl Engine {
             send_retention,
             divisions_by_zero: Cell::new(0),
             counters: Counters::default(),
+            dirty: FxHashSet::default(),
+            seen_added: Vec::new(),
+            seen_removed: Vec::new(),
+        }
+    }
+
+    /// An engine in the state a store saved: profiles, seen message ids (with the
+    /// clock when they were seen) and the clock. Pending timers are rebuilt from
+    /// the profiles' active instances.
+    pub fn restore(
+        program: Arc<Program>,
+        clock: Option<i64>,
+        profiles: impl IntoIterator<Item = (String, Profile)>,
+        seen: Vec<(i64, u128)>,
+    ) -> Engine {
+        let mut engine = Engine::new(program);
+        engine.clock = clock;
+        for (id, profile) in profiles {
+            for (j, state) in profile.journeys.iter().enumerate() {
+                if let Some(at) = state.active.as_ref().and_then(|i| i.timer) {
+                    engine.timers.insert((at, id.clone(), j));
+                }
+            }
+            engine.profiles.insert(id, profile);
+        }
+        engine.counters.peak_profiles = engine.profiles.len();
+        let mut seen = seen;
+        seen.sort_unstable();
+        for (t, d) in seen {
+            if engine.seen.insert(d) {
+                engine.seen_order.push_back((t, d));
+            }
+        }
+        engine
+    }
+
+    /// The profiles and message ids changed since the last call, and the clock.
+    pub fn take_changes(&mut self) -> Changes {
+        let mut ids: Vec<String> = self.dirty.drain().collect();
+        ids.sort_unstable();
+        Changes {
+            profiles: ids
+                .into_iter()
+                .filter_map(|id| self.profiles.get(&id).cloned().map(|p| (id, p)))
+                .collect(),
+            seen_added: std::mem::take(&mut self.seen_added),
+            seen_removed: std::mem::take(&mut self.seen_removed),
+            clock: self.clock,
         }
     }
 
@@ -153,6 +215,7 @@ impl Engine {
             && self.seen.insert(d)
         {
             self.seen_order.push_back((now, d));
+            self.seen_added.push((now, d));
         }
         // Ids older than the window are forgotten, so memory does not grow with the
         // length of the stream.
@@ -160,6 +223,7 @@ impl Engine {
         while self.seen_order.front().is_some_and(|(t, _)| *t <= horizon) {
             if let Some((_, d)) = self.seen_order.pop_front() {
                 self.seen.remove(&d);
+                self.seen_removed.push(d);
             }
         }
         match event.body {
@@ -214,6 +278,9 @@ impl Engine {
     }
 
     fn profile_mut(&mut self, id: &str) -> &mut Profile {
+        if !self.dirty.contains(id) {
+            self.dirty.insert(id.to_string());
+        }
         if !self.profiles.contains_key(id) {
             self.profiles
                 .insert(id.to_string(), Profile::new(&self.program));
@@ -232,6 +299,7 @@ impl Engine {
             let Some((at, profile_id, journey)) = self.timers.pop_first() else {
                 break;
             };
+            self.dirty.insert(profile_id.clone());
             let Some(profile) = self.profiles.get_mut(&profile_id) else {
                 continue;
             };

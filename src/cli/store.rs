@@ -1,0 +1,223 @@
+//! The durable state of `nudge run --state DIR`, in one redb database
+//! (`DIR/state.redb`).
+//!
+//! One write transaction per commit holds the profiles changed since the last
+//! commit, the message-id digests added and forgotten, and the checkpoint: the
+//! clock, how far the input was read (bytes, lines and a digest of those bytes,
+//! to recognise the same input after a crash) and how long the output files were
+//! (they are flushed and synced before the commit). Commits are
+//! `Durability::Immediate`: a commit that returned survives SIGKILL and power loss.
+
+use nudge::ir::Program;
+use nudge::runtime::{Changes, Engine, Profile};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Bumped whenever the layout or the encoding of what is stored changes.
+pub const FORMAT: &str = "nudge-state/1";
+
+const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
+const PROFILES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("profiles");
+const SEEN: TableDefinition<'_, u128, i64> = TableDefinition::new("seen");
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub format: String,
+    pub fingerprint: u64,
+    pub clock: Option<i64>,
+    pub input: Option<InputMark>,
+    pub out: Option<FileMark>,
+    pub dead_letter: Option<FileMark>,
+}
+
+/// How much of an input file the committed state has consumed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct InputMark {
+    pub path: PathBuf,
+    pub offset: u64,
+    pub lines: u64,
+    /// FNV-1a 64 of the first `offset` bytes.
+    pub digest: u64,
+}
+
+/// How long an output file was at the commit.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FileMark {
+    pub path: PathBuf,
+    pub len: u64,
+}
+
+pub struct Store {
+    db: Database,
+}
+
+pub struct StoreError(pub String);
+
+fn err(context: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError(format!("{context}: {e}"))
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`, checking that it was written by this
+    /// format for this policy set. Returns the engine in the stored state and the
+    /// last checkpoint (`None` for a new store).
+    pub fn open(
+        dir: &Path,
+        program: &Arc<Program>,
+    ) -> Result<(Store, Engine, Option<Checkpoint>), StoreError> {
+        if dir.exists() && !dir.is_dir() {
+            return Err(StoreError(format!(
+                "`{}` is not a directory",
+                dir.display()
+            )));
+        }
+        std::fs::create_dir_all(dir)
+            .map_err(|e| err(&format!("cannot create `{}`", dir.display()), e))?;
+        let path = dir.join("state.redb");
+        let db = if path.exists() {
+            Database::open(&path).map_err(|e| {
+                StoreError(format!(
+                    "`{}` is not a Nudge state store, or it is damaged ({e}); use another --state directory",
+                    path.display()
+                ))
+            })?
+        } else {
+            Database::create(&path)
+                .map_err(|e| err(&format!("cannot create `{}`", path.display()), e))?
+        };
+        let store = Store { db };
+        let checkpoint = store.checkpoint()?;
+        if let Some(c) = &checkpoint {
+            if c.format != FORMAT {
+                return Err(StoreError(format!(
+                    "the state in `{}` was written in format `{}`, and this version of nudge reads `{FORMAT}`; use a new --state directory",
+                    dir.display(),
+                    c.format
+                )));
+            }
+            if c.fingerprint != program.fingerprint() {
+                return Err(StoreError(format!(
+                    "the state in `{}` was written for a different policy set; run the policy set it was written for, or use a new --state directory",
+                    dir.display()
+                )));
+            }
+        }
+        let engine = store.load(program, checkpoint.as_ref().and_then(|c| c.clock))?;
+        Ok((store, engine, checkpoint))
+    }
+
+    fn checkpoint(&self) -> Result<Option<Checkpoint>, StoreError> {
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|e| err("cannot read the state", e))?;
+        let table = match txn.open_table(META) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(err("cannot read the state", e)),
+        };
+        let Some(bytes) = table
+            .get("checkpoint")
+            .map_err(|e| err("cannot read the state", e))?
+        else {
+            return Ok(None);
+        };
+        serde_json::from_slice(bytes.value())
+            .map(Some)
+            .map_err(|e| err("the state's checkpoint is damaged", e))
+    }
+
+    fn load(&self, program: &Arc<Program>, clock: Option<i64>) -> Result<Engine, StoreError> {
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|e| err("cannot read the state", e))?;
+        let mut profiles = Vec::new();
+        match txn.open_table(PROFILES) {
+            Ok(table) => {
+                for entry in table.iter().map_err(|e| err("cannot read profiles", e))? {
+                    let (id, bytes) = entry.map_err(|e| err("cannot read profiles", e))?;
+                    let profile: Profile = postcard::from_bytes(bytes.value()).map_err(|e| {
+                        err(
+                            &format!("the stored profile `{}` is damaged", id.value()),
+                            e,
+                        )
+                    })?;
+                    profiles.push((id.value().to_string(), profile));
+                }
+            }
+            Err(redb::TableError::TableDoesNotExist(_)) => {}
+            Err(e) => return Err(err("cannot read profiles", e)),
+        }
+        let mut seen = Vec::new();
+        match txn.open_table(SEEN) {
+            Ok(table) => {
+                for entry in table
+                    .iter()
+                    .map_err(|e| err("cannot read message ids", e))?
+                {
+                    let (digest, at) = entry.map_err(|e| err("cannot read message ids", e))?;
+                    seen.push((at.value(), digest.value()));
+                }
+            }
+            Err(redb::TableError::TableDoesNotExist(_)) => {}
+            Err(e) => return Err(err("cannot read message ids", e)),
+        }
+        Ok(Engine::restore(Arc::clone(program), clock, profiles, seen))
+    }
+
+    /// Writes the changes and the checkpoint in one durable transaction.
+    pub fn commit(&self, changes: Changes, checkpoint: &Checkpoint) -> Result<(), StoreError> {
+        let mut txn = self
+            .db
+            .begin_write()
+            .map_err(|e| err("cannot write the state", e))?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(|e| err("cannot write the state", e))?;
+        {
+            let mut profiles = txn
+                .open_table(PROFILES)
+                .map_err(|e| err("cannot write the state", e))?;
+            for (id, profile) in &changes.profiles {
+                let bytes =
+                    postcard::to_stdvec(profile).map_err(|e| err("cannot encode a profile", e))?;
+                profiles
+                    .insert(id.as_str(), bytes.as_slice())
+                    .map_err(|e| err("cannot write the state", e))?;
+            }
+            let mut seen = txn
+                .open_table(SEEN)
+                .map_err(|e| err("cannot write the state", e))?;
+            for d in &changes.seen_removed {
+                seen.remove(*d)
+                    .map_err(|e| err("cannot write the state", e))?;
+            }
+            for (at, d) in &changes.seen_added {
+                seen.insert(*d, *at)
+                    .map_err(|e| err("cannot write the state", e))?;
+            }
+            let mut meta = txn
+                .open_table(META)
+                .map_err(|e| err("cannot write the state", e))?;
+            let bytes = serde_json::to_vec(checkpoint)
+                .map_err(|e| err("cannot encode the checkpoint", e))?;
+            meta.insert("checkpoint", bytes.as_slice())
+                .map_err(|e| err("cannot write the state", e))?;
+        }
+        txn.commit().map_err(|e| err("cannot commit the state", e))
+    }
+}
+
+/// FNV-1a 64, continued from `hash` over `bytes`.
+pub fn digest(hash: u64, bytes: &[u8]) -> u64 {
+    let mut h = hash;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+pub const DIGEST_START: u64 = 0xcbf2_9ce4_8422_2325;

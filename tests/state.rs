@@ -1,0 +1,273 @@
+//! Durable state (`nudge run --state`): crash-exact restarts, split inputs, and
+//! clear errors for stores that are not ours.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail loudly on broken fixtures"
+)]
+
+#[path = "../benches/support/gen.rs"]
+mod gen_support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("nudge-state-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn nudge() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_nudge"));
+    c.arg("run")
+        .arg("--policy")
+        .arg(root().join("examples/retail"));
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    nudge().args(args).stderr(Stdio::piped()).output().unwrap()
+}
+
+fn write_events(dir: &Path, events: u64) -> PathBuf {
+    let mut text = String::new();
+    gen_support::generate(events / 50, events, 11, &mut text);
+    let path = dir.join("events.ndjson");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// SIGKILL at a dozen moments; every restart of the same command resumes, and the
+/// output ends byte-identical to an uninterrupted run's.
+#[test]
+fn crash_restarts_are_exact() {
+    let dir = scratch("crash");
+    let events = write_events(&dir, 100_000);
+    let events = events.to_str().unwrap();
+    let reference = dir.join("reference.ndjson");
+    let out = run(&[
+        "--events",
+        events,
+        "--out",
+        reference.to_str().unwrap(),
+        "--drain",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let state = dir.join("state");
+    let crashed = dir.join("crashed.ndjson");
+    let dead = dir.join("dead.ndjson");
+    let args = [
+        "--events",
+        events,
+        "--out",
+        crashed.to_str().unwrap(),
+        "--dead-letter",
+        dead.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+        "--commit-every",
+        "997",
+        "--drain",
+    ];
+    let mut rng = gen_support::Rng::new(2026);
+    let mut killed_mid_run = 0;
+    for _ in 0..12 {
+        let mut child = nudge()
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(40 + rng.below(260)));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            killed_mid_run += 1;
+        }
+        child.wait().unwrap();
+    }
+    let out = run(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        killed_mid_run >= 10,
+        "only {killed_mid_run} runs were killed before finishing"
+    );
+    let expected = std::fs::read(&reference).unwrap();
+    let got = std::fs::read(&crashed).unwrap();
+    assert!(
+        expected.len() > 100_000,
+        "the reference run decided too little"
+    );
+    assert!(
+        expected == got,
+        "outputs differ: {} vs {} bytes",
+        expected.len(),
+        got.len()
+    );
+    let dead = std::fs::read_to_string(&dead).unwrap();
+    assert_eq!(
+        dead.lines().count(),
+        dead.lines()
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
+        "a dead letter was repeated"
+    );
+}
+
+/// Outputs of runs over consecutive pieces of a stream, concatenated, equal one
+/// run over the whole stream.
+#[test]
+fn split_inputs_continue_the_stream() {
+    let dir = scratch("split");
+    let events = write_events(&dir, 20_000);
+    let text = std::fs::read_to_string(&events).unwrap();
+    let whole = run(&["--events", events.to_str().unwrap()]);
+    assert!(whole.status.success());
+    let lines: Vec<&str> = text.lines().collect();
+    let state = dir.join("state");
+    let mut concatenated = Vec::new();
+    for (i, piece) in lines.chunks(6_500).enumerate() {
+        let path = dir.join(format!("piece{i}.ndjson"));
+        std::fs::write(&path, piece.join("\n") + "\n").unwrap();
+        let out = run(&[
+            "--events",
+            path.to_str().unwrap(),
+            "--state",
+            state.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        concatenated.extend_from_slice(&out.stdout);
+    }
+    assert!(
+        whole.stdout == concatenated,
+        "split runs differ from one run"
+    );
+    // Stdin is new input too.
+    let state2 = dir.join("state2");
+    let mut concatenated = Vec::new();
+    for piece in lines.chunks(9_000) {
+        let mut child = nudge()
+            .args(["--state", state2.to_str().unwrap()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Feed stdin from a thread: the child writes decisions while it reads.
+        let mut stdin = child.stdin.take().unwrap();
+        let input = piece.join("\n") + "\n";
+        let feeder = std::thread::spawn(move || {
+            use std::io::Write;
+            stdin.write_all(input.as_bytes()).unwrap();
+        });
+        concatenated.extend_from_slice(&child.wait_with_output().unwrap().stdout);
+        feeder.join().unwrap();
+    }
+    assert!(
+        whole.stdout == concatenated,
+        "split stdin runs differ from one run"
+    );
+}
+
+#[test]
+fn foreign_or_damaged_stores_are_refused() {
+    let dir = scratch("foreign");
+    let events = root().join("examples/retail/events.ndjson");
+    let events = events.to_str().unwrap();
+    // Not a redb file.
+    let state = dir.join("garbage");
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(
+        state.join("state.redb"),
+        b"these are not the bytes you are looking for",
+    )
+    .unwrap();
+    let out = run(&["--events", events, "--state", state.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is not a Nudge state store"), "{err}");
+    // A file where a directory is expected.
+    let file = dir.join("plain-file");
+    std::fs::write(&file, b"x").unwrap();
+    let out = run(&["--events", events, "--state", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a directory"));
+    // A store written for another policy set.
+    let state = dir.join("other-policy");
+    let out = run(&["--events", events, "--state", state.to_str().unwrap()]);
+    assert!(out.status.success());
+    let out = Command::new(env!("CARGO_BIN_EXE_nudge"))
+        .args(["run", "--policy"])
+        .arg(root().join("tests/run/basic_wait_and_send"))
+        .args(["--events", events, "--state", state.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("different policy set"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn stores_of_another_format_are_refused() {
+    let dir = scratch("format");
+    let state = dir.join("state");
+    let events = root().join("examples/retail/events.ndjson");
+    let out = run(&[
+        "--events",
+        events.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    // Rewrite the checkpoint as an older format would have it.
+    let db = redb::Database::open(state.join("state.redb")).unwrap();
+    let meta: redb::TableDefinition<'_, &str, &[u8]> = redb::TableDefinition::new("meta");
+    {
+        use redb::ReadableTable;
+        let txn = db.begin_write().unwrap();
+        {
+            let mut table = txn.open_table(meta).unwrap();
+            let bytes = table.get("checkpoint").unwrap().unwrap().value().to_vec();
+            let mut checkpoint: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            checkpoint["format"] = "nudge-state/0".into();
+            let bytes = serde_json::to_vec(&checkpoint).unwrap();
+            table.insert("checkpoint", bytes.as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    drop(db);
+    let out = run(&[
+        "--events",
+        events.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("format `nudge-state/0`") && err.contains("nudge-state/1"),
+        "{err}"
+    );
+}
