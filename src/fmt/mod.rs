@@ -476,11 +476,13 @@ impl<'a> Printer<'a> {
             ),
             StepKind::Send { template, channels } => {
                 let via: Vec<&str> = channels.iter().map(|c| c.name.as_str()).collect();
-                self.item(
-                    &format!("send {} via {}", template.name, via.join(", ")),
-                    s.span,
-                    keep_blank,
-                );
+                let mut line = format!("send {} via {}", template.name, via.join(", "));
+                if line.len() + 2 * self.indent > WIDTH {
+                    // One channel per line, in order of preference.
+                    let separator = format!(",\n{}    ", self.pad());
+                    line = format!("send {} via {}", template.name, via.join(&separator));
+                }
+                self.item(&line, s.span, keep_blank);
             }
             StepKind::Stop => self.item("stop", s.span, keep_blank),
             StepKind::If {
