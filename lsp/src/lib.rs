@@ -1,7 +1,13 @@
-//! The Nudge language server (filled in by the language-server work).
+//! The Nudge language server.
 //!
-//! Promise kept already: only this crate knows LSP's coordinates. The library
-//! speaks byte offsets; editors speak lines and UTF-16 code units. [`positions`]
-//! converts between the two at the edge.
+//! Built on `tower-lsp-server`, the maintained continuation of `tower-lsp` (whose
+//! last release is from 2023; biome, oxc and Cedar moved the same way). The crate
+//! is split in two: [`engine`] is plain functions over the workspace's documents
+//! (tested without any transport), [`server`] is the thin JSON-RPC layer. Only
+//! this crate knows LSP types; [`positions`] converts between the library's byte
+//! offsets and LSP's UTF-16 positions.
 
+pub mod engine;
+pub mod index;
 pub mod positions;
+pub mod server;

@@ -5,6 +5,7 @@ mod check;
 mod explain;
 mod fmt;
 mod load;
+mod lsp;
 mod run;
 mod store;
 
@@ -28,6 +29,8 @@ enum Command {
     Fmt(fmt::FmtArgs),
     /// Run a policy set against a stream of events.
     Run(run::RunArgs),
+    /// Start the language server on stdio.
+    Lsp,
 }
 
 /// How a command ended; mapped to the exit codes of CLI.md.
@@ -49,6 +52,7 @@ pub fn main() -> ExitCode {
         Command::Explain(args) => explain::run(args),
         Command::Fmt(args) => fmt::run(args),
         Command::Run(args) => run::run(args),
+        Command::Lsp => lsp::run(),
     };
     match outcome {
         Outcome::Success => ExitCode::SUCCESS,

@@ -1,0 +1,525 @@
+//! The language server's engine: plain functions over the workspace's documents,
+//! testable without any transport. Positions are LSP's (UTF-16); conversion to the
+//! library's byte offsets happens here and nowhere else.
+
+use crate::index::{Index, Symbol};
+use crate::positions::{LineMap, Utf16Position};
+use nudge::diagnostic::Severity;
+use nudge::{FileId, Sources};
+use std::collections::{BTreeMap, HashMap};
+use tower_lsp_server::ls_types as lsp;
+
+/// The policy set of a workspace: every `.nudge` document by URI, open ones with
+/// the editor's text.
+#[derive(Default, Debug, Clone)]
+pub struct Workspace {
+    pub documents: BTreeMap<String, String>,
+}
+
+/// One analysis of the workspace.
+pub struct Snapshot {
+    pub sources: Sources,
+    pub uris: Vec<String>,
+    pub analysis: nudge::Analysis,
+    pub index: Index,
+}
+
+impl Workspace {
+    pub fn analyze(&self) -> Snapshot {
+        let mut sources = Sources::new();
+        let mut uris = Vec::new();
+        for (uri, text) in &self.documents {
+            sources.add(uri.clone(), text.clone());
+            uris.push(uri.clone());
+        }
+        let analysis = nudge::analyze(&sources);
+        let index = Index::build(&analysis.modules);
+        Snapshot {
+            sources,
+            uris,
+            analysis,
+            index,
+        }
+    }
+}
+
+fn position(text: &str, offset: usize) -> lsp::Position {
+    let p = LineMap::new(text).position(text, offset);
+    lsp::Position::new(p.line, p.character)
+}
+
+fn offset(text: &str, pos: lsp::Position) -> usize {
+    LineMap::new(text).offset(
+        text,
+        Utf16Position {
+            line: pos.line,
+            character: pos.character,
+        },
+    )
+}
+
+impl Snapshot {
+    fn file(&self, uri: &str) -> Option<FileId> {
+        self.uris
+            .iter()
+            .position(|u| u == uri)
+            .map(|i| FileId(i as u32))
+    }
+
+    fn text(&self, file: FileId) -> &str {
+        &self.sources.get(file).text
+    }
+
+    fn range(&self, file: FileId, span: nudge::Span) -> lsp::Range {
+        let text = self.text(file);
+        lsp::Range::new(
+            position(text, span.start as usize),
+            position(text, span.end as usize),
+        )
+    }
+
+    fn uri(&self, file: FileId) -> Option<lsp::Uri> {
+        self.uris.get(file.0 as usize).and_then(|u| u.parse().ok())
+    }
+
+    /// Diagnostics for every document (an empty list clears a document's).
+    pub fn diagnostics(&self) -> BTreeMap<String, Vec<lsp::Diagnostic>> {
+        let mut out: BTreeMap<String, Vec<lsp::Diagnostic>> =
+            self.uris.iter().map(|u| (u.clone(), Vec::new())).collect();
+        for d in &self.analysis.diagnostics {
+            let file = d.primary.file;
+            let related: Vec<lsp::DiagnosticRelatedInformation> = d
+                .secondary
+                .iter()
+                .filter_map(|l| {
+                    Some(lsp::DiagnosticRelatedInformation {
+                        location: lsp::Location::new(self.uri(l.file)?, self.range(l.file, l.span)),
+                        message: l.message.clone(),
+                    })
+                })
+                .collect();
+            let mut message = d.message.clone();
+            if let Some(help) = &d.help {
+                message.push_str("\nhelp: ");
+                message.push_str(help);
+            }
+            let diagnostic = lsp::Diagnostic {
+                range: self.range(file, d.primary.span),
+                severity: Some(match d.severity {
+                    Severity::Error => lsp::DiagnosticSeverity::ERROR,
+                    Severity::Warning => lsp::DiagnosticSeverity::WARNING,
+                }),
+                code: Some(lsp::NumberOrString::String(d.code.as_str().to_string())),
+                source: Some("nudge".into()),
+                message,
+                related_information: (!related.is_empty()).then_some(related),
+                ..Default::default()
+            };
+            if let Some(list) = self.uris.get(file.0 as usize).and_then(|u| out.get_mut(u)) {
+                list.push(diagnostic);
+            }
+        }
+        out
+    }
+
+    fn symbol_at(
+        &self,
+        uri: &str,
+        pos: lsp::Position,
+    ) -> Option<(FileId, &crate::index::Occurrence)> {
+        let file = self.file(uri)?;
+        let at = offset(self.text(file), pos);
+        self.index.at(file, at).map(|o| (file, o))
+    }
+
+    pub fn hover(&self, uri: &str, pos: lsp::Position) -> Option<lsp::Hover> {
+        let file = self.file(uri)?;
+        let at = offset(self.text(file), pos);
+        let (markdown, range) = match self.index.at(file, at) {
+            Some(o) => {
+                let doc = match self.index.doc(&o.symbol) {
+                    Some(d) => d.to_string(),
+                    None => match &o.symbol {
+                        Symbol::Arm(journey, arm) => {
+                            format!("Split arm `{arm}` of the journey `{journey}`.")
+                        }
+                        other => format!("`{other:?}` is not declared"),
+                    },
+                };
+                (doc, Some(self.range(file, o.span)))
+            }
+            None => {
+                let (word, span) = word_at(self.text(file), at)?;
+                (keyword_doc(word)?.to_string(), Some(self.range(file, span)))
+            }
+        };
+        Some(lsp::Hover {
+            contents: lsp::HoverContents::Markup(lsp::MarkupContent {
+                kind: lsp::MarkupKind::Markdown,
+                value: markdown,
+            }),
+            range,
+        })
+    }
+
+    pub fn definition(&self, uri: &str, pos: lsp::Position) -> Option<lsp::Location> {
+        let (_, o) = self.symbol_at(uri, pos)?;
+        let def = self.index.definition(&o.symbol)?;
+        Some(lsp::Location::new(
+            self.uri(def.file)?,
+            self.range(def.file, def.span),
+        ))
+    }
+
+    pub fn references(
+        &self,
+        uri: &str,
+        pos: lsp::Position,
+        include_declaration: bool,
+    ) -> Vec<lsp::Location> {
+        let Some((_, o)) = self.symbol_at(uri, pos) else {
+            return Vec::new();
+        };
+        self.index
+            .references(&o.symbol)
+            .filter(|r| include_declaration || !r.is_decl)
+            .filter_map(|r| {
+                Some(lsp::Location::new(
+                    self.uri(r.file)?,
+                    self.range(r.file, r.span),
+                ))
+            })
+            .collect()
+    }
+
+    pub fn rename(
+        &self,
+        uri: &str,
+        pos: lsp::Position,
+        new_name: &str,
+    ) -> Option<lsp::WorkspaceEdit> {
+        let (_, o) = self.symbol_at(uri, pos)?;
+        let mut changes: HashMap<lsp::Uri, Vec<lsp::TextEdit>> = HashMap::new();
+        for r in self.index.references(&o.symbol) {
+            changes
+                .entry(self.uri(r.file)?)
+                .or_default()
+                .push(lsp::TextEdit::new(
+                    self.range(r.file, r.span),
+                    new_name.to_string(),
+                ));
+        }
+        Some(lsp::WorkspaceEdit {
+            changes: Some(changes),
+            ..Default::default()
+        })
+    }
+
+    #[allow(
+        deprecated,
+        reason = "DocumentSymbol's `deprecated` field must still be set"
+    )]
+    pub fn document_symbols(&self, uri: &str) -> Vec<lsp::DocumentSymbol> {
+        let Some(file) = self.file(uri) else {
+            return Vec::new();
+        };
+        let Some((_, module)) = self.analysis.modules.iter().find(|(f, _)| *f == file) else {
+            return Vec::new();
+        };
+        module
+            .decls
+            .iter()
+            .map(|d| {
+                let name = d
+                    .kind
+                    .name()
+                    .map_or(d.kind.keyword().to_string(), |n| n.name.clone());
+                let selection = d.kind.name().map_or(d.span, |n| n.span);
+                let kind = match d.kind.keyword() {
+                    "journey" => lsp::SymbolKind::FUNCTION,
+                    "event" => lsp::SymbolKind::EVENT,
+                    "template" => lsp::SymbolKind::STRING,
+                    "segment" => lsp::SymbolKind::BOOLEAN,
+                    "channel" => lsp::SymbolKind::INTERFACE,
+                    "consent" => lsp::SymbolKind::KEY,
+                    _ => lsp::SymbolKind::STRUCT,
+                };
+                lsp::DocumentSymbol {
+                    name,
+                    detail: Some(d.kind.keyword().to_string()),
+                    kind,
+                    tags: None,
+                    deprecated: None,
+                    range: self.range(file, d.span),
+                    selection_range: self.range(file, selection),
+                    children: None,
+                }
+            })
+            .collect()
+    }
+
+    /// Completion by context: after `profile.`, `event.` or `trigger.` the
+    /// attributes or properties; after `via`, channels; after `send`, templates;
+    /// after `when` and `exit on`, events; after `consent`, topics; otherwise
+    /// keywords and declared names.
+    pub fn completion(&self, uri: &str, pos: lsp::Position) -> Vec<lsp::CompletionItem> {
+        let Some(file) = self.file(uri) else {
+            return Vec::new();
+        };
+        let text = self.text(file);
+        let at = offset(text, pos);
+        let before = &text[..at];
+        let line = before.rsplit('\n').next().unwrap_or("");
+        let word_start = line.trim_end_matches(|c: char| c.is_ascii_alphanumeric() || c == '_');
+        let names = |kind: &str| -> Vec<String> {
+            self.index
+                .occurrences
+                .iter()
+                .filter_map(|o| match &o.symbol {
+                    Symbol::Decl(k, n) if *k == kind && o.is_decl => Some(n.clone()),
+                    _ => None,
+                })
+                .collect()
+        };
+        let item =
+            |label: String, kind: lsp::CompletionItemKind, detail: &str| lsp::CompletionItem {
+                label,
+                kind: Some(kind),
+                detail: Some(detail.to_string()),
+                ..Default::default()
+            };
+        let mut items: Vec<lsp::CompletionItem> = Vec::new();
+        if word_start.ends_with("profile.") {
+            for o in &self.index.occurrences {
+                if let (Symbol::Attr(a), true) = (&o.symbol, o.is_decl) {
+                    items.push(item(
+                        a.clone(),
+                        lsp::CompletionItemKind::FIELD,
+                        "profile attribute",
+                    ));
+                }
+            }
+        } else if word_start.ends_with("event.") || word_start.ends_with("trigger.") {
+            // The event: the nearest `when`/`exit on`/aggregate before the cursor,
+            // or the journey's trigger for `trigger.`.
+            let event = if word_start.ends_with("trigger.") {
+                last_after(before, "when ")
+            } else {
+                last_after(line, "when ")
+                    .or_else(|| last_after(line, "on "))
+                    .or_else(|| last_after(before, "when "))
+            };
+            for o in &self.index.occurrences {
+                if let (Symbol::Prop(e, p), true) = (&o.symbol, o.is_decl)
+                    && event.as_deref().is_none_or(|ev| ev == e)
+                {
+                    items.push(item(
+                        p.clone(),
+                        lsp::CompletionItemKind::FIELD,
+                        &format!("property of `{e}`"),
+                    ));
+                }
+            }
+        } else {
+            let previous = word_start
+                .trim_end()
+                .rsplit(|c: char| c.is_whitespace() || c == ',')
+                .next()
+                .unwrap_or("");
+            let via = word_start.contains(" via ");
+            let (kind, detail, list) =
+                if previous == "via" || (via && word_start.trim_end().ends_with(',')) {
+                    (
+                        lsp::CompletionItemKind::INTERFACE,
+                        "channel",
+                        names("channel"),
+                    )
+                } else if previous == "send" {
+                    (lsp::CompletionItemKind::FILE, "template", names("template"))
+                } else if previous == "when" || previous == "on" {
+                    (lsp::CompletionItemKind::EVENT, "event", names("event"))
+                } else if previous == "consent" {
+                    (
+                        lsp::CompletionItemKind::CONSTANT,
+                        "consent topic",
+                        names("consent"),
+                    )
+                } else {
+                    let mut all: Vec<lsp::CompletionItem> = KEYWORDS
+                        .iter()
+                        .map(|(k, _)| {
+                            item(
+                                (*k).to_string(),
+                                lsp::CompletionItemKind::KEYWORD,
+                                "keyword",
+                            )
+                        })
+                        .collect();
+                    for s in names("segment") {
+                        all.push(item(s, lsp::CompletionItemKind::VARIABLE, "segment"));
+                    }
+                    return all;
+                };
+            items.extend(list.into_iter().map(|n| item(n, kind, detail)));
+        }
+        items.sort_by(|a, b| a.label.cmp(&b.label));
+        items.dedup_by(|a, b| a.label == b.label);
+        items
+    }
+
+    /// The whole document formatted, as one edit; none when it has syntax errors.
+    pub fn formatting(&self, uri: &str) -> Option<Vec<lsp::TextEdit>> {
+        let file = self.file(uri)?;
+        let text = self.text(file);
+        let formatted = nudge::fmt::format(text).ok()?;
+        if formatted == text {
+            return Some(Vec::new());
+        }
+        let end = position(text, text.len());
+        Some(vec![lsp::TextEdit::new(
+            lsp::Range::new(lsp::Position::new(0, 0), end),
+            formatted,
+        )])
+    }
+}
+
+/// The identifier after the last `needle` in `text`.
+fn last_after(text: &str, needle: &str) -> Option<String> {
+    let i = text.rfind(needle)?;
+    let rest = &text[i + needle.len()..];
+    let word: String = rest
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    (!word.is_empty()).then_some(word)
+}
+
+fn word_at(text: &str, at: usize) -> Option<(&str, nudge::Span)> {
+    let is_word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let bytes = text.as_bytes();
+    let mut start = at.min(bytes.len());
+    while start > 0 && is_word(bytes[start - 1]) {
+        start -= 1;
+    }
+    let mut end = at.min(bytes.len());
+    while end < bytes.len() && is_word(bytes[end]) {
+        end += 1;
+    }
+    (end > start).then(|| (&text[start..end], nudge::Span::new(start, end)))
+}
+
+/// Hover text for keywords and built-in functions.
+const KEYWORDS: &[(&str, &str)] = &[
+    (
+        "consent",
+        "`consent NAME opt_in|opt_out`: a consent topic; in a channel, the topic that must be granted.",
+    ),
+    (
+        "profile",
+        "`profile { … }`: the profile's attributes; `profile.NAME` reads one.",
+    ),
+    (
+        "event",
+        "`event NAME [from \"External\"] { … }`: an event type; `event.PROP` is the event under test in a `where`.",
+    ),
+    (
+        "channel",
+        "`channel NAME { address … consent … quiet … }`: a delivery channel.",
+    ),
+    (
+        "limits",
+        "`limits { cap N per WINDOW [on CHANNEL] … quiet A to B }`: global caps and quiet hours.",
+    ),
+    (
+        "segment",
+        "`segment NAME = CONDITION`: a named condition over the profile, aggregates and `now`.",
+    ),
+    (
+        "template",
+        "`template NAME { CHANNEL { field: \"…\" } }`: message content per channel.",
+    ),
+    (
+        "journey",
+        "`journey NAME { … }`: a journey: header clauses, then steps.",
+    ),
+    (
+        "owner",
+        "`owner \"team\"`: the team responsible for the journey (required).",
+    ),
+    (
+        "priority",
+        "`priority N`: 0–100, default 50; higher wins arbitration and consumes caps first.",
+    ),
+    (
+        "when",
+        "`when EVENT [where COND]`: the trigger; exactly one per journey.",
+    ),
+    (
+        "exit",
+        "`exit on EVENT [where COND]`: ends an active instance when a matching event arrives.",
+    ),
+    (
+        "reenter",
+        "`reenter after DURATION` or `reenter never`: when a profile may enter again.",
+    ),
+    (
+        "require",
+        "`require consent TOPIC`: every send of the journey also needs this topic.",
+    ),
+    (
+        "transactional",
+        "`transactional`: may use channels without consent; caps and quiet hours do not apply.",
+    ),
+    (
+        "wait",
+        "`wait DURATION` or `wait until HH:MM` (next occurrence in the profile's time zone).",
+    ),
+    (
+        "send",
+        "`send TEMPLATE via C1, C2`: the first available channel gets the message.",
+    ),
+    ("if", "`if COND { … } else { … }`: branch."),
+    (
+        "split",
+        "`split { P% NAME { … } … }`: deterministic experiment arms; an arm without a block is a holdout.",
+    ),
+    ("stop", "`stop`: ends the instance."),
+    (
+        "count",
+        "`count(EVENT [where COND] within DURATION)`: number of matching events in the window.",
+    ),
+    (
+        "sum",
+        "`sum(EVENT.PROP [where COND] within DURATION)`: sum of a number property in the window.",
+    ),
+    (
+        "since",
+        "`since(EVENT [where COND])`: `duration?`, time since the latest matching event.",
+    ),
+    ("lower", "`lower(s)`: the string in lower case."),
+    ("len", "`len(s)`: the number of characters."),
+    ("starts_with", "`starts_with(s, prefix)`: bool."),
+    ("contains", "`contains(s, part)`: bool."),
+    (
+        "local_hour",
+        "`local_hour(now)`: the hour in the profile's time zone.",
+    ),
+    (
+        "weekday",
+        "`weekday(now)`: `\"mon\"` … `\"sun\"` in the profile's time zone.",
+    ),
+    ("now", "`now`: the current event time."),
+    (
+        "trigger",
+        "`trigger.PROP`: the event that started the journey instance (steps and templates).",
+    ),
+    (
+        "none",
+        "`none`: the absent value; `x == none` tests an optional.",
+    ),
+];
+
+fn keyword_doc(word: &str) -> Option<&'static str> {
+    KEYWORDS.iter().find(|(k, _)| *k == word).map(|(_, d)| *d)
+}

@@ -1,0 +1,16 @@
+//! `nudge-lsp`: the language server on stdio (also started by `nudge lsp`).
+
+fn main() -> std::process::ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the language server: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    runtime.block_on(nudge_lsp::server::serve_stdio());
+    std::process::ExitCode::SUCCESS
+}

@@ -1,0 +1,216 @@
+//! Engine tests: a policy with a cursor marker `↑` (the character after it is the
+//! position), the request's answer snapshotted next to the source drawn with a
+//! caret under the position.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail loudly on broken fixtures"
+)]
+
+use nudge_lsp::engine::Workspace;
+use tower_lsp_server::ls_types::Position;
+
+const SCHEMA: &str = r#"consent email_marketing opt_out
+profile { email: string?, tier: string = "standard" }
+/// A shopper left a cart.
+event cart_abandoned from "Cart Abandoned" { cart_value: number, category: string }
+channel email { address profile.email consent email_marketing }
+segment big = profile.tier == "gold"
+"#;
+
+/// The workspace (schema + the marked file) and the cursor position.
+fn at(marked: &str) -> (Workspace, Position, String) {
+    let offset = marked.find('↑').expect("a ↑ marker");
+    let text = marked.replace('↑', "");
+    let before = &text[..offset];
+    let line = before.matches('\n').count() as u32;
+    let col = before.rsplit('\n').next().unwrap().encode_utf16().count() as u32;
+    let mut ws = Workspace::default();
+    ws.documents
+        .insert("file:///ws/schema.nudge".into(), SCHEMA.into());
+    ws.documents
+        .insert("file:///ws/main.nudge".into(), text.clone());
+    (ws, Position::new(line, col), text)
+}
+
+/// The source with a caret under the position.
+fn draw(text: &str, pos: Position) -> String {
+    let mut out = String::new();
+    for (i, line) in text.lines().enumerate() {
+        out.push_str(line);
+        out.push('\n');
+        if i as u32 == pos.line {
+            out.push_str(&" ".repeat(pos.character as usize));
+            out.push_str("↑\n");
+        }
+    }
+    out
+}
+
+const JOURNEY: &str = r#"journey j {
+  owner "x"
+  when cart_abandoned where event.cart_value > 30 and big
+  send t via email
+}
+template t { email { subject: "{{trigger.category}}" } }
+"#;
+
+fn marked(needle: &str) -> String {
+    let i = JOURNEY.find(needle).expect("needle");
+    format!("{}↑{}", &JOURNEY[..i], &JOURNEY[i..])
+}
+
+#[test]
+fn hover_shows_the_declaration_and_its_doc_comment() {
+    let (ws, pos, text) = at(&marked("cart_abandoned where"));
+    let hover = ws
+        .analyze()
+        .hover("file:///ws/main.nudge", pos)
+        .expect("a hover");
+    let tower_lsp_server::ls_types::HoverContents::Markup(m) = hover.contents else {
+        panic!()
+    };
+    insta::assert_snapshot!(format!("{}\n{}", draw(&text, pos), m.value));
+}
+
+#[test]
+fn hover_on_a_property_and_a_keyword() {
+    let (ws, pos, _) = at(&marked("cart_value >"));
+    let hover = ws
+        .analyze()
+        .hover("file:///ws/main.nudge", pos)
+        .expect("a hover");
+    let tower_lsp_server::ls_types::HoverContents::Markup(m) = hover.contents else {
+        panic!()
+    };
+    assert!(m.value.contains("cart_value: number"), "{}", m.value);
+    let (ws, pos, _) = at(&marked("owner"));
+    let hover = ws
+        .analyze()
+        .hover("file:///ws/main.nudge", pos)
+        .expect("a hover");
+    let tower_lsp_server::ls_types::HoverContents::Markup(m) = hover.contents else {
+        panic!()
+    };
+    assert!(m.value.contains("responsible"), "{}", m.value);
+}
+
+#[test]
+fn definition_and_references_cross_files() {
+    let (ws, pos, _) = at(&marked("big\n"));
+    let snap = ws.analyze();
+    let def = snap
+        .definition("file:///ws/main.nudge", pos)
+        .expect("a definition");
+    assert_eq!(def.uri.as_str(), "file:///ws/schema.nudge");
+    assert_eq!(def.range.start, Position::new(5, 8));
+    let refs = snap.references("file:///ws/main.nudge", pos, true);
+    assert_eq!(refs.len(), 2);
+    // `trigger.category` in the template resolves through the sending journey.
+    let (ws, pos, _) = at(&marked("category}}"));
+    let def = ws
+        .analyze()
+        .definition("file:///ws/main.nudge", pos)
+        .expect("a definition");
+    assert_eq!(def.range.start, Position::new(3, 65));
+}
+
+#[test]
+fn rename_edits_every_occurrence() {
+    let (ws, pos, _) = at(&marked("email\n}"));
+    let edit = ws
+        .analyze()
+        .rename("file:///ws/main.nudge", pos, "mail")
+        .expect("an edit");
+    let changes = edit.changes.expect("changes");
+    let total: usize = changes.values().map(Vec::len).sum();
+    // The declaration, the `send … via` and the template block.
+    assert_eq!(total, 3);
+}
+
+#[test]
+fn completion_by_context() {
+    let labels = |marked: &str| -> Vec<String> {
+        let (ws, pos, _) = at(marked);
+        ws.analyze()
+            .completion("file:///ws/main.nudge", pos)
+            .into_iter()
+            .map(|c| c.label)
+            .collect()
+    };
+    assert_eq!(
+        labels("journey j { when cart_abandoned where event.↑ }"),
+        ["cart_value", "category"]
+    );
+    assert_eq!(labels("segment s = profile.↑"), ["email", "tier"]);
+    assert_eq!(
+        labels("journey j { owner \"x\" when cart_abandoned send t via ↑ }"),
+        ["email"]
+    );
+    assert_eq!(
+        labels("journey j { owner \"x\" when ↑ }"),
+        ["cart_abandoned"]
+    );
+    assert!(labels("↑").contains(&"journey".to_string()));
+}
+
+#[test]
+fn diagnostics_match_check_and_use_utf16_columns() {
+    let (ws, _, _) = at("segment s = \"🎉\" == profile.tierr↑");
+    let diagnostics = ws.analyze().diagnostics();
+    let main = &diagnostics["file:///ws/main.nudge"];
+    let unknown = main
+        .iter()
+        .find(|d| {
+            d.code
+                == Some(tower_lsp_server::ls_types::NumberOrString::String(
+                    "N103".into(),
+                ))
+        })
+        .expect("the unknown attribute is reported");
+    // `tierr` starts after 27 characters, 28 UTF-16 units (🎉 takes two).
+    assert_eq!(unknown.range.start, Position::new(0, 28));
+    assert!(
+        unknown.message.contains("did you mean `tier`?"),
+        "{}",
+        unknown.message
+    );
+    // Every document is listed, so that fixed problems are cleared; the schema's
+    // only finding is that its segment `big` is unused here.
+    let schema: Vec<_> = diagnostics["file:///ws/schema.nudge"]
+        .iter()
+        .map(|d| d.code.clone())
+        .collect();
+    assert_eq!(
+        schema,
+        [Some(tower_lsp_server::ls_types::NumberOrString::String(
+            "L404".into()
+        ))]
+    );
+}
+
+#[test]
+fn symbols_and_formatting() {
+    let (ws, _, _) = at(
+        "journey   j {owner \"x\" when cart_abandoned send t via email}\ntemplate t { email { subject: \"x\" } }↑",
+    );
+    let snap = ws.analyze();
+    let names: Vec<String> = snap
+        .document_symbols("file:///ws/main.nudge")
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(names, ["j", "t"]);
+    let edits = snap
+        .formatting("file:///ws/main.nudge")
+        .expect("formattable");
+    assert_eq!(edits.len(), 1);
+    assert!(
+        edits[0]
+            .new_text
+            .starts_with("journey j {\n  owner \"x\"\n"),
+        "{}",
+        edits[0].new_text
+    );
+}
