@@ -271,3 +271,49 @@ fn stores_of_another_format_are_refused() {
         "{err}"
     );
 }
+
+/// With a memory limit, profiles are evicted after commits and read back when
+/// needed: the output is the same as without the limit, and fewer profiles are
+/// held at once.
+#[test]
+fn evicted_profiles_come_back_from_the_store() {
+    let dir = scratch("evict");
+    let mut text = String::new();
+    gen_support::generate(2_000, 30_000, 5, &mut text);
+    let events = dir.join("events.ndjson");
+    std::fs::write(&events, text).unwrap();
+    let events = events.to_str().unwrap();
+    let whole = run(&["--events", events, "--drain"]);
+    assert!(whole.status.success());
+    let state = dir.join("state");
+    let limited = run(&[
+        "--events",
+        events,
+        "--drain",
+        "--state",
+        state.to_str().unwrap(),
+        "--commit-every",
+        "500",
+        "--max-profiles-in-memory",
+        "100",
+        "--stats",
+    ]);
+    assert!(
+        limited.status.success(),
+        "{}",
+        String::from_utf8_lossy(&limited.stderr)
+    );
+    assert!(
+        whole.stdout == limited.stdout,
+        "eviction changed the output"
+    );
+    let stats = String::from_utf8_lossy(&limited.stderr);
+    let peak: usize = stats
+        .lines()
+        .find_map(|l| l.strip_prefix("peak profiles held"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(peak < 1_000, "held {peak} of 2000 profiles at once");
+}

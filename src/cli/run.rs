@@ -47,6 +47,10 @@ pub struct RunArgs {
     /// With --state: commit every this many input lines.
     #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
     commit_every: u64,
+    /// With --state: keep at most this many profiles in memory; the others are
+    /// read back from the state store when an event or a timer needs them.
+    #[arg(long, requires = "state", value_parser = clap::value_parser!(u64).range(1..))]
+    max_profiles_in_memory: Option<u64>,
     /// The evaluator: the reference interpreter, or the Cranelift JIT.
     #[arg(long, value_enum, default_value_t = EngineKind::Interp)]
     engine: EngineKind,
@@ -197,6 +201,10 @@ pub fn run(args: RunArgs) -> Outcome {
         None => (None, Engine::new(Arc::clone(&program)), None),
     };
     let with_state = store.is_some();
+    let load_failure = std::rc::Rc::new(std::cell::RefCell::new(None::<String>));
+    if let Some(store) = &store {
+        engine.set_loader(store.loader(std::rc::Rc::clone(&load_failure)));
+    }
 
     // The input, resumed where the last commit left it when it is the same file.
     let mut input_mark = InputMark {
@@ -307,6 +315,9 @@ pub fn run(args: RunArgs) -> Outcome {
             match parsed {
                 Ok(event) => {
                     engine.process(event, &mut decisions);
+                    if let Some(e) = load_failure.borrow_mut().take() {
+                        return fail(format!("cannot read the state: {e}"));
+                    }
                 }
                 Err(dead) => {
                     dead_letters += 1;
@@ -332,12 +343,18 @@ pub fn run(args: RunArgs) -> Outcome {
             if let Err(e) = commit(&mut engine, &mut out, &mut dead_out, &input_mark) {
                 return fail(e);
             }
+            if let Some(max) = args.max_profiles_in_memory {
+                engine.evict(max as usize);
+            }
         }
     }
     if args.drain {
         engine.drain(&mut decisions);
     } else if let Some(until) = args.until {
         engine.advance_to(until, &mut decisions);
+    }
+    if let Some(e) = load_failure.borrow_mut().take() {
+        return fail(format!("cannot read the state: {e}"));
     }
     if let Err(e) = write_all(&mut out, &mut decisions).and_then(|()| out.writer.flush()) {
         return write_failed(&e);

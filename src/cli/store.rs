@@ -5,14 +5,18 @@
 //! commit, the message-id digests added and forgotten, and the checkpoint: the
 //! clock, how far the input was read (bytes, lines and a digest of those bytes,
 //! to recognise the same input after a crash) and how long the output files were
-//! (they are flushed and synced before the commit). Commits are
+//! (they are flushed and synced before the commit). Pending timers are stored
+//! apart from the profiles, so that a run starts without reading every profile:
+//! profiles are read when an event or a timer needs them. Commits are
 //! `Durability::Immediate`: a commit that returned survives SIGKILL and power loss.
 
 use nudge::ir::Program;
-use nudge::runtime::{Changes, Engine, Profile};
+use nudge::runtime::{Changes, Engine, Profile, ProfileLoader};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Arc;
 
 /// Bumped whenever the layout or the encoding of what is stored changes.
@@ -21,6 +25,8 @@ pub const FORMAT: &str = "nudge-state/1";
 const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
 const PROFILES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("profiles");
 const SEEN: TableDefinition<'_, u128, i64> = TableDefinition::new("seen");
+/// Pending timers: (profile, journey index) → when.
+const TIMERS: TableDefinition<'_, (&str, u64), i64> = TableDefinition::new("timers");
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Checkpoint {
@@ -50,7 +56,38 @@ pub struct FileMark {
 }
 
 pub struct Store {
-    db: Database,
+    db: Arc<Database>,
+}
+
+struct Loader {
+    db: Arc<Database>,
+    failure: Rc<RefCell<Option<String>>>,
+}
+
+impl ProfileLoader for Loader {
+    fn load(&mut self, id: &str) -> Option<Profile> {
+        let read = || -> Result<Option<Profile>, String> {
+            let txn = self.db.begin_read().map_err(|e| e.to_string())?;
+            let table = match txn.open_table(PROFILES) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(e) => return Err(e.to_string()),
+            };
+            let Some(bytes) = table.get(id).map_err(|e| e.to_string())? else {
+                return Ok(None);
+            };
+            postcard::from_bytes(bytes.value())
+                .map(Some)
+                .map_err(|e| format!("the stored profile `{id}` is damaged: {e}"))
+        };
+        match read() {
+            Ok(p) => p,
+            Err(e) => {
+                *self.failure.borrow_mut() = Some(e);
+                None
+            }
+        }
+    }
 }
 
 pub struct StoreError(pub String);
@@ -87,7 +124,7 @@ impl Store {
             Database::create(&path)
                 .map_err(|e| err(&format!("cannot create `{}`", path.display()), e))?
         };
-        let store = Store { db };
+        let store = Store { db: Arc::new(db) };
         let checkpoint = store.checkpoint()?;
         if let Some(c) = &checkpoint {
             if c.format != FORMAT {
@@ -129,27 +166,24 @@ impl Store {
             .map_err(|e| err("the state's checkpoint is damaged", e))
     }
 
+    /// The engine as committed: clock, pending timers and message ids. Profiles
+    /// are read on demand through [`Store::loader`].
     fn load(&self, program: &Arc<Program>, clock: Option<i64>) -> Result<Engine, StoreError> {
         let txn = self
             .db
             .begin_read()
             .map_err(|e| err("cannot read the state", e))?;
-        let mut profiles = Vec::new();
-        match txn.open_table(PROFILES) {
+        let mut timers = Vec::new();
+        match txn.open_table(TIMERS) {
             Ok(table) => {
-                for entry in table.iter().map_err(|e| err("cannot read profiles", e))? {
-                    let (id, bytes) = entry.map_err(|e| err("cannot read profiles", e))?;
-                    let profile: Profile = postcard::from_bytes(bytes.value()).map_err(|e| {
-                        err(
-                            &format!("the stored profile `{}` is damaged", id.value()),
-                            e,
-                        )
-                    })?;
-                    profiles.push((id.value().to_string(), profile));
+                for entry in table.iter().map_err(|e| err("cannot read timers", e))? {
+                    let (key, at) = entry.map_err(|e| err("cannot read timers", e))?;
+                    let (profile, journey) = key.value();
+                    timers.push((at.value(), profile.to_string(), journey as usize));
                 }
             }
             Err(redb::TableError::TableDoesNotExist(_)) => {}
-            Err(e) => return Err(err("cannot read profiles", e)),
+            Err(e) => return Err(err("cannot read timers", e)),
         }
         let mut seen = Vec::new();
         match txn.open_table(SEEN) {
@@ -165,7 +199,17 @@ impl Store {
             Err(redb::TableError::TableDoesNotExist(_)) => {}
             Err(e) => return Err(err("cannot read message ids", e)),
         }
-        Ok(Engine::restore(Arc::clone(program), clock, profiles, seen))
+        Ok(Engine::restore(Arc::clone(program), clock, timers, seen))
+    }
+
+    /// A loader of stored profiles for the engine. A profile that cannot be read
+    /// is recorded in `failure` (and treated as absent): the run checks it after
+    /// every event and stops with the message.
+    pub fn loader(&self, failure: Rc<RefCell<Option<String>>>) -> Box<dyn ProfileLoader> {
+        Box::new(Loader {
+            db: Arc::clone(&self.db),
+            failure,
+        })
     }
 
     /// Writes the changes and the checkpoint in one durable transaction.
@@ -180,12 +224,24 @@ impl Store {
             let mut profiles = txn
                 .open_table(PROFILES)
                 .map_err(|e| err("cannot write the state", e))?;
+            let mut timers = txn
+                .open_table(TIMERS)
+                .map_err(|e| err("cannot write the state", e))?;
             for (id, profile) in &changes.profiles {
                 let bytes =
                     postcard::to_stdvec(profile).map_err(|e| err("cannot encode a profile", e))?;
                 profiles
                     .insert(id.as_str(), bytes.as_slice())
                     .map_err(|e| err("cannot write the state", e))?;
+                // The profile's pending timers, one row per journey that waits.
+                for (j, state) in profile.journeys.iter().enumerate() {
+                    let key = (id.as_str(), j as u64);
+                    let written = match state.active.as_ref().and_then(|i| i.timer) {
+                        Some(at) => timers.insert(key, at).map(|_| ()),
+                        None => timers.remove(key).map(|_| ()),
+                    };
+                    written.map_err(|e| err("cannot write the state", e))?;
+                }
             }
             let mut seen = txn
                 .open_table(SEEN)

@@ -90,8 +90,18 @@ pub struct Engine {
     counters: Counters,
     /// What changed since the last [`Engine::take_changes`], for a durable store.
     dirty: FxHashSet<String>,
+    /// Where evicted profiles come back from.
+    loader: Option<Box<dyn ProfileLoader>>,
+    /// A counter of profile uses, for least-recently-used eviction.
+    tick: u64,
     seen_added: Vec<(i64, u128)>,
     seen_removed: Vec<u128>,
+}
+
+/// The source of profiles that are not in memory (evicted, or saved by an earlier
+/// run). `None` means the profile has never been seen.
+pub trait ProfileLoader {
+    fn load(&mut self, id: &str) -> Option<Profile>;
 }
 
 /// The state changed since the last call to [`Engine::take_changes`].
@@ -126,31 +136,25 @@ impl Engine {
             divisions_by_zero: Cell::new(0),
             counters: Counters::default(),
             dirty: FxHashSet::default(),
+            loader: None,
+            tick: 0,
             seen_added: Vec::new(),
             seen_removed: Vec::new(),
         }
     }
 
-    /// An engine in the state a store saved: profiles, seen message ids (with the
-    /// clock when they were seen) and the clock. Pending timers are rebuilt from
-    /// the profiles' active instances.
+    /// An engine in the state a store saved: the clock, the pending timers and the
+    /// seen message ids (with the clock when they were seen). Profiles come from
+    /// the loader when they are needed.
     pub fn restore(
         program: Arc<Program>,
         clock: Option<i64>,
-        profiles: impl IntoIterator<Item = (String, Profile)>,
+        timers: impl IntoIterator<Item = (i64, String, usize)>,
         seen: Vec<(i64, u128)>,
     ) -> Engine {
         let mut engine = Engine::new(program);
         engine.clock = clock;
-        for (id, profile) in profiles {
-            for (j, state) in profile.journeys.iter().enumerate() {
-                if let Some(at) = state.active.as_ref().and_then(|i| i.timer) {
-                    engine.timers.insert((at, id.clone(), j));
-                }
-            }
-            engine.profiles.insert(id, profile);
-        }
-        engine.counters.peak_profiles = engine.profiles.len();
+        engine.timers.extend(timers);
         let mut seen = seen;
         seen.sort_unstable();
         for (t, d) in seen {
@@ -163,6 +167,7 @@ impl Engine {
 
     /// The profiles and message ids changed since the last call, and the clock.
     pub fn take_changes(&mut self) -> Changes {
+        // Profiles that changed, with their pending timers.
         let mut ids: Vec<String> = self.dirty.drain().collect();
         ids.sort_unstable();
         Changes {
@@ -278,17 +283,56 @@ impl Engine {
     }
 
     fn profile_mut(&mut self, id: &str) -> &mut Profile {
+        self.ensure_loaded(id);
         if !self.dirty.contains(id) {
             self.dirty.insert(id.to_string());
         }
-        if !self.profiles.contains_key(id) {
-            self.profiles
-                .insert(id.to_string(), Profile::new(&self.program));
-            self.counters.peak_profiles = self.counters.peak_profiles.max(self.profiles.len());
-        }
-        self.profiles
+        self.tick += 1;
+        let tick = self.tick;
+        let program = &self.program;
+        let profile = self
+            .profiles
             .entry(id.to_string())
-            .or_insert_with(|| Profile::new(&self.program))
+            .or_insert_with(|| Profile::new(program));
+        profile.touched = tick;
+        self.counters.peak_profiles = self.counters.peak_profiles.max(self.profiles.len());
+        #[expect(clippy::expect_used, reason = "the profile was inserted just above")]
+        self.profiles.get_mut(id).expect("profile present")
+    }
+
+    /// Brings an evicted profile back from the loader, if there is one.
+    fn ensure_loaded(&mut self, id: &str) {
+        if self.profiles.contains_key(id) {
+            return;
+        }
+        if let Some(profile) = self.loader.as_mut().and_then(|l| l.load(id)) {
+            self.profiles.insert(id.to_string(), profile);
+        }
+    }
+
+    /// Attaches the source of profiles evicted from memory (the durable store).
+    pub fn set_loader(&mut self, loader: Box<dyn ProfileLoader>) {
+        self.loader = Some(loader);
+    }
+
+    /// Drops least recently used profiles from memory until at most `max` remain.
+    /// Only profiles saved since their last change (not dirty) are dropped, so
+    /// call it right after a commit; they come back through the loader.
+    pub fn evict(&mut self, max: usize) {
+        if self.profiles.len() <= max {
+            return;
+        }
+        let mut candidates: Vec<(u64, String)> = self
+            .profiles
+            .iter()
+            .filter(|(id, _)| !self.dirty.contains(*id))
+            .map(|(id, p)| (p.touched, id.clone()))
+            .collect();
+        candidates.sort_unstable();
+        let excess = self.profiles.len() - max;
+        for (_, id) in candidates.into_iter().take(excess) {
+            self.profiles.remove(&id);
+        }
     }
 
     fn fire_timers(&mut self, until: i64, out: &mut Vec<Decision>) {
@@ -300,6 +344,7 @@ impl Engine {
                 break;
             };
             self.dirty.insert(profile_id.clone());
+            self.ensure_loaded(&profile_id);
             let Some(profile) = self.profiles.get_mut(&profile_id) else {
                 continue;
             };

@@ -18,6 +18,9 @@ pub struct Profile {
     /// Sends (time, channel), oldest first, kept as long as the longest cap needs.
     pub sends: VecDeque<(i64, usize)>,
     pub journeys: Vec<JourneyState>,
+    /// When the profile was last used (the engine's counter), for eviction.
+    #[serde(skip)]
+    pub touched: u64,
 }
 
 impl Profile {
@@ -44,6 +47,7 @@ impl Profile {
                 .collect(),
             sends: VecDeque::new(),
             journeys: vec![JourneyState::default(); program.journeys.len()],
+            touched: 0,
         }
     }
 }
