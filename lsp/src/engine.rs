@@ -367,6 +367,68 @@ impl Snapshot {
         items
     }
 
+    /// Quick fixes for the "did you mean" diagnostics of a document that touch
+    /// `range`: replace the misspelt name with the suggestion.
+    pub fn code_actions(&self, uri: &str, range: lsp::Range) -> Vec<lsp::CodeActionOrCommand> {
+        let Some(file) = self.file(uri) else {
+            return Vec::new();
+        };
+        let Some(target) = self.uri(file) else {
+            return Vec::new();
+        };
+        let diagnostics = self.diagnostics();
+        let Some(list) = diagnostics.get(uri) else {
+            return Vec::new();
+        };
+        let text = self.text(file);
+        let mut actions = Vec::new();
+        for (d, lib) in list.iter().zip(
+            self.analysis
+                .diagnostics
+                .iter()
+                .filter(|d| d.primary.file == file),
+        ) {
+            let overlaps = d.range.start <= range.end && range.start <= d.range.end;
+            let Some(suggestion) = lib
+                .help
+                .as_deref()
+                .and_then(|h| h.strip_prefix("did you mean `"))
+                .and_then(|h| h.strip_suffix("`?"))
+            else {
+                continue;
+            };
+            if !overlaps {
+                continue;
+            }
+            // A misspelt string (a time zone) keeps its quotes.
+            let quoted = text
+                .get(lib.primary.span.range())
+                .is_some_and(|t| t.starts_with('"'));
+            let replacement = if quoted {
+                format!("\"{suggestion}\"")
+            } else {
+                suggestion.to_string()
+            };
+            let mut changes = HashMap::new();
+            changes.insert(
+                target.clone(),
+                vec![lsp::TextEdit::new(d.range, replacement)],
+            );
+            actions.push(lsp::CodeActionOrCommand::CodeAction(lsp::CodeAction {
+                title: format!("Replace with `{suggestion}`"),
+                kind: Some(lsp::CodeActionKind::QUICKFIX),
+                diagnostics: Some(vec![d.clone()]),
+                edit: Some(lsp::WorkspaceEdit {
+                    changes: Some(changes),
+                    ..Default::default()
+                }),
+                is_preferred: Some(true),
+                ..Default::default()
+            }));
+        }
+        actions
+    }
+
     /// The whole document formatted, as one edit; none when it has syntax errors.
     pub fn formatting(&self, uri: &str) -> Option<Vec<lsp::TextEdit>> {
         let file = self.file(uri)?;

@@ -2,7 +2,7 @@
 
 fn main() -> std::process::ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_io()
+        .enable_all()
         .build()
     {
         Ok(rt) => rt,

@@ -7,6 +7,8 @@ use crate::positions::{LineMap, Utf16Position};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 use tower_lsp_server::jsonrpc::{Error, Result};
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer, LspService, Server};
@@ -14,7 +16,12 @@ use tower_lsp_server::{Client, LanguageServer, LspService, Server};
 pub struct Backend {
     client: Client,
     workspace: Mutex<Workspace>,
+    /// Bumped by every edit; a delayed publish runs only if no edit came after it.
+    generation: AtomicU64,
 }
+
+/// How long diagnostics wait for typing to pause.
+const DEBOUNCE: Duration = Duration::from_millis(150);
 
 impl Backend {
     fn with<T>(&self, f: impl FnOnce(&mut Workspace) -> T) -> Result<T> {
@@ -22,7 +29,14 @@ impl Backend {
             .workspace
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        catch_unwind(AssertUnwindSafe(|| f(&mut ws))).map_err(|_| {
+        catch_unwind(AssertUnwindSafe(|| f(&mut ws))).map_err(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            // stderr is the server's log in every LSP client.
+            eprintln!("nudge-lsp: a request failed and was answered with an error: {what}");
             let mut e = Error::internal_error();
             e.message = "nudge-lsp failed on this request; the server is still running".into();
             e
@@ -114,6 +128,7 @@ impl LanguageServer for Backend {
                 rename_provider: Some(OneOf::Left(true)),
                 document_symbol_provider: Some(OneOf::Left(true)),
                 document_formatting_provider: Some(OneOf::Left(true)),
+                code_action_provider: Some(CodeActionProviderCapability::Simple(true)),
                 ..Default::default()
             },
             server_info: Some(ServerInfo {
@@ -146,7 +161,21 @@ impl LanguageServer for Backend {
                 apply_change(text, change);
             }
         });
-        self.publish().await;
+        // Debounced: while the user types, only the last edit's analysis is sent.
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        tokio::time::sleep(DEBOUNCE).await;
+        if self.generation.load(Ordering::SeqCst) == generation {
+            self.publish().await;
+        }
+    }
+
+    async fn code_action(&self, p: CodeActionParams) -> Result<Option<CodeActionResponse>> {
+        self.with(|ws| {
+            Some(
+                ws.analyze()
+                    .code_actions(p.text_document.uri.as_str(), p.range),
+            )
+        })
     }
 
     async fn did_save(&self, _: DidSaveTextDocumentParams) {
@@ -230,6 +259,7 @@ pub async fn serve_stdio() {
     let (service, socket) = LspService::new(|client| Backend {
         client,
         workspace: Mutex::new(Workspace::default()),
+        generation: AtomicU64::new(0),
     });
     Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
         .serve(service)

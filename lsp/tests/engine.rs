@@ -214,3 +214,31 @@ fn symbols_and_formatting() {
         edits[0].new_text
     );
 }
+
+#[test]
+fn did_you_mean_diagnostics_have_quick_fixes() {
+    let (ws, pos, _) = at(
+        "journey j {\n  owner \"x\"\n  when cart_abandonned\n  send t via emial↑\n}\ntemplate t { email { subject: \"Hi\" } }\n",
+    );
+    let snap = ws.analyze();
+    let whole = tower_lsp_server::ls_types::Range::new(Position::new(0, 0), pos);
+    let titles: Vec<String> = snap
+        .code_actions("file:///ws/main.nudge", whole)
+        .into_iter()
+        .map(|a| match a {
+            tower_lsp_server::ls_types::CodeActionOrCommand::CodeAction(a) => {
+                let edit = a.edit.unwrap().changes.unwrap();
+                let new_text = edit.values().next().unwrap()[0].new_text.clone();
+                format!("{} -> {new_text}", a.title)
+            }
+            tower_lsp_server::ls_types::CodeActionOrCommand::Command(c) => c.title,
+        })
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "Replace with `cart_abandoned` -> cart_abandoned",
+            "Replace with `email` -> email"
+        ]
+    );
+}
