@@ -369,3 +369,41 @@ fn lsp_starts_the_language_server_or_says_how_to_install_it() {
         assert!(err.contains("cargo install --path lsp"), "{err}");
     }
 }
+
+#[test]
+fn compile_emits_clif() {
+    insta::glob!("clif/*.nudge", |path| {
+        let out = nudge(
+            &[
+                "compile",
+                "--emit",
+                "clif",
+                path.to_str().expect("utf-8 path"),
+            ],
+            root(),
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        // Embedded addresses (of constants and the none value) change between
+        // runs: long hexadecimal integers are masked.
+        let text = stdout(&out);
+        let masked: String = text
+            .lines()
+            .map(|l| {
+                l.split(' ')
+                    .map(|w| {
+                        let digits = w.trim_start_matches("0x").replace('_', "");
+                        let address = w.starts_with("0x") && !w.contains('.') && digits.len() > 8;
+                        if address {
+                            "<address>".to_string()
+                        } else {
+                            w.to_string()
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        insta::assert_snapshot!(masked);
+    });
+}

@@ -1,7 +1,8 @@
 //! Runtime cases: `tests/run/CASE/` holds a policy set (`*.nudge`), `events.ndjson`
 //! and, optionally, `args` (extra `nudge run` flags; `--drain` by default). Each
 //! case runs through the real binary; its decisions and dead letters are
-//! snapshotted, and a second run must produce byte-identical output.
+//! snapshotted, a second run must produce byte-identical output, and the JIT
+//! engine must produce exactly the interpreter's output.
 
 #![allow(
     clippy::unwrap_used,
@@ -68,6 +69,12 @@ fn runtime_cases() {
             first.decisions, again.decisions,
             "output differs between runs"
         );
+        let native = run_case(dir, "jit");
+        assert_eq!(
+            first.decisions, native.decisions,
+            "the JIT and the interpreter disagree"
+        );
+        assert_eq!(first.dead_letters, native.dead_letters);
         let args = std::fs::read_to_string(dir.join("args")).unwrap_or_default();
         let report = format!(
             "{about}\n--- args\n{}\n--- decisions\n{}--- dead letters\n{}",

@@ -54,10 +54,15 @@ fn program() -> Arc<Program> {
     Arc::new(nudge::ir::lower(&analysis.modules).unwrap())
 }
 
-/// Runs lines through the engine; returns the decisions.
-fn run(program: &Arc<Program>, lines: &[String]) -> Vec<Decision> {
+/// Runs lines through the engine (with the JIT when `jit`); returns the decisions.
+fn run_with(program: &Arc<Program>, lines: &[String], jit: bool) -> Vec<Decision> {
     let reader = Reader::new(Arc::clone(program));
     let mut engine = Engine::new(Arc::clone(program));
+    if jit {
+        engine.use_jit(std::rc::Rc::new(
+            nudge::jit::Jit::compile(Arc::clone(program)).unwrap(),
+        ));
+    }
     let mut out = Vec::new();
     for line in lines {
         if let Ok(event) = reader.read(line) {
@@ -66,6 +71,10 @@ fn run(program: &Arc<Program>, lines: &[String]) -> Vec<Decision> {
     }
     engine.drain(&mut out);
     out
+}
+
+fn run(program: &Arc<Program>, lines: &[String]) -> Vec<Decision> {
+    run_with(program, lines, false)
 }
 
 /// What the checker knows of a profile at some time, rebuilt from the input.
@@ -338,8 +347,9 @@ proptest! {
         if let Err(e) = check(&program, &input, &decisions) {
             prop_assert!(false, "{e}");
         }
-        // The same input gives the same decisions.
-        prop_assert_eq!(decisions, run(&program, &input));
+        // The same input gives the same decisions, with either engine.
+        prop_assert_eq!(&decisions, &run(&program, &input));
+        prop_assert_eq!(&decisions, &run_with(&program, &input, true));
     }
 }
 

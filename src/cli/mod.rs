@@ -2,6 +2,7 @@
 //! has errors, 2 usage or IO error.
 
 mod check;
+mod compile;
 mod explain;
 mod fmt;
 mod load;
@@ -23,6 +24,8 @@ struct Cli {
 enum Command {
     /// Check a policy set and report problems.
     Check(check::CheckArgs),
+    /// Print the native-code compiler's output for a policy set.
+    Compile(compile::CompileArgs),
     /// Explain a diagnostic code: what it means, an example, the fix.
     Explain(explain::ExplainArgs),
     /// Rewrite policy files in the canonical layout.
@@ -50,6 +53,7 @@ pub fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Check(args) => check::run(args),
         Command::Explain(args) => explain::run(args),
+        Command::Compile(args) => compile::run(args),
         Command::Fmt(args) => fmt::run(args),
         Command::Run(args) => run::run(args),
         Command::Lsp => lsp::run(),

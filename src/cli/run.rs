@@ -52,7 +52,7 @@ pub struct RunArgs {
     #[arg(long, requires = "state", value_parser = clap::value_parser!(u64).range(1..))]
     max_profiles_in_memory: Option<u64>,
     /// The evaluator: the reference interpreter, or the Cranelift JIT.
-    #[arg(long, value_enum, default_value_t = EngineKind::Interp)]
+    #[arg(long, value_enum, default_value_t = EngineKind::Jit)]
     engine: EngineKind,
     /// Print counters to stderr on exit.
     #[arg(long)]
@@ -162,9 +162,6 @@ impl Output {
 }
 
 pub fn run(args: RunArgs) -> Outcome {
-    if args.engine == EngineKind::Jit {
-        return fail("the Cranelift engine is not built yet; run with `--engine interp`");
-    }
     let sources = match load(&args.policy) {
         Ok(s) => s,
         Err(e) => return fail(e.0),
@@ -201,6 +198,12 @@ pub fn run(args: RunArgs) -> Outcome {
         None => (None, Engine::new(Arc::clone(&program)), None),
     };
     let with_state = store.is_some();
+    if args.engine == EngineKind::Jit {
+        match nudge::jit::Jit::compile(Arc::clone(&program)) {
+            Ok(jit) => engine.use_jit(std::rc::Rc::new(jit)),
+            Err(e) => return fail(e),
+        }
+    }
     let load_failure = std::rc::Rc::new(std::cell::RefCell::new(None::<String>));
     if let Some(store) = &store {
         engine.set_loader(store.loader(std::rc::Rc::clone(&load_failure)));

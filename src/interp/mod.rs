@@ -109,7 +109,7 @@ fn order(a: &Value, b: &Value) -> Option<Ordering> {
     }
 }
 
-fn compare(op: CompareOp, a: &Value, b: &Value) -> bool {
+pub(crate) fn compare(op: CompareOp, a: &Value, b: &Value) -> bool {
     match op {
         CompareOp::Eq => equal(a, b),
         CompareOp::Ne => !equal(a, b),
@@ -121,7 +121,7 @@ fn compare(op: CompareOp, a: &Value, b: &Value) -> bool {
 }
 
 /// `number * duration`, rounded to the nanosecond and saturating.
-fn scale(d: i64, n: f64) -> i64 {
+pub(crate) fn scale(d: i64, n: f64) -> i64 {
     let v = (d as f64 * n).round();
     if v.is_nan() {
         0

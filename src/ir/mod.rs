@@ -18,7 +18,11 @@ use std::sync::Arc;
 
 /// A runtime value. Times and durations are nanoseconds (since the Unix epoch for
 /// times), which covers the years 1677–2262 exactly.
+///
+/// `repr(C, u8)` fixes the layout the JIT reads: a one-byte tag (the variants in
+/// order, `None` = 0 … `List` = 6) at offset 0 and the payload at offset 8.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[repr(C, u8)]
 pub enum Value {
     None,
     Bool(bool),

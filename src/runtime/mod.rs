@@ -92,6 +92,8 @@ pub struct Engine {
     dirty: FxHashSet<String>,
     /// Where evicted profiles come back from.
     loader: Option<Box<dyn ProfileLoader>>,
+    /// Native code for the program's conditions (`--engine jit`).
+    jit: Option<std::rc::Rc<crate::jit::Jit>>,
     /// A counter of profile uses, for least-recently-used eviction.
     tick: u64,
     seen_added: Vec<(i64, u128)>,
@@ -137,6 +139,7 @@ impl Engine {
             counters: Counters::default(),
             dirty: FxHashSet::default(),
             loader: None,
+            jit: None,
             tick: 0,
             seen_added: Vec::new(),
             seen_removed: Vec::new(),
@@ -310,6 +313,11 @@ impl Engine {
         }
     }
 
+    /// Evaluates conditions with native code compiled for this engine's program.
+    pub fn use_jit(&mut self, jit: std::rc::Rc<crate::jit::Jit>) {
+        self.jit = Some(jit);
+    }
+
     /// Attaches the source of profiles evicted from memory (the durable store).
     pub fn set_loader(&mut self, loader: Box<dyn ProfileLoader>) {
         self.loader = Some(loader);
@@ -369,6 +377,7 @@ impl Engine {
         props: &[Value],
         out: &mut Vec<Decision>,
     ) {
+        let jit = self.jit.clone();
         let program = Arc::clone(&self.program);
         self.profile_mut(profile_id);
         let div0 = &self.divisions_by_zero;
@@ -397,7 +406,7 @@ impl Engine {
                         aggregates: &NoAggregates,
                         divisions_by_zero: div0,
                     };
-                    interp::holds(f, &env)
+                    holds(jit.as_deref(), f, &env)
                 }
             };
             if !matches {
@@ -437,7 +446,8 @@ impl Engine {
                 .filter(|(j, journey)| {
                     profile.journeys.get(*j).is_some_and(|s| s.active.is_some())
                         && journey.exits.iter().any(|(ev, cond)| {
-                            *ev == kind && cond.as_ref().is_none_or(|c| interp::holds(c, &env))
+                            *ev == kind
+                                && cond.as_ref().is_none_or(|c| holds(jit.as_deref(), c, &env))
                         })
                 })
                 .map(|(j, _)| j)
@@ -486,7 +496,7 @@ impl Engine {
                         && journey
                             .condition
                             .as_ref()
-                            .is_none_or(|c| interp::holds(c, &env))
+                            .is_none_or(|c| holds(jit.as_deref(), c, &env))
                 })
                 .map(|(j, _)| j)
                 .collect()
@@ -568,6 +578,7 @@ impl Engine {
     /// Runs an instance's steps from its current instruction until it waits, is
     /// deferred or ends. Jumps only go forward, so this terminates.
     fn run(&mut self, profile_id: &str, j: usize, now: i64, out: &mut Vec<Decision>) {
+        let jit = self.jit.clone();
         let program = Arc::clone(&self.program);
         let Some(journey) = program.journeys.get(j) else {
             return;
@@ -607,7 +618,7 @@ impl Engine {
                         aggregates: profile,
                         divisions_by_zero: &self.divisions_by_zero,
                     };
-                    let next = if interp::holds(cond, &env) {
+                    let next = if holds(jit.as_deref(), cond, &env) {
                         pc + 1
                     } else {
                         *target
@@ -720,6 +731,14 @@ impl Engine {
                 }
             }
         }
+    }
+}
+
+/// Evaluates a condition with the JIT when there is one, else the interpreter.
+fn holds(jit: Option<&crate::jit::Jit>, e: &crate::ir::Expr, env: &Env<'_>) -> bool {
+    match jit {
+        Some(jit) => jit.holds(e, env),
+        None => interp::holds(e, env),
     }
 }
 
