@@ -2,7 +2,8 @@
 
 use crate::ir::{ArithOp, CompareOp, Expr, ExprKind, Program, Type, Value};
 use crate::jit::{
-    Condition, JitError, helper_compare, helper_eval, helper_in, helper_in_number, helper_scale,
+    Condition, JitError, helper_bool, helper_compare, helper_eval, helper_in, helper_in_number,
+    helper_number, helper_scale,
 };
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{
@@ -12,7 +13,7 @@ use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{ArenaMemoryProvider, JITBuilder, JITModule};
 use cranelift_module::{FuncId, Linkage, Module, default_libcall_names};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 type V = cranelift_codegen::ir::Value;
 
@@ -67,6 +68,8 @@ struct Jv {
 
 struct Helpers {
     eval: FuncRef,
+    number: FuncRef,
+    boolean: FuncRef,
     compare: FuncRef,
     in_value: FuncRef,
     in_number: FuncRef,
@@ -75,6 +78,8 @@ struct Helpers {
 
 struct Imports {
     eval: FuncId,
+    number: FuncId,
+    boolean: FuncId,
     compare: FuncId,
     in_value: FuncId,
     in_number: FuncId,
@@ -95,6 +100,8 @@ pub(super) fn compile(program: &Program) -> Result<Compiled, JitError> {
         .map_err(err)?;
     let mut builder = JITBuilder::with_isa(isa, default_libcall_names());
     builder.symbol("nudge_eval", helper_eval as *const u8);
+    builder.symbol("nudge_number", helper_number as *const u8);
+    builder.symbol("nudge_bool", helper_bool as *const u8);
     builder.symbol("nudge_compare", helper_compare as *const u8);
     builder.symbol("nudge_in", helper_in as *const u8);
     builder.symbol("nudge_in_number", helper_in_number as *const u8);
@@ -113,6 +120,20 @@ pub(super) fn compile(program: &Program) -> Result<Compiled, JitError> {
         s
     };
     let imports = Imports {
+        number: module
+            .declare_function(
+                "nudge_number",
+                Linkage::Import,
+                &sig(&[ptr, ptr], types::F64, &module),
+            )
+            .map_err(err)?,
+        boolean: module
+            .declare_function(
+                "nudge_bool",
+                Linkage::Import,
+                &sig(&[ptr, ptr], types::I8, &module),
+            )
+            .map_err(err)?,
         eval: module
             .declare_function(
                 "nudge_eval",
@@ -172,6 +193,8 @@ pub(super) fn compile(program: &Program) -> Result<Compiled, JitError> {
             let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
             let helpers = Helpers {
                 eval: module.declare_func_in_func(imports.eval, b.func),
+                number: module.declare_func_in_func(imports.number, b.func),
+                boolean: module.declare_func_in_func(imports.boolean, b.func),
                 compare: module.declare_func_in_func(imports.compare, b.func),
                 in_value: module.declare_func_in_func(imports.in_value, b.func),
                 in_number: module.declare_func_in_func(imports.in_number, b.func),
@@ -200,7 +223,7 @@ pub(super) fn compile(program: &Program) -> Result<Compiled, JitError> {
         ids.push((key, id));
     }
     module.finalize_definitions().map_err(err)?;
-    let mut functions = HashMap::new();
+    let mut functions = HashMap::default();
     for (key, id) in ids {
         let code = module.get_finalized_function(id);
         // SAFETY: `code` was defined above with the signature
@@ -345,6 +368,26 @@ impl Gen<'_, '_> {
     /// Evaluates `e` through the interpreter helper (library calls).
     fn via_helper(&mut self, e: &Expr) -> Jv {
         let expr = self.b.ins().iconst(types::I64, e as *const Expr as i64);
+        // Numbers and bools come back in registers; other values as pointers into
+        // the evaluation's arena.
+        if matches!(e.kind, ExprKind::Aggregate(_) | ExprKind::Call(..)) && e.ty == Type::Number {
+            let value = self.call(self.helpers.number, &[self.ctx, expr]);
+            let present = self.one();
+            return Jv {
+                present,
+                value,
+                repr: Repr::F64,
+            };
+        }
+        if matches!(e.kind, ExprKind::Call(..)) && e.ty == Type::Bool {
+            let value = self.call(self.helpers.boolean, &[self.ctx, expr]);
+            let present = self.one();
+            return Jv {
+                present,
+                value,
+                repr: Repr::Bool,
+            };
+        }
         let ptr = self.call(self.helpers.eval, &[self.ctx, expr]);
         self.read_handle(ptr, e.ty)
     }

@@ -16,8 +16,8 @@ mod codegen;
 
 use crate::interp::{self, Env};
 use crate::ir::{CompareOp, Expr, Instr, Program, Value};
+use rustc_hash::FxHashMap as HashMap;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// What compiled code receives: where the slots are and what helpers need.
@@ -181,6 +181,34 @@ pub(crate) extern "C" fn helper_eval(ctx: *mut Ctx, expr: *const Expr) -> *const
         keep(ctx, interp::eval(expr, env))
     }))
     .unwrap_or(&NONE)
+}
+
+/// A library call whose result is a number (`count`, `sum`, `len`,
+/// `local_hour`), without going through the arena.
+pub(crate) extern "C" fn helper_number(ctx: *mut Ctx, expr: *const Expr) -> f64 {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // SAFETY: as for `helper_eval`.
+        let (ctx, expr) = unsafe { (&*ctx, &*expr) };
+        // SAFETY: as for `helper_eval`.
+        let env = unsafe { &*ctx.env };
+        match interp::eval(expr, env) {
+            Value::Number(n) => n,
+            _ => 0.0,
+        }
+    }))
+    .unwrap_or(0.0)
+}
+
+/// A library call whose result is a bool (`starts_with`, `contains`).
+pub(crate) extern "C" fn helper_bool(ctx: *mut Ctx, expr: *const Expr) -> i8 {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // SAFETY: as for `helper_eval`.
+        let (ctx, expr) = unsafe { (&*ctx, &*expr) };
+        // SAFETY: as for `helper_eval`.
+        let env = unsafe { &*ctx.env };
+        i8::from(interp::holds(expr, env))
+    }))
+    .unwrap_or(0)
 }
 
 /// `a OP b` on values of any type, as the interpreter compares them.

@@ -1,0 +1,287 @@
+//! Nanoseconds per evaluation of predicates from `examples/retail`: the JIT, the
+//! interpreter, and the same predicate written by hand in Rust over the same
+//! slots, measured in one process (compare ratios, not raw figures).
+//!
+//! ```sh
+//! cargo bench --bench eval
+//! ```
+
+use nudge::interp::{self, Env};
+use nudge::ir::{Expr, Program, Value};
+use nudge::jit::Jit;
+use nudge::runtime::Profile;
+use std::cell::Cell;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Instant;
+
+fn program() -> Arc<Program> {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/retail");
+    let mut files = Vec::new();
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "nudge") {
+                out.push(p);
+            }
+        }
+    }
+    walk(std::path::Path::new(root), &mut files);
+    files.push(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/benches/support/predicates.nudge"
+        )
+        .into(),
+    );
+    files.sort();
+    let mut sources = nudge::Sources::new();
+    for f in files {
+        sources.add(
+            f.display().to_string(),
+            std::fs::read_to_string(&f).unwrap_or_default(),
+        );
+    }
+    let analysis = nudge::analyze(&sources);
+    assert!(
+        !analysis.has_errors(),
+        "the bench predicates must check clean"
+    );
+    Arc::new(nudge::ir::lower(&analysis.modules).unwrap_or_else(|e| panic!("{e}")))
+}
+
+/// Nanoseconds per call of `f`, best of several rounds.
+fn per_call(mut f: impl FnMut() -> bool) -> f64 {
+    let rounds = 5;
+    let n = 200_000;
+    let mut best = f64::MAX;
+    for _ in 0..rounds {
+        let start = Instant::now();
+        let mut hits = 0u32;
+        for _ in 0..n {
+            hits += u32::from(black_box(f()));
+        }
+        black_box(hits);
+        best = best.min(start.elapsed().as_nanos() as f64 / n as f64);
+    }
+    best
+}
+
+fn num(v: &Value) -> f64 {
+    match v {
+        Value::Number(n) => *n,
+        _ => 0.0,
+    }
+}
+
+fn str_of(v: &Value) -> &str {
+    match v {
+        Value::Str(s) => s,
+        _ => "",
+    }
+}
+
+fn main() {
+    let program = program();
+    let jit = Jit::compile(Arc::clone(&program)).unwrap_or_else(|e| panic!("{e}"));
+    let attr = |name: &str| {
+        program
+            .attrs
+            .iter()
+            .position(|a| a.name == name)
+            .unwrap_or(0)
+    };
+    let event_def = |name: &str| {
+        program
+            .events
+            .iter()
+            .find(|e| e.name == name)
+            .unwrap_or(&program.events[0])
+    };
+    let prop = |event: &str, name: &str| {
+        event_def(event)
+            .props
+            .iter()
+            .position(|p| p.name == name)
+            .unwrap_or(0)
+    };
+
+    // A gold profile with some history, and one event of each kind.
+    let mut profile = Profile::new(&program);
+    profile.attrs[attr("tier")] = Value::Str("gold".into());
+    profile.attrs[attr("first_name")] = Value::Str("Ana".into());
+    profile.attrs[attr("email")] = Value::Str("ana@example.com".into());
+    profile.attrs[attr("lifetime_value")] = Value::Number(420.0);
+    let now = 1_796_000_000_000_000_000i64;
+    for (i, agg) in program.aggregates.iter().enumerate() {
+        for k in 0..20 {
+            profile.aggregates[i].record(now - k * 3_600_000_000_000, 25.0);
+        }
+        let _ = agg;
+    }
+    let event_for = |name: &str| -> Vec<Value> {
+        event_def(name)
+            .props
+            .iter()
+            .map(|p| match p.name.as_str() {
+                "cart_value" => Value::Number(180.0),
+                "item_count" => Value::Number(3.0),
+                "total" => Value::Number(99.5),
+                "price" => Value::Number(45.0),
+                "category" => Value::Str("shoes".into()),
+                _ => Value::Str("x".into()),
+            })
+            .collect()
+    };
+    let div0 = Cell::new(0);
+    type Hand = Box<dyn Fn(&[Value], &[Value]) -> bool>;
+    let tier = attr("tier");
+    let (ltv, first, email, signed) = (
+        attr("lifetime_value"),
+        attr("first_name"),
+        attr("email"),
+        attr("signed_up_at"),
+    );
+    let (cv, ic) = (
+        prop("cart_abandoned", "cart_value"),
+        prop("cart_abandoned", "item_count"),
+    );
+    let total = prop("order_completed", "total");
+    let (price, cat) = (
+        prop("product_viewed", "price"),
+        prop("product_viewed", "category"),
+    );
+    let hand: Vec<(&str, &str, Option<Hand>)> = vec![
+        (
+            "p01_cart_trigger",
+            "cart_abandoned",
+            Some(Box::new(move |a, e| {
+                num(&e[cv]) >= 30.0 && str_of(&a[tier]) != "staff"
+            })),
+        ),
+        (
+            "p02_order_exit",
+            "order_completed",
+            Some(Box::new(move |_, e| num(&e[total]) > 0.0)),
+        ),
+        (
+            "p03_browse_trigger",
+            "product_viewed",
+            Some(Box::new(move |_, e| {
+                num(&e[price]) >= 20.0 && str_of(&e[cat]) != "gift_cards"
+            })),
+        ),
+        (
+            "p04_big_cart",
+            "cart_abandoned",
+            Some(Box::new(move |_, e| {
+                num(&e[cv]) > 150.0 || num(&e[ic]) > 2.0
+            })),
+        ),
+        (
+            "p05_vip",
+            "app_opened",
+            Some(Box::new(move |a, _| {
+                str_of(&a[tier]) == "gold" || str_of(&a[tier]) == "platinum"
+            })),
+        ),
+        (
+            "p06_vip_list",
+            "app_opened",
+            Some(Box::new(move |a, _| {
+                ["gold", "platinum"].contains(&str_of(&a[tier]))
+            })),
+        ),
+        (
+            "p07_value",
+            "cart_abandoned",
+            Some(Box::new(move |_, e| {
+                num(&e[cv]) * 1.2 - 5.0 > 100.0 && num(&e[ic]) >= 2.0
+            })),
+        ),
+        (
+            "p08_ltv",
+            "order_completed",
+            Some(Box::new(move |a, e| num(&a[ltv]) + num(&e[total]) > 500.0)),
+        ),
+        (
+            "p09_recent_signup",
+            "app_opened",
+            Some(Box::new(move |a, _| {
+                let s = match a[signed] {
+                    Value::Time(t) => t,
+                    _ => now,
+                };
+                now - s < 30 * 86_400_000_000_000
+            })),
+        ),
+        (
+            "p10_has_name",
+            "app_opened",
+            Some(Box::new(move |a, _| {
+                !a[first].is_none() && !a[email].is_none()
+            })),
+        ),
+        ("p11_shopper", "product_viewed", None),
+        ("p12_lapsed", "app_opened", None),
+    ];
+    println!(
+        "{:<20} {:>9} {:>9} {:>9} {:>12} {:>12}",
+        "predicate", "jit ns", "interp ns", "hand ns", "interp/jit", "jit/hand"
+    );
+    for (name, event, hand) in &hand {
+        let Some(j) = program.journeys.iter().find(|j| j.name == *name) else {
+            continue;
+        };
+        let Some(cond): Option<&Expr> = j.condition.as_ref() else {
+            continue;
+        };
+        let props = event_for(event);
+        let env = Env {
+            program: &program,
+            attrs: &profile.attrs,
+            event: &props,
+            trigger: &[],
+            now,
+            tz: chrono_tz::Tz::UTC,
+            aggregates: &profile,
+            divisions_by_zero: &div0,
+        };
+        assert_eq!(jit.holds(cond, &env), interp::holds(cond, &env), "{name}");
+        let t_jit = per_call(|| jit.holds(black_box(cond), &env));
+        let t_interp = per_call(|| interp::holds(black_box(cond), &env));
+        let t_hand = hand.as_ref().map(|h| {
+            assert_eq!(
+                h(&profile.attrs, &props),
+                interp::holds(cond, &env),
+                "{name}"
+            );
+            per_call(|| h(black_box(&profile.attrs), black_box(&props)))
+        });
+        match t_hand {
+            Some(h) => println!(
+                "{name:<20} {t_jit:>9.1} {t_interp:>9.1} {h:>9.1} {:>12.2} {:>12.2}",
+                t_interp / t_jit,
+                t_jit / h
+            ),
+            None => println!(
+                "{name:<20} {t_jit:>9.1} {t_interp:>9.1} {:>9} {:>12.2} {:>12}",
+                "-",
+                t_interp / t_jit,
+                "-"
+            ),
+        }
+    }
+    let start = Instant::now();
+    let rounds = 20;
+    for _ in 0..rounds {
+        black_box(Jit::compile(Arc::clone(&program)).unwrap_or_else(|e| panic!("{e}")));
+    }
+    println!(
+        "compiling all {} conditions: {:.2} ms",
+        nudge::jit::conditions(&program).len(),
+        start.elapsed().as_secs_f64() * 1000.0 / rounds as f64
+    );
+}
