@@ -317,3 +317,52 @@ fn evicted_profiles_come_back_from_the_store() {
         .unwrap();
     assert!(peak < 1_000, "held {peak} of 2000 profiles at once");
 }
+
+/// A run killed before its first periodic commit leaves nothing behind: the
+/// restart cuts the output back to where that run started.
+#[test]
+fn a_crash_before_the_first_commit_is_undone() {
+    let dir = scratch("early");
+    let events = write_events(&dir, 20_000);
+    let events = events.to_str().unwrap();
+    let reference = run(&["--events", events, "--drain"]);
+    let state = dir.join("state");
+    let out = dir.join("out.ndjson");
+    let args = [
+        "--events",
+        events,
+        "--out",
+        out.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+        "--commit-every",
+        "1000000",
+        "--drain",
+    ];
+    // Let the first run write part of its output, then kill it before any commit
+    // but the initial one.
+    let mut child = nudge()
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0) < 100_000
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = child.kill();
+    child.wait().unwrap();
+    let finished = run(&args);
+    assert!(
+        finished.status.success(),
+        "{}",
+        String::from_utf8_lossy(&finished.stderr)
+    );
+    assert!(
+        reference.stdout == std::fs::read(&out).unwrap(),
+        "the output of the killed run was kept"
+    );
+}

@@ -293,6 +293,12 @@ pub fn run(args: RunArgs) -> Outcome {
         };
         store.commit(changes, &checkpoint).map_err(|e| e.0)
     };
+    // A first commit records where this run starts (the outputs' lengths and the
+    // input position), so that a crash before the next commit cuts the outputs
+    // back to here rather than leaving half a batch in them.
+    if let Err(e) = commit(&mut engine, &mut out, &mut dead_out, &input_mark) {
+        return fail(e);
+    }
     loop {
         buf.clear();
         match input.read_until(b'\n', &mut buf) {
