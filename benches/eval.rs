@@ -1,6 +1,8 @@
 //! Nanoseconds per evaluation of predicates from `examples/retail`: the JIT, the
-//! interpreter, and the same predicate written by hand in Rust over the same
-//! slots, measured in one process (compare ratios, not raw figures).
+//! interpreter, the same predicate written by hand in Rust over the same slots,
+//! and the equivalent expression in CEL (`cel`) and Rhai (`rhai`) over the same
+//! data as maps, each compiled once — measured in one process (compare ratios,
+//! not raw figures).
 //!
 //! ```sh
 //! cargo bench --bench eval
@@ -153,6 +155,56 @@ fn main() {
         prop("product_viewed", "price"),
         prop("product_viewed", "category"),
     );
+    // (predicate, event, hand-written, CEL, Rhai). `signed_up_at` and `now` are
+    // seconds in the CEL and Rhai data.
+    let others: &[(&str, &str, &str)] = &[
+        (
+            "p01_cart_trigger",
+            "event.cart_value >= 30.0 && profile.tier != 'staff'",
+            "event.cart_value >= 30.0 && profile.tier != \"staff\"",
+        ),
+        ("p02_order_exit", "event.total > 0.0", "event.total > 0.0"),
+        (
+            "p03_browse_trigger",
+            "event.price >= 20.0 && event.category != 'gift_cards'",
+            "event.price >= 20.0 && event.category != \"gift_cards\"",
+        ),
+        (
+            "p04_big_cart",
+            "event.cart_value > 150.0 || event.item_count > 2.0",
+            "event.cart_value > 150.0 || event.item_count > 2.0",
+        ),
+        (
+            "p05_vip",
+            "profile.tier == 'gold' || profile.tier == 'platinum'",
+            "profile.tier == \"gold\" || profile.tier == \"platinum\"",
+        ),
+        (
+            "p06_vip_list",
+            "profile.tier in ['gold', 'platinum']",
+            "profile.tier in [\"gold\", \"platinum\"]",
+        ),
+        (
+            "p07_value",
+            "event.cart_value * 1.2 - 5.0 > 100.0 && event.item_count >= 2.0",
+            "event.cart_value * 1.2 - 5.0 > 100.0 && event.item_count >= 2.0",
+        ),
+        (
+            "p08_ltv",
+            "profile.lifetime_value + event.total > 500.0",
+            "profile.lifetime_value + event.total > 500.0",
+        ),
+        (
+            "p09_recent_signup",
+            "now - (profile.signed_up_at == null ? now : profile.signed_up_at) < 2592000",
+            "now - (if profile.signed_up_at == () { now } else { profile.signed_up_at }) < 2592000",
+        ),
+        (
+            "p10_has_name",
+            "profile.first_name != null && profile.email != null",
+            "profile.first_name != () && profile.email != ()",
+        ),
+    ];
     let hand: Vec<(&str, &str, Option<Hand>)> = vec![
         (
             "p01_cart_trigger",
@@ -260,19 +312,29 @@ fn main() {
             );
             per_call(|| h(black_box(&profile.attrs), black_box(&props)))
         });
-        match t_hand {
-            Some(h) => println!(
-                "{name:<20} {t_jit:>9.1} {t_interp:>9.1} {h:>9.1} {:>12.2} {:>12.2}",
-                t_interp / t_jit,
-                t_jit / h
-            ),
-            None => println!(
-                "{name:<20} {t_jit:>9.1} {t_interp:>9.1} {:>9} {:>12.2} {:>12}",
-                "-",
-                t_interp / t_jit,
-                "-"
-            ),
-        }
+        let (t_cel, t_rhai) = match others.iter().find(|(n, _, _)| n == name) {
+            Some((_, cel_src, rhai_src)) => {
+                let expected = interp::holds(cond, &env);
+                (
+                    Some(cel_ns(cel_src, event, expected)),
+                    Some(rhai_ns(rhai_src, event, expected)),
+                )
+            }
+            None => (None, None),
+        };
+        let show = |t: Option<f64>| t.map_or("-".to_string(), |t| format!("{t:.1}"));
+        let ratio =
+            |t: Option<f64>, base: f64| t.map_or("-".to_string(), |t| format!("{:.2}", t / base));
+        println!(
+            "{name:<20} {t_jit:>8.1} {t_interp:>9.1} {:>8} {:>8} {:>8} {:>10.2} {:>8} {:>8} {:>8}",
+            show(t_hand),
+            show(t_cel),
+            show(t_rhai),
+            t_interp / t_jit,
+            t_hand.map_or("-".to_string(), |h| format!("{:.2}", t_jit / h)),
+            ratio(t_cel, t_jit),
+            ratio(t_rhai, t_jit),
+        );
     }
     let start = Instant::now();
     let rounds = 20;
@@ -284,4 +346,64 @@ fn main() {
         nudge::jit::conditions(&program).len(),
         start.elapsed().as_secs_f64() * 1000.0 / rounds as f64
     );
+}
+
+/// The data the CEL and Rhai expressions read: the same gold profile and event,
+/// as JSON-like maps (times in seconds).
+fn data(event: &str) -> (serde_json::Value, serde_json::Value, i64) {
+    let event = match event {
+        "cart_abandoned" => {
+            serde_json::json!({"cart_value": 180.0, "item_count": 3.0, "category": "shoes", "cart_id": "x"})
+        }
+        "order_completed" => {
+            serde_json::json!({"total": 99.5, "category": "shoes", "order_id": "x"})
+        }
+        "product_viewed" => serde_json::json!({"price": 45.0, "category": "shoes", "sku": "x"}),
+        _ => serde_json::json!({}),
+    };
+    let profile = serde_json::json!({
+        "tier": "gold", "first_name": "Ana", "email": "ana@example.com", "lifetime_value": 420.0,
+        "signed_up_at": null,
+    });
+    (event, profile, 1_796_000_000)
+}
+
+fn cel_ns(source: &str, event: &str, expected: bool) -> f64 {
+    let program = cel::Program::compile(source).unwrap_or_else(|e| panic!("{source}: {e:?}"));
+    let (event, profile, now) = data(event);
+    let mut context = cel::Context::default();
+    context
+        .add_variable("event", event)
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    context
+        .add_variable("profile", profile)
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    context
+        .add_variable("now", now)
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let run = || matches!(program.execute(&context), Ok(cel::Value::Bool(true)));
+    assert_eq!(run(), expected, "CEL disagrees on {source}");
+    per_call(run)
+}
+
+fn rhai_ns(source: &str, event: &str, expected: bool) -> f64 {
+    let engine = rhai::Engine::new();
+    let ast = engine
+        .compile_expression(source)
+        .unwrap_or_else(|e| panic!("{source}: {e}"));
+    let (event, profile, now) = data(event);
+    let to_map = |v: serde_json::Value| -> rhai::Dynamic {
+        rhai::serde::to_dynamic(v).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let mut scope = rhai::Scope::new();
+    scope.push("event", to_map(event));
+    scope.push("profile", to_map(profile));
+    scope.push("now", now);
+    let mut run = || {
+        engine
+            .eval_ast_with_scope::<bool>(&mut scope, &ast)
+            .unwrap_or(false)
+    };
+    assert_eq!(run(), expected, "Rhai disagrees on {source}");
+    per_call(run)
 }
