@@ -280,8 +280,17 @@ fn main() {
         ("p12_lapsed", "app_opened", None),
     ];
     println!(
-        "{:<20} {:>9} {:>9} {:>9} {:>12} {:>12}",
-        "predicate", "jit ns", "interp ns", "hand ns", "interp/jit", "jit/hand"
+        "{:<20} {:>8} {:>9} {:>8} {:>8} {:>8} {:>10} {:>8} {:>8} {:>8}",
+        "predicate",
+        "jit ns",
+        "interp ns",
+        "hand ns",
+        "cel ns",
+        "rhai ns",
+        "interp/jit",
+        "jit/hand",
+        "cel/jit",
+        "rhai/jit"
     );
     for (name, event, hand) in &hand {
         let Some(j) = program.journeys.iter().find(|j| j.name == *name) else {
