@@ -345,9 +345,9 @@ impl Snapshot {
                         names("consent"),
                     )
                 } else {
-                    let mut all: Vec<lsp::CompletionItem> = KEYWORDS
+                    let mut all: Vec<lsp::CompletionItem> = keywords_at(before)
                         .iter()
-                        .map(|(k, _)| {
+                        .map(|k| {
                             item(
                                 (*k).to_string(),
                                 lsp::CompletionItemKind::KEYWORD,
@@ -442,6 +442,93 @@ impl Snapshot {
             lsp::Range::new(lsp::Position::new(0, 0), end),
             formatted,
         )])
+    }
+}
+
+/// The keywords that can be typed where `before` ends: declarations at the top
+/// level; clauses and steps at the start of a line in a journey; the words of a
+/// block's own clauses in channels and limits; otherwise expression words.
+fn keywords_at(before: &str) -> Vec<&'static str> {
+    // Brace depth and the declaration the cursor is in, skipping strings and
+    // comments.
+    let mut depth = 0usize;
+    let mut declaration = "";
+    let mut in_string = false;
+    let bytes = before.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' if in_string => i += 1,
+            b'"' => in_string = !in_string,
+            b'/' if !in_string && bytes.get(i + 1) == Some(&b'/') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'{' if !in_string => depth += 1,
+            b'}' if !in_string => depth = depth.saturating_sub(1),
+            c if !in_string
+                && depth == 0
+                && c.is_ascii_alphabetic()
+                && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric()) =>
+            {
+                let word: String = before[i..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if nudge::syntax::keywords::DECLARATIONS.contains(&word.as_str()) {
+                    declaration = nudge::syntax::keywords::DECLARATIONS
+                        .iter()
+                        .copied()
+                        .find(|d| *d == word)
+                        .unwrap_or("");
+                }
+                i += word.len().max(1);
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    let line = before.rsplit('\n').next().unwrap_or("");
+    let line_start = line
+        .trim_start()
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_');
+    const EXPRESSION: &[&str] = &[
+        "and",
+        "or",
+        "not",
+        "in",
+        "none",
+        "true",
+        "false",
+        "now",
+        "profile",
+        "event",
+        "trigger",
+        "count",
+        "sum",
+        "since",
+        "lower",
+        "len",
+        "starts_with",
+        "contains",
+        "local_hour",
+        "weekday",
+    ];
+    match (depth, declaration) {
+        (0, _) if line_start => nudge::syntax::keywords::DECLARATIONS.to_vec(),
+        (_, "journey") if line_start => {
+            let mut k = nudge::syntax::keywords::CLAUSES.to_vec();
+            k.extend_from_slice(nudge::syntax::keywords::STEPS);
+            k.push("else");
+            k
+        }
+        (_, "channel") => vec!["address", "consent", "quiet", "to"],
+        (_, "limits") => vec!["cap", "per", "on", "quiet", "to", "day", "week"],
+        (_, "profile" | "event") => nudge::syntax::keywords::TYPES.to_vec(),
+        _ => EXPRESSION.to_vec(),
     }
 }
 

@@ -152,7 +152,25 @@ fn completion_by_context() {
         labels("journey j { owner \"x\" when ↑ }"),
         ["cart_abandoned"]
     );
-    assert!(labels("↑").contains(&"journey".to_string()));
+    // Keywords valid at the cursor: declarations at the top level, clauses and
+    // steps at the start of a journey line, expression words inside a condition.
+    let top = labels("↑");
+    assert!(
+        top.contains(&"journey".to_string()) && !top.contains(&"send".to_string()),
+        "{top:?}"
+    );
+    let step = labels("journey j {\n  owner \"x\"\n  ↑\n}");
+    assert!(
+        step.contains(&"send".to_string())
+            && step.contains(&"when".to_string())
+            && !step.contains(&"journey".to_string()),
+        "{step:?}"
+    );
+    let cond = labels("journey j {\n  when cart_abandoned where event.cart_value > 3 ↑\n}");
+    assert!(
+        cond.contains(&"and".to_string()) && !cond.contains(&"send".to_string()),
+        "{cond:?}"
+    );
 }
 
 #[test]
