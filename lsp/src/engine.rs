@@ -14,6 +14,9 @@ use tower_lsp_server::ls_types as lsp;
 #[derive(Default, Debug, Clone)]
 pub struct Workspace {
     pub documents: BTreeMap<String, String>,
+    /// Each document's last text without syntax errors: while a document is
+    /// broken, the declarations it had keep answering hover and go to definition.
+    pub last_good: BTreeMap<String, String>,
 }
 
 /// One analysis of the workspace.
@@ -25,6 +28,15 @@ pub struct Snapshot {
 }
 
 impl Workspace {
+    /// Records the documents that currently parse cleanly as their last good text.
+    pub fn remember_good(&mut self) {
+        for (uri, text) in &self.documents {
+            if nudge::syntax::parse(FileId(0), text).diagnostics.is_empty() {
+                self.last_good.insert(uri.clone(), text.clone());
+            }
+        }
+    }
+
     pub fn analyze(&self) -> Snapshot {
         let mut sources = Sources::new();
         let mut uris = Vec::new();
@@ -33,7 +45,40 @@ impl Workspace {
             uris.push(uri.clone());
         }
         let analysis = nudge::analyze(&sources);
-        let index = Index::build(&analysis.modules);
+        let mut index = Index::build(&analysis.modules);
+        // Broken documents: their last good declarations, for names that the
+        // current text no longer declares. They are extra files of the snapshot
+        // (after the current ones), mapped to the same URI; diagnostics and
+        // references come only from the current text.
+        let broken: Vec<(String, String)> = self
+            .documents
+            .iter()
+            .filter(|(uri, _)| {
+                analysis.diagnostics.iter().any(|d| {
+                    d.code.stage() == nudge::diagnostic::Stage::Syntax
+                        && uris.get(d.primary.file.0 as usize) == Some(*uri)
+                })
+            })
+            .filter_map(|(uri, _)| {
+                self.last_good
+                    .get(uri)
+                    .map(|good| (uri.clone(), good.clone()))
+            })
+            .collect();
+        for (uri, good) in broken {
+            let file = sources.add(uri.clone(), good.clone());
+            uris.push(uri);
+            let parsed = nudge::syntax::parse(file, &good);
+            let old = Index::build(&[(file, parsed.module)]);
+            for o in old.occurrences.into_iter().filter(|o| o.is_decl) {
+                if index.definition(&o.symbol).is_none() {
+                    if let Some(doc) = old.docs.iter().find(|(s, _)| *s == o.symbol) {
+                        index.docs.push(doc.clone());
+                    }
+                    index.occurrences.push(o);
+                }
+            }
+        }
         Snapshot {
             sources,
             uris,
@@ -59,6 +104,7 @@ fn offset(text: &str, pos: lsp::Position) -> usize {
 }
 
 impl Snapshot {
+    /// The current text's file (last good texts come after the current ones).
     fn file(&self, uri: &str) -> Option<FileId> {
         self.uris
             .iter()

@@ -112,6 +112,7 @@ impl LanguageServer for Backend {
             for folder in &folders {
                 load_folder(folder, ws);
             }
+            ws.remember_good();
         })?;
         Ok(InitializeResult {
             capabilities: ServerCapabilities {
@@ -149,7 +150,10 @@ impl LanguageServer for Backend {
 
     async fn did_open(&self, params: DidOpenTextDocumentParams) {
         let doc = params.text_document;
-        let _ = self.with(|ws| ws.documents.insert(doc.uri.as_str().to_string(), doc.text));
+        let _ = self.with(|ws| {
+            ws.documents.insert(doc.uri.as_str().to_string(), doc.text);
+            ws.remember_good();
+        });
         self.publish().await;
     }
 
@@ -160,6 +164,7 @@ impl LanguageServer for Backend {
             for change in params.content_changes {
                 apply_change(text, change);
             }
+            ws.remember_good();
         });
         // Debounced: while the user types, only the last edit's analysis is sent.
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;

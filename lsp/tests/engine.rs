@@ -260,3 +260,31 @@ fn did_you_mean_diagnostics_have_quick_fixes() {
         ]
     );
 }
+
+#[test]
+fn a_broken_declaration_keeps_answering_from_the_last_good_text() {
+    let good = "event signup { plan: string }\njourney j {\n  owner \"x\"\n  when signup where event.plan == \"pro\"\n}\n";
+    let mut ws = Workspace::default();
+    ws.documents
+        .insert("file:///ws/a.nudge".into(), good.into());
+    ws.remember_good();
+    // Half-typed: the event's declaration is broken now.
+    let broken = good.replace("{ plan: string }", "{ plan: string");
+    ws.documents
+        .insert("file:///ws/a.nudge".into(), broken.clone());
+    ws.remember_good();
+    let snap = ws.analyze();
+    let at = broken.find("signup where").unwrap();
+    let pos = Position::new(3, (at - broken.find("  when").unwrap()) as u32 + 2);
+    let def = snap
+        .definition("file:///ws/a.nudge", pos)
+        .expect("still found");
+    assert_eq!(def.range.start, Position::new(0, 6));
+    let hover = snap.hover("file:///ws/a.nudge", pos).expect("still hovers");
+    let tower_lsp_server::ls_types::HoverContents::Markup(m) = hover.contents else {
+        panic!()
+    };
+    assert!(m.value.contains("event signup"), "{}", m.value);
+    // Diagnostics come from the current text only.
+    assert!(!snap.diagnostics()["file:///ws/a.nudge"].is_empty());
+}
