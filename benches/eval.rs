@@ -8,6 +8,9 @@
 //! cargo bench --bench eval
 //! ```
 
+#[path = "support/retail.rs"]
+mod retail;
+
 use nudge::interp::{self, Env};
 use nudge::ir::{Expr, Program, Value};
 use nudge::jit::Jit;
@@ -18,40 +21,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 fn program() -> Arc<Program> {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/retail");
-    let mut files = Vec::new();
-    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(&p, out);
-            } else if p.extension().is_some_and(|x| x == "nudge") {
-                out.push(p);
-            }
-        }
-    }
-    walk(std::path::Path::new(root), &mut files);
-    files.push(
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/benches/support/predicates.nudge"
-        )
-        .into(),
-    );
-    files.sort();
-    let mut sources = nudge::Sources::new();
-    for f in files {
-        sources.add(
-            f.display().to_string(),
-            std::fs::read_to_string(&f).unwrap_or_default(),
-        );
-    }
-    let analysis = nudge::analyze(&sources);
-    assert!(
-        !analysis.has_errors(),
-        "the bench predicates must check clean"
-    );
-    Arc::new(nudge::ir::lower(&analysis.modules).unwrap_or_else(|e| panic!("{e}")))
+    retail::program(&["benches/support/predicates.nudge"])
 }
 
 /// Nanoseconds per call of `f`, best of several rounds.

@@ -10,6 +10,9 @@
 #[path = "support/gen.rs"]
 mod gen_support;
 
+#[path = "support/retail.rs"]
+mod retail;
+
 use nudge::io::input::Reader;
 use nudge::io::output::decision_json;
 use nudge::runtime::Engine;
@@ -18,30 +21,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 fn program() -> Arc<nudge::ir::Program> {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/retail");
-    let mut files = Vec::new();
-    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(&p, out);
-            } else if p.extension().is_some_and(|x| x == "nudge") {
-                out.push(p);
-            }
-        }
-    }
-    walk(std::path::Path::new(root), &mut files);
-    files.sort();
-    let mut sources = nudge::Sources::new();
-    for f in files {
-        sources.add(
-            f.display().to_string(),
-            std::fs::read_to_string(&f).unwrap_or_default(),
-        );
-    }
-    let analysis = nudge::analyze(&sources);
-    assert!(!analysis.has_errors(), "examples/retail must check clean");
-    Arc::new(nudge::ir::lower(&analysis.modules).unwrap_or_else(|e| panic!("{e}")))
+    retail::program(&[])
 }
 
 /// Best of `rounds` timings of `f`, in seconds.

@@ -15,6 +15,9 @@
     reason = "tests fail loudly on broken fixtures"
 )]
 
+#[path = "../benches/support/retail.rs"]
+mod retail;
+
 use chrono::{Datelike, NaiveTime, TimeZone, Timelike};
 use chrono_tz::Tz;
 use nudge::io::input::Reader;
@@ -28,30 +31,7 @@ use std::sync::Arc;
 const S: i64 = 1_000_000_000;
 
 fn program() -> Arc<Program> {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/retail");
-    let mut sources = nudge::Sources::new();
-    let mut files = Vec::new();
-    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(&p, out);
-            } else if p.extension().is_some_and(|x| x == "nudge") {
-                out.push(p);
-            }
-        }
-    }
-    walk(std::path::Path::new(root), &mut files);
-    files.sort();
-    for f in files {
-        sources.add(
-            f.display().to_string(),
-            std::fs::read_to_string(&f).unwrap(),
-        );
-    }
-    let analysis = nudge::analyze(&sources);
-    assert!(!analysis.has_errors());
-    Arc::new(nudge::ir::lower(&analysis.modules).unwrap())
+    retail::program(&[])
 }
 
 /// Runs lines through the engine (with the JIT when `jit`); returns the decisions.

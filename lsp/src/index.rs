@@ -178,8 +178,7 @@ impl Walker<'_> {
                         symbol,
                         format!(
                             "```nudge\nprofile.{}: {}\n```\nA profile attribute.",
-                            a.name.name,
-                            type_text(&a.ty)
+                            a.name.name, a.ty
                         ),
                     ));
                     if let Some(d) = &a.default {
@@ -195,9 +194,7 @@ impl Walker<'_> {
                         symbol,
                         format!(
                             "```nudge\n{}: {}\n```\nA property of the event `{}`.",
-                            p.name.name,
-                            type_text(&p.ty),
-                            e.name.name
+                            p.name.name, p.ty, e.name.name
                         ),
                     ));
                 }
@@ -397,7 +394,7 @@ fn first_line(decl: &Decl) -> String {
             let props: Vec<String> = e
                 .props
                 .iter()
-                .map(|p| format!("{}: {}", p.name.name, type_text(&p.ty)))
+                .map(|p| format!("{}: {}", p.name.name, p.ty))
                 .collect();
             let from = e
                 .external
@@ -425,18 +422,4 @@ fn first_line(decl: &Decl) -> String {
         DeclKind::Profile(_) => "profile".into(),
         DeclKind::Limits(_) => "limits".into(),
     }
-}
-
-pub fn type_text(t: &TypeExpr) -> String {
-    let base = match &t.kind {
-        TypeKind::Number => "number".to_string(),
-        TypeKind::String => "string".into(),
-        TypeKind::Bool => "bool".into(),
-        TypeKind::Time => "time".into(),
-        TypeKind::Duration => "duration".into(),
-        TypeKind::Timezone => "timezone".into(),
-        TypeKind::List(inner) => format!("list<{}>", type_text(inner)),
-        TypeKind::Error => "?".into(),
-    };
-    if t.optional { format!("{base}?") } else { base }
 }

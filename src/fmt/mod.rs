@@ -258,7 +258,7 @@ impl<'a> Printer<'a> {
                         .as_ref()
                         .map(|d| format!(" = {}", self.expr(d)))
                         .unwrap_or_default();
-                    let line = format!("{}: {}{default}", a.name.name, type_text(&a.ty));
+                    let line = format!("{}: {}{default}", a.name.name, a.ty);
                     self.item(&line, a.span, true);
                 }
                 self.close(decl.span);
@@ -270,11 +270,7 @@ impl<'a> Printer<'a> {
             DeclKind::Event(e) => {
                 self.open(&event_head(self, e), decl.span, false);
                 for p in &e.props {
-                    self.item(
-                        &format!("{}: {}", p.name.name, type_text(&p.ty)),
-                        p.span,
-                        true,
-                    );
+                    self.item(&format!("{}: {}", p.name.name, p.ty), p.span, true);
                 }
                 self.close(decl.span);
             }
@@ -372,7 +368,7 @@ impl<'a> Printer<'a> {
         let props: Vec<String> = e
             .props
             .iter()
-            .map(|p| format!("{}: {}", p.name.name, type_text(&p.ty)))
+            .map(|p| format!("{}: {}", p.name.name, p.ty))
             .collect();
         format!("{head} {{ {} }}", props.join(", "))
     }
@@ -730,18 +726,4 @@ fn path_text(p: &Path) -> String {
         .map(|s| s.name.as_str())
         .collect::<Vec<_>>()
         .join(".")
-}
-
-fn type_text(t: &TypeExpr) -> String {
-    let base = match &t.kind {
-        TypeKind::Number => "number".to_string(),
-        TypeKind::String => "string".into(),
-        TypeKind::Bool => "bool".into(),
-        TypeKind::Time => "time".into(),
-        TypeKind::Duration => "duration".into(),
-        TypeKind::Timezone => "timezone".into(),
-        TypeKind::List(inner) => format!("list<{}>", type_text(inner)),
-        TypeKind::Error => "?".into(),
-    };
-    if t.optional { format!("{base}?") } else { base }
 }

@@ -145,6 +145,26 @@ pub struct TypeExpr {
     pub span: Span,
 }
 
+impl std::fmt::Display for TypeExpr {
+    /// The type as written: `list<string>?`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.kind {
+            TypeKind::Number => f.write_str("number")?,
+            TypeKind::String => f.write_str("string")?,
+            TypeKind::Bool => f.write_str("bool")?,
+            TypeKind::Time => f.write_str("time")?,
+            TypeKind::Duration => f.write_str("duration")?,
+            TypeKind::Timezone => f.write_str("timezone")?,
+            TypeKind::List(inner) => write!(f, "list<{inner}>")?,
+            TypeKind::Error => f.write_str("<error>")?,
+        }
+        if self.optional {
+            f.write_str("?")?;
+        }
+        Ok(())
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum TypeKind {
     Number,

@@ -36,7 +36,7 @@ fn decl_kind(out: &mut String, kind: &DeclKind) {
                     .as_ref()
                     .map(|d| format!(" = {}", expr(d)))
                     .unwrap_or_default();
-                let _ = writeln!(out, "  attr {}: {}{default}", a.name.name, type_expr(&a.ty));
+                let _ = writeln!(out, "  attr {}: {}{default}", a.name.name, a.ty);
             }
         }
         DeclKind::Event(e) => {
@@ -47,7 +47,7 @@ fn decl_kind(out: &mut String, kind: &DeclKind) {
                 .unwrap_or_default();
             let _ = writeln!(out, "event {}{from}", e.name.name);
             for p in &e.props {
-                let _ = writeln!(out, "  prop {}: {}", p.name.name, type_expr(&p.ty));
+                let _ = writeln!(out, "  prop {}: {}", p.name.name, p.ty);
             }
         }
         DeclKind::Channel(c) => {
@@ -193,20 +193,6 @@ fn quiet(q: &QuietWindow) -> String {
         time_of_day_text(q.from.minutes),
         time_of_day_text(q.to.minutes)
     )
-}
-
-fn type_expr(t: &TypeExpr) -> String {
-    let base = match &t.kind {
-        TypeKind::Number => "number".to_string(),
-        TypeKind::String => "string".into(),
-        TypeKind::Bool => "bool".into(),
-        TypeKind::Time => "time".into(),
-        TypeKind::Duration => "duration".into(),
-        TypeKind::Timezone => "timezone".into(),
-        TypeKind::List(inner) => format!("list<{}>", type_expr(inner)),
-        TypeKind::Error => "<error>".into(),
-    };
-    if t.optional { format!("{base}?") } else { base }
 }
 
 fn path(p: &Path) -> String {
