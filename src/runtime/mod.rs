@@ -88,6 +88,9 @@ pub struct Engine {
     send_retention: i64,
     divisions_by_zero: Cell<u64>,
     counters: Counters,
+    /// Whether changes are recorded for a durable store (see `take_changes`);
+    /// without a store nothing would drain them, and they would grow with the input.
+    track_changes: bool,
     /// What changed since the last [`Engine::take_changes`], for a durable store.
     dirty: FxHashSet<String>,
     /// Where evicted profiles come back from.
@@ -137,6 +140,7 @@ impl Engine {
             send_retention,
             divisions_by_zero: Cell::new(0),
             counters: Counters::default(),
+            track_changes: false,
             dirty: FxHashSet::default(),
             loader: None,
             jit: None,
@@ -156,6 +160,7 @@ impl Engine {
         seen: Vec<(i64, u128)>,
     ) -> Engine {
         let mut engine = Engine::new(program);
+        engine.track_changes = true;
         engine.clock = clock;
         engine.timers.extend(timers);
         let mut seen = seen;
@@ -168,7 +173,13 @@ impl Engine {
         engine
     }
 
-    /// The profiles and message ids changed since the last call, and the clock.
+    /// Starts recording what changes, for [`Engine::take_changes`].
+    pub fn track_changes(&mut self) {
+        self.track_changes = true;
+    }
+
+    /// The profiles and message ids changed since the last call (since
+    /// [`Engine::track_changes`]), and the clock.
     pub fn take_changes(&mut self) -> Changes {
         // Profiles that changed, with their pending timers.
         let mut ids: Vec<String> = self.dirty.drain().collect();
@@ -223,7 +234,9 @@ impl Engine {
             && self.seen.insert(d)
         {
             self.seen_order.push_back((now, d));
-            self.seen_added.push((now, d));
+            if self.track_changes {
+                self.seen_added.push((now, d));
+            }
         }
         // Ids older than the window are forgotten, so memory does not grow with the
         // length of the stream.
@@ -231,7 +244,9 @@ impl Engine {
         while self.seen_order.front().is_some_and(|(t, _)| *t <= horizon) {
             if let Some((_, d)) = self.seen_order.pop_front() {
                 self.seen.remove(&d);
-                self.seen_removed.push(d);
+                if self.track_changes {
+                    self.seen_removed.push(d);
+                }
             }
         }
         match event.body {
@@ -287,7 +302,7 @@ impl Engine {
 
     fn profile_mut(&mut self, id: &str) -> &mut Profile {
         self.ensure_loaded(id);
-        if !self.dirty.contains(id) {
+        if self.track_changes && !self.dirty.contains(id) {
             self.dirty.insert(id.to_string());
         }
         self.tick += 1;
@@ -351,7 +366,9 @@ impl Engine {
             let Some((at, profile_id, journey)) = self.timers.pop_first() else {
                 break;
             };
-            self.dirty.insert(profile_id.clone());
+            if self.track_changes {
+                self.dirty.insert(profile_id.clone());
+            }
             self.ensure_loaded(&profile_id);
             let Some(profile) = self.profiles.get_mut(&profile_id) else {
                 continue;
@@ -811,6 +828,38 @@ mod tests {
         assert_eq!(fnv1a_64(b""), 0xcbf29ce484222325);
         assert_eq!(fnv1a_64(b"a"), 0xaf63dc4c8601ec8c);
         assert_eq!(fnv1a_64(b"foobar"), 0x85944171f73967e8);
+    }
+
+    /// Without a store, nothing drains the change log, so nothing is recorded:
+    /// memory follows the profiles, not the length of the input.
+    #[test]
+    fn changes_are_recorded_only_for_a_store() {
+        let mut sources = crate::Sources::new();
+        sources.add("t.nudge", "event e { x: number }\n");
+        let analysis = crate::analyze(&sources);
+        let program = Arc::new(crate::ir::lower(&analysis.modules).unwrap());
+        let event = |i: i64| Incoming {
+            profile: format!("p{}", i % 3),
+            timestamp: i * time::SECOND,
+            message_id: Some(format!("m{i}")),
+            body: Body::Track {
+                event: 0,
+                props: vec![Value::Number(1.0)],
+            },
+        };
+        let mut out = Vec::new();
+        let mut plain = Engine::new(Arc::clone(&program));
+        for i in 0..100 {
+            plain.process(event(i), &mut out);
+        }
+        assert!(plain.dirty.is_empty() && plain.seen_added.is_empty());
+        let mut tracked = Engine::new(program);
+        tracked.track_changes();
+        for i in 0..100 {
+            tracked.process(event(i), &mut out);
+        }
+        let changes = tracked.take_changes();
+        assert_eq!((changes.profiles.len(), changes.seen_added.len()), (3, 100));
     }
 
     #[test]
