@@ -446,16 +446,7 @@ impl Engine {
             let Some(profile) = self.profiles.get(profile_id) else {
                 return;
             };
-            let env = Env {
-                program: &program,
-                attrs: &profile.attrs,
-                event: props,
-                trigger: &[],
-                now,
-                tz,
-                aggregates: profile,
-                divisions_by_zero: &self.divisions_by_zero,
-            };
+            let env = event_env(&program, profile, props, now, tz, &self.divisions_by_zero);
             program
                 .journeys
                 .iter()
@@ -484,16 +475,7 @@ impl Engine {
             let Some(profile) = self.profiles.get(profile_id) else {
                 return;
             };
-            let env = Env {
-                program: &program,
-                attrs: &profile.attrs,
-                event: props,
-                trigger: &[],
-                now,
-                tz,
-                aggregates: profile,
-                divisions_by_zero: &self.divisions_by_zero,
-            };
+            let env = event_env(&program, profile, props, now, tz, &self.divisions_by_zero);
             program
                 .journeys
                 .iter()
@@ -748,6 +730,27 @@ impl Engine {
                 }
             }
         }
+    }
+}
+
+/// What an exit or trigger condition reads: the profile and the incoming event.
+fn event_env<'a>(
+    program: &'a Program,
+    profile: &'a Profile,
+    props: &'a [Value],
+    now: i64,
+    tz: Tz,
+    divisions_by_zero: &'a Cell<u64>,
+) -> Env<'a> {
+    Env {
+        program,
+        attrs: &profile.attrs,
+        event: props,
+        trigger: &[],
+        now,
+        tz,
+        aggregates: profile,
+        divisions_by_zero,
     }
 }
 
