@@ -3,26 +3,37 @@
 //! A line is either an [`Incoming`] event or a dead letter with a reason; nothing
 //! half-applies: a line with one bad trait is rejected whole.
 //!
+//! A line is read in one pass, straight into slots: serde visitors that know the
+//! schema decode each declared property or trait into its [`Value`] and skip
+//! everything else without building it. Type problems are not parse errors: they
+//! are recorded as the line is read and reported, in a fixed order, once it has
+//! been read whole (a property's `properties` object may come before its `event`
+//! name, in which case it is kept raw and decoded once the name is known).
+//!
 //! Choices where the specification is silent: `userId` may be a string or a
 //! number (as Segment's libraries send both), an empty `userId` counts as absent;
 //! a line without `messageId` is processed but cannot be deduplicated; `track` and
 //! `identify` are used, other types (`page`, `screen`, `group`, `alias`) are valid
-//! and ignored; a `duration` property is a number of seconds.
+//! and ignored; a `duration` property is a number of seconds; `null` for a
+//! property is the same as leaving it out, and for a trait it resets the
+//! attribute; when several properties or traits are wrong, the first declared
+//! property, or the first trait in name order, is the one reported.
 
-use crate::ir::{Program, SlotType, Type, Value};
+use crate::ir::{Program, Type, Value};
 use crate::runtime::{Body, Incoming, time};
-use serde_json::Value as Json;
+use rustc_hash::FxHashMap;
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::fmt;
 
 /// Validates lines against one program's schema.
 pub struct Reader {
     program: std::sync::Arc<Program>,
     /// Incoming event names (`from`) to event indices.
-    by_external: HashMap<String, usize>,
-    attr_by_name: HashMap<String, usize>,
-    consent_by_name: HashMap<String, usize>,
+    by_external: FxHashMap<String, usize>,
+    attr_by_name: FxHashMap<String, usize>,
+    consent_by_name: FxHashMap<String, usize>,
 }
 
 /// A rejected line's reason.
@@ -57,40 +68,27 @@ impl Reader {
         }
     }
 
-    pub fn read(&self, line: &str) -> Result<Incoming, DeadLetter> {
-        // The envelope is read without building a tree; properties and traits are
-        // kept raw and only the declared ones are decoded. serde would read a
-        // struct from an array too, so anything but an object is classified here.
-        let envelope: Envelope<'_> = match serde_json::from_str(line)
-            .ok()
-            .filter(|_| line.trim_start().starts_with('{'))
-        {
-            Some(e) => e,
-            None => {
-                return Err(match serde_json::from_str::<Json>(line) {
-                    Err(e) => dead(format!("not JSON: {e}")),
-                    Ok(Json::Object(_)) => match serde_json::from_str::<Envelope<'_>>(line) {
-                        Err(e) => dead(format!("malformed event: {e}")),
-                        Ok(_) => dead("malformed event"),
-                    },
-                    Ok(_) => dead("not a JSON object"),
-                });
-            }
+    pub fn read<'a>(&self, line: &'a str) -> Result<Incoming<'a>, DeadLetter> {
+        // serde would read a struct from an array too, so anything but an object
+        // is classified by the slow path.
+        let envelope = match line.trim_start().starts_with('{') {
+            true => self.envelope(line).ok(),
+            false => None,
+        };
+        let Some(envelope) = envelope else {
+            return Err(self.classify(line));
         };
         let profile = [envelope.user_id, envelope.anonymous_id]
             .into_iter()
             .flatten()
-            .find_map(|raw| id_text(raw).filter(|s| !s.is_empty()))
+            .find(|id| !id.is_empty())
             .ok_or_else(|| dead("no profile id: `userId` and `anonymousId` are both missing"))?;
         let timestamp = match envelope.timestamp {
-            Some(raw) => match serde_json::from_str::<Cow<'_, str>>(raw.get()) {
-                Ok(s) => time::parse_rfc3339(&s)
-                    .ok_or_else(|| dead(format!("invalid timestamp `{s}`: not RFC 3339")))?,
-                Err(_) => return Err(dead("invalid timestamp: not a string")),
-            },
+            Some(Ok(s)) => time::parse_rfc3339(&s)
+                .ok_or_else(|| dead(format!("invalid timestamp `{s}`: not RFC 3339")))?,
+            Some(Err(NotAString)) => return Err(dead("invalid timestamp: not a string")),
             None => return Err(dead("no timestamp")),
         };
-        let message_id = envelope.message_id.and_then(id_text);
         let body = match envelope.kind.as_deref() {
             Some("track") => self.track(envelope.event.as_deref(), envelope.properties)?,
             Some("identify") => self.identify(envelope.traits)?,
@@ -99,154 +97,203 @@ impl Reader {
         Ok(Incoming {
             profile,
             timestamp,
-            message_id,
+            message_id: envelope.message_id,
             body,
         })
     }
 
-    fn track(&self, name: Option<&str>, properties: Option<&RawValue>) -> Result<Body, DeadLetter> {
+    fn envelope<'a>(&self, line: &'a str) -> serde_json::Result<Envelope<'a>> {
+        let mut de = serde_json::Deserializer::from_str(line);
+        let envelope = EnvelopeSeed { reader: self }.deserialize(&mut de)?;
+        de.end()?;
+        Ok(envelope)
+    }
+
+    /// Why a line that is not a readable event was rejected.
+    fn classify(&self, line: &str) -> DeadLetter {
+        match serde_json::from_str::<serde_json::Value>(line) {
+            Err(e) => dead(format!("not JSON: {e}")),
+            Ok(serde_json::Value::Object(_)) => match self.envelope(line) {
+                Err(e) => dead(format!("malformed event: {e}")),
+                Ok(_) => dead("malformed event"),
+            },
+            Ok(_) => dead("not a JSON object"),
+        }
+    }
+
+    fn track(
+        &self,
+        name: Option<&str>,
+        properties: Section<'_, Found>,
+    ) -> Result<Body, DeadLetter> {
         let Some(name) = name else {
             return Err(dead("a `track` call without an `event` name"));
         };
         let Some(&event) = self.by_external.get(name) else {
             return Ok(Body::Ignored);
         };
-        let def = &self.program.events[event];
-        let props: RawMap<'_> = match properties {
-            Some(raw) => serde_json::from_str(raw.get())
-                .map_err(|_| dead("`properties` is not an object"))?,
-            None => RawMap::default(),
+        let found = match properties {
+            Section::Decoded(found) => found,
+            Section::Raw(raw) => decode_raw(
+                raw,
+                PropsSeed {
+                    reader: self,
+                    event,
+                },
+            )
+            .ok_or_else(|| dead("`properties` is not an object"))?,
+            Section::Absent | Section::Skipped => PropsSeed {
+                reader: self,
+                event,
+            }
+            .empty(),
         };
-        let mut values = Vec::with_capacity(def.props.len());
-        for prop in &def.props {
-            let what = || format!("property `{}` of event `{}`", prop.name, def.name);
-            let value = props
-                .get(&prop.name)
-                .map(|raw| serde_json::from_str::<Json>(raw.get()))
-                .transpose();
-            let value = value.map_err(|_| dead(format!("{} is not valid JSON", what())))?;
-            values.push(convert(value.as_ref(), prop.ty, &what)?);
-        }
-        Ok(Body::Track {
-            event,
-            props: values,
-        })
+        let props = self.props(event, found)?;
+        Ok(Body::Track { event, props })
     }
 
-    fn identify(&self, traits: Option<&RawValue>) -> Result<Body, DeadLetter> {
-        let traits: serde_json::Map<String, Json> = match traits {
-            Some(raw) => {
-                serde_json::from_str(raw.get()).map_err(|_| dead("`traits` is not an object"))?
-            }
-            None => serde_json::Map::new(),
+    /// The event's slots from what its `properties` held, or the first problem.
+    fn props(&self, event: usize, found: Found) -> Result<Vec<Value>, DeadLetter> {
+        let def = &self.program.events[event];
+        let found = found.map_err(|NotAnObject| dead("`properties` is not an object"))?;
+        def.props
+            .iter()
+            .zip(found)
+            .map(|(prop, slot)| {
+                let what = || format!("property `{}` of event `{}`", prop.name, def.name);
+                match slot {
+                    Slot::Absent | Slot::Null if prop.ty.optional => Ok(Value::None),
+                    Slot::Absent | Slot::Null => Err(dead(format!("missing {}", what()))),
+                    Slot::Value(v) => Ok(v),
+                    Slot::Wrong(found) => Err(wrong(&what(), prop.ty.ty, found)),
+                    Slot::UnknownZone(zone) => Err(unknown_zone(&what(), &zone)),
+                }
+            })
+            .collect()
+    }
+
+    fn identify(
+        &self,
+        traits: Section<'_, Result<Traits, NotAnObject>>,
+    ) -> Result<Body, DeadLetter> {
+        let traits = match traits {
+            Section::Decoded(traits) => traits,
+            Section::Raw(raw) => decode_raw(raw, TraitsSeed { reader: self })
+                .ok_or_else(|| dead("`traits` is not an object"))?,
+            Section::Absent | Section::Skipped => TraitsSeed { reader: self }.empty(),
         };
+        let traits = traits.map_err(|NotAnObject| dead("`traits` is not an object"))?;
+        // A JSON object's members are unordered: the problem reported is the one
+        // of the first trait by name, whatever order the line gave them in.
         let mut attrs = Vec::new();
+        let mut problems: Vec<(&str, DeadLetter)> = Vec::new();
+        for (slot, found) in traits.attrs.into_iter().enumerate() {
+            let attr = &self.program.attrs[slot];
+            let what = || format!("trait `{}`", attr.name);
+            match found {
+                Slot::Absent => {}
+                // `null` clears an optional attribute, resets one with a default.
+                Slot::Null => attrs.push((slot, attr.default.clone())),
+                Slot::Value(v) => attrs.push((slot, v)),
+                Slot::Wrong(found) => {
+                    problems.push((&attr.name, wrong(&what(), attr.ty.ty, found)))
+                }
+                Slot::UnknownZone(zone) => {
+                    problems.push((&attr.name, unknown_zone(&what(), &zone)))
+                }
+            }
+        }
         let mut consents = Vec::new();
-        for (key, value) in &traits {
-            if key == "consent" {
-                let Json::Object(topics) = value else {
-                    return Err(dead("the `consent` trait is not an object of topics"));
-                };
-                for (topic, granted) in topics {
-                    let Some(&t) = self.consent_by_name.get(topic) else {
-                        continue;
-                    };
+        match traits.consent {
+            None => {}
+            Some(Err(NotAnObject)) => problems.push((
+                "consent",
+                dead("the `consent` trait is not an object of topics"),
+            )),
+            Some(Ok(topics)) => {
+                let mut bad: Option<&str> = None;
+                for (topic, granted) in topics.into_iter().enumerate() {
+                    let name = self.program.consents[topic].name.as_str();
                     match granted {
-                        Json::Bool(b) => consents.push((t, *b)),
-                        _ => {
-                            return Err(dead(format!(
-                                "consent for `{topic}` is not true or false"
-                            )));
-                        }
+                        Some(Ok(b)) => consents.push((topic, b)),
+                        Some(Err(NotABool)) if bad.is_none_or(|b| name < b) => bad = Some(name),
+                        Some(Err(NotABool)) | None => {}
                     }
                 }
-                continue;
+                if let Some(topic) = bad {
+                    problems.push((
+                        "consent",
+                        dead(format!("consent for `{topic}` is not true or false")),
+                    ));
+                }
             }
-            let Some(&slot) = self.attr_by_name.get(key) else {
-                continue;
-            };
-            let attr = &self.program.attrs[slot];
-            let value = if value.is_null() {
-                // `null` clears an optional attribute, resets one with a default.
-                attr.default.clone()
-            } else {
-                let what = || format!("trait `{key}`");
-                convert(
-                    Some(value),
-                    SlotType {
-                        optional: true,
-                        ..attr.ty
-                    },
-                    &what,
-                )?
-            };
-            attrs.push((slot, value));
         }
-        Ok(Body::Identify { attrs, consents })
+        match problems.into_iter().min_by(|a, b| a.0.cmp(b.0)) {
+            Some((_, letter)) => Err(letter),
+            None => Ok(Body::Identify { attrs, consents }),
+        }
     }
 }
 
-/// The fields of a Segment call Nudge reads; everything else is ignored.
-#[derive(serde::Deserialize)]
+/// The fields of a Segment call Nudge reads; everything else is skipped.
+#[derive(Default)]
 struct Envelope<'a> {
-    #[serde(rename = "type", borrow, default)]
     kind: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
     event: Option<Cow<'a, str>>,
-    #[serde(rename = "userId", borrow, default)]
-    user_id: Option<&'a RawValue>,
-    #[serde(rename = "anonymousId", borrow, default)]
-    anonymous_id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    timestamp: Option<&'a RawValue>,
-    #[serde(rename = "messageId", borrow, default)]
-    message_id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    properties: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    traits: Option<&'a RawValue>,
+    user_id: Option<Cow<'a, str>>,
+    anonymous_id: Option<Cow<'a, str>>,
+    timestamp: Option<Result<Cow<'a, str>, NotAString>>,
+    message_id: Option<Cow<'a, str>>,
+    properties: Section<'a, Found>,
+    traits: Section<'a, Result<Traits, NotAnObject>>,
 }
 
-/// An object's members, undecoded.
-#[derive(serde::Deserialize, Default)]
-#[serde(transparent)]
-struct RawMap<'a>(#[serde(borrow)] HashMap<Cow<'a, str>, &'a RawValue>);
-
-impl RawMap<'_> {
-    fn get(&self, key: &str) -> Option<&RawValue> {
-        self.0.get(key).copied()
-    }
+/// `properties` or `traits`: decoded when the line said, before them, what they
+/// are for; kept raw when it had not yet; skipped when they are of no use.
+#[derive(Default)]
+enum Section<'a, T> {
+    #[default]
+    Absent,
+    Skipped,
+    Raw(&'a RawValue),
+    Decoded(T),
 }
 
-/// A string or number id as text (`null` and other JSON are no id).
-fn id_text(raw: &RawValue) -> Option<String> {
-    let text = raw.get();
-    if text.starts_with('"') {
-        serde_json::from_str::<Cow<'_, str>>(text)
-            .ok()
-            .map(Cow::into_owned)
-    } else if text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
-        serde_json::from_str::<serde_json::Number>(text)
-            .ok()
-            .map(|n| n.to_string())
-    } else {
-        None
-    }
+/// Per declared property, what the line held; or `properties` was no object.
+type Found = Result<Vec<Slot>, NotAnObject>;
+
+/// What a line held for one declared property or trait.
+enum Slot {
+    Absent,
+    Null,
+    Value(Value),
+    /// Not of the declared type: what was found instead ("a string" …).
+    Wrong(&'static str),
+    UnknownZone(String),
 }
+
+struct Traits {
+    /// Per declared attribute.
+    attrs: Vec<Slot>,
+    /// Per declared topic, when there is a `consent` trait.
+    consent: Option<Topics>,
+}
+
+struct NotAnObject;
+struct NotABool;
+#[derive(Debug)]
+struct NotAString;
 
 fn dead(reason: impl Into<String>) -> DeadLetter {
     DeadLetter(reason.into())
 }
 
-fn json_kind(v: &Json) -> &'static str {
-    match v {
-        Json::Null => "null",
-        Json::Bool(_) => "a bool",
-        Json::Number(_) => "a number",
-        Json::String(_) => "a string",
-        Json::Array(_) => "an array",
-        Json::Object(_) => "an object",
-    }
+fn wrong(what: &str, ty: Type, found: &str) -> DeadLetter {
+    dead(format!("{what} should be {}, found {found}", type_name(ty)))
+}
+
+fn unknown_zone(what: &str, zone: &str) -> DeadLetter {
+    dead(format!("{what} names an unknown time zone `{zone}`"))
 }
 
 fn type_name(t: Type) -> &'static str {
@@ -263,54 +310,605 @@ fn type_name(t: Type) -> &'static str {
     }
 }
 
-/// A JSON value as a slot of type `ty`; `what` names it for the reason.
-fn convert(v: Option<&Json>, ty: SlotType, what: &dyn Fn() -> String) -> Result<Value, DeadLetter> {
-    let v = match v {
-        None | Some(Json::Null) if ty.optional => return Ok(Value::None),
-        None | Some(Json::Null) => return Err(dead(format!("missing {}", what()))),
-        Some(v) => v,
-    };
-    let wrong = || {
-        dead(format!(
-            "{} should be {}, found {}",
-            what(),
-            type_name(ty.ty),
-            json_kind(v)
-        ))
-    };
-    Ok(match (ty.ty, v) {
-        (Type::Number, Json::Number(n)) => Value::Number(n.as_f64().ok_or_else(wrong)?),
-        (Type::String, Json::String(s)) => Value::Str(s.as_str().into()),
-        (Type::Bool, Json::Bool(b)) => Value::Bool(*b),
-        (Type::Time, Json::String(s)) => Value::Time(time::parse_rfc3339(s).ok_or_else(wrong)?),
-        (Type::Duration, Json::Number(n)) => {
-            let seconds = n.as_f64().ok_or_else(wrong)?;
-            let nanos = (seconds * 1e9).round();
-            if !nanos.is_finite() || nanos.abs() > 9.2e18 {
-                return Err(wrong());
-            }
-            Value::Duration(nanos as i64)
+/// Decodes a section kept raw (it is valid JSON: the line was read whole).
+fn decode_raw<'de, S: DeserializeSeed<'de>>(raw: &'de RawValue, seed: S) -> Option<S::Value> {
+    let mut de = serde_json::Deserializer::from_str(raw.get());
+    seed.deserialize(&mut de).ok()
+}
+
+/// The envelope's members, by name.
+#[derive(Clone, Copy)]
+enum Key {
+    Type,
+    Event,
+    UserId,
+    AnonymousId,
+    Timestamp,
+    MessageId,
+    Properties,
+    Traits,
+    Other,
+}
+
+impl Key {
+    fn name(&self) -> &'static str {
+        match self {
+            Key::Type => "type",
+            Key::Event => "event",
+            Key::UserId => "userId",
+            Key::AnonymousId => "anonymousId",
+            Key::Timestamp => "timestamp",
+            Key::MessageId => "messageId",
+            Key::Properties => "properties",
+            Key::Traits => "traits",
+            Key::Other => "",
         }
-        (Type::Timezone, Json::String(s)) => {
-            if s.parse::<chrono_tz::Tz>().is_err() {
-                return Err(dead(format!("{} names an unknown time zone `{s}`", what())));
+    }
+}
+
+impl<'de> de::Deserialize<'de> for Key {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Key, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = Key;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a member name")
             }
-            Value::Str(s.as_str().into())
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Key, E> {
+                Ok(match s {
+                    "type" => Key::Type,
+                    "event" => Key::Event,
+                    "userId" => Key::UserId,
+                    "anonymousId" => Key::AnonymousId,
+                    "timestamp" => Key::Timestamp,
+                    "messageId" => Key::MessageId,
+                    "properties" => Key::Properties,
+                    "traits" => Key::Traits,
+                    _ => Key::Other,
+                })
+            }
         }
-        (Type::ListNumber, Json::Array(items)) => Value::List(
-            items
-                .iter()
-                .map(|i| i.as_f64().map(Value::Number).ok_or_else(wrong))
-                .collect::<Result<Vec<_>, _>>()?
-                .into(),
-        ),
-        (Type::ListString, Json::Array(items)) => Value::List(
-            items
-                .iter()
-                .map(|i| i.as_str().map(|s| Value::Str(s.into())).ok_or_else(wrong))
-                .collect::<Result<Vec<_>, _>>()?
-                .into(),
-        ),
-        _ => return Err(wrong()),
-    })
+        d.deserialize_identifier(KeyVisitor)
+    }
+}
+
+struct EnvelopeSeed<'r> {
+    reader: &'r Reader,
+}
+
+impl<'de> DeserializeSeed<'de> for EnvelopeSeed<'_> {
+    type Value = Envelope<'de>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Envelope<'de>, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EnvelopeSeed<'_> {
+    type Value = Envelope<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a Segment call")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Envelope<'de>, A::Error> {
+        let mut e = Envelope::default();
+        let mut seen = 0u16;
+        while let Some(key) = map.next_key::<Key>()? {
+            if !matches!(key, Key::Other) {
+                // Each member once, as serde's derived readers insist.
+                let bit = 1 << (key as u16);
+                if seen & bit != 0 {
+                    return Err(de::Error::duplicate_field(key.name()));
+                }
+                seen |= bit;
+            }
+            match key {
+                Key::Type => e.kind = map.next_value_seed(Optional(Text))?,
+                Key::Event => e.event = map.next_value_seed(Optional(Text))?,
+                Key::UserId => e.user_id = map.next_value_seed(Optional(Id))?.flatten(),
+                Key::AnonymousId => {
+                    e.anonymous_id = map.next_value_seed(Optional(Id))?.flatten();
+                }
+                Key::MessageId => e.message_id = map.next_value_seed(Optional(Id))?.flatten(),
+                Key::Timestamp => e.timestamp = map.next_value_seed(Optional(Timestamp))?,
+                Key::Properties => {
+                    let other_kind = e.kind.as_deref().is_some_and(|k| k != "track");
+                    let event = e.event.as_deref().map(|n| self.reader.by_external.get(n));
+                    e.properties = match (other_kind, event) {
+                        // Of no use: not a `track`, or an event not declared.
+                        (true, _) | (false, Some(None)) => {
+                            map.next_value::<IgnoredAny>()?;
+                            Section::Skipped
+                        }
+                        (false, Some(Some(&event))) => {
+                            let seed = PropsSeed {
+                                reader: self.reader,
+                                event,
+                            };
+                            Section::Decoded(map.next_value_seed(seed)?)
+                        }
+                        (false, None) => raw_section(map.next_value::<Option<&RawValue>>()?),
+                    };
+                }
+                Key::Traits => {
+                    e.traits = match e.kind.as_deref() {
+                        Some("identify") => {
+                            let seed = TraitsSeed {
+                                reader: self.reader,
+                            };
+                            Section::Decoded(map.next_value_seed(seed)?)
+                        }
+                        Some(_) => {
+                            map.next_value::<IgnoredAny>()?;
+                            Section::Skipped
+                        }
+                        None => raw_section(map.next_value::<Option<&RawValue>>()?),
+                    };
+                }
+                Key::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(e)
+    }
+}
+
+fn raw_section<T>(raw: Option<&RawValue>) -> Section<'_, T> {
+    // `null` is no section at all.
+    raw.map_or(Section::Absent, Section::Raw)
+}
+
+/// Reads and drops the rest of an object or array that is not of the shape wanted.
+fn skip_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
+    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
+fn skip_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
+    while seq.next_element::<IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
+/// The visitor methods of a value expected in one shape: every other JSON value
+/// is read whole and becomes `self.other(what was found)`, never a parse error.
+macro_rules! others {
+    ($($method:ident($ty:ty) => $found:literal),* $(,)?) => {
+        $(fn $method<E: de::Error>(self, _: $ty) -> Result<Self::Value, E> {
+            Ok(self.other($found))
+        })*
+    };
+    (seq) => {
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+            skip_seq(seq)?;
+            Ok(self.other("an array"))
+        }
+    };
+    (map) => {
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            skip_map(map)?;
+            Ok(self.other("an object"))
+        }
+    };
+}
+
+/// `null` as `None`, anything else read by `S`.
+struct Optional<S>(S);
+
+impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Optional<S> {
+    type Value = Option<S::Value>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for Optional<S> {
+    type Value = Option<S::Value>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a value or null")
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        self.0.deserialize(d).map(Some)
+    }
+}
+
+/// A string, borrowed from the line when it has no escapes; anything else is the
+/// parse error serde's own readers give ("expected a string").
+struct Text;
+
+impl<'de> DeserializeSeed<'de> for Text {
+    type Value = Cow<'de, str>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Text {
+    type Value = Cow<'de, str>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(s))
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(s.to_owned()))
+    }
+}
+
+/// An id: a string, or a number as its JSON text; any other value is no id.
+struct Id;
+
+impl<'de> DeserializeSeed<'de> for Id {
+    type Value = Option<Cow<'de, str>>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Id {
+    type Value = Option<Cow<'de, str>>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an id")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Borrowed(s)))
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(s.to_owned())))
+    }
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(n.to_string())))
+    }
+    fn visit_i64<E: de::Error>(self, n: i64) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(n.to_string())))
+    }
+    fn visit_f64<E: de::Error>(self, n: f64) -> Result<Self::Value, E> {
+        // As serde_json prints the number it read (shortest round-trip form).
+        Ok(serde_json::Number::from_f64(n).map(|n| Cow::Owned(n.to_string())))
+    }
+    others!(visit_bool(bool) => "a bool");
+    others!(seq);
+    others!(map);
+}
+
+impl Id {
+    fn other(self, _: &str) -> Option<Cow<'static, str>> {
+        None
+    }
+}
+
+/// A timestamp's text, or a value that is not a string.
+struct Timestamp;
+
+impl<'de> DeserializeSeed<'de> for Timestamp {
+    type Value = Result<Cow<'de, str>, NotAString>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Timestamp {
+    type Value = Result<Cow<'de, str>, NotAString>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a timestamp")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
+        Ok(Ok(Cow::Borrowed(s)))
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(Ok(Cow::Owned(s.to_owned())))
+    }
+    others!(visit_bool(bool) => "a bool", visit_u64(u64) => "a number",
+        visit_i64(i64) => "a number", visit_f64(f64) => "a number");
+    others!(seq);
+    others!(map);
+}
+
+impl Timestamp {
+    fn other<'a>(self, _: &str) -> Result<Cow<'a, str>, NotAString> {
+        Err(NotAString)
+    }
+}
+
+/// One declared property or trait of type `ty`, straight into its slot value.
+struct SlotSeed {
+    ty: Type,
+}
+
+impl<'de> DeserializeSeed<'de> for SlotSeed {
+    type Value = Slot;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Slot, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl SlotSeed {
+    fn other(self, found: &'static str) -> Slot {
+        Slot::Wrong(found)
+    }
+
+    fn number(self, n: f64) -> Slot {
+        match self.ty {
+            Type::Number => Slot::Value(Value::Number(n)),
+            Type::Duration => {
+                let nanos = (n * 1e9).round();
+                if nanos.is_finite() && nanos.abs() <= 9.2e18 {
+                    Slot::Value(Value::Duration(nanos as i64))
+                } else {
+                    Slot::Wrong("a number")
+                }
+            }
+            _ => Slot::Wrong("a number"),
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for SlotSeed {
+    type Value = Slot;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a value")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Slot, E> {
+        Ok(Slot::Null)
+    }
+    fn visit_bool<E: de::Error>(self, b: bool) -> Result<Slot, E> {
+        Ok(match self.ty {
+            Type::Bool => Slot::Value(Value::Bool(b)),
+            _ => Slot::Wrong("a bool"),
+        })
+    }
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<Slot, E> {
+        Ok(self.number(n as f64))
+    }
+    fn visit_i64<E: de::Error>(self, n: i64) -> Result<Slot, E> {
+        Ok(self.number(n as f64))
+    }
+    fn visit_f64<E: de::Error>(self, n: f64) -> Result<Slot, E> {
+        Ok(self.number(n))
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Slot, E> {
+        Ok(match self.ty {
+            Type::String => Slot::Value(Value::Str(s.into())),
+            Type::Time => match time::parse_rfc3339(s) {
+                Some(t) => Slot::Value(Value::Time(t)),
+                None => Slot::Wrong("a string"),
+            },
+            Type::Timezone => match s.parse::<chrono_tz::Tz>() {
+                Ok(_) => Slot::Value(Value::Str(s.into())),
+                Err(_) => Slot::UnknownZone(s.to_owned()),
+            },
+            _ => Slot::Wrong("a string"),
+        })
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Slot, A::Error> {
+        let element = match self.ty {
+            Type::ListNumber => Type::Number,
+            Type::ListString => Type::String,
+            _ => {
+                skip_seq(seq)?;
+                return Ok(Slot::Wrong("an array"));
+            }
+        };
+        let mut items = Vec::new();
+        let mut all_fit = true;
+        while let Some(item) = seq.next_element_seed(SlotSeed { ty: element })? {
+            match item {
+                Slot::Value(v) if all_fit => items.push(v),
+                _ => all_fit = false,
+            }
+        }
+        Ok(match all_fit {
+            true => Slot::Value(Value::List(items.into())),
+            // The list is what is reported, whichever item is wrong.
+            false => Slot::Wrong("an array"),
+        })
+    }
+    others!(map);
+}
+
+/// An event's `properties`, by declared property.
+struct PropsSeed<'r> {
+    reader: &'r Reader,
+    event: usize,
+}
+
+impl PropsSeed<'_> {
+    fn empty(&self) -> Found {
+        let count = self.reader.program.events[self.event].props.len();
+        Ok((0..count).map(|_| Slot::Absent).collect())
+    }
+
+    fn other(self, _: &str) -> Found {
+        Err(NotAnObject)
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for PropsSeed<'_> {
+    type Value = Found;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Found, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PropsSeed<'_> {
+    type Value = Found;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object of properties")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Found, E> {
+        Ok(self.empty())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Found, A::Error> {
+        let def = &self.reader.program.events[self.event];
+        let mut found: Vec<Slot> = (0..def.props.len()).map(|_| Slot::Absent).collect();
+        while let Some(key) = map.next_key_seed(Member(|name: &str| {
+            def.props.iter().position(|p| p.name == name)
+        }))? {
+            match key {
+                Some(i) => {
+                    found[i] = map.next_value_seed(SlotSeed {
+                        ty: def.props[i].ty.ty,
+                    })?
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Ok(found))
+    }
+    others!(visit_bool(bool) => "a bool", visit_u64(u64) => "a number",
+        visit_i64(i64) => "a number", visit_f64(f64) => "a number", visit_str(&str) => "a string");
+    others!(seq);
+}
+
+/// A member name, looked up without copying it.
+struct Member<F>(F);
+
+impl<'de, T, F: FnOnce(&str) -> Option<T>> DeserializeSeed<'de> for Member<F> {
+    type Value = Option<T>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Option<T>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<T, F: FnOnce(&str) -> Option<T>> Visitor<'_> for Member<F> {
+    type Value = Option<T>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a member name")
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Option<T>, E> {
+        Ok((self.0)(s))
+    }
+}
+
+/// An `identify` call's `traits`, by declared attribute, and the `consent` trait.
+struct TraitsSeed<'r> {
+    reader: &'r Reader,
+}
+
+enum TraitKey {
+    Consent,
+    Attr(usize),
+}
+
+impl TraitsSeed<'_> {
+    fn empty(&self) -> Result<Traits, NotAnObject> {
+        Ok(Traits {
+            attrs: (0..self.reader.program.attrs.len())
+                .map(|_| Slot::Absent)
+                .collect(),
+            consent: None,
+        })
+    }
+
+    fn other(self, _: &str) -> Result<Traits, NotAnObject> {
+        Err(NotAnObject)
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for TraitsSeed<'_> {
+    type Value = Result<Traits, NotAnObject>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TraitsSeed<'_> {
+    type Value = Result<Traits, NotAnObject>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object of traits")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(self.empty())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let Ok(mut traits) = self.empty() else {
+            return Ok(Err(NotAnObject));
+        };
+        let reader = self.reader;
+        while let Some(key) = map.next_key_seed(Member(|name: &str| match name {
+            "consent" => Some(TraitKey::Consent),
+            _ => reader.attr_by_name.get(name).map(|&i| TraitKey::Attr(i)),
+        }))? {
+            match key {
+                Some(TraitKey::Consent) => {
+                    traits.consent = Some(map.next_value_seed(ConsentSeed { reader })?);
+                }
+                Some(TraitKey::Attr(i)) => {
+                    let ty = reader.program.attrs[i].ty.ty;
+                    traits.attrs[i] = map.next_value_seed(SlotSeed { ty })?;
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Ok(traits))
+    }
+    others!(visit_bool(bool) => "a bool", visit_u64(u64) => "a number",
+        visit_i64(i64) => "a number", visit_f64(f64) => "a number", visit_str(&str) => "a string");
+    others!(seq);
+}
+
+/// The `consent` trait: granted or not, by declared topic.
+struct ConsentSeed<'r> {
+    reader: &'r Reader,
+}
+
+type Topics = Result<Vec<Option<Result<bool, NotABool>>>, NotAnObject>;
+
+impl ConsentSeed<'_> {
+    fn other(self, _: &str) -> Topics {
+        Err(NotAnObject)
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for ConsentSeed<'_> {
+    type Value = Topics;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Topics, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ConsentSeed<'_> {
+    type Value = Topics;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object of consent topics")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Topics, A::Error> {
+        let reader = self.reader;
+        let mut topics: Vec<Option<Result<bool, NotABool>>> =
+            (0..reader.program.consents.len()).map(|_| None).collect();
+        while let Some(key) = map.next_key_seed(Member(|name: &str| {
+            reader.consent_by_name.get(name).copied()
+        }))? {
+            match key {
+                Some(t) => {
+                    let granted = map.next_value_seed(SlotSeed { ty: Type::Bool })?;
+                    topics[t] = Some(match granted {
+                        Slot::Value(Value::Bool(b)) => Ok(b),
+                        _ => Err(NotABool),
+                    });
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Ok(topics))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Topics, E> {
+        Ok(self.other("null"))
+    }
+    others!(visit_bool(bool) => "a bool", visit_u64(u64) => "a number",
+        visit_i64(i64) => "a number", visit_f64(f64) => "a number", visit_str(&str) => "a string");
+    others!(seq);
 }

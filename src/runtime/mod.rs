@@ -21,6 +21,7 @@ use chrono_tz::Tz;
 use rustc_hash::{FxHashMap, FxHashSet};
 use state::Instance;
 pub use state::Profile;
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -30,12 +31,13 @@ use std::sync::Arc;
 pub const DEDUPE_WINDOW: i64 = 7 * time::DAY;
 
 /// One valid input event, already validated against the schema.
+/// Ids are borrowed from the input line when they can be.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Incoming {
-    pub profile: String,
+pub struct Incoming<'a> {
+    pub profile: Cow<'a, str>,
     /// Nanoseconds since the epoch.
     pub timestamp: i64,
-    pub message_id: Option<String>,
+    pub message_id: Option<Cow<'a, str>>,
     pub body: Body,
 }
 
@@ -210,7 +212,7 @@ impl Engine {
     }
 
     /// Processes one event (§7.3), appending its decisions to `out`.
-    pub fn process(&mut self, event: Incoming, out: &mut Vec<Decision>) -> Outcome {
+    pub fn process(&mut self, event: Incoming<'_>, out: &mut Vec<Decision>) -> Outcome {
         // 1. A repeated messageId has no effect at all.
         let digest = event.message_id.as_deref().map(fnv1a_128);
         if let Some(d) = digest
@@ -842,9 +844,9 @@ mod tests {
         let analysis = crate::analyze(&sources);
         let program = Arc::new(crate::ir::lower(&analysis.modules).unwrap());
         let event = |i: i64| Incoming {
-            profile: format!("p{}", i % 3),
+            profile: format!("p{}", i % 3).into(),
             timestamp: i * time::SECOND,
-            message_id: Some(format!("m{i}")),
+            message_id: Some(format!("m{i}").into()),
             body: Body::Track {
                 event: 0,
                 props: vec![Value::Number(1.0)],
