@@ -148,7 +148,7 @@ fn check(program: &Program, lines: &[String], decisions: &[Decision]) -> Result<
     let mut sends: HashMap<String, Vec<(i64, usize)>> = HashMap::new();
     let mut active: BTreeMap<(String, String), bool> = BTreeMap::new();
     for d in decisions {
-        let key = (d.profile.clone(), d.journey.clone());
+        let key = (d.profile.to_string(), d.journey.to_string());
         match &d.kind {
             DecisionKind::Entered if active.insert(key.clone(), true) == Some(true) => {
                 return Err(format!("two active instances of {key:?} at {}", d.at));
@@ -169,7 +169,7 @@ fn check(program: &Program, lines: &[String], decisions: &[Decision]) -> Result<
                 let c = program
                     .channels
                     .iter()
-                    .position(|c| &c.name == channel)
+                    .position(|c| *c.name == **channel)
                     .unwrap();
                 let ch = &program.channels[c];
                 let k = known_at(&history, &d.profile, d.at);
@@ -199,7 +199,7 @@ fn check(program: &Program, lines: &[String], decisions: &[Decision]) -> Result<
                         d.profile, d.at
                     ));
                 }
-                let history = sends.entry(d.profile.clone()).or_default();
+                let history = sends.entry(d.profile.to_string()).or_default();
                 if !journey.transactional {
                     let tz = tz_of(&k);
                     for q in program.global_quiet.iter().chain(ch.quiet.iter()) {

@@ -209,13 +209,29 @@ pub fn format_number(n: f64) -> String {
 
 /// A value interpolated into template text.
 pub fn to_text(v: &Value) -> String {
+    let mut out = String::new();
+    write_text(v, &mut out);
+    out
+}
+
+/// A value interpolated into template text, appended to `out`.
+pub fn write_text(v: &Value, out: &mut String) {
     match v {
-        Value::Str(s) => s.to_string(),
-        Value::Number(n) => format_number(*n),
-        Value::Bool(b) => b.to_string(),
-        Value::None => String::new(),
-        Value::Time(t) => crate::runtime::time::rfc3339(*t),
-        Value::Duration(d) => format!("{}s", d / 1_000_000_000),
-        Value::List(items) => items.iter().map(to_text).collect::<Vec<_>>().join(", "),
+        Value::Str(s) => out.push_str(s),
+        Value::Number(n) => out.push_str(&format_number(*n)),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::None => {}
+        Value::Time(t) => out.push_str(&crate::runtime::time::rfc3339(*t)),
+        Value::Duration(d) => {
+            let _ = std::fmt::Write::write_fmt(out, format_args!("{}s", d / 1_000_000_000));
+        }
+        Value::List(items) => {
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_text(item, out);
+            }
+        }
     }
 }

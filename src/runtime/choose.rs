@@ -2,37 +2,47 @@
 
 use crate::interp::{self, Env};
 use crate::ir::{CapWindow, Journey, Program, Quiet, TextPart, Value};
-use crate::runtime::Reason;
 use crate::runtime::state::Profile;
 use crate::runtime::time;
+use crate::runtime::{Names, Reason};
 use chrono_tz::Tz;
 use std::cell::Cell;
+use std::rc::Rc;
 
 pub enum Choice {
     Send {
         channel: usize,
-        content: Vec<(String, String)>,
+        content: Vec<(Rc<str>, String)>,
     },
-    Suppressed(Vec<(String, Reason)>),
+    Suppressed(Vec<(Rc<str>, Reason)>),
     /// Every channel failed, some only for quiet hours: try again at this time.
     Defer(i64),
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the inputs of §7.4, each distinct"
-)]
+/// What a `send` is decided in: the program, the sending journey and the clock.
+pub struct Context<'a> {
+    pub program: &'a Program,
+    pub names: &'a Names,
+    pub journey: &'a Journey,
+    pub now: i64,
+    pub tz: Tz,
+    pub divisions_by_zero: &'a Cell<u64>,
+}
+
 pub fn choose(
-    program: &Program,
-    journey: &Journey,
+    cx: &Context<'_>,
     profile: &Profile,
     trigger: &[Value],
     template: usize,
     channels: &[usize],
-    now: i64,
-    tz: Tz,
-    divisions_by_zero: &Cell<u64>,
 ) -> Choice {
+    let Context {
+        program,
+        journey,
+        now,
+        tz,
+        ..
+    } = *cx;
     let Some(tpl) = program.templates.get(template) else {
         return Choice::Suppressed(Vec::new());
     };
@@ -42,13 +52,8 @@ pub fn choose(
         let Some(channel) = program.channels.get(c) else {
             continue;
         };
-        let quiet: Vec<Quiet> = program
-            .global_quiet
-            .iter()
-            .chain(channel.quiet.iter())
-            .copied()
-            .collect();
-        let block = tpl.blocks.iter().find(|b| b.channel == c);
+        let quiet = || program.global_quiet.iter().chain(channel.quiet.iter());
+        let block = tpl.blocks.iter().enumerate().find(|(_, b)| b.channel == c);
         let granted = |topic: usize| profile.consents.get(topic).copied().unwrap_or(false);
         let reason = if block.is_none() {
             Some(Reason::NoContent)
@@ -61,13 +66,20 @@ pub fn choose(
             Some(Reason::NoConsent)
         } else if !journey.transactional && capped(program, profile, c, now, tz) {
             Some(Reason::Cap)
-        } else if !journey.transactional && quiet.iter().any(|q| time::in_quiet(tz, now, *q)) {
+        } else if !journey.transactional && quiet().any(|q| time::in_quiet(tz, now, *q)) {
             Some(Reason::Quiet)
         } else {
             None
         };
+        let channel_name = || {
+            cx.names
+                .channels
+                .get(c)
+                .cloned()
+                .unwrap_or_else(|| Rc::from(""))
+        };
         match (reason, block) {
-            (None, Some(block)) => {
+            (None, Some((index, block))) => {
                 let env = Env {
                     program,
                     attrs: &profile.attrs,
@@ -76,16 +88,22 @@ pub fn choose(
                     now,
                     tz,
                     aggregates: profile,
-                    divisions_by_zero,
+                    divisions_by_zero: cx.divisions_by_zero,
                 };
+                let names = cx
+                    .names
+                    .fields
+                    .get(template)
+                    .and_then(|blocks| blocks.get(index))
+                    .map_or(&[][..], Vec::as_slice);
                 let content = block
                     .fields
                     .iter()
-                    .map(|f| {
-                        (
-                            f.name.clone(),
-                            render(f.text_for(journey.trigger).unwrap_or(&[]), &env),
-                        )
+                    .zip(names)
+                    .map(|(f, name)| {
+                        let mut text = String::new();
+                        render(f.text_for(journey.trigger).unwrap_or(&[]), &env, &mut text);
+                        (Rc::clone(name), text)
                     })
                     .collect();
                 return Choice::Send {
@@ -94,12 +112,13 @@ pub fn choose(
                 };
             }
             (Some(Reason::Quiet), _) => {
+                let quiet: Vec<Quiet> = quiet().copied().collect();
                 let until = time::quiet_end(tz, now, &quiet);
                 defer_until = Some(defer_until.map_or(until, |d| d.min(until)));
-                reasons.push((channel.name.clone(), Reason::Quiet));
+                reasons.push((channel_name(), Reason::Quiet));
             }
-            (Some(r), _) => reasons.push((channel.name.clone(), r)),
-            (None, None) => reasons.push((channel.name.clone(), Reason::NoContent)),
+            (Some(r), _) => reasons.push((channel_name(), r)),
+            (None, None) => reasons.push((channel_name(), Reason::NoContent)),
         }
     }
     match defer_until {
@@ -133,13 +152,11 @@ fn capped(program: &Program, profile: &Profile, c: usize, now: i64, tz: Tz) -> b
     })
 }
 
-fn render(parts: &[TextPart], env: &Env<'_>) -> String {
-    let mut out = String::new();
+fn render(parts: &[TextPart], env: &Env<'_>, out: &mut String) {
     for part in parts {
         match part {
             TextPart::Text(t) => out.push_str(t),
-            TextPart::Value(e) => out.push_str(&interp::to_text(&interp::eval(e, env))),
+            TextPart::Value(e) => interp::write_text(&interp::eval(e, env), out),
         }
     }
-    out
 }

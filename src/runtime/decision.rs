@@ -1,13 +1,14 @@
 //! Decisions: what the runtime emits (LANGUAGE.md §8).
 
 use serde::{Deserialize, Serialize};
+use std::rc::Rc;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
     /// Nanoseconds since the epoch.
     pub at: i64,
-    pub profile: String,
-    pub journey: String,
+    pub profile: Rc<str>,
+    pub journey: Rc<str>,
     pub kind: DecisionKind,
 }
 
@@ -15,41 +16,57 @@ pub struct Decision {
 pub enum DecisionKind {
     Entered,
     Send {
-        template: String,
-        channel: String,
+        template: Rc<str>,
+        channel: Rc<str>,
         message_id: String,
         /// Rendered fields of the channel's block, in declared order.
-        content: Vec<(String, String)>,
+        content: Vec<(Rc<str>, String)>,
     },
     Deferred {
-        template: String,
+        template: Rc<str>,
         until: i64,
     },
     Suppressed {
-        template: String,
+        template: Rc<str>,
         /// Channel → reason, in `via` order.
-        reasons: Vec<(String, Reason)>,
+        reasons: Vec<(Rc<str>, Reason)>,
     },
     Holdout {
-        arm: String,
+        arm: Rc<str>,
     },
     Exited {
-        event: String,
+        event: Rc<str>,
     },
     Completed,
 }
 
 impl DecisionKind {
-    pub fn name(&self) -> &'static str {
+    pub const COUNT: usize = 7;
+    /// The kinds' names, by [`DecisionKind::index`].
+    pub const NAMES: [&'static str; DecisionKind::COUNT] = [
+        "entered",
+        "send",
+        "deferred",
+        "suppressed",
+        "holdout",
+        "exited",
+        "completed",
+    ];
+
+    pub fn index(&self) -> usize {
         match self {
-            DecisionKind::Entered => "entered",
-            DecisionKind::Send { .. } => "send",
-            DecisionKind::Deferred { .. } => "deferred",
-            DecisionKind::Suppressed { .. } => "suppressed",
-            DecisionKind::Holdout { .. } => "holdout",
-            DecisionKind::Exited { .. } => "exited",
-            DecisionKind::Completed => "completed",
+            DecisionKind::Entered => 0,
+            DecisionKind::Send { .. } => 1,
+            DecisionKind::Deferred { .. } => 2,
+            DecisionKind::Suppressed { .. } => 3,
+            DecisionKind::Holdout { .. } => 4,
+            DecisionKind::Exited { .. } => 5,
+            DecisionKind::Completed => 6,
         }
+    }
+
+    pub fn name(&self) -> &'static str {
+        DecisionKind::NAMES[self.index()]
     }
 }
 

@@ -18,12 +18,13 @@ pub use decision::{Decision, DecisionKind, Reason};
 use crate::interp::{self, Env};
 use crate::ir::{CapWindow, Instr, Program, Reenter, Value};
 use chrono_tz::Tz;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashSet;
 use state::Instance;
 pub use state::Profile;
 use std::borrow::Cow;
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::rc::Rc;
 use std::sync::Arc;
 
 /// How long (in event time) a `messageId` is remembered for deduplication: a
@@ -74,12 +75,23 @@ pub struct Counters {
     pub peak_profiles: usize,
 }
 
+/// Profiles by id. The key and the profile's own `id` are the same text, shared
+/// with timers and decisions without copying.
+type Profiles = hashbrown::HashMap<Rc<str>, Profile, rustc_hash::FxBuildHasher>;
+
 pub struct Engine {
+    profiles: Profiles,
+    /// Everything else: split from the profiles so that one profile, found once
+    /// per event, can be borrowed while timers, counters and the rest change.
+    core: Core,
+}
+
+struct Core {
     program: Arc<Program>,
-    profiles: FxHashMap<String, Profile>,
+    names: Names,
     /// Pending timers, ordered as §7.3 fires them: time, profile, then journey
     /// index (journeys are stored by priority descending, then name).
-    timers: BTreeSet<(i64, String, usize)>,
+    timers: BTreeSet<(i64, Rc<str>, usize)>,
     clock: Option<i64>,
     /// 128-bit digests of the message ids seen within the deduplication window,
     /// and when (by the clock). Digests keep memory flat whatever the ids' length;
@@ -90,19 +102,62 @@ pub struct Engine {
     send_retention: i64,
     divisions_by_zero: Cell<u64>,
     counters: Counters,
+    /// Decisions by kind, in [`DecisionKind::index`] order.
+    decisions: [u64; DecisionKind::COUNT],
     /// Whether changes are recorded for a durable store (see `take_changes`);
     /// without a store nothing would drain them, and they would grow with the input.
     track_changes: bool,
     /// What changed since the last [`Engine::take_changes`], for a durable store.
-    dirty: FxHashSet<String>,
+    dirty: FxHashSet<Rc<str>>,
     /// Where evicted profiles come back from.
     loader: Option<Box<dyn ProfileLoader>>,
     /// Native code for the program's conditions (`--engine jit`).
-    jit: Option<std::rc::Rc<crate::jit::Jit>>,
+    jit: Option<Rc<crate::jit::Jit>>,
     /// A counter of profile uses, for least-recently-used eviction.
     tick: u64,
     seen_added: Vec<(i64, u128)>,
     seen_removed: Vec<u128>,
+    /// Journeys an event ends or starts, reused from event to event.
+    scratch: Vec<usize>,
+}
+
+/// The program's names as shared strings, so that decisions name journeys,
+/// templates, channels and fields without copying them.
+struct Names {
+    journeys: Vec<Rc<str>>,
+    templates: Vec<Rc<str>>,
+    channels: Vec<Rc<str>>,
+    events: Vec<Rc<str>>,
+    /// Per template, per block, per field.
+    fields: Vec<Vec<Vec<Rc<str>>>>,
+}
+
+impl Names {
+    fn new(program: &Program) -> Names {
+        let names = |items: &mut dyn Iterator<Item = &String>| -> Vec<Rc<str>> {
+            items.map(|n| Rc::from(n.as_str())).collect()
+        };
+        Names {
+            journeys: names(&mut program.journeys.iter().map(|j| &j.name)),
+            templates: names(&mut program.templates.iter().map(|t| &t.name)),
+            channels: names(&mut program.channels.iter().map(|c| &c.name)),
+            events: names(&mut program.events.iter().map(|e| &e.name)),
+            fields: program
+                .templates
+                .iter()
+                .map(|t| {
+                    t.blocks
+                        .iter()
+                        .map(|b| names(&mut b.fields.iter().map(|f| &f.name)))
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+}
+
+fn name(names: &[Rc<str>], i: usize) -> Rc<str> {
+    names.get(i).cloned().unwrap_or_else(|| Rc::from(""))
 }
 
 /// The source of profiles that are not in memory (evicted, or saved by an earlier
@@ -133,22 +188,27 @@ impl Engine {
             .max()
             .unwrap_or(0);
         Engine {
-            program,
-            profiles: FxHashMap::default(),
-            timers: BTreeSet::new(),
-            clock: None,
-            seen: FxHashSet::default(),
-            seen_order: VecDeque::new(),
-            send_retention,
-            divisions_by_zero: Cell::new(0),
-            counters: Counters::default(),
-            track_changes: false,
-            dirty: FxHashSet::default(),
-            loader: None,
-            jit: None,
-            tick: 0,
-            seen_added: Vec::new(),
-            seen_removed: Vec::new(),
+            profiles: Profiles::default(),
+            core: Core {
+                names: Names::new(&program),
+                program,
+                timers: BTreeSet::new(),
+                clock: None,
+                seen: FxHashSet::default(),
+                seen_order: VecDeque::new(),
+                send_retention,
+                divisions_by_zero: Cell::new(0),
+                counters: Counters::default(),
+                decisions: [0; DecisionKind::COUNT],
+                track_changes: false,
+                dirty: FxHashSet::default(),
+                loader: None,
+                jit: None,
+                tick: 0,
+                seen_added: Vec::new(),
+                seen_removed: Vec::new(),
+                scratch: Vec::new(),
+            },
         }
     }
 
@@ -162,14 +222,16 @@ impl Engine {
         seen: Vec<(i64, u128)>,
     ) -> Engine {
         let mut engine = Engine::new(program);
-        engine.track_changes = true;
-        engine.clock = clock;
-        engine.timers.extend(timers);
+        let core = &mut engine.core;
+        core.track_changes = true;
+        core.clock = clock;
+        core.timers
+            .extend(timers.into_iter().map(|(at, id, j)| (at, Rc::from(id), j)));
         let mut seen = seen;
         seen.sort_unstable();
         for (t, d) in seen {
-            if engine.seen.insert(d) {
-                engine.seen_order.push_back((t, d));
+            if core.seen.insert(d) {
+                core.seen_order.push_back((t, d));
             }
         }
         engine
@@ -177,33 +239,42 @@ impl Engine {
 
     /// Starts recording what changes, for [`Engine::take_changes`].
     pub fn track_changes(&mut self) {
-        self.track_changes = true;
+        self.core.track_changes = true;
     }
 
     /// The profiles and message ids changed since the last call (since
     /// [`Engine::track_changes`]), and the clock.
     pub fn take_changes(&mut self) -> Changes {
         // Profiles that changed, with their pending timers.
-        let mut ids: Vec<String> = self.dirty.drain().collect();
+        let mut ids: Vec<Rc<str>> = self.core.dirty.drain().collect();
         ids.sort_unstable();
         Changes {
             profiles: ids
                 .into_iter()
-                .filter_map(|id| self.profiles.get(&id).cloned().map(|p| (id, p)))
+                .filter_map(|id| {
+                    let profile = self.profiles.get(&id)?.clone();
+                    Some((id.to_string(), profile))
+                })
                 .collect(),
-            seen_added: std::mem::take(&mut self.seen_added),
-            seen_removed: std::mem::take(&mut self.seen_removed),
-            clock: self.clock,
+            seen_added: std::mem::take(&mut self.core.seen_added),
+            seen_removed: std::mem::take(&mut self.core.seen_removed),
+            clock: self.core.clock,
         }
     }
 
     pub fn program(&self) -> &Program {
-        &self.program
+        &self.core.program
     }
 
     pub fn counters(&self) -> Counters {
-        let mut c = self.counters.clone();
-        c.divisions_by_zero = self.divisions_by_zero.get();
+        let mut c = self.core.counters.clone();
+        c.divisions_by_zero = self.core.divisions_by_zero.get();
+        c.decisions = DecisionKind::NAMES
+            .iter()
+            .zip(self.core.decisions)
+            .filter(|(_, n)| *n > 0)
+            .map(|(name, n)| (*name, n))
+            .collect();
         c
     }
 
@@ -216,56 +287,42 @@ impl Engine {
         // 1. A repeated messageId has no effect at all.
         let digest = event.message_id.as_deref().map(fnv1a_128);
         if let Some(d) = digest
-            && self.seen.contains(&d)
+            && self.core.seen.contains(&d)
         {
-            self.counters.duplicates += 1;
+            self.core.counters.duplicates += 1;
             return Outcome::Duplicate;
         }
         // The clock is the largest timestamp seen; a late event runs at the clock.
-        let now = match self.clock {
+        let now = match self.core.clock {
             Some(c) if c > event.timestamp => {
-                self.counters.late += 1;
+                self.core.counters.late += 1;
                 c
             }
             _ => event.timestamp,
         };
         // 2. Timers due at or before now.
         self.fire_timers(now, out);
-        self.clock = Some(now);
-        if let Some(d) = digest
-            && self.seen.insert(d)
-        {
-            self.seen_order.push_back((now, d));
-            if self.track_changes {
-                self.seen_added.push((now, d));
-            }
-        }
-        // Ids older than the window are forgotten, so memory does not grow with the
-        // length of the stream.
-        let horizon = now.saturating_sub(DEDUPE_WINDOW);
-        while self.seen_order.front().is_some_and(|(t, _)| *t <= horizon) {
-            if let Some((_, d)) = self.seen_order.pop_front() {
-                self.seen.remove(&d);
-                if self.track_changes {
-                    self.seen_removed.push(d);
-                }
-            }
+        let core = &mut self.core;
+        core.clock = Some(now);
+        if let Some(d) = digest {
+            core.remember(now, d);
         }
         match event.body {
             Body::Ignored => {
-                self.counters.ignored += 1;
+                core.counters.ignored += 1;
                 Outcome::Ignored
             }
             Body::Identify { attrs, consents } => {
                 // 3. Traits and consent.
-                let program = Arc::clone(&self.program);
-                let profile = self.profile_mut(&event.profile);
+                let Some(profile) = core.profile(&mut self.profiles, &event.profile, true) else {
+                    return Outcome::Processed;
+                };
                 for (slot, value) in attrs {
                     if let Some(a) = profile.attrs.get_mut(slot) {
                         *a = value;
                     }
                 }
-                profile.tz = state::zone_of(&program, &profile.attrs);
+                profile.tz = state::zone_of(&core.program, &profile.attrs);
                 for (topic, granted) in consents {
                     if let Some(c) = profile.consents.get_mut(topic) {
                         *c = granted;
@@ -274,7 +331,9 @@ impl Engine {
                 Outcome::Processed
             }
             Body::Track { event: kind, props } => {
-                self.track(&event.profile, event.timestamp, now, kind, &props, out);
+                if let Some(profile) = core.profile(&mut self.profiles, &event.profile, true) {
+                    core.track(profile, event.timestamp, now, kind, &props, out);
+                }
                 Outcome::Processed
             }
         }
@@ -283,61 +342,33 @@ impl Engine {
     /// Fires every timer due at or before `until` (`--until`), moving the clock.
     pub fn advance_to(&mut self, until: i64, out: &mut Vec<Decision>) {
         self.fire_timers(until, out);
-        if self.clock.is_none_or(|c| c < until) {
-            self.clock = Some(until);
+        if self.core.clock.is_none_or(|c| c < until) {
+            self.core.clock = Some(until);
         }
     }
 
     /// Fires pending timers in time order until none is left (`--drain`).
     pub fn drain(&mut self, out: &mut Vec<Decision>) {
-        while let Some((at, _, _)) = self.timers.first().cloned() {
+        while let Some(&(at, _, _)) = self.core.timers.first() {
             self.fire_timers(at, out);
-            if self.clock.is_none_or(|c| c < at) {
-                self.clock = Some(at);
+            if self.core.clock.is_none_or(|c| c < at) {
+                self.core.clock = Some(at);
             }
         }
     }
 
     pub fn pending_timers(&self) -> usize {
-        self.timers.len()
-    }
-
-    fn profile_mut(&mut self, id: &str) -> &mut Profile {
-        self.ensure_loaded(id);
-        if self.track_changes && !self.dirty.contains(id) {
-            self.dirty.insert(id.to_string());
-        }
-        self.tick += 1;
-        let tick = self.tick;
-        let program = &self.program;
-        let profile = self
-            .profiles
-            .entry(id.to_string())
-            .or_insert_with(|| Profile::new(program));
-        profile.touched = tick;
-        self.counters.peak_profiles = self.counters.peak_profiles.max(self.profiles.len());
-        #[expect(clippy::expect_used, reason = "the profile was inserted just above")]
-        self.profiles.get_mut(id).expect("profile present")
-    }
-
-    /// Brings an evicted profile back from the loader, if there is one.
-    fn ensure_loaded(&mut self, id: &str) {
-        if self.profiles.contains_key(id) {
-            return;
-        }
-        if let Some(profile) = self.loader.as_mut().and_then(|l| l.load(id)) {
-            self.profiles.insert(id.to_string(), profile);
-        }
+        self.core.timers.len()
     }
 
     /// Evaluates conditions with native code compiled for this engine's program.
-    pub fn use_jit(&mut self, jit: std::rc::Rc<crate::jit::Jit>) {
-        self.jit = Some(jit);
+    pub fn use_jit(&mut self, jit: Rc<crate::jit::Jit>) {
+        self.core.jit = Some(jit);
     }
 
     /// Attaches the source of profiles evicted from memory (the durable store).
     pub fn set_loader(&mut self, loader: Box<dyn ProfileLoader>) {
-        self.loader = Some(loader);
+        self.core.loader = Some(loader);
     }
 
     /// Drops least recently used profiles from memory until at most `max` remain.
@@ -347,11 +378,11 @@ impl Engine {
         if self.profiles.len() <= max {
             return;
         }
-        let mut candidates: Vec<(u64, String)> = self
+        let mut candidates: Vec<(u64, Rc<str>)> = self
             .profiles
             .iter()
-            .filter(|(id, _)| !self.dirty.contains(*id))
-            .map(|(id, p)| (p.touched, id.clone()))
+            .filter(|(id, _)| !self.core.dirty.contains(*id))
+            .map(|(id, p)| (p.touched, Rc::clone(id)))
             .collect();
         candidates.sort_unstable();
         let excess = self.profiles.len() - max;
@@ -361,35 +392,82 @@ impl Engine {
     }
 
     fn fire_timers(&mut self, until: i64, out: &mut Vec<Decision>) {
-        while let Some(first) = self.timers.first() {
+        let core = &mut self.core;
+        while let Some(first) = core.timers.first() {
             if first.0 > until {
                 break;
             }
-            let Some((at, profile_id, journey)) = self.timers.pop_first() else {
+            let Some((at, id, journey)) = core.timers.pop_first() else {
                 break;
             };
-            if self.track_changes {
-                self.dirty.insert(profile_id.clone());
-            }
-            self.ensure_loaded(&profile_id);
-            let Some(profile) = self.profiles.get_mut(&profile_id) else {
+            // A timer belongs to an active instance, so its profile exists.
+            let Some(profile) = core.profile(&mut self.profiles, &id, false) else {
                 continue;
             };
-            let Some(instance) = profile
-                .journeys
-                .get_mut(journey)
-                .and_then(|j| j.active.as_mut())
-            else {
+            let Some(instance) = instance_mut(profile, journey) else {
                 continue;
             };
             instance.timer = None;
-            self.run(&profile_id, journey, at, out);
+            core.run(profile, journey, at, out);
+        }
+    }
+}
+
+impl Core {
+    /// The profile `id`, from memory or the loader; a new one when `create` and
+    /// it has never been seen. Marks it used (and changed, for a store).
+    fn profile<'p>(
+        &mut self,
+        profiles: &'p mut Profiles,
+        id: &str,
+        create: bool,
+    ) -> Option<&'p mut Profile> {
+        let held = profiles.len();
+        let profile = match profiles.entry_ref(id) {
+            hashbrown::hash_map::EntryRef::Occupied(entry) => entry.into_mut(),
+            hashbrown::hash_map::EntryRef::Vacant(entry) => {
+                let loaded = self.loader.as_mut().and_then(|l| l.load(id));
+                let mut profile = match loaded {
+                    Some(p) => p,
+                    None if create => Profile::new(&self.program),
+                    None => return None,
+                };
+                profile.id = Rc::from(id);
+                self.counters.peak_profiles = self.counters.peak_profiles.max(held + 1);
+                entry.insert(profile)
+            }
+        };
+        self.tick += 1;
+        profile.touched = self.tick;
+        if self.track_changes && !self.dirty.contains(&profile.id) {
+            self.dirty.insert(Rc::clone(&profile.id));
+        }
+        Some(profile)
+    }
+
+    /// Remembers a message id, and forgets those older than the window, so that
+    /// memory does not grow with the length of the stream.
+    fn remember(&mut self, now: i64, digest: u128) {
+        if self.seen.insert(digest) {
+            self.seen_order.push_back((now, digest));
+            if self.track_changes {
+                self.seen_added.push((now, digest));
+            }
+        }
+        let horizon = now.saturating_sub(DEDUPE_WINDOW);
+        while self.seen_order.front().is_some_and(|(t, _)| *t <= horizon) {
+            if let Some((_, d)) = self.seen_order.pop_front() {
+                self.seen.remove(&d);
+                if self.track_changes {
+                    self.seen_removed.push(d);
+                }
+            }
         }
     }
 
     fn track(
         &mut self,
-        profile_id: &str,
+        profile: &mut Profile,
         timestamp: i64,
         now: i64,
         kind: usize,
@@ -398,12 +476,7 @@ impl Engine {
     ) {
         let jit = self.jit.clone();
         let program = Arc::clone(&self.program);
-        self.profile_mut(profile_id);
-        let div0 = &self.divisions_by_zero;
-        let Some(profile) = self.profiles.get_mut(profile_id) else {
-            return;
-        };
-        let tz = profile_tz(&program, profile);
+        let tz = profile.tz;
         // 4. Aggregates, at the event's own time.
         for (i, agg) in program.aggregates.iter().enumerate() {
             if let Some(state) = profile.aggregates.get_mut(i) {
@@ -423,7 +496,7 @@ impl Engine {
                         now,
                         tz,
                         aggregates: &NoAggregates,
-                        divisions_by_zero: div0,
+                        divisions_by_zero: &self.divisions_by_zero,
                     };
                     holds(jit.as_deref(), f, &env)
                 }
@@ -443,71 +516,65 @@ impl Engine {
             }
         }
         // 5. Exits, in priority order.
-        let event_name = program.events.get(kind).map_or("", |e| e.name.as_str());
-        let exiting: Vec<usize> = {
-            let Some(profile) = self.profiles.get(profile_id) else {
-                return;
-            };
+        let mut chosen = std::mem::take(&mut self.scratch);
+        chosen.clear();
+        {
             let env = event_env(&program, profile, props, now, tz, &self.divisions_by_zero);
-            program
-                .journeys
-                .iter()
-                .enumerate()
-                .filter(|(j, journey)| {
-                    profile.journeys.get(*j).is_some_and(|s| s.active.is_some())
-                        && journey.exits.iter().any(|(ev, cond)| {
-                            *ev == kind
-                                && cond.as_ref().is_none_or(|c| holds(jit.as_deref(), c, &env))
-                        })
-                })
-                .map(|(j, _)| j)
-                .collect()
-        };
-        for j in exiting {
-            self.end_instance(profile_id, j);
+            chosen.extend(
+                program
+                    .journeys
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, journey)| {
+                        profile.journeys.get(*j).is_some_and(|s| s.active.is_some())
+                            && journey.exits.iter().any(|(ev, cond)| {
+                                *ev == kind
+                                    && cond.as_ref().is_none_or(|c| holds(jit.as_deref(), c, &env))
+                            })
+                    })
+                    .map(|(j, _)| j),
+            );
+        }
+        for &j in &chosen {
+            self.end_instance(profile, j);
             let exited = DecisionKind::Exited {
-                event: event_name.to_string(),
+                event: name(&self.names.events, kind),
             };
-            out.push(self.decision(now, profile_id, j, exited));
+            out.push(self.decision(now, profile, j, exited));
         }
         // 6. Triggers, in priority order. Running a journey's steps changes only
         // its own instance and the send history, which no trigger condition or
         // eligibility rule reads, so all of them are decided first.
-        let entering: Vec<usize> = {
-            let Some(profile) = self.profiles.get(profile_id) else {
-                return;
-            };
+        chosen.clear();
+        {
             let env = event_env(&program, profile, props, now, tz, &self.divisions_by_zero);
-            program
-                .journeys
-                .iter()
-                .enumerate()
-                .filter(|(j, journey)| {
-                    journey.trigger == kind
-                        && profile.journeys.get(*j).is_some_and(|state| {
-                            state.active.is_none()
-                                && match journey.reenter {
-                                    Reenter::AfterEnd => true,
-                                    Reenter::Never => state.entries == 0,
-                                    Reenter::After(d) => state
-                                        .last_entry
-                                        .is_none_or(|last| now.saturating_sub(last) >= d),
-                                }
-                        })
-                        && journey
-                            .condition
-                            .as_ref()
-                            .is_none_or(|c| holds(jit.as_deref(), c, &env))
-                })
-                .map(|(j, _)| j)
-                .collect()
-        };
-        for j in entering {
-            if let Some(state) = self
-                .profiles
-                .get_mut(profile_id)
-                .and_then(|p| p.journeys.get_mut(j))
-            {
+            chosen.extend(
+                program
+                    .journeys
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, journey)| {
+                        journey.trigger == kind
+                            && profile.journeys.get(*j).is_some_and(|state| {
+                                state.active.is_none()
+                                    && match journey.reenter {
+                                        Reenter::AfterEnd => true,
+                                        Reenter::Never => state.entries == 0,
+                                        Reenter::After(d) => state
+                                            .last_entry
+                                            .is_none_or(|last| now.saturating_sub(last) >= d),
+                                    }
+                            })
+                            && journey
+                                .condition
+                                .as_ref()
+                                .is_none_or(|c| holds(jit.as_deref(), c, &env))
+                    })
+                    .map(|(j, _)| j),
+            );
+        }
+        for &j in &chosen {
+            if let Some(state) = profile.journeys.get_mut(j) {
                 state.entries += 1;
                 state.last_entry = Some(now);
                 state.active = Some(Instance {
@@ -517,95 +584,84 @@ impl Engine {
                     timer: None,
                 });
             }
-            out.push(self.decision(now, profile_id, j, DecisionKind::Entered));
-            self.run(profile_id, j, now, out);
+            out.push(self.decision(now, profile, j, DecisionKind::Entered));
+            self.run(profile, j, now, out);
         }
+        self.scratch = chosen;
     }
 
     /// Ends an active instance and cancels its timer.
-    fn end_instance(&mut self, profile_id: &str, journey: usize) {
-        let instance = self
-            .profiles
-            .get_mut(profile_id)
-            .and_then(|p| p.journeys.get_mut(journey))
+    fn end_instance(&mut self, profile: &mut Profile, journey: usize) {
+        let instance = profile
+            .journeys
+            .get_mut(journey)
             .and_then(|state| state.active.take());
         if let Some(at) = instance.and_then(|i| i.timer) {
-            self.timers.remove(&(at, profile_id.to_string(), journey));
+            self.timers.remove(&(at, Rc::clone(&profile.id), journey));
         }
     }
 
-    fn decision(&mut self, at: i64, profile: &str, journey: usize, kind: DecisionKind) -> Decision {
-        *self.counters.decisions.entry(kind.name()).or_default() += 1;
+    fn decision(
+        &mut self,
+        at: i64,
+        profile: &Profile,
+        journey: usize,
+        kind: DecisionKind,
+    ) -> Decision {
+        self.decisions[kind.index()] += 1;
         Decision {
             at,
-            profile: profile.to_string(),
-            journey: self
-                .program
-                .journeys
-                .get(journey)
-                .map_or(String::new(), |j| j.name.clone()),
+            profile: Rc::clone(&profile.id),
+            journey: name(&self.names.journeys, journey),
             kind,
         }
     }
 
-    fn schedule(&mut self, profile_id: &str, journey: usize, at: i64) {
-        if let Some(instance) = self
-            .profiles
-            .get_mut(profile_id)
-            .and_then(|p| p.journeys.get_mut(journey))
-            .and_then(|s| s.active.as_mut())
-        {
+    fn schedule(&mut self, profile: &mut Profile, journey: usize, at: i64) {
+        if let Some(instance) = instance_mut(profile, journey) {
             instance.timer = Some(at);
-            self.timers.insert((at, profile_id.to_string(), journey));
+            self.timers.insert((at, Rc::clone(&profile.id), journey));
         }
     }
 
-    fn set_pc(&mut self, profile_id: &str, journey: usize, pc: usize) {
-        if let Some(instance) = self
-            .profiles
-            .get_mut(profile_id)
-            .and_then(|p| p.journeys.get_mut(journey))
-            .and_then(|s| s.active.as_mut())
-        {
-            instance.pc = pc;
-        }
-    }
-
-    fn complete(&mut self, profile_id: &str, journey: usize, now: i64, out: &mut Vec<Decision>) {
-        self.end_instance(profile_id, journey);
-        out.push(self.decision(now, profile_id, journey, DecisionKind::Completed));
+    fn complete(
+        &mut self,
+        profile: &mut Profile,
+        journey: usize,
+        now: i64,
+        out: &mut Vec<Decision>,
+    ) {
+        self.end_instance(profile, journey);
+        out.push(self.decision(now, profile, journey, DecisionKind::Completed));
     }
 
     /// Runs an instance's steps from its current instruction until it waits, is
     /// deferred or ends. Jumps only go forward, so this terminates.
-    fn run(&mut self, profile_id: &str, j: usize, now: i64, out: &mut Vec<Decision>) {
+    fn run(&mut self, profile: &mut Profile, j: usize, now: i64, out: &mut Vec<Decision>) {
         let jit = self.jit.clone();
         let program = Arc::clone(&self.program);
         let Some(journey) = program.journeys.get(j) else {
             return;
         };
+        let tz = profile.tz;
         loop {
-            let Some(profile) = self.profiles.get(profile_id) else {
-                return;
-            };
             let Some(instance) = profile.journeys.get(j).and_then(|s| s.active.as_ref()) else {
                 return;
             };
             let pc = instance.pc;
-            let tz = profile_tz(&program, profile);
             let Some(instr) = journey.code.get(pc) else {
-                self.complete(profile_id, j, now, out);
+                self.complete(profile, j, now, out);
                 return;
             };
             match instr {
                 Instr::Wait(d) => {
-                    self.set_pc(profile_id, j, pc + 1);
-                    self.schedule(profile_id, j, now.saturating_add(*d));
+                    set_pc(profile, j, pc + 1);
+                    self.schedule(profile, j, now.saturating_add(*d));
                     return;
                 }
                 Instr::WaitUntil(minutes) => {
-                    self.set_pc(profile_id, j, pc + 1);
-                    self.schedule(profile_id, j, time::next_local_time(tz, now, *minutes));
+                    set_pc(profile, j, pc + 1);
+                    self.schedule(profile, j, time::next_local_time(tz, now, *minutes));
                     return;
                 }
                 Instr::JumpUnless(cond, target) => {
@@ -616,7 +672,7 @@ impl Engine {
                         trigger: &instance.trigger,
                         now,
                         tz,
-                        aggregates: profile,
+                        aggregates: &*profile,
                         divisions_by_zero: &self.divisions_by_zero,
                     };
                     let next = if holds(jit.as_deref(), cond, &env) {
@@ -624,15 +680,15 @@ impl Engine {
                     } else {
                         *target
                     };
-                    self.set_pc(profile_id, j, next);
+                    set_pc(profile, j, next);
                 }
-                Instr::Jump(target) => self.set_pc(profile_id, j, *target),
+                Instr::Jump(target) => set_pc(profile, j, *target),
                 Instr::Stop => {
-                    self.complete(profile_id, j, now, out);
+                    self.complete(profile, j, now, out);
                     return;
                 }
                 Instr::Split { index, arms } => {
-                    let h = split_bucket(&journey.name, *index, profile_id);
+                    let h = split_bucket(&journey.name, *index, &profile.id);
                     let mut low = 0u64;
                     let chosen = arms.iter().find(|a| {
                         low += u64::from(a.percent);
@@ -640,98 +696,88 @@ impl Engine {
                     });
                     match chosen {
                         Some(arm) => match arm.target {
-                            Some(target) => self.set_pc(profile_id, j, target),
+                            Some(target) => set_pc(profile, j, target),
                             None => {
-                                let arm = arm.name.clone();
-                                out.push(self.decision(
-                                    now,
-                                    profile_id,
-                                    j,
-                                    DecisionKind::Holdout { arm },
-                                ));
-                                self.complete(profile_id, j, now, out);
+                                let arm = Rc::from(arm.name.as_str());
+                                let holdout = DecisionKind::Holdout { arm };
+                                out.push(self.decision(now, profile, j, holdout));
+                                self.complete(profile, j, now, out);
                                 return;
                             }
                         },
                         // Percentages add up to 100 in a checked program.
-                        None => self.set_pc(profile_id, j, pc + 1),
+                        None => set_pc(profile, j, pc + 1),
                     }
                 }
                 Instr::Send { template, channels } => {
                     let number = instance.number;
                     let outcome = choose::choose(
-                        &program,
-                        journey,
+                        &choose::Context {
+                            program: &program,
+                            names: &self.names,
+                            journey,
+                            now,
+                            tz,
+                            divisions_by_zero: &self.divisions_by_zero,
+                        },
                         profile,
                         &instance.trigger,
                         *template,
                         channels,
-                        now,
-                        tz,
-                        &self.divisions_by_zero,
                     );
-                    let template_name = program
-                        .templates
-                        .get(*template)
-                        .map_or(String::new(), |t| t.name.clone());
+                    let template_name = name(&self.names.templates, *template);
                     match outcome {
                         choose::Choice::Send { channel, content } => {
-                            let message_id = message_id(profile_id, &journey.name, number, pc);
-                            let retention = self.send_retention;
-                            if let Some(p) = self.profiles.get_mut(profile_id) {
-                                let horizon = now.saturating_sub(retention);
-                                while p.sends.front().is_some_and(|(t, _)| *t <= horizon) {
-                                    p.sends.pop_front();
-                                }
-                                p.sends.push_back((now, channel));
+                            let message_id = message_id(&profile.id, &journey.name, number, pc);
+                            let horizon = now.saturating_sub(self.send_retention);
+                            while profile.sends.front().is_some_and(|(t, _)| *t <= horizon) {
+                                profile.sends.pop_front();
                             }
-                            let channel = program
-                                .channels
-                                .get(channel)
-                                .map_or(String::new(), |c| c.name.clone());
-                            out.push(self.decision(
-                                now,
-                                profile_id,
-                                j,
-                                DecisionKind::Send {
-                                    template: template_name,
-                                    channel,
-                                    message_id,
-                                    content,
-                                },
-                            ));
-                            self.set_pc(profile_id, j, pc + 1);
+                            profile.sends.push_back((now, channel));
+                            let send = DecisionKind::Send {
+                                template: template_name,
+                                channel: name(&self.names.channels, channel),
+                                message_id,
+                                content,
+                            };
+                            out.push(self.decision(now, profile, j, send));
+                            set_pc(profile, j, pc + 1);
                         }
                         choose::Choice::Suppressed(reasons) => {
-                            out.push(self.decision(
-                                now,
-                                profile_id,
-                                j,
-                                DecisionKind::Suppressed {
-                                    template: template_name,
-                                    reasons,
-                                },
-                            ));
-                            self.set_pc(profile_id, j, pc + 1);
+                            let suppressed = DecisionKind::Suppressed {
+                                template: template_name,
+                                reasons,
+                            };
+                            out.push(self.decision(now, profile, j, suppressed));
+                            set_pc(profile, j, pc + 1);
                         }
                         choose::Choice::Defer(until) => {
-                            out.push(self.decision(
-                                now,
-                                profile_id,
-                                j,
-                                DecisionKind::Deferred {
-                                    template: template_name,
-                                    until,
-                                },
-                            ));
+                            let deferred = DecisionKind::Deferred {
+                                template: template_name,
+                                until,
+                            };
+                            out.push(self.decision(now, profile, j, deferred));
                             // The same step runs again, from scratch, at `until`.
-                            self.schedule(profile_id, j, until);
+                            self.schedule(profile, j, until);
                             return;
                         }
                     }
                 }
             }
         }
+    }
+}
+
+fn instance_mut(profile: &mut Profile, journey: usize) -> Option<&mut Instance> {
+    profile
+        .journeys
+        .get_mut(journey)
+        .and_then(|s| s.active.as_mut())
+}
+
+fn set_pc(profile: &mut Profile, journey: usize, pc: usize) {
+    if let Some(instance) = instance_mut(profile, journey) {
+        instance.pc = pc;
     }
 }
 
@@ -773,14 +819,16 @@ impl interp::Aggregates for NoAggregates {
     }
 }
 
-/// The profile's time zone: its `timezone` attribute, or UTC.
-pub fn profile_tz(_program: &Program, profile: &Profile) -> Tz {
-    profile.tz
-}
-
 /// FNV-1a, 64 bits (LANGUAGE.md §7.5).
 pub fn fnv1a_64(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    fnv64(FNV64_OFFSET, bytes)
+}
+
+const FNV64_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a 64, continued from `hash` over `bytes`.
+fn fnv64(hash: u64, bytes: &[u8]) -> u64 {
+    let mut h = hash;
     for b in bytes {
         h ^= u64::from(*b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
@@ -788,32 +836,77 @@ pub fn fnv1a_64(bytes: &[u8]) -> u64 {
     h
 }
 
-/// The experiment bucket 0–99 of a profile in a journey's split.
-pub fn split_bucket(journey: &str, split_index: u32, profile: &str) -> u64 {
-    fnv1a_64(format!("{journey}/{split_index}/{profile}").as_bytes()) % 100
-}
+const FNV128_OFFSET: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
 
-/// FNV-1a, 128 bits.
-pub fn fnv1a_128(text: &str) -> u128 {
-    let mut h: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
-    for b in text.as_bytes() {
+/// FNV-1a 128, continued from `hash` over `bytes`.
+fn fnv128(hash: u128, bytes: &[u8]) -> u128 {
+    let mut h = hash;
+    for b in bytes {
         h ^= u128::from(*b);
         h = h.wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013b);
     }
     h
 }
 
+/// `n` in decimal, written into `buf`.
+fn decimal(n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut n = n;
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    &buf[at..]
+}
+
+/// The experiment bucket 0–99 of a profile in a journey's split: FNV-1a 64 of
+/// `journey/split_index/profile`, modulo 100.
+pub fn split_bucket(journey: &str, split_index: u32, profile: &str) -> u64 {
+    let mut buf = [0; 20];
+    let mut h = fnv64(FNV64_OFFSET, journey.as_bytes());
+    h = fnv64(h, b"/");
+    h = fnv64(h, decimal(u64::from(split_index), &mut buf));
+    h = fnv64(h, b"/");
+    fnv64(h, profile.as_bytes()) % 100
+}
+
+/// FNV-1a, 128 bits.
+pub fn fnv1a_128(text: &str) -> u128 {
+    fnv128(FNV128_OFFSET, text.as_bytes())
+}
+
 /// A deterministic id for a send: FNV-1a 128 over profile, journey, instance and
-/// step, so a replay produces the same ids and a sender can deduplicate. FNV
-/// alone changes few bits for similar keys; a final mix (murmur3's) spreads them.
+/// step (separated by U+001F), so a replay produces the same ids and a sender can
+/// deduplicate. FNV alone changes few bits for similar keys; a final mix
+/// (murmur3's) spreads them.
 pub fn message_id(profile: &str, journey: &str, instance: u32, step: usize) -> String {
-    let h = fnv1a_128(&format!(
-        "{profile}\u{1f}{journey}\u{1f}{instance}\u{1f}{step}"
-    ));
+    let mut buf = [0; 20];
+    let mut h = fnv128(FNV128_OFFSET, profile.as_bytes());
+    h = fnv128(h, b"\x1f");
+    h = fnv128(h, journey.as_bytes());
+    h = fnv128(h, b"\x1f");
+    h = fnv128(h, decimal(u64::from(instance), &mut buf));
+    h = fnv128(h, b"\x1f");
+    h = fnv128(h, decimal(step as u64, &mut buf));
     let (hi, lo) = ((h >> 64) as u64, h as u64);
     let lo = fmix64(lo ^ hi.rotate_left(29));
     let hi = fmix64(hi ^ lo);
-    format!("{hi:016x}{lo:016x}")
+    let mut id = String::with_capacity(32);
+    for half in [hi, lo] {
+        for shift in (0..16).rev() {
+            let digit = ((half >> (shift * 4)) & 0xf) as u8;
+            id.push(char::from(if digit < 10 {
+                b'0' + digit
+            } else {
+                b'a' + digit - 10
+            }));
+        }
+    }
+    id
 }
 
 fn fmix64(mut k: u64) -> u64 {
@@ -857,7 +950,7 @@ mod tests {
         for i in 0..100 {
             plain.process(event(i), &mut out);
         }
-        assert!(plain.dirty.is_empty() && plain.seen_added.is_empty());
+        assert!(plain.core.dirty.is_empty() && plain.core.seen_added.is_empty());
         let mut tracked = Engine::new(program);
         tracked.track_changes();
         for i in 0..100 {
@@ -865,6 +958,28 @@ mod tests {
         }
         let changes = tracked.take_changes();
         assert_eq!((changes.profiles.len(), changes.seen_added.len()), (3, 100));
+    }
+
+    /// The streamed hashes are the hashes of the joined text (§7.5).
+    #[test]
+    fn split_and_message_ids_hash_the_joined_text() {
+        for (journey, index, profile) in
+            [("j", 0, "u1"), ("winback", 12, "cust-0000042"), ("", 7, "")]
+        {
+            let joined = format!("{journey}/{index}/{profile}");
+            assert_eq!(
+                split_bucket(journey, index, profile),
+                fnv1a_64(joined.as_bytes()) % 100
+            );
+        }
+        let h = fnv1a_128("u1\u{1f}j\u{1f}1\u{1f}2");
+        let (hi, lo) = ((h >> 64) as u64, h as u64);
+        let lo = fmix64(lo ^ hi.rotate_left(29));
+        let hi = fmix64(hi ^ lo);
+        assert_eq!(message_id("u1", "j", 1, 2), format!("{hi:016x}{lo:016x}"));
+        let mut buf = [0; 20];
+        assert_eq!(decimal(0, &mut buf), b"0");
+        assert_eq!(decimal(u64::MAX, &mut buf), b"18446744073709551615");
     }
 
     #[test]
