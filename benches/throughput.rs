@@ -14,7 +14,7 @@ mod gen_support;
 mod retail;
 
 use nudge::io::input::Reader;
-use nudge::io::output::decision_json;
+use nudge::io::output::write_decision;
 use nudge::runtime::Engine;
 use std::hint::black_box;
 use std::sync::Arc;
@@ -57,12 +57,15 @@ fn main() {
         let mut engine = Engine::new(Arc::clone(&program));
         let mut out = Vec::new();
         let mut bytes = 0usize;
+        let mut text = String::new();
         for line in &lines {
             if let Ok(event) = reader.read(line) {
                 engine.process(event, &mut out);
             }
             for d in out.drain(..) {
-                bytes += decision_json(&d).len() + 1;
+                text.clear();
+                write_decision(&d, &mut text);
+                bytes += text.len() + 1;
             }
         }
         black_box(bytes);

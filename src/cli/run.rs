@@ -13,7 +13,7 @@ use crate::cli::load::load;
 use crate::cli::store::{self, Checkpoint, FileMark, InputMark, Store};
 use nudge::diagnostic::render;
 use nudge::io::input::Reader;
-use nudge::io::output::{dead_letter_json, decision_json};
+use nudge::io::output::{dead_letter_json, write_decision};
 use nudge::runtime::{Engine, time};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Read, Seek, SeekFrom, Write};
@@ -82,6 +82,8 @@ struct Output {
     file: Option<File>,
     path: Option<PathBuf>,
     len: u64,
+    /// A line being written, reused from line to line.
+    text: String,
 }
 
 impl Output {
@@ -91,6 +93,7 @@ impl Output {
             file: None,
             path: None,
             len: 0,
+            text: String::new(),
         }
     }
 
@@ -134,6 +137,7 @@ impl Output {
             file: Some(file),
             path: Some(canonical),
             len,
+            text: String::new(),
         })
     }
 
@@ -308,7 +312,10 @@ pub fn run(args: RunArgs) -> Outcome {
         }
         input_mark.offset += buf.len() as u64;
         input_mark.lines += 1;
-        input_mark.digest = store::digest(input_mark.digest, &buf);
+        if with_state {
+            // Only a store reads it, to recognise the same input on restart.
+            input_mark.digest = store::digest(input_mark.digest, &buf);
+        }
         lines_this_run += 1;
         let (raw, utf8) = match std::str::from_utf8(&buf) {
             Ok(s) => (std::borrow::Cow::Borrowed(s), true),
@@ -446,7 +453,11 @@ fn write_all(
     decisions: &mut Vec<nudge::runtime::Decision>,
 ) -> std::io::Result<()> {
     for d in decisions.drain(..) {
-        out.line(&decision_json(&d))?;
+        out.text.clear();
+        write_decision(&d, &mut out.text);
+        out.writer.write_all(out.text.as_bytes())?;
+        out.writer.write_all(b"\n")?;
+        out.len += out.text.len() as u64 + 1;
     }
     Ok(())
 }

@@ -9,7 +9,7 @@
 use crate::ir::Quiet;
 use chrono::{
     DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset,
-    SecondsFormat, TimeZone, Timelike, Utc,
+    TimeZone, Timelike,
 };
 use chrono_tz::Tz;
 
@@ -28,8 +28,56 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
 /// `2026-11-29T10:00:00Z`, with fractional seconds only when not zero (3, 6 or 9
 /// digits), as LANGUAGE.md §8 asks.
 pub fn rfc3339(nanos: i64) -> String {
-    Utc.timestamp_nanos(nanos)
-        .to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    let mut out = String::with_capacity(30);
+    write_rfc3339(nanos, &mut out);
+    out
+}
+
+/// [`rfc3339`], appended to `out` (every decision has one or two: the calendar
+/// arithmetic is done here rather than through chrono's general formatter).
+pub fn write_rfc3339(nanos: i64, out: &mut String) {
+    let seconds = nanos.div_euclid(SECOND);
+    let fraction = nanos.rem_euclid(SECOND);
+    let (days, of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's `civil_from_days`).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    let digits = |out: &mut String, n: i64, width: u32| {
+        for i in (0..width).rev() {
+            let d = (n / 10_i64.pow(i)) % 10;
+            out.push(char::from(b'0' + d as u8));
+        }
+    };
+    digits(out, year, 4);
+    out.push('-');
+    digits(out, month, 2);
+    out.push('-');
+    digits(out, day, 2);
+    out.push('T');
+    digits(out, of_day / 3600, 2);
+    out.push(':');
+    digits(out, of_day / 60 % 60, 2);
+    out.push(':');
+    digits(out, of_day % 60, 2);
+    if fraction != 0 {
+        out.push('.');
+        if fraction % 1_000_000 == 0 {
+            digits(out, fraction / 1_000_000, 3);
+        } else if fraction % 1000 == 0 {
+            digits(out, fraction / 1000, 6);
+        } else {
+            digits(out, fraction, 9);
+        }
+    }
+    out.push('Z');
 }
 
 fn local(tz: Tz, t: i64) -> NaiveDateTime {
@@ -142,6 +190,32 @@ mod tests {
 
     fn t(s: &str) -> i64 {
         parse_rfc3339(s).unwrap()
+    }
+
+    /// The hand-written formatter against chrono's, over the whole range of
+    /// times (1677–2262), at every precision.
+    #[test]
+    fn formats_like_chrono() {
+        use chrono::{SecondsFormat, TimeZone, Utc};
+        let chrono = |n: i64| {
+            Utc.timestamp_nanos(n)
+                .to_rfc3339_opts(SecondsFormat::AutoSi, true)
+        };
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut cases = vec![i64::MIN, i64::MAX, 0, -1, 1, 951_782_400 * SECOND, -SECOND];
+        for _ in 0..20_000 {
+            let n = next() as i64;
+            cases.extend([n, n - n % SECOND, n - n % 1_000_000, n - n % 1000]);
+        }
+        for n in cases {
+            assert_eq!(rfc3339(n), chrono(n), "{n}");
+        }
     }
 
     #[test]
