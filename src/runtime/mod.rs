@@ -284,29 +284,28 @@ impl Engine {
 
     /// Processes one event (§7.3), appending its decisions to `out`.
     pub fn process(&mut self, event: Incoming<'_>, out: &mut Vec<Decision>) -> Outcome {
-        // 1. A repeated messageId has no effect at all.
-        let digest = event.message_id.as_deref().map(fnv1a_128);
-        if let Some(d) = digest
-            && self.core.seen.contains(&d)
+        // The clock is the largest timestamp seen; a late event runs at the clock.
+        let late = self.core.clock.is_some_and(|c| c > event.timestamp);
+        let now = self.core.clock.filter(|_| late).unwrap_or(event.timestamp);
+        // 1. A repeated messageId has no effect at all. (A new one is remembered
+        // now, in the same probe of the table; nothing reads it before the next
+        // event.)
+        if let Some(digest) = event.message_id.as_deref().map(fnv1a_128)
+            && !self.core.remember(now, digest)
         {
             self.core.counters.duplicates += 1;
             return Outcome::Duplicate;
         }
-        // The clock is the largest timestamp seen; a late event runs at the clock.
-        let now = match self.core.clock {
-            Some(c) if c > event.timestamp => {
-                self.core.counters.late += 1;
-                c
-            }
-            _ => event.timestamp,
-        };
+        if late {
+            self.core.counters.late += 1;
+        }
         // 2. Timers due at or before now.
         self.fire_timers(now, out);
         let core = &mut self.core;
         core.clock = Some(now);
-        if let Some(d) = digest {
-            core.remember(now, d);
-        }
+        // Ids older than the window are forgotten, so that memory does not grow
+        // with the length of the stream.
+        core.forget_seen(now);
         match event.body {
             Body::Ignored => {
                 core.counters.ignored += 1;
@@ -445,15 +444,20 @@ impl Core {
         Some(profile)
     }
 
-    /// Remembers a message id, and forgets those older than the window, so that
-    /// memory does not grow with the length of the stream.
-    fn remember(&mut self, now: i64, digest: u128) {
-        if self.seen.insert(digest) {
-            self.seen_order.push_back((now, digest));
-            if self.track_changes {
-                self.seen_added.push((now, digest));
-            }
+    /// Remembers a message id seen at `now`; false if it was already known.
+    fn remember(&mut self, now: i64, digest: u128) -> bool {
+        if !self.seen.insert(digest) {
+            return false;
         }
+        self.seen_order.push_back((now, digest));
+        if self.track_changes {
+            self.seen_added.push((now, digest));
+        }
+        true
+    }
+
+    /// Forgets the message ids seen a window or more before `now`.
+    fn forget_seen(&mut self, now: i64) {
         let horizon = now.saturating_sub(DEDUPE_WINDOW);
         while self.seen_order.front().is_some_and(|(t, _)| *t <= horizon) {
             if let Some((_, d)) = self.seen_order.pop_front() {
@@ -479,9 +483,6 @@ impl Core {
         let tz = profile.tz;
         // 4. Aggregates, at the event's own time.
         for (i, agg) in program.aggregates.iter().enumerate() {
-            if let Some(state) = profile.aggregates.get_mut(i) {
-                state.prune(now, agg.window);
-            }
             if agg.event != kind {
                 continue;
             }
@@ -512,6 +513,10 @@ impl Core {
                 _ => 1.0,
             };
             if let Some(state) = profile.aggregates.get_mut(i) {
+                // Entries are forgotten as an aggregate records, so that it holds
+                // at most one window's worth; reading skips those that have left
+                // the window since (`Profile::value`).
+                state.prune(now, agg.window);
                 state.record(timestamp, value);
             }
         }
