@@ -18,12 +18,13 @@ pub use decision::{Decision, DecisionKind, Reason};
 use crate::interp::{self, Env};
 use crate::ir::{CapWindow, Instr, Program, Reenter, Value};
 use chrono_tz::Tz;
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::collections::hash_map::Entry;
 use state::Instance;
 pub use state::Profile;
 use std::borrow::Cow;
 use std::cell::Cell;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -93,11 +94,14 @@ struct Core {
     /// index (journeys are stored by priority descending, then name).
     timers: BTreeSet<(i64, Rc<str>, usize)>,
     clock: Option<i64>,
-    /// 128-bit digests of the message ids seen within the deduplication window,
-    /// and when (by the clock). Digests keep memory flat whatever the ids' length;
-    /// two ids collide with probability 2^-128.
-    seen: FxHashSet<u128>,
-    seen_order: VecDeque<(i64, u128)>,
+    /// 128-bit digests of the message ids seen, and when (by the clock). Digests
+    /// keep memory flat whatever the ids' length; two ids collide with
+    /// probability 2^-128. An entry a window old or more counts as not seen;
+    /// such entries are swept out every eighth of a window, in one pass over
+    /// the table (removing each as it expired would cost a random access apiece).
+    seen: FxHashMap<u128, i64>,
+    /// When (by the clock) the next sweep of `seen` is due.
+    next_sweep: i64,
     /// How long sends must be remembered for the caps (nanoseconds).
     send_retention: i64,
     divisions_by_zero: Cell<u64>,
@@ -194,8 +198,8 @@ impl Engine {
                 program,
                 timers: BTreeSet::new(),
                 clock: None,
-                seen: FxHashSet::default(),
-                seen_order: VecDeque::new(),
+                seen: FxHashMap::default(),
+                next_sweep: i64::MIN,
                 send_retention,
                 divisions_by_zero: Cell::new(0),
                 counters: Counters::default(),
@@ -227,12 +231,9 @@ impl Engine {
         core.clock = clock;
         core.timers
             .extend(timers.into_iter().map(|(at, id, j)| (at, Rc::from(id), j)));
-        let mut seen = seen;
-        seen.sort_unstable();
         for (t, d) in seen {
-            if core.seen.insert(d) {
-                core.seen_order.push_back((t, d));
-            }
+            let at = core.seen.entry(d).or_insert(t);
+            *at = (*at).max(t);
         }
         engine
     }
@@ -444,29 +445,42 @@ impl Core {
         Some(profile)
     }
 
-    /// Remembers a message id seen at `now`; false if it was already known.
+    /// Remembers a message id seen at `now`; false if it was seen less than a
+    /// deduplication window before.
     fn remember(&mut self, now: i64, digest: u128) -> bool {
-        if !self.seen.insert(digest) {
-            return false;
+        match self.seen.entry(digest) {
+            Entry::Occupied(entry) if now.saturating_sub(*entry.get()) < DEDUPE_WINDOW => {
+                return false;
+            }
+            Entry::Occupied(mut entry) => {
+                entry.insert(now);
+            }
+            Entry::Vacant(entry) => {
+                entry.insert(now);
+            }
         }
-        self.seen_order.push_back((now, digest));
         if self.track_changes {
             self.seen_added.push((now, digest));
         }
         true
     }
 
-    /// Forgets the message ids seen a window or more before `now`.
+    /// Forgets the message ids seen a window or more before `now`, when a sweep
+    /// is due: memory holds at most a window and an eighth of ids.
     fn forget_seen(&mut self, now: i64) {
-        let horizon = now.saturating_sub(DEDUPE_WINDOW);
-        while self.seen_order.front().is_some_and(|(t, _)| *t <= horizon) {
-            if let Some((_, d)) = self.seen_order.pop_front() {
-                self.seen.remove(&d);
-                if self.track_changes {
-                    self.seen_removed.push(d);
-                }
-            }
+        if now < self.next_sweep {
+            return;
         }
+        self.next_sweep = now.saturating_add(DEDUPE_WINDOW / 8);
+        let removed = &mut self.seen_removed;
+        let track = self.track_changes;
+        self.seen.retain(|digest, at| {
+            let keep = now.saturating_sub(*at) < DEDUPE_WINDOW;
+            if !keep && track {
+                removed.push(*digest);
+            }
+            keep
+        });
     }
 
     fn track(
@@ -985,6 +999,39 @@ mod tests {
         let mut buf = [0; 20];
         assert_eq!(decimal(0, &mut buf), b"0");
         assert_eq!(decimal(u64::MAX, &mut buf), b"18446744073709551615");
+    }
+
+    /// A messageId is a duplicate while less than a window has passed since it
+    /// was seen (by the clock), and the ids remembered stay within a window and
+    /// an eighth of input.
+    #[test]
+    fn message_ids_are_remembered_for_one_window() {
+        let mut sources = crate::Sources::new();
+        sources.add("t.nudge", "event e { x: number }\n");
+        let analysis = crate::analyze(&sources);
+        let program = Arc::new(crate::ir::lower(&analysis.modules).unwrap());
+        let event = |id: &str, at: i64| Incoming {
+            profile: "p".into(),
+            timestamp: at,
+            message_id: Some(id.to_string().into()),
+            body: Body::Ignored,
+        };
+        let mut engine = Engine::new(program);
+        let mut out = Vec::new();
+        assert_eq!(engine.process(event("a", 0), &mut out), Outcome::Ignored);
+        let just_inside = DEDUPE_WINDOW - 1;
+        assert_eq!(engine.process(event("a", just_inside), &mut out), Outcome::Duplicate);
+        // A duplicate does not refresh the id: a window after the first sighting
+        // it is new again, and remembered from then on.
+        assert_eq!(engine.process(event("a", DEDUPE_WINDOW), &mut out), Outcome::Ignored);
+        assert_eq!(engine.process(event("a", DEDUPE_WINDOW + 1), &mut out), Outcome::Duplicate);
+        // One id a minute for four windows: never more than 9/8 of a window held.
+        let per_window = (DEDUPE_WINDOW / time::MINUTE) as usize;
+        for i in 0..4 * per_window as i64 {
+            engine.process(event(&format!("m{i}"), 2 * DEDUPE_WINDOW + i * time::MINUTE), &mut out);
+            assert!(engine.core.seen.len() <= per_window + per_window / 8 + 2);
+        }
+        assert!(engine.core.seen.len() >= per_window);
     }
 
     #[test]
