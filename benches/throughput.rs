@@ -107,6 +107,9 @@ fn main() {
     for (name, _, best, _) in &jobs {
         println!("{name:<28} {:>14.0} {:>10.2}", n / best, baseline / best);
     }
-    assert_eq!(jobs[1].3, jobs[2].3, "both evaluators make the same decisions");
+    assert_eq!(
+        jobs[1].3, jobs[2].3,
+        "both evaluators make the same decisions"
+    );
     println!("decisions: {}", jobs[1].3);
 }

@@ -10,6 +10,7 @@
 
 mod choose;
 pub mod decision;
+mod key;
 pub mod state;
 pub mod time;
 
@@ -18,12 +19,13 @@ pub use decision::{Decision, DecisionKind, Reason};
 use crate::interp::{self, Env};
 use crate::ir::{CapWindow, Instr, Program, Reenter, Value};
 use chrono_tz::Tz;
+use key::{IdRef, Key};
 use rustc_hash::{FxHashMap, FxHashSet};
-use std::collections::hash_map::Entry;
 use state::Instance;
 pub use state::Profile;
 use std::borrow::Cow;
 use std::cell::Cell;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -76,9 +78,9 @@ pub struct Counters {
     pub peak_profiles: usize,
 }
 
-/// Profiles by id. The key and the profile's own `id` are the same text, shared
-/// with timers and decisions without copying.
-type Profiles = hashbrown::HashMap<Rc<str>, Profile, rustc_hash::FxBuildHasher>;
+/// Profiles by id. The profile's own `id` is shared with timers and decisions
+/// without copying.
+type Profiles = hashbrown::HashMap<Key, Profile, rustc_hash::FxBuildHasher>;
 
 pub struct Engine {
     profiles: Profiles,
@@ -253,7 +255,7 @@ impl Engine {
             profiles: ids
                 .into_iter()
                 .filter_map(|id| {
-                    let profile = self.profiles.get(&id)?.clone();
+                    let profile = self.profiles.get(&IdRef(&id))?.clone();
                     Some((id.to_string(), profile))
                 })
                 .collect(),
@@ -380,14 +382,14 @@ impl Engine {
         }
         let mut candidates: Vec<(u64, Rc<str>)> = self
             .profiles
-            .iter()
-            .filter(|(id, _)| !self.core.dirty.contains(*id))
-            .map(|(id, p)| (p.touched, Rc::clone(id)))
+            .values()
+            .filter(|p| !self.core.dirty.contains(&p.id))
+            .map(|p| (p.touched, Rc::clone(&p.id)))
             .collect();
         candidates.sort_unstable();
         let excess = self.profiles.len() - max;
         for (_, id) in candidates.into_iter().take(excess) {
-            self.profiles.remove(&id);
+            self.profiles.remove(&IdRef(&id));
         }
     }
 
@@ -423,7 +425,7 @@ impl Core {
         create: bool,
     ) -> Option<&'p mut Profile> {
         let held = profiles.len();
-        let profile = match profiles.entry_ref(id) {
+        let profile = match profiles.entry_ref(&IdRef(id)) {
             hashbrown::hash_map::EntryRef::Occupied(entry) => entry.into_mut(),
             hashbrown::hash_map::EntryRef::Vacant(entry) => {
                 let loaded = self.loader.as_mut().and_then(|l| l.load(id));
@@ -1020,15 +1022,27 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(engine.process(event("a", 0), &mut out), Outcome::Ignored);
         let just_inside = DEDUPE_WINDOW - 1;
-        assert_eq!(engine.process(event("a", just_inside), &mut out), Outcome::Duplicate);
+        assert_eq!(
+            engine.process(event("a", just_inside), &mut out),
+            Outcome::Duplicate
+        );
         // A duplicate does not refresh the id: a window after the first sighting
         // it is new again, and remembered from then on.
-        assert_eq!(engine.process(event("a", DEDUPE_WINDOW), &mut out), Outcome::Ignored);
-        assert_eq!(engine.process(event("a", DEDUPE_WINDOW + 1), &mut out), Outcome::Duplicate);
+        assert_eq!(
+            engine.process(event("a", DEDUPE_WINDOW), &mut out),
+            Outcome::Ignored
+        );
+        assert_eq!(
+            engine.process(event("a", DEDUPE_WINDOW + 1), &mut out),
+            Outcome::Duplicate
+        );
         // One id a minute for four windows: never more than 9/8 of a window held.
         let per_window = (DEDUPE_WINDOW / time::MINUTE) as usize;
         for i in 0..4 * per_window as i64 {
-            engine.process(event(&format!("m{i}"), 2 * DEDUPE_WINDOW + i * time::MINUTE), &mut out);
+            engine.process(
+                event(&format!("m{i}"), 2 * DEDUPE_WINDOW + i * time::MINUTE),
+                &mut out,
+            );
             assert!(engine.core.seen.len() <= per_window + per_window / 8 + 2);
         }
         assert!(engine.core.seen.len() >= per_window);
