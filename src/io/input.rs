@@ -155,21 +155,21 @@ impl Reader {
     /// The event's slots from what its `properties` held, or the first problem.
     fn props(&self, event: usize, found: Found) -> Result<Vec<Value>, DeadLetter> {
         let def = &self.program.events[event];
-        let found = found.map_err(|NotAnObject| dead("`properties` is not an object"))?;
-        def.props
-            .iter()
-            .zip(found)
-            .map(|(prop, slot)| {
-                let what = || format!("property `{}` of event `{}`", prop.name, def.name);
-                match slot {
-                    Slot::Absent | Slot::Null if prop.ty.optional => Ok(Value::None),
-                    Slot::Absent | Slot::Null => Err(dead(format!("missing {}", what()))),
-                    Slot::Value(v) => Ok(v),
-                    Slot::Wrong(found) => Err(wrong(&what(), prop.ty.ty, found)),
-                    Slot::UnknownZone(zone) => Err(unknown_zone(&what(), &zone)),
+        let Props { values, problems } =
+            found.map_err(|NotAnObject| dead("`properties` is not an object"))?;
+        for (i, (prop, value)) in def.props.iter().zip(&values).enumerate() {
+            let what = || format!("property `{}` of event `{}`", prop.name, def.name);
+            match problems.iter().find(|(slot, _)| *slot == i) {
+                Some((_, Problem::Wrong(found))) => return Err(wrong(&what(), prop.ty.ty, found)),
+                Some((_, Problem::UnknownZone(zone))) => return Err(unknown_zone(&what(), zone)),
+                // Absent and `null` alike.
+                None if value.is_none() && !prop.ty.optional => {
+                    return Err(dead(format!("missing {}", what())));
                 }
-            })
-            .collect()
+                None => {}
+            }
+        }
+        Ok(values)
     }
 
     fn identify(
@@ -260,7 +260,19 @@ enum Section<'a, T> {
 }
 
 /// Per declared property, what the line held; or `properties` was no object.
-type Found = Result<Vec<Slot>, NotAnObject>;
+type Found = Result<Props, NotAnObject>;
+
+/// An event's slots as read, `None` where absent, `null` or wrong, and what was
+/// wrong (rarely anything: kept apart so that a good line costs one vector).
+struct Props {
+    values: Vec<Value>,
+    problems: Vec<(usize, Problem)>,
+}
+
+enum Problem {
+    Wrong(&'static str),
+    UnknownZone(String),
+}
 
 /// What a line held for one declared property or trait.
 enum Slot {
@@ -722,7 +734,10 @@ struct PropsSeed<'r> {
 impl PropsSeed<'_> {
     fn empty(&self) -> Found {
         let count = self.reader.program.events[self.event].props.len();
-        Ok((0..count).map(|_| Slot::Absent).collect())
+        Ok(Props {
+            values: vec![Value::None; count],
+            problems: Vec::new(),
+        })
     }
 
     fn other(self, _: &str) -> Found {
@@ -747,22 +762,36 @@ impl<'de> Visitor<'de> for PropsSeed<'_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Found, A::Error> {
         let def = &self.reader.program.events[self.event];
-        let mut found: Vec<Slot> = (0..def.props.len()).map(|_| Slot::Absent).collect();
+        let Ok(mut props) = self.empty() else {
+            return Ok(Err(NotAnObject));
+        };
         while let Some(key) = map.next_key_seed(Member(|name: &str| {
             def.props.iter().position(|p| p.name == name)
         }))? {
-            match key {
-                Some(i) => {
-                    found[i] = map.next_value_seed(SlotSeed {
-                        ty: def.props[i].ty.ty,
-                    })?
+            let Some((i, prop)) = key.and_then(|i| Some((i, def.props.get(i)?))) else {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            };
+            // A member given twice counts as its last value, as with any JSON
+            // object read into a map.
+            props.problems.retain(|(slot, _)| *slot != i);
+            let value = match map.next_value_seed(SlotSeed { ty: prop.ty.ty })? {
+                Slot::Value(v) => v,
+                Slot::Absent | Slot::Null => Value::None,
+                Slot::Wrong(found) => {
+                    props.problems.push((i, Problem::Wrong(found)));
+                    Value::None
                 }
-                None => {
-                    map.next_value::<IgnoredAny>()?;
+                Slot::UnknownZone(zone) => {
+                    props.problems.push((i, Problem::UnknownZone(zone)));
+                    Value::None
                 }
+            };
+            if let Some(v) = props.values.get_mut(i) {
+                *v = value;
             }
         }
-        Ok(Ok(found))
+        Ok(Ok(props))
     }
     others!(visit_bool(bool) => "a bool", visit_u64(u64) => "a number",
         visit_i64(i64) => "a number", visit_f64(f64) => "a number", visit_str(&str) => "a string");

@@ -5,10 +5,39 @@ use crate::runtime::time::write_rfc3339 as rfc3339;
 use crate::runtime::{Decision, DecisionKind};
 use std::fmt::Write;
 
+/// Whether JSON needs some of these bytes escaped (control characters, quotes
+/// and backslashes). Template texts are long, so eight bytes are tested at a
+/// time: a byte is below 0x20, or equal to `"` or `\`, exactly when the
+/// classic zero-byte tests below find one.
+fn needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        // Below 0x20: subtracting 0x20 from each byte borrows into its high bit
+        // (only bytes below 0x80 are tested, so no high bit was set before).
+        let below_space = x.wrapping_sub(0x20 * ONES) & !x & HIGH != 0;
+        if below_space
+            || has_zero(x ^ (u64::from(b'"') * ONES))
+            || has_zero(x ^ (u64::from(b'\\') * ONES))
+        {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+}
+
 fn string(out: &mut String, s: &str) {
     // Most names and texts need no escaping: copied as they are. Otherwise
     // serde_json escapes them (serialising a &str cannot fail).
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    if !needs_escape(s.as_bytes()) {
         out.push('"');
         out.push_str(s);
         out.push('"');

@@ -916,18 +916,13 @@ pub fn message_id(profile: &str, journey: &str, instance: u32, step: usize) -> S
     let (hi, lo) = ((h >> 64) as u64, h as u64);
     let lo = fmix64(lo ^ hi.rotate_left(29));
     let hi = fmix64(hi ^ lo);
-    let mut id = String::with_capacity(32);
-    for half in [hi, lo] {
-        for shift in (0..16).rev() {
-            let digit = ((half >> (shift * 4)) & 0xf) as u8;
-            id.push(char::from(if digit < 10 {
-                b'0' + digit
-            } else {
-                b'a' + digit - 10
-            }));
-        }
+    let digits = u128::from(hi) << 64 | u128::from(lo);
+    let mut hex = [0u8; 32];
+    for (i, b) in hex.iter_mut().enumerate() {
+        let digit = (digits >> (4 * (31 - i))) as usize & 0xf;
+        *b = b"0123456789abcdef".get(digit).copied().unwrap_or(b'0');
     }
-    id
+    String::from(std::str::from_utf8(&hex).unwrap_or_default())
 }
 
 fn fmix64(mut k: u64) -> u64 {

@@ -50,33 +50,36 @@ pub fn write_rfc3339(nanos: i64, out: &mut String) {
     let day = day_of_year - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
-    let digits = |out: &mut String, n: i64, width: u32| {
-        for i in (0..width).rev() {
-            let d = (n / 10_i64.pow(i)) % 10;
-            out.push(char::from(b'0' + d as u8));
+    // `YYYY-MM-DDTHH:MM:SS.nnnnnnnnn` at most, then `Z`; years are 1677–2262.
+    let mut buf = *b"0000-00-00T00:00:00.000000000";
+    let mut put = |at: usize, width: usize, n: i64| {
+        let mut n = n;
+        for i in (at..at + width).rev() {
+            if let Some(b) = buf.get_mut(i) {
+                *b = b'0' + (n % 10) as u8;
+            }
+            n /= 10;
         }
     };
-    digits(out, year, 4);
-    out.push('-');
-    digits(out, month, 2);
-    out.push('-');
-    digits(out, day, 2);
-    out.push('T');
-    digits(out, of_day / 3600, 2);
-    out.push(':');
-    digits(out, of_day / 60 % 60, 2);
-    out.push(':');
-    digits(out, of_day % 60, 2);
-    if fraction != 0 {
-        out.push('.');
-        if fraction % 1_000_000 == 0 {
-            digits(out, fraction / 1_000_000, 3);
-        } else if fraction % 1000 == 0 {
-            digits(out, fraction / 1000, 6);
-        } else {
-            digits(out, fraction, 9);
-        }
-    }
+    put(0, 4, year);
+    put(5, 2, month);
+    put(8, 2, day);
+    put(11, 2, of_day / 3600);
+    put(14, 2, of_day / 60 % 60);
+    put(17, 2, of_day % 60);
+    let end = if fraction == 0 {
+        19
+    } else if fraction % 1_000_000 == 0 {
+        put(20, 3, fraction / 1_000_000);
+        23
+    } else if fraction % 1000 == 0 {
+        put(20, 6, fraction / 1000);
+        26
+    } else {
+        put(20, 9, fraction);
+        29
+    };
+    out.push_str(std::str::from_utf8(buf.get(..end).unwrap_or_default()).unwrap_or_default());
     out.push('Z');
 }
 
