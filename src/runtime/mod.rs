@@ -125,6 +125,44 @@ struct Core {
     seen_removed: Vec<u128>,
     /// Journeys an event ends or starts, reused from event to event.
     scratch: Vec<usize>,
+    /// Per event kind, what it can touch.
+    plans: Rc<[EventPlan]>,
+}
+
+/// What an event of one kind can touch, so that processing it looks at nothing
+/// else (journeys in arbitration order).
+#[derive(Default)]
+struct EventPlan {
+    /// Aggregates over this event.
+    aggregates: Vec<usize>,
+    /// Journeys with an `exit on` this event.
+    exits: Vec<usize>,
+    /// Journeys this event triggers.
+    triggers: Vec<usize>,
+}
+
+fn plans(program: &Program) -> Rc<[EventPlan]> {
+    let mut plans: Vec<EventPlan> = program
+        .events
+        .iter()
+        .map(|_| EventPlan::default())
+        .collect();
+    for (i, agg) in program.aggregates.iter().enumerate() {
+        if let Some(plan) = plans.get_mut(agg.event) {
+            plan.aggregates.push(i);
+        }
+    }
+    for (j, journey) in program.journeys.iter().enumerate() {
+        for (event, _) in &journey.exits {
+            if let Some(plan) = plans.get_mut(*event).filter(|p| p.exits.last() != Some(&j)) {
+                plan.exits.push(j);
+            }
+        }
+        if let Some(plan) = plans.get_mut(journey.trigger) {
+            plan.triggers.push(j);
+        }
+    }
+    plans.into()
 }
 
 /// The program's names as shared strings, so that decisions name journeys,
@@ -193,6 +231,7 @@ impl Engine {
             })
             .max()
             .unwrap_or(0);
+        let plans = plans(&program);
         Engine {
             profiles: Profiles::default(),
             core: Core {
@@ -214,6 +253,7 @@ impl Engine {
                 seen_added: Vec::new(),
                 seen_removed: Vec::new(),
                 scratch: Vec::new(),
+                plans,
             },
         }
     }
@@ -497,11 +537,15 @@ impl Core {
         let jit = self.jit.clone();
         let program = Arc::clone(&self.program);
         let tz = profile.tz;
+        let plans = Rc::clone(&self.plans);
+        let Some(plan) = plans.get(kind) else {
+            return;
+        };
         // 4. Aggregates, at the event's own time.
-        for (i, agg) in program.aggregates.iter().enumerate() {
-            if agg.event != kind {
+        for &i in &plan.aggregates {
+            let Some(agg) = program.aggregates.get(i) else {
                 continue;
-            }
+            };
             let matches = match &agg.filter {
                 None => true,
                 Some(f) => {
@@ -541,20 +585,15 @@ impl Core {
         chosen.clear();
         {
             let env = event_env(&program, profile, props, now, tz, &self.divisions_by_zero);
-            chosen.extend(
-                program
-                    .journeys
-                    .iter()
-                    .enumerate()
-                    .filter(|(j, journey)| {
-                        profile.journeys.get(*j).is_some_and(|s| s.active.is_some())
-                            && journey.exits.iter().any(|(ev, cond)| {
-                                *ev == kind
-                                    && cond.as_ref().is_none_or(|c| holds(jit.as_deref(), c, &env))
-                            })
+            chosen.extend(plan.exits.iter().copied().filter(|&j| {
+                profile.journeys.get(j).is_some_and(|s| s.active.is_some())
+                    && program.journeys.get(j).is_some_and(|journey| {
+                        journey.exits.iter().any(|(ev, cond)| {
+                            *ev == kind
+                                && cond.as_ref().is_none_or(|c| holds(jit.as_deref(), c, &env))
+                        })
                     })
-                    .map(|(j, _)| j),
-            );
+            }));
         }
         for &j in &chosen {
             self.end_instance(profile, j);
@@ -569,30 +608,25 @@ impl Core {
         chosen.clear();
         {
             let env = event_env(&program, profile, props, now, tz, &self.divisions_by_zero);
-            chosen.extend(
-                program
-                    .journeys
-                    .iter()
-                    .enumerate()
-                    .filter(|(j, journey)| {
-                        journey.trigger == kind
-                            && profile.journeys.get(*j).is_some_and(|state| {
-                                state.active.is_none()
-                                    && match journey.reenter {
-                                        Reenter::AfterEnd => true,
-                                        Reenter::Never => state.entries == 0,
-                                        Reenter::After(d) => state
-                                            .last_entry
-                                            .is_none_or(|last| now.saturating_sub(last) >= d),
-                                    }
-                            })
-                            && journey
-                                .condition
-                                .as_ref()
-                                .is_none_or(|c| holds(jit.as_deref(), c, &env))
-                    })
-                    .map(|(j, _)| j),
-            );
+            chosen.extend(plan.triggers.iter().copied().filter(|&j| {
+                let (Some(journey), Some(state)) =
+                    (program.journeys.get(j), profile.journeys.get(j))
+                else {
+                    return false;
+                };
+                state.active.is_none()
+                    && match journey.reenter {
+                        Reenter::AfterEnd => true,
+                        Reenter::Never => state.entries == 0,
+                        Reenter::After(d) => state
+                            .last_entry
+                            .is_none_or(|last| now.saturating_sub(last) >= d),
+                    }
+                    && journey
+                        .condition
+                        .as_ref()
+                        .is_none_or(|c| holds(jit.as_deref(), c, &env))
+            }));
         }
         for &j in &chosen {
             if let Some(state) = profile.journeys.get_mut(j) {
