@@ -200,11 +200,18 @@ fn call(f: Builtin, args: &[Expr], env: &Env<'_>) -> Value {
 /// A number as text in a message: whole numbers without a fraction (`2`, not
 /// `2.0`), others in the shortest form that reads back exactly (`49.99`).
 pub fn format_number(n: f64) -> String {
-    if n.fract() == 0.0 && n.abs() < 1e15 {
-        format!("{}", n as i64)
+    let mut out = String::new();
+    write_number(n, &mut out);
+    out
+}
+
+/// [`format_number`], appended to `out`.
+fn write_number(n: f64, out: &mut String) {
+    let _ = if n.fract() == 0.0 && n.abs() < 1e15 {
+        std::fmt::Write::write_fmt(out, format_args!("{}", n as i64))
     } else {
-        format!("{n}")
-    }
+        std::fmt::Write::write_fmt(out, format_args!("{n}"))
+    };
 }
 
 /// A value interpolated into template text.
@@ -218,7 +225,7 @@ pub fn to_text(v: &Value) -> String {
 pub fn write_text(v: &Value, out: &mut String) {
     match v {
         Value::Str(s) => out.push_str(s),
-        Value::Number(n) => out.push_str(&format_number(*n)),
+        Value::Number(n) => write_number(*n, out),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::None => {}
         Value::Time(t) => out.push_str(&crate::runtime::time::rfc3339(*t)),

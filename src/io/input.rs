@@ -185,7 +185,12 @@ impl Reader {
         let traits = traits.map_err(|NotAnObject| dead("`traits` is not an object"))?;
         // A JSON object's members are unordered: the problem reported is the one
         // of the first trait by name, whatever order the line gave them in.
-        let mut attrs = Vec::new();
+        let given = traits
+            .attrs
+            .iter()
+            .filter(|slot| !matches!(slot, Slot::Absent))
+            .count();
+        let mut attrs = Vec::with_capacity(given);
         let mut problems: Vec<(&str, DeadLetter)> = Vec::new();
         for (slot, found) in traits.attrs.into_iter().enumerate() {
             let attr = &self.program.attrs[slot];

@@ -153,6 +153,16 @@ fn capped(program: &Program, profile: &Profile, c: usize, now: i64, tz: Tz) -> b
 }
 
 fn render(parts: &[TextPart], env: &Env<'_>, out: &mut String) {
+    // Room for the literal text and a short value per interpolation, so that a
+    // message is usually built without growing.
+    let estimate = parts
+        .iter()
+        .map(|p| match p {
+            TextPart::Text(t) => t.len(),
+            TextPart::Value(_) => 16,
+        })
+        .sum();
+    out.reserve(estimate);
     for part in parts {
         match part {
             TextPart::Text(t) => out.push_str(t),
