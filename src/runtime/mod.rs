@@ -632,12 +632,12 @@ impl Core {
             if let Some(state) = profile.journeys.get_mut(j) {
                 state.entries += 1;
                 state.last_entry = Some(now);
-                state.active = Some(Instance {
+                state.active = Some(Box::new(Instance {
                     number: state.entries,
                     trigger: props.to_vec(),
                     pc: 0,
                     timer: None,
-                });
+                }));
             }
             out.push(self.decision(now, profile, j, DecisionKind::Entered));
             self.run(profile, j, now, out);
@@ -827,7 +827,7 @@ fn instance_mut(profile: &mut Profile, journey: usize) -> Option<&mut Instance> 
     profile
         .journeys
         .get_mut(journey)
-        .and_then(|s| s.active.as_mut())
+        .and_then(|s| s.active.as_deref_mut())
 }
 
 fn set_pc(profile: &mut Profile, journey: usize, pc: usize) {

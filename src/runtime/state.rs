@@ -153,7 +153,9 @@ pub struct JourneyState {
     /// How many instances this profile has started.
     pub entries: u32,
     pub last_entry: Option<i64>,
-    pub active: Option<Instance>,
+    /// Boxed: most journeys of most profiles are idle, and their states are
+    /// scanned on every event, so they are kept small and close together.
+    pub active: Option<Box<Instance>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
