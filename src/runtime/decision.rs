@@ -7,7 +7,7 @@ use std::rc::Rc;
 pub struct Decision {
     /// Nanoseconds since the epoch.
     pub at: i64,
-    pub profile: Rc<str>,
+    pub profile: super::ProfileId,
     pub journey: Rc<str>,
     pub kind: DecisionKind,
 }

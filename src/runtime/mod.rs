@@ -10,7 +10,7 @@
 
 mod choose;
 pub mod decision;
-mod key;
+mod id;
 pub mod state;
 pub mod time;
 
@@ -19,7 +19,8 @@ pub use decision::{Decision, DecisionKind, Reason};
 use crate::interp::{self, Env};
 use crate::ir::{CapWindow, Instr, Program, Reenter, Value};
 use chrono_tz::Tz;
-use key::{IdRef, Key};
+use id::IdRef;
+pub use id::ProfileId;
 use rustc_hash::{FxHashMap, FxHashSet};
 use state::Instance;
 pub use state::Profile;
@@ -80,7 +81,7 @@ pub struct Counters {
 
 /// Profiles by id. The profile's own `id` is shared with timers and decisions
 /// without copying.
-type Profiles = hashbrown::HashMap<Key, Profile, rustc_hash::FxBuildHasher>;
+type Profiles = hashbrown::HashMap<ProfileId, Profile, rustc_hash::FxBuildHasher>;
 
 pub struct Engine {
     profiles: Profiles,
@@ -94,7 +95,7 @@ struct Core {
     names: Names,
     /// Pending timers, ordered as §7.3 fires them: time, profile, then journey
     /// index (journeys are stored by priority descending, then name).
-    timers: BTreeSet<(i64, Rc<str>, usize)>,
+    timers: BTreeSet<(i64, ProfileId, usize)>,
     clock: Option<i64>,
     /// 128-bit digests of the message ids seen, and when (by the clock). Digests
     /// keep memory flat whatever the ids' length; two ids collide with
@@ -114,7 +115,7 @@ struct Core {
     /// without a store nothing would drain them, and they would grow with the input.
     track_changes: bool,
     /// What changed since the last [`Engine::take_changes`], for a durable store.
-    dirty: FxHashSet<Rc<str>>,
+    dirty: FxHashSet<ProfileId>,
     /// Where evicted profiles come back from.
     loader: Option<Box<dyn ProfileLoader>>,
     /// Native code for the program's conditions (`--engine jit`).
@@ -271,8 +272,11 @@ impl Engine {
         let core = &mut engine.core;
         core.track_changes = true;
         core.clock = clock;
-        core.timers
-            .extend(timers.into_iter().map(|(at, id, j)| (at, Rc::from(id), j)));
+        core.timers.extend(
+            timers
+                .into_iter()
+                .map(|(at, id, j)| (at, ProfileId::new(&id), j)),
+        );
         for (t, d) in seen {
             let at = core.seen.entry(d).or_insert(t);
             *at = (*at).max(t);
@@ -289,7 +293,7 @@ impl Engine {
     /// [`Engine::track_changes`]), and the clock.
     pub fn take_changes(&mut self) -> Changes {
         // Profiles that changed, with their pending timers.
-        let mut ids: Vec<Rc<str>> = self.core.dirty.drain().collect();
+        let mut ids: Vec<ProfileId> = self.core.dirty.drain().collect();
         ids.sort_unstable();
         Changes {
             profiles: ids
@@ -420,11 +424,11 @@ impl Engine {
         if self.profiles.len() <= max {
             return;
         }
-        let mut candidates: Vec<(u64, Rc<str>)> = self
+        let mut candidates: Vec<(u64, ProfileId)> = self
             .profiles
             .values()
             .filter(|p| !self.core.dirty.contains(&p.id))
-            .map(|p| (p.touched, Rc::clone(&p.id)))
+            .map(|p| (p.touched, p.id.clone()))
             .collect();
         candidates.sort_unstable();
         let excess = self.profiles.len() - max;
@@ -474,7 +478,7 @@ impl Core {
                     None if create => Profile::new(&self.program),
                     None => return None,
                 };
-                profile.id = Rc::from(id);
+                profile.id = ProfileId::new(id);
                 self.counters.peak_profiles = self.counters.peak_profiles.max(held + 1);
                 entry.insert(profile)
             }
@@ -482,7 +486,7 @@ impl Core {
         self.tick += 1;
         profile.touched = self.tick;
         if self.track_changes && !self.dirty.contains(&profile.id) {
-            self.dirty.insert(Rc::clone(&profile.id));
+            self.dirty.insert(profile.id.clone());
         }
         Some(profile)
     }
@@ -652,7 +656,7 @@ impl Core {
             .get_mut(journey)
             .and_then(|state| state.active.take());
         if let Some(at) = instance.and_then(|i| i.timer) {
-            self.timers.remove(&(at, Rc::clone(&profile.id), journey));
+            self.timers.remove(&(at, profile.id.clone(), journey));
         }
     }
 
@@ -666,7 +670,7 @@ impl Core {
         self.decisions[kind.index()] += 1;
         Decision {
             at,
-            profile: Rc::clone(&profile.id),
+            profile: profile.id.clone(),
             journey: name(&self.names.journeys, journey),
             kind,
         }
@@ -675,7 +679,7 @@ impl Core {
     fn schedule(&mut self, profile: &mut Profile, journey: usize, at: i64) {
         if let Some(instance) = instance_mut(profile, journey) {
             instance.timer = Some(at);
-            self.timers.insert((at, Rc::clone(&profile.id), journey));
+            self.timers.insert((at, profile.id.clone(), journey));
         }
     }
 

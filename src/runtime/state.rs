@@ -5,13 +5,12 @@ use crate::interp::Aggregates;
 use crate::ir::{AggregateKind, Program, Value};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
-use std::rc::Rc;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Profile {
     /// The profile's id (the same text as its key in the engine's table).
     #[serde(skip)]
-    pub id: Rc<str>,
+    pub id: super::ProfileId,
     pub attrs: Vec<Value>,
     /// The time zone named by the `timezone` attribute (UTC when absent), kept in
     /// step with it so that it is not parsed on every use.
@@ -31,7 +30,7 @@ impl Profile {
     pub fn new(program: &Program) -> Profile {
         let attrs: Vec<Value> = program.attrs.iter().map(|a| a.default.clone()).collect();
         Profile {
-            id: Rc::from(""),
+            id: super::ProfileId::default(),
             tz: zone_of(program, &attrs),
             attrs,
             consents: program
