@@ -392,15 +392,7 @@ pub fn run(args: RunArgs) -> Outcome {
         eprintln!("duplicates         {}", c.duplicates);
         eprintln!("ignored            {}", c.ignored);
         eprintln!("late events        {}", c.late);
-        for kind in [
-            "entered",
-            "send",
-            "deferred",
-            "suppressed",
-            "holdout",
-            "exited",
-            "completed",
-        ] {
+        for kind in nudge::runtime::DecisionKind::NAMES {
             eprintln!(
                 "decisions {kind:<11}{}",
                 c.decisions.get(kind).copied().unwrap_or(0)

@@ -509,6 +509,28 @@ macro_rules! others {
     };
 }
 
+/// `DeserializeSeed` for visitors that take any JSON value (and sort out what
+/// they were given themselves).
+macro_rules! seed_by_any {
+    ($($ty:ty),* $(,)?) => {
+        $(impl<'de> DeserializeSeed<'de> for $ty {
+            type Value = <Self as Visitor<'de>>::Value;
+            fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                d.deserialize_any(self)
+            }
+        })*
+    };
+}
+
+seed_by_any!(
+    Id,
+    Timestamp,
+    SlotSeed,
+    PropsSeed<'_>,
+    TraitsSeed<'_>,
+    ConsentSeed<'_>
+);
+
 /// `null` as `None`, anything else read by `S`.
 struct Optional<S>(S);
 
@@ -562,13 +584,6 @@ impl<'de> Visitor<'de> for Text {
 /// An id: a string, or a number as its JSON text; any other value is no id.
 struct Id;
 
-impl<'de> DeserializeSeed<'de> for Id {
-    type Value = Option<Cow<'de, str>>;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
 impl<'de> Visitor<'de> for Id {
     type Value = Option<Cow<'de, str>>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -604,13 +619,6 @@ impl Id {
 /// A timestamp's text, or a value that is not a string.
 struct Timestamp;
 
-impl<'de> DeserializeSeed<'de> for Timestamp {
-    type Value = Result<Cow<'de, str>, NotAString>;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
 impl<'de> Visitor<'de> for Timestamp {
     type Value = Result<Cow<'de, str>, NotAString>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -637,13 +645,6 @@ impl Timestamp {
 /// One declared property or trait of type `ty`, straight into its slot value.
 struct SlotSeed {
     ty: Type,
-}
-
-impl<'de> DeserializeSeed<'de> for SlotSeed {
-    type Value = Slot;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Slot, D::Error> {
-        d.deserialize_any(self)
-    }
 }
 
 impl SlotSeed {
@@ -750,13 +751,6 @@ impl PropsSeed<'_> {
     }
 }
 
-impl<'de> DeserializeSeed<'de> for PropsSeed<'_> {
-    type Value = Found;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Found, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
 impl<'de> Visitor<'de> for PropsSeed<'_> {
     type Value = Found;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -848,13 +842,6 @@ impl TraitsSeed<'_> {
     }
 }
 
-impl<'de> DeserializeSeed<'de> for TraitsSeed<'_> {
-    type Value = Result<Traits, NotAnObject>;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
 impl<'de> Visitor<'de> for TraitsSeed<'_> {
     type Value = Result<Traits, NotAnObject>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -902,13 +889,6 @@ type Topics = Result<Vec<Option<Result<bool, NotABool>>>, NotAnObject>;
 impl ConsentSeed<'_> {
     fn other(self, _: &str) -> Topics {
         Err(NotAnObject)
-    }
-}
-
-impl<'de> DeserializeSeed<'de> for ConsentSeed<'_> {
-    type Value = Topics;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Topics, D::Error> {
-        d.deserialize_any(self)
     }
 }
 

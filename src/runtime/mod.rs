@@ -982,14 +982,19 @@ mod tests {
         assert_eq!(fnv1a_64(b"foobar"), 0x85944171f73967e8);
     }
 
+    /// A program with one event, `e { x: number }`, and nothing else.
+    fn one_event_program() -> Arc<Program> {
+        let mut sources = crate::Sources::new();
+        sources.add("t.nudge", "event e { x: number }\n");
+        let analysis = crate::analyze(&sources);
+        Arc::new(crate::ir::lower(&analysis.modules).unwrap())
+    }
+
     /// Without a store, nothing drains the change log, so nothing is recorded:
     /// memory follows the profiles, not the length of the input.
     #[test]
     fn changes_are_recorded_only_for_a_store() {
-        let mut sources = crate::Sources::new();
-        sources.add("t.nudge", "event e { x: number }\n");
-        let analysis = crate::analyze(&sources);
-        let program = Arc::new(crate::ir::lower(&analysis.modules).unwrap());
+        let program = one_event_program();
         let event = |i: i64| Incoming {
             profile: format!("p{}", i % 3).into(),
             timestamp: i * time::SECOND,
@@ -1041,10 +1046,7 @@ mod tests {
     /// an eighth of input.
     #[test]
     fn message_ids_are_remembered_for_one_window() {
-        let mut sources = crate::Sources::new();
-        sources.add("t.nudge", "event e { x: number }\n");
-        let analysis = crate::analyze(&sources);
-        let program = Arc::new(crate::ir::lower(&analysis.modules).unwrap());
+        let program = one_event_program();
         let event = |id: &str, at: i64| Incoming {
             profile: "p".into(),
             timestamp: at,
