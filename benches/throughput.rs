@@ -1,11 +1,17 @@
 //! `nudge run` throughput against a parse-only baseline on the same input, in the
 //! same process (machines here are shared and noisy: compare ratios, not raw
-//! figures).
+//! figures); and end to end, the `nudge` binary on a file against parsing the
+//! same file.
 //!
 //! ```sh
 //! cargo bench --bench throughput            # 1M events, 10k profiles
 //! NUDGE_BENCH_EVENTS=200000 cargo bench --bench throughput
 //! ```
+
+#![allow(
+    clippy::expect_used,
+    reason = "a benchmark that cannot read its own input or run the binary should stop loudly"
+)]
 
 #[path = "support/gen.rs"]
 mod gen_support;
@@ -16,7 +22,10 @@ mod retail;
 use nudge::io::input::Reader;
 use nudge::io::output::write_decision;
 use nudge::runtime::Engine;
+use std::fs::File;
 use std::hint::black_box;
+use std::io::{BufRead, BufReader};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -81,12 +90,47 @@ fn main() {
     };
     let mut interp = || run(&program, &lines, false);
     let mut jit = || run(&program, &lines, true);
-    // Rounds alternate between the three, so that a noisy moment on this shared
+    // End to end, from a file: the `nudge` binary, against reading the same file
+    // line by line (UTF-8 checked, as the binary does) and parsing each line.
+    let file = std::env::temp_dir().join(format!("nudge-throughput-{}.ndjson", std::process::id()));
+    if let Err(e) = std::fs::write(&file, &text) {
+        panic!("cannot write {}: {e}", file.display());
+    }
+    let mut parse_file = || {
+        let mut reader = BufReader::new(File::open(&file).expect("the input file"));
+        let mut line = Vec::new();
+        let mut parsed = 0;
+        while reader.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
+            if let Ok(text) = std::str::from_utf8(&line) {
+                parsed += usize::from(serde_json::from_str::<serde_json::Value>(text).is_ok());
+            }
+            line.clear();
+        }
+        parsed
+    };
+    let mut binary = || {
+        let status = Command::new(env!("CARGO_BIN_EXE_nudge"))
+            .args([
+                "run",
+                "--policy",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/examples/retail"),
+            ])
+            .arg("--events")
+            .arg(&file)
+            .args(["--out", "/dev/null", "--dead-letter", "/dev/null"])
+            .status()
+            .expect("nudge runs");
+        assert!(status.success(), "nudge run failed");
+        0
+    };
+    // Rounds alternate between the jobs, so that a noisy moment on this shared
     // machine weighs on all of them; each keeps its best time.
-    let mut jobs: [(&str, &mut dyn FnMut() -> usize, f64, usize); 3] = [
+    let mut jobs: [(&str, &mut dyn FnMut() -> usize, f64, usize); 5] = [
         ("parse only (serde_json)", &mut parse, f64::MAX, 0),
         ("nudge run (interp)", &mut interp, f64::MAX, 0),
         ("nudge run (jit)", &mut jit, f64::MAX, 0),
+        ("file: parse only", &mut parse_file, f64::MAX, 0),
+        ("file: nudge binary (jit)", &mut binary, f64::MAX, 0),
     ];
     for _ in 0..rounds {
         for (_, f, best, result) in jobs.iter_mut() {
@@ -102,9 +146,11 @@ fn main() {
         jobs[0].3,
         events / 100
     );
+    let _ = std::fs::remove_file(&file);
     println!("{:<28} {:>14} {:>10}", "", "events/s", "ratio");
-    let baseline = jobs[0].2;
-    for (name, _, best, _) in &jobs {
+    for (i, (name, _, best, _)) in jobs.iter().enumerate() {
+        // In memory against parsing in memory, from a file against parsing from it.
+        let baseline = if i < 3 { jobs[0].2 } else { jobs[3].2 };
         println!("{name:<28} {:>14.0} {:>10.2}", n / best, baseline / best);
     }
     assert_eq!(
