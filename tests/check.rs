@@ -43,6 +43,29 @@ fn set_for(path: &Path) -> (Sources, FileId) {
     (sources, id)
 }
 
+/// The prelude and one more file, `name`, analysed; with the rendered report
+/// for assertion messages.
+fn with_prelude(name: &str, text: &str) -> (nudge::Analysis, String) {
+    let mut sources = Sources::new();
+    sources.add(
+        "prelude.nudge",
+        std::fs::read_to_string(dir().join("prelude.nudge")).unwrap(),
+    );
+    sources.add(name, text);
+    let analysis = analyze(&sources);
+    let report = human(&sources, &analysis.diagnostics, HumanStyle::Plain);
+    (analysis, report)
+}
+
+/// The codes of an analysis's diagnostics, in order.
+fn codes(analysis: &nudge::Analysis) -> Vec<&str> {
+    analysis
+        .diagnostics
+        .iter()
+        .map(|d| d.code.as_str())
+        .collect()
+}
+
 fn code_of(path: &Path) -> Code {
     let stem = path.file_stem().unwrap().to_string_lossy();
     let code = stem.split('_').next().unwrap();
@@ -117,24 +140,8 @@ journey j {
 }
 template t { email { subject: "Hi" } }
 "#;
-    let mut sources = Sources::new();
-    sources.add(
-        "prelude.nudge",
-        std::fs::read_to_string(dir().join("prelude.nudge")).unwrap(),
-    );
-    sources.add("three.nudge", text);
-    let analysis = analyze(&sources);
-    let codes: Vec<&str> = analysis
-        .diagnostics
-        .iter()
-        .map(|d| d.code.as_str())
-        .collect();
-    assert_eq!(
-        codes,
-        ["N101", "N104", "T202"],
-        "{}",
-        human(&sources, &analysis.diagnostics, HumanStyle::Plain)
-    );
+    let (analysis, report) = with_prelude("three.nudge", text);
+    assert_eq!(codes(&analysis), ["N101", "N104", "T202"], "{report}");
 }
 
 /// An unknown trigger event does not make every `event.`/`trigger.` use an error.
@@ -148,24 +155,8 @@ journey j {
 }
 template t { email { subject: "{{trigger.category}}" } }
 "#;
-    let mut sources = Sources::new();
-    sources.add(
-        "prelude.nudge",
-        std::fs::read_to_string(dir().join("prelude.nudge")).unwrap(),
-    );
-    sources.add("cascade.nudge", text);
-    let analysis = analyze(&sources);
-    let codes: Vec<&str> = analysis
-        .diagnostics
-        .iter()
-        .map(|d| d.code.as_str())
-        .collect();
-    assert_eq!(
-        codes,
-        ["N101"],
-        "{}",
-        human(&sources, &analysis.diagnostics, HumanStyle::Plain)
-    );
+    let (analysis, report) = with_prelude("cascade.nudge", text);
+    assert_eq!(codes(&analysis), ["N101"], "{report}");
 }
 
 /// A declaration with a syntax error is not reported again as unknown.
@@ -180,24 +171,8 @@ journey j {
   send welcome via email
 }
 "#;
-    let mut sources = Sources::new();
-    sources.add(
-        "prelude.nudge",
-        std::fs::read_to_string(dir().join("prelude.nudge")).unwrap(),
-    );
-    sources.add("broken.nudge", text);
-    let analysis = analyze(&sources);
-    let codes: Vec<&str> = analysis
-        .diagnostics
-        .iter()
-        .map(|d| d.code.as_str())
-        .collect();
-    assert_eq!(
-        codes,
-        ["S011", "S001"],
-        "{}",
-        human(&sources, &analysis.diagnostics, HumanStyle::Plain)
-    );
+    let (analysis, report) = with_prelude("broken.nudge", text);
+    assert_eq!(codes(&analysis), ["S011", "S001"], "{report}");
 }
 
 /// A template sent by two journeys is checked against each trigger.
@@ -216,13 +191,7 @@ journey b {
 }
 template t { email { subject: "{{trigger.category}}" } }
 "#;
-    let mut sources = Sources::new();
-    sources.add(
-        "prelude.nudge",
-        std::fs::read_to_string(dir().join("prelude.nudge")).unwrap(),
-    );
-    sources.add("two.nudge", text);
-    let analysis = analyze(&sources);
+    let (analysis, _) = with_prelude("two.nudge", text);
     let messages: Vec<&str> = analysis
         .diagnostics
         .iter()

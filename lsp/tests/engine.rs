@@ -56,6 +56,18 @@ const JOURNEY: &str = r#"journey j {
 template t { email { subject: "{{trigger.category}}" } }
 "#;
 
+/// The markdown of the hover at `pos` in `main.nudge`.
+fn hover_text(ws: &Workspace, pos: Position) -> String {
+    let hover = ws
+        .analyze()
+        .hover("file:///ws/main.nudge", pos)
+        .expect("a hover");
+    let tower_lsp_server::ls_types::HoverContents::Markup(m) = hover.contents else {
+        panic!("hover text is markdown")
+    };
+    m.value
+}
+
 fn marked(needle: &str) -> String {
     let i = JOURNEY.find(needle).expect("needle");
     format!("{}↑{}", &JOURNEY[..i], &JOURNEY[i..])
@@ -64,36 +76,18 @@ fn marked(needle: &str) -> String {
 #[test]
 fn hover_shows_the_declaration_and_its_doc_comment() {
     let (ws, pos, text) = at(&marked("cart_abandoned where"));
-    let hover = ws
-        .analyze()
-        .hover("file:///ws/main.nudge", pos)
-        .expect("a hover");
-    let tower_lsp_server::ls_types::HoverContents::Markup(m) = hover.contents else {
-        panic!()
-    };
-    insta::assert_snapshot!(format!("{}\n{}", draw(&text, pos), m.value));
+    let m = hover_text(&ws, pos);
+    insta::assert_snapshot!(format!("{}\n{}", draw(&text, pos), m));
 }
 
 #[test]
 fn hover_on_a_property_and_a_keyword() {
     let (ws, pos, _) = at(&marked("cart_value >"));
-    let hover = ws
-        .analyze()
-        .hover("file:///ws/main.nudge", pos)
-        .expect("a hover");
-    let tower_lsp_server::ls_types::HoverContents::Markup(m) = hover.contents else {
-        panic!()
-    };
-    assert!(m.value.contains("cart_value: number"), "{}", m.value);
+    let m = hover_text(&ws, pos);
+    assert!(m.contains("cart_value: number"), "{}", m);
     let (ws, pos, _) = at(&marked("owner"));
-    let hover = ws
-        .analyze()
-        .hover("file:///ws/main.nudge", pos)
-        .expect("a hover");
-    let tower_lsp_server::ls_types::HoverContents::Markup(m) = hover.contents else {
-        panic!()
-    };
-    assert!(m.value.contains("responsible"), "{}", m.value);
+    let m = hover_text(&ws, pos);
+    assert!(m.contains("responsible"), "{}", m);
 }
 
 #[test]
