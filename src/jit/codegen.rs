@@ -13,7 +13,6 @@ use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{ArenaMemoryProvider, JITBuilder, JITModule};
 use cranelift_module::{FuncId, Linkage, Module, default_libcall_names};
-use rustc_hash::FxHashMap as HashMap;
 
 type V = cranelift_codegen::ir::Value;
 
@@ -86,8 +85,9 @@ struct Imports {
     scale: FuncId,
 }
 
-/// A finished module, its functions by condition address, and their CLIF text.
-pub(super) type Compiled = (JITModule, HashMap<usize, Condition>, Vec<String>);
+/// A finished module, its functions with their conditions' addresses (in
+/// program order), and their CLIF text.
+pub(super) type Compiled = (JITModule, Vec<(usize, Condition)>, Vec<String>);
 
 pub(super) fn compile(program: &Program) -> Result<Compiled, JitError> {
     let mut flags = settings::builder();
@@ -223,14 +223,14 @@ pub(super) fn compile(program: &Program) -> Result<Compiled, JitError> {
         ids.push((key, id));
     }
     module.finalize_definitions().map_err(err)?;
-    let mut functions = HashMap::default();
+    let mut functions = Vec::with_capacity(ids.len());
     for (key, id) in ids {
         let code = module.get_finalized_function(id);
         // SAFETY: `code` was defined above with the signature
         // `extern "C" fn(*mut Ctx) -> i8` (the platform's default call convention,
         // which is C's) and finalized.
         let f: Condition = unsafe { std::mem::transmute::<*const u8, Condition>(code) };
-        functions.insert(key, f);
+        functions.push((key, f));
     }
     Ok((module, functions, clif))
 }

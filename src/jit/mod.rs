@@ -46,11 +46,19 @@ type Condition = unsafe extern "C" fn(*mut Ctx) -> i8;
 pub struct Jit {
     /// Keeps the expressions (whose addresses the code embeds) alive.
     program: Arc<Program>,
-    functions: HashMap<usize, Condition>,
+    /// The compiled conditions with their expressions' addresses, in program
+    /// order ([`ConditionId`]s index it).
+    functions: Vec<(usize, Condition)>,
+    /// Where each condition's function is, by the condition's address.
+    index: HashMap<usize, ConditionId>,
     module: Option<cranelift_jit::JITModule>,
     /// The Cranelift IR of each condition, for `nudge compile --emit clif`.
     clif: Vec<String>,
 }
+
+/// A compiled condition of one [`Jit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConditionId(usize);
 
 #[derive(Debug)]
 pub struct JitError(pub String);
@@ -85,10 +93,16 @@ pub fn conditions(program: &Program) -> Vec<&Expr> {
 
 impl Jit {
     pub fn compile(program: Arc<Program>) -> Result<Jit, JitError> {
-        let (module, functions, clif) = codegen::compile(&program)?;
+        let (module, compiled, clif) = codegen::compile(&program)?;
+        let index = compiled
+            .iter()
+            .enumerate()
+            .map(|(i, (key, _))| (*key, ConditionId(i)))
+            .collect();
         Ok(Jit {
             program,
-            functions,
+            functions: compiled,
+            index,
             module: Some(module),
             clif,
         })
@@ -100,7 +114,13 @@ impl Jit {
 
     /// Whether `e` is one of the compiled conditions.
     pub fn is_compiled(&self, e: &Expr) -> bool {
-        self.functions.contains_key(&(e as *const Expr as usize))
+        self.id(e).is_some()
+    }
+
+    /// The compiled function of condition `e` (of this program), to be called
+    /// with [`Jit::holds_id`] without looking it up again.
+    pub fn id(&self, e: &Expr) -> Option<ConditionId> {
+        self.index.get(&(e as *const Expr as usize)).copied()
     }
 
     /// The Cranelift IR of every condition, in program order.
@@ -112,8 +132,18 @@ impl Jit {
     /// compiled (never a condition of this program) is evaluated by the
     /// interpreter, which defines the same result.
     pub fn holds(&self, e: &Expr, env: &Env<'_>) -> bool {
-        let Some(function) = self.functions.get(&(e as *const Expr as usize)) else {
-            return interp::holds(e, env);
+        match self.id(e) {
+            Some(id) => self.holds_id(id, e, env),
+            None => interp::holds(e, env),
+        }
+    }
+
+    /// Evaluates condition `e`, whose function is `id` (from [`Jit::id`]). An
+    /// id that is not `e`'s here (from another `Jit`) is looked up again.
+    pub fn holds_id(&self, id: ConditionId, e: &Expr, env: &Env<'_>) -> bool {
+        let function = match self.functions.get(id.0) {
+            Some(&(key, function)) if key == e as *const Expr as usize => function,
+            _ => return self.holds(e, env),
         };
         let arena: Arena = RefCell::new(Vec::new());
         let mut ctx = Ctx {

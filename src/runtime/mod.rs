@@ -18,6 +18,7 @@ pub use decision::{Decision, DecisionKind, Reason};
 
 use crate::interp::{self, Env};
 use crate::ir::{CapWindow, Instr, Program, Reenter, Value};
+use crate::jit::{ConditionId, Jit};
 use chrono_tz::Tz;
 use id::IdRef;
 pub use id::ProfileId;
@@ -119,7 +120,7 @@ struct Core {
     /// Where evicted profiles come back from.
     loader: Option<Box<dyn ProfileLoader>>,
     /// Native code for the program's conditions (`--engine jit`).
-    jit: Option<Rc<crate::jit::Jit>>,
+    jit: Option<Rc<Native>>,
     /// A counter of profile uses, for least-recently-used eviction.
     tick: u64,
     seen_added: Vec<(i64, u128)>,
@@ -408,8 +409,8 @@ impl Engine {
     }
 
     /// Evaluates conditions with native code compiled for this engine's program.
-    pub fn use_jit(&mut self, jit: Rc<crate::jit::Jit>) {
-        self.core.jit = Some(jit);
+    pub fn use_jit(&mut self, jit: Rc<Jit>) {
+        self.core.jit = Some(Rc::new(Native::new(jit, &self.core.program)));
     }
 
     /// Attaches the source of profiles evicted from memory (the durable store).
@@ -563,7 +564,7 @@ impl Core {
                         aggregates: &NoAggregates,
                         divisions_by_zero: &self.divisions_by_zero,
                     };
-                    holds(jit.as_deref(), f, &env)
+                    holds(jit.as_deref(), Site::Filter(i), f, &env)
                 }
             };
             if !matches {
@@ -592,9 +593,11 @@ impl Core {
             chosen.extend(plan.exits.iter().copied().filter(|&j| {
                 profile.journeys.get(j).is_some_and(|s| s.active.is_some())
                     && program.journeys.get(j).is_some_and(|journey| {
-                        journey.exits.iter().any(|(ev, cond)| {
+                        journey.exits.iter().enumerate().any(|(k, (ev, cond))| {
                             *ev == kind
-                                && cond.as_ref().is_none_or(|c| holds(jit.as_deref(), c, &env))
+                                && cond.as_ref().is_none_or(|c| {
+                                    holds(jit.as_deref(), Site::Exit(j, k), c, &env)
+                                })
                         })
                     })
             }));
@@ -629,7 +632,7 @@ impl Core {
                     && journey
                         .condition
                         .as_ref()
-                        .is_none_or(|c| holds(jit.as_deref(), c, &env))
+                        .is_none_or(|c| holds(jit.as_deref(), Site::Trigger(j), c, &env))
             }));
         }
         for &j in &chosen {
@@ -734,7 +737,7 @@ impl Core {
                         aggregates: &*profile,
                         divisions_by_zero: &self.divisions_by_zero,
                     };
-                    let next = if holds(jit.as_deref(), cond, &env) {
+                    let next = if holds(jit.as_deref(), Site::Step(j, pc), cond, &env) {
                         pc + 1
                     } else {
                         *target
@@ -862,10 +865,82 @@ fn event_env<'a>(
 }
 
 /// Evaluates a condition with the JIT when there is one, else the interpreter.
-fn holds(jit: Option<&crate::jit::Jit>, e: &crate::ir::Expr, env: &Env<'_>) -> bool {
-    match jit {
-        Some(jit) => jit.holds(e, env),
+fn holds(native: Option<&Native>, site: Site, e: &crate::ir::Expr, env: &Env<'_>) -> bool {
+    match native {
+        Some(native) => match native.id(site) {
+            Some(id) => native.jit.holds_id(id, e, env),
+            None => native.jit.holds(e, env),
+        },
         None => interp::holds(e, env),
+    }
+}
+
+/// Where a condition sits in the program.
+#[derive(Clone, Copy)]
+enum Site {
+    /// An aggregate's filter.
+    Filter(usize),
+    /// A journey's trigger condition.
+    Trigger(usize),
+    /// A journey's `exit on` clause, by position.
+    Exit(usize, usize),
+    /// A journey's `if` step, by instruction.
+    Step(usize, usize),
+}
+
+/// Native code for a program's conditions, each condition's function found
+/// once rather than looked up on every evaluation.
+struct Native {
+    jit: Rc<Jit>,
+    filters: Vec<Option<ConditionId>>,
+    triggers: Vec<Option<ConditionId>>,
+    exits: Vec<Vec<Option<ConditionId>>>,
+    steps: Vec<Vec<Option<ConditionId>>>,
+}
+
+impl Native {
+    fn new(jit: Rc<Jit>, program: &Program) -> Native {
+        let id = |e: Option<&crate::ir::Expr>| e.and_then(|e| jit.id(e));
+        Native {
+            filters: program
+                .aggregates
+                .iter()
+                .map(|a| id(a.filter.as_ref()))
+                .collect(),
+            triggers: program
+                .journeys
+                .iter()
+                .map(|j| id(j.condition.as_ref()))
+                .collect(),
+            exits: program
+                .journeys
+                .iter()
+                .map(|j| j.exits.iter().map(|(_, c)| id(c.as_ref())).collect())
+                .collect(),
+            steps: program
+                .journeys
+                .iter()
+                .map(|j| {
+                    j.code
+                        .iter()
+                        .map(|instr| match instr {
+                            Instr::JumpUnless(c, _) => id(Some(c)),
+                            _ => None,
+                        })
+                        .collect()
+                })
+                .collect(),
+            jit,
+        }
+    }
+
+    fn id(&self, site: Site) -> Option<ConditionId> {
+        match site {
+            Site::Filter(i) => self.filters.get(i).copied().flatten(),
+            Site::Trigger(j) => self.triggers.get(j).copied().flatten(),
+            Site::Exit(j, k) => self.exits.get(j)?.get(k).copied().flatten(),
+            Site::Step(j, pc) => self.steps.get(j)?.get(pc).copied().flatten(),
+        }
     }
 }
 
@@ -1039,6 +1114,56 @@ mod tests {
         let mut buf = [0; 20];
         assert_eq!(decimal(0, &mut buf), b"0");
         assert_eq!(decimal(u64::MAX, &mut buf), b"18446744073709551615");
+    }
+
+    /// Every condition of a program is found once in the JIT's table, at its
+    /// own site: a filter, a trigger condition, each exit clause, each `if`.
+    #[test]
+    fn every_condition_site_has_its_compiled_function() {
+        let mut sources = crate::Sources::new();
+        sources.add(
+            "t.nudge",
+            r#"
+profile { email: string?, tier: string = "standard" }
+event cart { value: number }
+event purchase { amount: number }
+channel email { address profile.email }
+journey j {
+  owner "qa"
+  transactional
+  exit on purchase where event.amount > 10
+  exit on purchase where event.amount < 0
+  when cart where count(cart where event.value > 5 within 1h) >= 2
+  if profile.tier == "gold" { send t via email } else { wait 1h }
+  if count(cart within 1d) > 3 { stop }
+}
+template t { email { subject: "E" } }
+"#,
+        );
+        let analysis = crate::analyze(&sources);
+        let program = match crate::ir::lower(&analysis.modules) {
+            Ok(p) => Arc::new(p),
+            Err(e) => panic!("{e}: {:?}", analysis.diagnostics),
+        };
+        let jit = Rc::new(Jit::compile(Arc::clone(&program)).unwrap());
+        let native = Native::new(Rc::clone(&jit), &program);
+        let journey = &program.journeys[0];
+        let mut sites = vec![(Site::Filter(0), program.aggregates[0].filter.as_ref())];
+        sites.push((Site::Trigger(0), journey.condition.as_ref()));
+        for (k, (_, c)) in journey.exits.iter().enumerate() {
+            sites.push((Site::Exit(0, k), c.as_ref()));
+        }
+        for (pc, instr) in journey.code.iter().enumerate() {
+            if let Instr::JumpUnless(c, _) = instr {
+                sites.push((Site::Step(0, pc), Some(c)));
+            }
+        }
+        assert_eq!(sites.len(), 6);
+        for (site, e) in sites {
+            let e = e.unwrap();
+            assert_eq!(native.id(site), jit.id(e));
+            assert!(native.id(site).is_some());
+        }
     }
 
     /// A messageId is a duplicate while less than a window has passed since it
