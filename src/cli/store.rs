@@ -213,7 +213,7 @@ impl Store {
     }
 
     /// Writes the changes and the checkpoint in one durable transaction.
-    pub fn commit(&self, changes: Changes, checkpoint: &Checkpoint) -> Result<(), StoreError> {
+    pub fn commit(&self, changes: Changes<'_>, checkpoint: &Checkpoint) -> Result<(), StoreError> {
         let mut txn = self
             .db
             .begin_write()
@@ -227,9 +227,11 @@ impl Store {
             let mut timers = txn
                 .open_table(TIMERS)
                 .map_err(|e| err("cannot write the state", e))?;
+            let mut bytes = Vec::new();
             for (id, profile) in &changes.profiles {
-                let bytes =
-                    postcard::to_stdvec(profile).map_err(|e| err("cannot encode a profile", e))?;
+                bytes.clear();
+                let bytes = postcard::to_io(*profile, &mut bytes)
+                    .map_err(|e| err("cannot encode a profile", e))?;
                 profiles
                     .insert(id.as_str(), bytes.as_slice())
                     .map_err(|e| err("cannot write the state", e))?;

@@ -212,10 +212,11 @@ pub trait ProfileLoader {
     fn load(&mut self, id: &str) -> Option<Profile>;
 }
 
-/// The state changed since the last call to [`Engine::take_changes`].
+/// The state changed since the last call to [`Engine::take_changes`]; the
+/// profiles are the engine's own (borrowed while the store writes them).
 #[derive(Debug, Default)]
-pub struct Changes {
-    pub profiles: Vec<(String, Profile)>,
+pub struct Changes<'a> {
+    pub profiles: Vec<(ProfileId, &'a Profile)>,
     pub seen_added: Vec<(i64, u128)>,
     pub seen_removed: Vec<u128>,
     pub clock: Option<i64>,
@@ -292,16 +293,17 @@ impl Engine {
 
     /// The profiles and message ids changed since the last call (since
     /// [`Engine::track_changes`]), and the clock.
-    pub fn take_changes(&mut self) -> Changes {
+    pub fn take_changes(&mut self) -> Changes<'_> {
         // Profiles that changed, with their pending timers.
         let mut ids: Vec<ProfileId> = self.core.dirty.drain().collect();
         ids.sort_unstable();
+        let profiles = &self.profiles;
         Changes {
             profiles: ids
                 .into_iter()
                 .filter_map(|id| {
-                    let profile = self.profiles.get(&IdRef(&id))?.clone();
-                    Some((id.to_string(), profile))
+                    let profile = profiles.get(&IdRef(&id))?;
+                    Some((id, profile))
                 })
                 .collect(),
             seen_added: std::mem::take(&mut self.core.seen_added),
