@@ -369,30 +369,11 @@ impl Lowerer {
                 ClauseKind::When(t) => {
                     let ev = self.event(&t.event.name)?;
                     trigger = Some(ev);
-                    condition = match &t.condition {
-                        Some(e) => Some(self.expr(
-                            e,
-                            Scope {
-                                event: Some(ev),
-                                ..Scope::default()
-                            },
-                        )?),
-                        None => None,
-                    };
+                    condition = self.over_event(t.condition.as_ref(), ev)?;
                 }
                 ClauseKind::ExitOn(t) => {
                     let ev = self.event(&t.event.name)?;
-                    let cond = match &t.condition {
-                        Some(e) => Some(self.expr(
-                            e,
-                            Scope {
-                                event: Some(ev),
-                                ..Scope::default()
-                            },
-                        )?),
-                        None => None,
-                    };
-                    exits.push((ev, cond));
+                    exits.push((ev, self.over_event(t.condition.as_ref(), ev)?));
                 }
                 ClauseKind::Priority { value, .. } => priority = *value as u8,
                 ClauseKind::ReenterAfter(d) => reenter = Reenter::After(nanos(d.seconds)?),
@@ -499,6 +480,16 @@ impl Lowerer {
             }
         }
         Ok(())
+    }
+
+    /// An optional condition over `event.` properties of event `event` (a
+    /// trigger or exit condition, an aggregate filter).
+    fn over_event(&mut self, e: Option<&ast::Expr>, event: usize) -> Result<Option<Expr>> {
+        let scope = Scope {
+            event: Some(event),
+            ..Scope::default()
+        };
+        e.map(|e| self.expr(e, scope)).transpose()
     }
 
     fn expr(&mut self, e: &ast::Expr, scope: Scope) -> Result<Expr> {
@@ -655,16 +646,7 @@ impl Lowerer {
                     AggregateKind::Sum(self.prop(event, prop)?.0)
                 }
             };
-            let filter = match &c.filter {
-                Some(f) => Some(self.expr(
-                    f,
-                    Scope {
-                        event: Some(event),
-                        ..Scope::default()
-                    },
-                )?),
-                None => None,
-            };
+            let filter = self.over_event(c.filter.as_deref(), event)?;
             let window = match &c.within {
                 Some(w) => Some(nanos(w.seconds)?),
                 None => None,
