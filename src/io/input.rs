@@ -71,9 +71,10 @@ impl Reader {
     pub fn read<'a>(&self, line: &'a str) -> Result<Incoming<'a>, DeadLetter> {
         // serde would read a struct from an array too, so anything but an object
         // is classified by the slow path.
-        let envelope = match line.trim_start().starts_with('{') {
-            true => self.envelope(line).ok(),
-            false => None,
+        let envelope = if line.trim_start().starts_with('{') {
+            self.envelope(line).ok()
+        } else {
+            None
         };
         let Some(envelope) = envelope else {
             return Err(self.classify(line));
@@ -722,10 +723,11 @@ impl<'de> Visitor<'de> for SlotSeed {
                 _ => all_fit = false,
             }
         }
-        Ok(match all_fit {
-            true => Slot::Value(Value::List(items.into())),
-            // The list is what is reported, whichever item is wrong.
-            false => Slot::Wrong("an array"),
+        // The list is what is reported, whichever item is wrong.
+        Ok(if all_fit {
+            Slot::Value(Value::List(items.into()))
+        } else {
+            Slot::Wrong("an array")
         })
     }
     others!(map);
