@@ -267,7 +267,7 @@ fn stores_of_another_format_are_refused() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("format `nudge-state/0`") && err.contains("nudge-state/1"),
+        err.contains("format `nudge-state/0`") && err.contains("nudge-state/2"),
         "{err}"
     );
 }
@@ -365,4 +365,62 @@ fn a_crash_before_the_first_commit_is_undone() {
         reference.stdout == std::fs::read(&out).unwrap(),
         "the output of the killed run was kept"
     );
+}
+
+/// Message ids seen by earlier runs are still duplicates in later ones, for one
+/// deduplication window of event time (a week), after which they are new again;
+/// old batches of ids are dropped from the store without losing recent ones.
+#[test]
+fn message_ids_are_remembered_across_runs_for_a_week() {
+    let dir = scratch("dedup");
+    let state = dir.join("state");
+    let order = |id: &str, at: &str| {
+        format!(
+            r#"{{"type":"track","event":"Order Completed","userId":"cust-1","properties":{{"order_id":"o","total":10,"category":"shoes"}},"messageId":"{id}","timestamp":"{at}"}}"#
+        )
+    };
+    let identify = r#"{"type":"identify","userId":"cust-1","messageId":"who","timestamp":"2026-11-01T00:00:00Z","traits":{"email":"a@example.com"}}"#;
+    let run_lines = |name: &str, lines: &[String]| -> String {
+        let path = dir.join(format!("{name}.ndjson"));
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        let out = run(&[
+            "--events",
+            path.to_str().unwrap(),
+            "--state",
+            state.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let first = run_lines(
+        "first",
+        &[identify.to_string(), order("a", "2026-11-02T10:00:00Z")],
+    );
+    assert!(first.contains("\"kind\":\"send\""), "{first}");
+    // The same id again, a day later and in another run: dropped. A new id the
+    // same day goes through, and is committed in a later batch.
+    let second = run_lines(
+        "second",
+        &[
+            order("a", "2026-11-03T10:00:00Z"),
+            order("b", "2026-11-08T10:00:00Z"),
+        ],
+    );
+    assert!(!second.contains("2026-11-03"), "{second}");
+    assert!(second.contains("2026-11-08"), "{second}");
+    // Past a week since `a`, its batch has expired (from memory and the store):
+    // `a` is new again; `b`, seen four days earlier, is still a duplicate.
+    let third = run_lines(
+        "third",
+        &[
+            order("a", "2026-11-12T10:00:00Z"),
+            order("b", "2026-11-12T11:00:00Z"),
+        ],
+    );
+    assert!(third.contains("2026-11-12T10:00:00Z"), "{third}");
+    assert!(!third.contains("2026-11-12T11:00:00Z"), "{third}");
 }

@@ -2,7 +2,7 @@
 //! (`DIR/state.redb`).
 //!
 //! One write transaction per commit holds the profiles changed since the last
-//! commit, the message-id digests added and forgotten, and the checkpoint: the
+//! commit, the message-id digests seen since, and the checkpoint: the
 //! clock, how far the input was read (bytes, lines and a digest of those bytes,
 //! to recognise the same input after a crash) and how long the output files were
 //! (they are flushed and synced before the commit). Pending timers are stored
@@ -20,11 +20,19 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 /// Bumped whenever the layout or the encoding of what is stored changes.
-pub const FORMAT: &str = "nudge-state/1";
+pub const FORMAT: &str = "nudge-state/2";
 
 const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
 const PROFILES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("profiles");
-const SEEN: TableDefinition<'_, u128, i64> = TableDefinition::new("seen");
+/// Message-id digests, one row per commit that saw new ones: (the latest time
+/// in the batch, the batch's number) → packed (digest, time) pairs. A row per id
+/// would cost a B-tree insert per event; a batch is dropped whole once its latest
+/// id has left the deduplication window.
+const SEEN: TableDefinition<'_, (i64, u64), &[u8]> = TableDefinition::new("seen_batches");
+/// The number of the last batch of message ids (in `META`).
+const SEEN_SEQ: &str = "seen_seq";
+/// Bytes per message id in a batch: the digest, then the time, little-endian.
+const SEEN_ENTRY: usize = 24;
 /// Pending timers: (profile, journey index) → when.
 const TIMERS: TableDefinition<'_, (&str, u64), i64> = TableDefinition::new("timers");
 
@@ -192,8 +200,12 @@ impl Store {
                     .iter()
                     .map_err(|e| err("cannot read message ids", e))?
                 {
-                    let (digest, at) = entry.map_err(|e| err("cannot read message ids", e))?;
-                    seen.push((at.value(), digest.value()));
+                    let (_, batch) = entry.map_err(|e| err("cannot read message ids", e))?;
+                    let batch = batch.value();
+                    if batch.len() % SEEN_ENTRY != 0 {
+                        return Err(StoreError("the state's message ids are damaged".into()));
+                    }
+                    seen.extend(batch.chunks_exact(SEEN_ENTRY).map(unpack_seen));
                 }
             }
             Err(redb::TableError::TableDoesNotExist(_)) => {}
@@ -245,20 +257,50 @@ impl Store {
                     written.map_err(|e| err("cannot write the state", e))?;
                 }
             }
-            let mut seen = txn
-                .open_table(SEEN)
-                .map_err(|e| err("cannot write the state", e))?;
-            for d in &changes.seen_removed {
-                seen.remove(*d)
-                    .map_err(|e| err("cannot write the state", e))?;
-            }
-            for (at, d) in &changes.seen_added {
-                seen.insert(*d, *at)
-                    .map_err(|e| err("cannot write the state", e))?;
-            }
             let mut meta = txn
                 .open_table(META)
                 .map_err(|e| err("cannot write the state", e))?;
+            let mut seen = txn
+                .open_table(SEEN)
+                .map_err(|e| err("cannot write the state", e))?;
+            if let Some(latest) = changes.seen_added.iter().map(|(at, _)| *at).max() {
+                let number = match meta
+                    .get(SEEN_SEQ)
+                    .map_err(|e| err("cannot read the state", e))?
+                {
+                    Some(bytes) => u64::from_le_bytes(
+                        bytes
+                            .value()
+                            .try_into()
+                            .map_err(|_| StoreError("the state's metadata is damaged".into()))?,
+                    ),
+                    None => 0,
+                } + 1;
+                meta.insert(SEEN_SEQ, number.to_le_bytes().as_slice())
+                    .map_err(|e| err("cannot write the state", e))?;
+                let mut batch = Vec::with_capacity(changes.seen_added.len() * SEEN_ENTRY);
+                for (at, digest) in &changes.seen_added {
+                    batch.extend_from_slice(&digest.to_le_bytes());
+                    batch.extend_from_slice(&at.to_le_bytes());
+                }
+                seen.insert((latest, number), batch.as_slice())
+                    .map_err(|e| err("cannot write the state", e))?;
+            }
+            // Batches whose latest id has left the window hold nothing the engine
+            // would still deduplicate against.
+            if let Some(clock) = changes.clock {
+                let horizon = clock.saturating_sub(nudge::runtime::DEDUPE_WINDOW);
+                let expired: Vec<(i64, u64)> = seen
+                    .range(..=(horizon, u64::MAX))
+                    .map_err(|e| err("cannot read the state", e))?
+                    .map(|row| row.map(|(key, _)| key.value()))
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| err("cannot read the state", e))?;
+                for key in expired {
+                    seen.remove(key)
+                        .map_err(|e| err("cannot write the state", e))?;
+                }
+            }
             let bytes = serde_json::to_vec(checkpoint)
                 .map_err(|e| err("cannot encode the checkpoint", e))?;
             meta.insert("checkpoint", bytes.as_slice())
@@ -266,6 +308,15 @@ impl Store {
         }
         txn.commit().map_err(|e| err("cannot commit the state", e))
     }
+}
+
+/// A (time, digest) pair from its packed form in a batch.
+fn unpack_seen(entry: &[u8]) -> (i64, u128) {
+    let mut digest = [0u8; 16];
+    let mut at = [0u8; 8];
+    digest.copy_from_slice(entry.get(..16).unwrap_or(&[0; 16]));
+    at.copy_from_slice(entry.get(16..SEEN_ENTRY).unwrap_or(&[0; 8]));
+    (i64::from_le_bytes(at), u128::from_le_bytes(digest))
 }
 
 /// FNV-1a 64, continued from `hash` over `bytes`.

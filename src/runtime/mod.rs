@@ -124,7 +124,6 @@ struct Core {
     /// A counter of profile uses, for least-recently-used eviction.
     tick: u64,
     seen_added: Vec<(i64, u128)>,
-    seen_removed: Vec<u128>,
     /// Journeys an event ends or starts, reused from event to event.
     scratch: Vec<usize>,
     /// Per event kind, what it can touch.
@@ -218,7 +217,6 @@ pub trait ProfileLoader {
 pub struct Changes<'a> {
     pub profiles: Vec<(ProfileId, &'a Profile)>,
     pub seen_added: Vec<(i64, u128)>,
-    pub seen_removed: Vec<u128>,
     pub clock: Option<i64>,
 }
 
@@ -254,7 +252,6 @@ impl Engine {
                 jit: None,
                 tick: 0,
                 seen_added: Vec::new(),
-                seen_removed: Vec::new(),
                 scratch: Vec::new(),
                 plans,
             },
@@ -307,7 +304,6 @@ impl Engine {
                 })
                 .collect(),
             seen_added: std::mem::take(&mut self.core.seen_added),
-            seen_removed: std::mem::take(&mut self.core.seen_removed),
             clock: self.core.clock,
         }
     }
@@ -521,15 +517,8 @@ impl Core {
             return;
         }
         self.next_sweep = now.saturating_add(DEDUPE_WINDOW / 8);
-        let removed = &mut self.seen_removed;
-        let track = self.track_changes;
-        self.seen.retain(|digest, at| {
-            let keep = now.saturating_sub(*at) < DEDUPE_WINDOW;
-            if !keep && track {
-                removed.push(*digest);
-            }
-            keep
-        });
+        self.seen
+            .retain(|_, at| now.saturating_sub(*at) < DEDUPE_WINDOW);
     }
 
     fn track(
