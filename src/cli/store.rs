@@ -247,15 +247,16 @@ impl Store {
                 profiles
                     .insert(id.as_str(), bytes.as_slice())
                     .map_err(|e| err("cannot write the state", e))?;
-                // The profile's pending timers, one row per journey that waits.
-                for (j, state) in profile.journeys.iter().enumerate() {
-                    let key = (id.as_str(), j as u64);
-                    let written = match state.active.as_ref().and_then(|i| i.timer) {
-                        Some(at) => timers.insert(key, at).map(|_| ()),
-                        None => timers.remove(key).map(|_| ()),
-                    };
-                    written.map_err(|e| err("cannot write the state", e))?;
-                }
+            }
+            // Pending timers, one row per journey that waits; only those that were
+            // set, fired or cancelled since the last commit are written.
+            for (id, j, at) in &changes.timers {
+                let key = (id.as_str(), *j as u64);
+                let written = match at {
+                    Some(at) => timers.insert(key, *at).map(|_| ()),
+                    None => timers.remove(key).map(|_| ()),
+                };
+                written.map_err(|e| err("cannot write the state", e))?;
             }
             let mut meta = txn
                 .open_table(META)

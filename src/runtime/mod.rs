@@ -117,6 +117,8 @@ struct Core {
     track_changes: bool,
     /// What changed since the last [`Engine::take_changes`], for a durable store.
     dirty: FxHashSet<ProfileId>,
+    /// The (profile, journey) pairs whose pending timer changed since then.
+    timers_changed: FxHashSet<(ProfileId, usize)>,
     /// Where evicted profiles come back from.
     loader: Option<Box<dyn ProfileLoader>>,
     /// Native code for the program's conditions (`--engine jit`).
@@ -216,6 +218,9 @@ pub trait ProfileLoader {
 #[derive(Debug, Default)]
 pub struct Changes<'a> {
     pub profiles: Vec<(ProfileId, &'a Profile)>,
+    /// Pending timers set, fired or cancelled: (profile, journey, when it now
+    /// fires, if it still waits).
+    pub timers: Vec<(ProfileId, usize, Option<i64>)>,
     pub seen_added: Vec<(i64, u128)>,
     pub clock: Option<i64>,
 }
@@ -248,6 +253,7 @@ impl Engine {
                 decisions: [0; DecisionKind::COUNT],
                 track_changes: false,
                 dirty: FxHashSet::default(),
+                timers_changed: FxHashSet::default(),
                 loader: None,
                 jit: None,
                 tick: 0,
@@ -295,7 +301,18 @@ impl Engine {
         let mut ids: Vec<ProfileId> = self.core.dirty.drain().collect();
         ids.sort_unstable();
         let profiles = &self.profiles;
+        let mut timers: Vec<(ProfileId, usize)> = self.core.timers_changed.drain().collect();
+        timers.sort_unstable();
         Changes {
+            timers: timers
+                .into_iter()
+                .map(|(id, j)| {
+                    let at = profiles
+                        .get(&IdRef(&id))
+                        .and_then(|p| p.journeys.get(j)?.active.as_ref()?.timer);
+                    (id, j, at)
+                })
+                .collect(),
             profiles: ids
                 .into_iter()
                 .filter_map(|id| {
@@ -445,6 +462,7 @@ impl Engine {
             let Some((at, id, journey)) = core.timers.pop_first() else {
                 break;
             };
+            core.timer_changed(&id, journey);
             // A timer belongs to an active instance, so its profile exists.
             let Some(profile) = core.profile(&mut self.profiles, &id, false) else {
                 continue;
@@ -651,6 +669,14 @@ impl Core {
             .and_then(|state| state.active.take());
         if let Some(at) = instance.and_then(|i| i.timer) {
             self.timers.remove(&(at, profile.id.clone(), journey));
+            self.timer_changed(&profile.id, journey);
+        }
+    }
+
+    /// Notes, for a store, that a pending timer was set, fired or cancelled.
+    fn timer_changed(&mut self, id: &ProfileId, journey: usize) {
+        if self.track_changes {
+            self.timers_changed.insert((id.clone(), journey));
         }
     }
 
@@ -674,6 +700,7 @@ impl Core {
         if let Some(instance) = instance_mut(profile, journey) {
             instance.timer = Some(at);
             self.timers.insert((at, profile.id.clone(), journey));
+            self.timer_changed(&profile.id, journey);
         }
     }
 
@@ -1105,6 +1132,55 @@ mod tests {
         let mut buf = [0; 20];
         assert_eq!(decimal(0, &mut buf), b"0");
         assert_eq!(decimal(u64::MAX, &mut buf), b"18446744073709551615");
+    }
+
+    /// A store is told which pending timers were set, fired or cancelled, and
+    /// nothing else: it writes timer rows only for those.
+    #[test]
+    fn changed_timers_are_reported_once() {
+        let mut sources = crate::Sources::new();
+        sources.add(
+            "t.nudge",
+            "event e { x: number }\njourney j {\n  owner \"qa\"\n  when e\n  wait 1h\n  stop\n}\n",
+        );
+        let analysis = crate::analyze(&sources);
+        let program = match crate::ir::lower(&analysis.modules) {
+            Ok(p) => Arc::new(p),
+            Err(e) => panic!("{e}: {:?}", analysis.diagnostics),
+        };
+        let event = |at: i64| Incoming {
+            profile: "p".into(),
+            timestamp: at,
+            message_id: None,
+            body: Body::Track {
+                event: 0,
+                props: vec![Value::Number(1.0)],
+            },
+        };
+        let mut engine = Engine::new(program);
+        engine.track_changes();
+        let mut out = Vec::new();
+        engine.process(event(0), &mut out);
+        let timers = |engine: &mut Engine| -> Vec<(String, usize, Option<i64>)> {
+            let changes = engine.take_changes();
+            changes
+                .timers
+                .iter()
+                .map(|(id, j, at)| (id.to_string(), *j, *at))
+                .collect()
+        };
+        assert_eq!(
+            timers(&mut engine),
+            [("p".to_string(), 0, Some(60 * time::MINUTE))]
+        );
+        assert_eq!(timers(&mut engine), []);
+        // The timer fires (and the instance completes) when the clock passes it.
+        engine.process(event(2 * (60 * time::MINUTE)), &mut out);
+        let changed = timers(&mut engine);
+        assert_eq!(
+            changed,
+            [("p".to_string(), 0, Some(3 * (60 * time::MINUTE)))]
+        );
     }
 
     /// Every condition of a program is found once in the JIT's table, at its
