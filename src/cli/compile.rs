@@ -32,16 +32,7 @@ pub fn run(args: CompileArgs) -> Outcome {
     };
     let analysis = nudge::analyze(&sources);
     if analysis.has_errors() {
-        let errors: Vec<_> = analysis
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .cloned()
-            .collect();
-        eprint!(
-            "{}",
-            render::human(&sources, &errors, render::HumanStyle::Plain)
-        );
+        super::print_errors(&sources, &analysis, render::HumanStyle::Plain);
         return Outcome::PolicyErrors;
     }
     let program = match nudge::ir::lower(&analysis.modules) {

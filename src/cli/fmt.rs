@@ -8,7 +8,7 @@ use crate::cli::Outcome;
 use crate::cli::load::load;
 use nudge::Sources;
 use nudge::diagnostic::render;
-use std::io::{IsTerminal, Read, Write};
+use std::io::{Read, Write};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -19,14 +19,6 @@ pub struct FmtArgs {
     /// Write nothing; list the files that would change and exit 1 if any would.
     #[arg(long)]
     check: bool,
-}
-
-fn style() -> render::HumanStyle {
-    if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
-        render::HumanStyle::Color
-    } else {
-        render::HumanStyle::Plain
-    }
 }
 
 pub fn run(args: FmtArgs) -> Outcome {
@@ -57,7 +49,10 @@ pub fn run(args: FmtArgs) -> Outcome {
                 failed = true;
                 let mut one = Sources::new();
                 one.add(file.name.clone(), file.text.clone());
-                eprint!("{}", render::human(&one, &diagnostics, style()));
+                eprint!(
+                    "{}",
+                    render::human(&one, &diagnostics, super::stderr_style())
+                );
                 eprintln!(
                     "error: `{}` has syntax errors and was not formatted",
                     file.name
@@ -103,7 +98,10 @@ fn stdin(check: bool) -> Outcome {
         Err(diagnostics) => {
             let mut one = Sources::new();
             one.add("<stdin>", text);
-            eprint!("{}", render::human(&one, &diagnostics, style()));
+            eprint!(
+                "{}",
+                render::human(&one, &diagnostics, super::stderr_style())
+            );
             eprintln!("error: the input has syntax errors and was not formatted");
             Outcome::PolicyErrors
         }

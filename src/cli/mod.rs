@@ -11,6 +11,8 @@ mod run;
 mod store;
 
 use clap::{Parser, Subcommand};
+use nudge::diagnostic::render;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -41,6 +43,31 @@ pub enum Outcome {
     Success,
     PolicyErrors,
     UsageOrIo,
+}
+
+/// Colours for reports on stderr: when it is a terminal and `NO_COLOR` is unset.
+fn stderr_style() -> render::HumanStyle {
+    if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+        render::HumanStyle::Color
+    } else {
+        render::HumanStyle::Plain
+    }
+}
+
+/// Prints the errors of an analysis (not its warnings) to stderr; how many.
+fn print_errors(
+    sources: &nudge::Sources,
+    analysis: &nudge::Analysis,
+    style: render::HumanStyle,
+) -> usize {
+    let errors: Vec<_> = analysis
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .cloned()
+        .collect();
+    eprint!("{}", render::human(sources, &errors, style));
+    errors.len()
 }
 
 pub fn main() -> ExitCode {

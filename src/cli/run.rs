@@ -11,12 +11,11 @@
 use crate::cli::Outcome;
 use crate::cli::load::load;
 use crate::cli::store::{self, Checkpoint, FileMark, InputMark, Store};
-use nudge::diagnostic::render;
 use nudge::io::input::Reader;
 use nudge::io::output::{dead_letter_json, write_decision};
 use nudge::runtime::{Engine, time};
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -172,22 +171,8 @@ pub fn run(args: RunArgs) -> Outcome {
     };
     let analysis = nudge::analyze(&sources);
     if analysis.has_errors() {
-        let style = if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
-            render::HumanStyle::Color
-        } else {
-            render::HumanStyle::Plain
-        };
-        let errors: Vec<_> = analysis
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .cloned()
-            .collect();
-        eprint!("{}", render::human(&sources, &errors, style));
-        eprintln!(
-            "error: the policy set has {} error(s); nothing was run",
-            errors.len()
-        );
+        let errors = super::print_errors(&sources, &analysis, super::stderr_style());
+        eprintln!("error: the policy set has {errors} error(s); nothing was run");
         return Outcome::PolicyErrors;
     }
     let program = match nudge::ir::lower(&analysis.modules) {
