@@ -542,26 +542,7 @@ fn keywords_at(before: &str) -> Vec<&'static str> {
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '_');
     const EXPRESSION: &[&str] = &[
-        "and",
-        "or",
-        "not",
-        "in",
-        "none",
-        "true",
-        "false",
-        "now",
-        "profile",
-        "event",
-        "trigger",
-        "count",
-        "sum",
-        "since",
-        "lower",
-        "len",
-        "starts_with",
-        "contains",
-        "local_hour",
-        "weekday",
+        "and", "or", "not", "in", "none", "true", "false", "now", "profile", "event", "trigger",
     ];
     match (depth, declaration) {
         (0, _) if line_start => nudge::syntax::keywords::DECLARATIONS.to_vec(),
@@ -574,7 +555,11 @@ fn keywords_at(before: &str) -> Vec<&'static str> {
         (_, "channel") => vec!["address", "consent", "quiet", "to"],
         (_, "limits") => vec!["cap", "per", "on", "quiet", "to", "day", "week"],
         (_, "profile" | "event") => nudge::syntax::keywords::TYPES.to_vec(),
-        _ => EXPRESSION.to_vec(),
+        _ => {
+            let mut k = EXPRESSION.to_vec();
+            k.extend_from_slice(nudge::syntax::keywords::FUNCTIONS);
+            k
+        }
     }
 }
 

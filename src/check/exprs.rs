@@ -743,22 +743,10 @@ impl<'a> Checker<'a> {
             "local_hour" => (&[Ty::TIME], Ty::NUMBER),
             "weekday" => (&[Ty::TIME], Ty::STRING),
             _ => {
-                let all = [
-                    "count",
-                    "sum",
-                    "since",
-                    "lower",
-                    "len",
-                    "starts_with",
-                    "contains",
-                    "local_hour",
-                    "weekday",
-                ];
-                let help = did_you_mean(name, all).unwrap_or_else(|| {
-                    format!(
-                        "the functions are {}",
-                        all.map(|f| format!("`{f}`")).join(", ")
-                    )
+                let all = crate::syntax::keywords::FUNCTIONS;
+                let help = did_you_mean(name, all.iter().copied()).unwrap_or_else(|| {
+                    let listed: Vec<String> = all.iter().map(|f| format!("`{f}`")).collect();
+                    format!("the functions are {}", listed.join(", "))
                 });
                 self.diags.push(
                     Diagnostic::new(

@@ -70,6 +70,19 @@ pub const CLAUSES: &[&str] = &[
 /// Words that start a journey step.
 pub const STEPS: &[&str] = &["wait", "send", "if", "split", "stop"];
 
+/// The library functions of LANGUAGE.md §5.
+pub const FUNCTIONS: &[&str] = &[
+    "count",
+    "sum",
+    "since",
+    "lower",
+    "len",
+    "starts_with",
+    "contains",
+    "local_hour",
+    "weekday",
+];
+
 /// The type names of LANGUAGE.md §5.
 pub const TYPES: &[&str] = &[
     "number", "string", "bool", "time", "duration", "timezone", "list",
