@@ -252,6 +252,16 @@ impl Gen<'_, '_> {
         MemFlagsData::trusted()
     }
 
+    /// A present boolean.
+    fn known_bool(&mut self, value: V) -> Jv {
+        let present = self.one();
+        Jv {
+            present,
+            value,
+            repr: Repr::Bool,
+        }
+    }
+
     fn one(&mut self) -> V {
         self.b.ins().iconst(types::I8, 1)
     }
@@ -381,12 +391,7 @@ impl Gen<'_, '_> {
         }
         if matches!(e.kind, ExprKind::Call(..)) && e.ty == Type::Bool {
             let value = self.call(self.helpers.boolean, &[self.ctx, expr]);
-            let present = self.one();
-            return Jv {
-                present,
-                value,
-                repr: Repr::Bool,
-            };
+            return self.known_bool(value);
         }
         let ptr = self.call(self.helpers.eval, &[self.ctx, expr]);
         self.read_handle(ptr, e.ty)
@@ -419,23 +424,13 @@ impl Gen<'_, '_> {
                 let v = self.expr(body)?;
                 self.depth -= 1;
                 let value = self.truth(v);
-                let present = self.one();
-                Jv {
-                    present,
-                    value,
-                    repr: Repr::Bool,
-                }
+                self.known_bool(value)
             }
             ExprKind::Not(x) => {
                 let v = self.expr(x)?;
                 let t = self.truth(v);
                 let value = self.b.ins().bxor_imm_u(t, 1);
-                let present = self.one();
-                Jv {
-                    present,
-                    value,
-                    repr: Repr::Bool,
-                }
+                self.known_bool(value)
             }
             ExprKind::Neg(x) => {
                 let v = self.expr(x)?;
@@ -476,22 +471,12 @@ impl Gen<'_, '_> {
                 self.b.ins().jump(done, &[BlockArg::Value(r)]);
                 self.b.switch_to_block(done);
                 self.b.seal_block(done);
-                let present = self.one();
-                Jv {
-                    present,
-                    value: result,
-                    repr: Repr::Bool,
-                }
+                self.known_bool(result)
             }
             ExprKind::IsNone(x) => {
                 let v = self.expr(x)?;
                 let value = self.b.ins().bxor_imm_u(v.present, 1);
-                let present = self.one();
-                Jv {
-                    present,
-                    value,
-                    repr: Repr::Bool,
-                }
+                self.known_bool(value)
             }
             ExprKind::Coalesce(a, c) => {
                 let left = self.expr(a)?;
@@ -528,12 +513,7 @@ impl Gen<'_, '_> {
             ExprKind::Compare(op, a, c) => {
                 let (x, y) = (self.expr(a)?, self.expr(c)?);
                 let value = self.compare(*op, x, y)?;
-                let present = self.one();
-                Jv {
-                    present,
-                    value,
-                    repr: Repr::Bool,
-                }
+                self.known_bool(value)
             }
             ExprKind::Arith(op, a, c) => {
                 let (x, y) = (self.expr(a)?, self.expr(c)?);
@@ -547,12 +527,7 @@ impl Gen<'_, '_> {
                     Repr::Handle => self.call(self.helpers.in_value, &[v.value, l]),
                     _ => self.b.ins().iconst(types::I8, 0),
                 };
-                let present = self.one();
-                Jv {
-                    present,
-                    value,
-                    repr: Repr::Bool,
-                }
+                self.known_bool(value)
             }
         })
     }
