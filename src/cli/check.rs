@@ -29,10 +29,7 @@ enum Format {
 pub fn run(args: CheckArgs) -> Outcome {
     let sources = match load(&args.paths) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {}", e.0);
-            return Outcome::UsageOrIo;
-        }
+        Err(e) => return super::usage_error(e.0),
     };
     let analysis = nudge::analyze(&sources);
     let diagnostics = &analysis.diagnostics;

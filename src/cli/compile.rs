@@ -25,10 +25,7 @@ enum Emit {
 pub fn run(args: CompileArgs) -> Outcome {
     let sources = match load(&args.paths) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {}", e.0);
-            return Outcome::UsageOrIo;
-        }
+        Err(e) => return super::usage_error(e.0),
     };
     let analysis = nudge::analyze(&sources);
     if analysis.has_errors() {

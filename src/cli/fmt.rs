@@ -27,10 +27,7 @@ pub fn run(args: FmtArgs) -> Outcome {
     }
     let sources = match load(&args.paths) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {}", e.0);
-            return Outcome::UsageOrIo;
-        }
+        Err(e) => return super::usage_error(e.0),
     };
     let mut failed = false;
     let mut would_change = Vec::new();

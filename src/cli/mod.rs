@@ -45,6 +45,12 @@ pub enum Outcome {
     UsageOrIo,
 }
 
+/// A usage or IO error: reported on stderr, exit code 2.
+fn usage_error(message: impl std::fmt::Display) -> Outcome {
+    eprintln!("error: {message}");
+    Outcome::UsageOrIo
+}
+
 /// Colours for reports on stderr: when it is a terminal and `NO_COLOR` is unset.
 fn stderr_style() -> render::HumanStyle {
     if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {

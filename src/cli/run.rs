@@ -8,9 +8,9 @@
 //! committed position) is resumed from that position; any other input is new
 //! input, read from its start.
 
-use crate::cli::Outcome;
 use crate::cli::load::load;
 use crate::cli::store::{self, Checkpoint, FileMark, InputMark, Store};
+use crate::cli::{Outcome, usage_error};
 use nudge::io::input::Reader;
 use nudge::io::output::{dead_letter_json, write_decision};
 use nudge::runtime::{Engine, time};
@@ -67,11 +67,6 @@ enum EngineKind {
 fn parse_time(s: &str) -> Result<i64, String> {
     time::parse_rfc3339(s)
         .ok_or_else(|| format!("`{s}` is not an RFC 3339 time such as 2026-11-29T10:00:00Z"))
-}
-
-fn fail(message: impl std::fmt::Display) -> Outcome {
-    eprintln!("error: {message}");
-    Outcome::UsageOrIo
 }
 
 /// An output file, counting what it holds so that commits can record it.
@@ -167,7 +162,7 @@ impl Output {
 pub fn run(args: RunArgs) -> Outcome {
     let sources = match load(&args.policy) {
         Ok(s) => s,
-        Err(e) => return fail(e.0),
+        Err(e) => return usage_error(e.0),
     };
     let analysis = nudge::analyze(&sources);
     if analysis.has_errors() {
@@ -177,12 +172,12 @@ pub fn run(args: RunArgs) -> Outcome {
     }
     let program = match nudge::ir::lower(&analysis.modules) {
         Ok(p) => Arc::new(p),
-        Err(e) => return fail(e),
+        Err(e) => return usage_error(e),
     };
     let (store, mut engine, checkpoint) = match &args.state {
         Some(dir) => match Store::open(dir, &program) {
             Ok((store, engine, checkpoint)) => (Some(store), engine, checkpoint),
-            Err(e) => return fail(e.0),
+            Err(e) => return usage_error(e.0),
         },
         None => (None, Engine::new(Arc::clone(&program)), None),
     };
@@ -190,7 +185,7 @@ pub fn run(args: RunArgs) -> Outcome {
     if args.engine == EngineKind::Jit {
         match nudge::jit::Jit::compile(Arc::clone(&program)) {
             Ok(jit) => engine.use_jit(std::rc::Rc::new(jit)),
-            Err(e) => return fail(e),
+            Err(e) => return usage_error(e),
         }
     }
     let load_failure = std::rc::Rc::new(std::cell::RefCell::new(None::<String>));
@@ -211,7 +206,7 @@ pub fn run(args: RunArgs) -> Outcome {
         let path = Path::new(&args.events);
         let mut file = match File::open(path) {
             Ok(f) => f,
-            Err(e) => return fail(format!("cannot read `{}`: {e}", args.events)),
+            Err(e) => return usage_error(format!("cannot read `{}`: {e}", args.events)),
         };
         input_mark.path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         if let Some(previous) = checkpoint.as_ref().and_then(|c| c.input.as_ref())
@@ -221,7 +216,7 @@ pub fn run(args: RunArgs) -> Outcome {
             input_mark = previous.clone();
         }
         if let Err(e) = file.seek(SeekFrom::Start(input_mark.offset)) {
-            return fail(format!("cannot read `{}`: {e}", args.events));
+            return usage_error(format!("cannot read `{}`: {e}", args.events));
         }
         Box::new(BufReader::with_capacity(1 << 16, file))
     };
@@ -234,7 +229,7 @@ pub fn run(args: RunArgs) -> Outcome {
             checkpoint.as_ref().and_then(|c| c.out.as_ref()),
         ) {
             Ok(o) => o,
-            Err(e) => return fail(e),
+            Err(e) => return usage_error(e),
         }
     };
     let mut dead_out = match &args.dead_letter {
@@ -244,7 +239,7 @@ pub fn run(args: RunArgs) -> Outcome {
             checkpoint.as_ref().and_then(|c| c.dead_letter.as_ref()),
         ) {
             Ok(o) => Some(o),
-            Err(e) => return fail(e),
+            Err(e) => return usage_error(e),
         },
         None => None,
     };
@@ -286,14 +281,14 @@ pub fn run(args: RunArgs) -> Outcome {
     // input position), so that a crash before the next commit cuts the outputs
     // back to here rather than leaving half a batch in them.
     if let Err(e) = commit(&mut engine, &mut out, &mut dead_out, &input_mark) {
-        return fail(e);
+        return usage_error(e);
     }
     loop {
         buf.clear();
         match input.read_until(b'\n', &mut buf) {
             Ok(0) => break,
             Ok(_) => {}
-            Err(e) => return fail(format!("cannot read events: {e}")),
+            Err(e) => return usage_error(format!("cannot read events: {e}")),
         }
         input_mark.offset += buf.len() as u64;
         input_mark.lines += 1;
@@ -317,7 +312,7 @@ pub fn run(args: RunArgs) -> Outcome {
                 Ok(event) => {
                     engine.process(event, &mut decisions);
                     if let Some(e) = load_failure.borrow_mut().take() {
-                        return fail(format!("cannot read the state: {e}"));
+                        return usage_error(format!("cannot read the state: {e}"));
                     }
                 }
                 Err(dead) => {
@@ -327,7 +322,9 @@ pub fn run(args: RunArgs) -> Outcome {
                             if let Err(e) =
                                 w.line(&dead_letter_json(input_mark.lines, &dead.0, line))
                             {
-                                return fail(format!("cannot write the dead-letter file: {e}"));
+                                return usage_error(format!(
+                                    "cannot write the dead-letter file: {e}"
+                                ));
                             }
                         }
                         None => eprintln!("rejected line {}: {}", input_mark.lines, dead.0),
@@ -342,7 +339,7 @@ pub fn run(args: RunArgs) -> Outcome {
         if since_commit >= args.commit_every {
             since_commit = 0;
             if let Err(e) = commit(&mut engine, &mut out, &mut dead_out, &input_mark) {
-                return fail(e);
+                return usage_error(e);
             }
             if let Some(max) = args.max_profiles_in_memory {
                 engine.evict(max as usize);
@@ -355,18 +352,18 @@ pub fn run(args: RunArgs) -> Outcome {
         engine.advance_to(until, &mut decisions);
     }
     if let Some(e) = load_failure.borrow_mut().take() {
-        return fail(format!("cannot read the state: {e}"));
+        return usage_error(format!("cannot read the state: {e}"));
     }
     if let Err(e) = write_all(&mut out, &mut decisions).and_then(|()| out.writer.flush()) {
         return write_failed(&e);
     }
     if let Err(e) = commit(&mut engine, &mut out, &mut dead_out, &input_mark) {
-        return fail(e);
+        return usage_error(e);
     }
     if let Some(w) = dead_out.as_mut()
         && w.writer.flush().is_err()
     {
-        return fail("cannot write the dead-letter file");
+        return usage_error("cannot write the dead-letter file");
     }
     if args.stats {
         let elapsed = started.elapsed().as_secs_f64().max(1e-9);
@@ -421,7 +418,7 @@ fn write_failed(e: &std::io::Error) -> Outcome {
     if e.kind() == std::io::ErrorKind::BrokenPipe {
         Outcome::Success
     } else {
-        fail(format!("cannot write decisions: {e}"))
+        usage_error(format!("cannot write decisions: {e}"))
     }
 }
 
