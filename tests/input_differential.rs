@@ -85,6 +85,18 @@ mod reference {
                     });
                 }
             };
+            if envelope.kind.as_deref() == Some("tick") {
+                let timestamp = self.timestamp(envelope.timestamp)?;
+                return Ok(Incoming {
+                    profile: Cow::Borrowed(""),
+                    timestamp,
+                    message_id: None,
+                    body: Body::Tick,
+                    consents: Vec::new(),
+                    unknown_categories: Vec::new(),
+                    ignored_name: None,
+                });
+            }
             let profile = [envelope.user_id, envelope.anonymous_id]
                 .into_iter()
                 .flatten()
@@ -92,26 +104,86 @@ mod reference {
                 .ok_or_else(|| {
                     dead("no profile id: `userId` and `anonymousId` are both missing")
                 })?;
-            let timestamp = match envelope.timestamp {
-                Some(raw) => match serde_json::from_str::<Cow<'_, str>>(raw.get()) {
-                    Ok(s) => time::parse_rfc3339(&s)
-                        .ok_or_else(|| dead(format!("invalid timestamp `{s}`: not RFC 3339")))?,
-                    Err(_) => return Err(dead("invalid timestamp: not a string")),
-                },
-                None => return Err(dead("no timestamp")),
-            };
+            let timestamp = self.timestamp(envelope.timestamp)?;
             let message_id = envelope.message_id.and_then(id_text);
+            let (consents, unknown_categories) = self.context(envelope.context)?;
+            let mut ignored_name = None;
             let body = match envelope.kind.as_deref() {
-                Some("track") => self.track(envelope.event.as_deref(), envelope.properties)?,
+                Some("track") => {
+                    let body = self.track(envelope.event.as_deref(), envelope.properties)?;
+                    if body == Body::Ignored {
+                        ignored_name = envelope.event.map(|e| Cow::Owned(e.into_owned()));
+                    }
+                    body
+                }
                 Some("identify") => self.identify(envelope.traits)?,
-                _ => Body::Ignored,
+                Some(k @ ("page" | "screen" | "group" | "alias")) => {
+                    ignored_name = Some(Cow::Owned(format!("({k})")));
+                    Body::Ignored
+                }
+                Some(other) => {
+                    return Err(dead(format!(
+                        "unknown `type` `{other}`: Segment calls are `track`, `identify`, `page`, `screen`, `group` and `alias`"
+                    )));
+                }
+                None => {
+                    return Err(dead(
+                        "no `type`: a Segment call says what it is (`track`, `identify` …)",
+                    ));
+                }
             };
             Ok(Incoming {
                 profile: Cow::Owned(profile),
                 timestamp,
                 message_id: message_id.map(Cow::Owned),
                 body,
+                consents,
+                unknown_categories,
+                ignored_name,
             })
+        }
+
+        fn timestamp(&self, raw: Option<&RawValue>) -> Result<i64, DeadLetter> {
+            match raw {
+                Some(raw) => match serde_json::from_str::<Cow<'_, str>>(raw.get()) {
+                    Ok(s) => time::parse_rfc3339(&s)
+                        .ok_or_else(|| dead(format!("invalid timestamp `{s}`: not RFC 3339"))),
+                    Err(_) => Err(dead("invalid timestamp: not a string")),
+                },
+                None => Err(dead("no timestamp")),
+            }
+        }
+
+        /// `context.consent.categoryPreferences`, read as a tree.
+        #[allow(clippy::type_complexity)]
+        fn context(
+            &self,
+            raw: Option<&RawValue>,
+        ) -> Result<(Vec<(usize, bool)>, Vec<Cow<'static, str>>), DeadLetter> {
+            let context: Json = match raw {
+                Some(raw) => serde_json::from_str(raw.get()).unwrap_or(Json::Null),
+                None => Json::Null,
+            };
+            let Some(Json::Object(prefs)) = context
+                .get("consent")
+                .and_then(|c| c.get("categoryPreferences"))
+            else {
+                return Ok((Vec::new(), Vec::new()));
+            };
+            let mut topics = Vec::new();
+            let mut unknown = Vec::new();
+            for (name, value) in prefs {
+                match (self.consent_by_name.get(name), value) {
+                    (Some(&t), Json::Bool(b)) => topics.push((t, *b)),
+                    (Some(_), _) => {
+                        return Err(dead(format!(
+                            "consent category `{name}` in `context.consent.categoryPreferences` is not true or false"
+                        )));
+                    }
+                    (None, _) => unknown.push(Cow::Owned(name.clone())),
+                }
+            }
+            Ok((topics, unknown))
         }
 
         fn track(
@@ -160,6 +232,19 @@ mod reference {
                     let Json::Object(topics) = value else {
                         return Err(dead("the `consent` trait is not an object of topics"));
                     };
+                    // A topic that is not declared is refused, before anything else.
+                    if let Some(name) = topics
+                        .keys()
+                        .find(|t| !self.consent_by_name.contains_key(*t))
+                    {
+                        let hint = nudge::diagnostic::did_you_mean(
+                            name,
+                            self.program.consents.iter().map(|c| c.name.as_str()),
+                        )
+                        .map(|h| format!(" ({h})"))
+                        .unwrap_or_default();
+                        return Err(dead(format!("unknown consent topic `{name}`{hint}")));
+                    }
                     for (topic, granted) in topics {
                         let Some(&t) = self.consent_by_name.get(topic) else {
                             continue;
@@ -218,6 +303,8 @@ mod reference {
         properties: Option<&'a RawValue>,
         #[serde(borrow, default)]
         traits: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        context: Option<&'a RawValue>,
     }
 
     /// An object's members, undecoded.
@@ -270,6 +357,7 @@ mod reference {
             Type::Time => "an RFC 3339 time",
             Type::Duration => "a duration in seconds",
             Type::Timezone => "a time zone name",
+            Type::TimeOfDay => "a time of day `HH:MM`",
             Type::ListNumber => "a list of numbers",
             Type::ListString => "a list of strings",
             Type::Any => "a value",
@@ -467,8 +555,24 @@ const TRAITS: &[(&str, &str)] = &[
 const TOPICS: &[(&str, &str)] = &[
     ("email_marketing", "true"),
     ("sms_marketing", "false"),
-    ("unknown_topic", "true"),
+    ("email_marketng", "false"),
 ];
+/// Categories of `context.consent.categoryPreferences` (declared or not).
+const CATEGORIES: &[(&str, &str)] = &[
+    ("email_marketing", "false"),
+    ("sms_marketing", "true"),
+    ("Advertising", "true"),
+];
+
+/// `context`: mostly without consent, sometimes with categories of every kind.
+fn context() -> impl Strategy<Value = String> {
+    prop_oneof![
+        2 => Just(r#"{"ip":"10.0.0.1","library":{"name":"x"}}"#.to_string()),
+        3 => section(members(CATEGORIES).prop_map(|m| object(&m)))
+            .prop_map(|prefs| format!(r#"{{"ip":"10.0.0.1","consent":{{"categoryPreferences":{prefs}}}}}"#)),
+        1 => value().prop_map(|v| v.to_string()),
+    ]
+}
 
 /// A section (`properties`, `traits`, `consent`): usually an object, sometimes not.
 fn section(inner: impl Strategy<Value = String>) -> impl Strategy<Value = String> {
@@ -501,6 +605,9 @@ fn line() -> impl Strategy<Value = String> {
             json!("track"),
             json!("identify"),
             json!("page"),
+            json!("screen"),
+            json!("tick"),
+            json!("bogus"),
             json!(null),
             json!(5),
         ]),
@@ -520,12 +627,13 @@ fn line() -> impl Strategy<Value = String> {
         value(),
         section(members(PROPS).prop_map(|m| object(&m))),
         traits(),
+        context(),
         prop::collection::vec(any::<bool>(), 9),
         any::<u8>(),
     );
     envelope
         .prop_map(
-            |(kind, event, user, anon, ts, mid, props, traits, present, repeat)| {
+            |(kind, event, user, anon, ts, mid, props, traits, context, present, repeat)| {
                 let all = [
                     ("type", kind),
                     ("event", event),
@@ -535,10 +643,7 @@ fn line() -> impl Strategy<Value = String> {
                     ("messageId", mid.to_string()),
                     ("properties", props),
                     ("traits", traits),
-                    (
-                        "context",
-                        r#"{"ip":"10.0.0.1","library":{"name":"x"}}"#.to_string(),
-                    ),
+                    ("context", context),
                 ];
                 let mut m: Vec<(String, String)> = all
                     .iter()
@@ -566,6 +671,8 @@ fn normalized<'a>(read: Result<Incoming<'a>, DeadLetter>) -> Result<Incoming<'a>
             attrs.sort_by_key(|(slot, _)| *slot);
             consents.sort_by_key(|(slot, _)| *slot);
         }
+        event.consents.sort_by_key(|(slot, _)| *slot);
+        event.unknown_categories.sort();
         event
     })
 }

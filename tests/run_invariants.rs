@@ -235,8 +235,9 @@ fn check(program: &Program, lines: &[String], decisions: &[Decision]) -> Result<
                             ));
                         }
                     }
+                    // Transactional sends are counted by no cap (LANGUAGE.md 1.1).
+                    history.push((d.at, c));
                 }
-                history.push((d.at, c));
             }
             _ => {}
         }

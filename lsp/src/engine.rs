@@ -686,6 +686,10 @@ const KEYWORDS: &[(&str, &str)] = &[
         "`local_hour(now)`: the hour in the profile's time zone.",
     ),
     (
+        "local_time",
+        "`local_time(now)`: `time_of_day`, the wall-clock time in the profile's time zone.",
+    ),
+    (
         "weekday",
         "`weekday(now)`: `\"mon\"` … `\"sun\"` in the profile's time zone.",
     ),

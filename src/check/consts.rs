@@ -11,6 +11,8 @@ pub enum Const {
     Bool(bool),
     /// Seconds.
     Duration(f64),
+    /// Minutes after midnight.
+    TimeOfDay(u16),
     Time(i64, u32),
     None,
     List(Vec<Const>),
@@ -23,6 +25,7 @@ pub fn eval(e: &Expr) -> Option<Const> {
         ExprKind::Bool(b) => Const::Bool(*b),
         ExprKind::None => Const::None,
         ExprKind::Duration(d) => Const::Duration(*d as f64),
+        ExprKind::TimeOfDay(m) => Const::TimeOfDay(*m),
         ExprKind::Timestamp { seconds, nanos } => Const::Time(*seconds, *nanos),
         ExprKind::List(items) => Const::List(items.iter().map(eval).collect::<Option<_>>()?),
         ExprKind::Paren(x) => eval(x)?,
@@ -74,6 +77,7 @@ fn binary(op: BinaryOp, a: &Expr, b: &Expr) -> Option<Const> {
             let ord = match (x, y) {
                 (Number(p), Number(q)) | (Duration(p), Duration(q)) => p.partial_cmp(&q)?,
                 (Str(p), Str(q)) => p.cmp(&q),
+                (TimeOfDay(p), TimeOfDay(q)) => p.cmp(&q),
                 (Time(s1, n1), Time(s2, n2)) => (s1, n1).cmp(&(s2, n2)),
                 _ => return Option::None,
             };

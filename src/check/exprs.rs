@@ -130,6 +130,7 @@ impl<'a> Checker<'a> {
             ExprKind::Bool(_) => Ty::BOOL,
             ExprKind::None => Ty::of(Base::None),
             ExprKind::Duration(_) => Ty::DURATION,
+            ExprKind::TimeOfDay(_) => Ty::TIME_OF_DAY,
             ExprKind::Timestamp { .. } => Ty::TIME,
             ExprKind::Error => Ty::ERROR,
             ExprKind::Paren(x) => self.expr(file, x, scope),
@@ -279,14 +280,14 @@ impl<'a> Checker<'a> {
                 }
                 let orderable = matches!(
                     ta.base,
-                    Base::Number | Base::String | Base::Time | Base::Duration
+                    Base::Number | Base::String | Base::Time | Base::Duration | Base::TimeOfDay
                 );
                 if !ta.fits(tb) || !orderable {
                     self.mismatch(
                         file,
                         whole.span,
                         format!("cannot order a `{ta}` and a `{tb}` with `{}`", op.symbol()),
-                        "`<`, `<=`, `>` and `>=` compare two numbers, strings, times or durations",
+                        "`<`, `<=`, `>` and `>=` compare two numbers, strings, times, durations or times of day",
                     );
                 }
                 Ty::BOOL
@@ -742,6 +743,7 @@ impl<'a> Checker<'a> {
             "starts_with" | "contains" => (&[Ty::STRING, Ty::STRING], Ty::BOOL),
             "local_hour" => (&[Ty::TIME], Ty::NUMBER),
             "weekday" => (&[Ty::TIME], Ty::STRING),
+            "local_time" => (&[Ty::TIME], Ty::TIME_OF_DAY),
             _ => {
                 let all = crate::syntax::keywords::FUNCTIONS;
                 let help = did_you_mean(name, all.iter().copied()).unwrap_or_else(|| {

@@ -19,6 +19,7 @@ struct Sender<'a> {
 
 impl<'a> Checker<'a> {
     pub fn run(&mut self) {
+        self.consents();
         self.profile();
         self.events();
         self.channels();
@@ -29,6 +30,44 @@ impl<'a> Checker<'a> {
         self.unused_segments();
     }
 
+    // ------------------------------------------------------------ consent
+
+    /// (1.1) No two topics answer to one input name (a name or a `from` name).
+    fn consents(&mut self) {
+        let mut names: BTreeMap<String, (&str, FileId, Span)> = BTreeMap::new();
+        let topics: Vec<_> = self.env.consents.values().copied().collect();
+        for topic in &topics {
+            names.insert(
+                topic.node.name.name.clone(),
+                (&topic.node.name.name, topic.file, topic.node.name.span),
+            );
+        }
+        for topic in topics {
+            let Some(lit) = &topic.node.external else {
+                continue;
+            };
+            let Some(external) = lit.as_plain() else {
+                continue;
+            };
+            let name = topic.node.name.name.as_str();
+            match names.get(&external) {
+                Some((other, _, _)) if *other == name => {}
+                Some((other, file, span)) => self.diags.push(
+                    Diagnostic::new(
+                        Code::SharedInputField,
+                        format!("the consent topics `{other}` and `{name}` both answer to `{external}` in the input"),
+                        Label::new(topic.file, lit.span, "read a second time here"),
+                    )
+                    .with_secondary(Label::new(*file, *span, "first read here"))
+                    .with_help("give each topic its own input name"),
+                ),
+                None => {
+                    names.insert(external, (name, topic.file, lit.span));
+                }
+            }
+        }
+    }
+
     // ------------------------------------------------------------ profile
 
     fn profile(&mut self) {
@@ -36,6 +75,12 @@ impl<'a> Checker<'a> {
             return;
         };
         let file = profile.file;
+        let fields = profile
+            .node
+            .attrs
+            .iter()
+            .map(|a| (&a.name, a.source.as_ref(), "attribute"));
+        self.input_fields(file, fields, "traits");
         for attr in &profile.node.attrs {
             let ty = Ty::from_ast(&attr.ty);
             if attr.name.name == "timezone" && ty.base != Base::Timezone && !ty.is_error() {
@@ -134,11 +179,93 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// (1.1) The input fields that attributes (or one event's properties) read:
+    /// each `from` JSON Pointer valid, and no field read twice.
+    fn input_fields(
+        &mut self,
+        file: FileId,
+        fields: impl Iterator<Item = (&'a Ident, Option<&'a StrLit>, &'static str)>,
+        section: &'static str,
+    ) {
+        let mut readers: BTreeMap<String, (&Ident, Span)> = BTreeMap::new();
+        for (name, from, what) in fields {
+            let (field, span) = match from {
+                None => (
+                    format!("/{section}/{}", escape_pointer(&name.name)),
+                    name.span,
+                ),
+                Some(lit) => {
+                    let Some(text) = lit.as_plain() else {
+                        continue;
+                    };
+                    if let Some(pointer) = text.strip_prefix('/').map(|_| text.as_str()) {
+                        if let Err(why) = check_pointer(pointer) {
+                            self.diags.push(
+                                Diagnostic::new(
+                                    Code::InvalidPointer,
+                                    format!("`{pointer}` is not a valid JSON Pointer: {why}"),
+                                    Label::new(file, lit.span, "not RFC 6901"),
+                                )
+                                .with_help("in a JSON Pointer, write `~` as `~0` and a `/` inside a name as `~1`: `\"/context/traits/first~1last\"`"),
+                            );
+                            continue;
+                        }
+                        (pointer.to_owned(), lit.span)
+                    } else {
+                        (format!("/{section}/{}", escape_pointer(&text)), lit.span)
+                    }
+                }
+            };
+            if section == "traits" && field == "/traits/consent" {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::SharedInputField,
+                        format!("the {what} `{}` reads `traits.consent`, which holds consent", name.name),
+                        Label::new(file, span, "the consent trait"),
+                    )
+                    .with_help("declare consent topics with `consent NAME opt_in|opt_out`; name the attribute's input field with `from \"…\"`"),
+                );
+                continue;
+            }
+            match readers.get(&field) {
+                // The same name twice is a duplicate member (N111), reported apart.
+                Some((first, _)) if first.name == name.name => {}
+                Some((first, first_span)) => self.diags.push(
+                    Diagnostic::new(
+                        Code::SharedInputField,
+                        format!(
+                            "the {} `{}` and `{}` both read the input field `{field}`",
+                            if what == "property" {
+                                "properties"
+                            } else {
+                                "attributes"
+                            },
+                            first.name,
+                            name.name
+                        ),
+                        Label::new(file, span, "read a second time here"),
+                    )
+                    .with_secondary(Label::new(file, *first_span, "first read here"))
+                    .with_help("give one of them another field with `from \"…\"`, or remove one"),
+                ),
+                None => {
+                    readers.insert(field, (name, span));
+                }
+            }
+        }
+    }
+
     // ------------------------------------------------------------ events
 
     fn events(&mut self) {
         let events: Vec<_> = self.env.events.values().copied().collect();
         for event in events {
+            let fields = event
+                .node
+                .props
+                .iter()
+                .map(|p| (&p.name, p.source.as_ref(), "property"));
+            self.input_fields(event.file, fields, "properties");
             let mut seen: BTreeMap<&str, &Ident> = BTreeMap::new();
             for prop in &event.node.props {
                 if let Some(first) = seen.get(prop.name.name.as_str()) {
@@ -589,6 +716,42 @@ impl<'a> Checker<'a> {
                 None
             }
         };
+        // (1.1) Content for none of the channels: the send can never happen.
+        let has_block =
+            |t: &TemplateDecl, c: &Ident| t.blocks.iter().any(|b| b.channel.name == c.name);
+        // Only when every channel is known: an unknown one is its own error.
+        let all_known = channels
+            .iter()
+            .all(|c| self.env.channels.contains_key(c.name.as_str()));
+        let never = template_decl.filter(|t| {
+            all_known && !channels.is_empty() && !channels.iter().any(|c| has_block(t, c))
+        });
+        if let Some(t) = never {
+            let blocks: Vec<String> = t
+                .blocks
+                .iter()
+                .map(|b| format!("`{}`", b.channel.name))
+                .collect();
+            let help = if blocks.is_empty() {
+                format!("add a block for one of the channels to `{}`", template.name)
+            } else {
+                format!(
+                    "send it via a channel it has content for ({}), or add a block for one of these channels",
+                    blocks.join(", ")
+                )
+            };
+            self.diags.push(
+                Diagnostic::new(
+                    Code::SendNeverPossible,
+                    format!(
+                        "the template `{}` has content for none of the channels of this send, so it can never be sent",
+                        template.name
+                    ),
+                    Label::new(file, template.span, "no block for any channel in `via`"),
+                )
+                .with_help(help),
+            );
+        }
         let mut seen: BTreeMap<&str, &Ident> = BTreeMap::new();
         for channel in channels {
             if let Some(first) = seen.get(channel.name.as_str()) {
@@ -621,7 +784,8 @@ impl<'a> Checker<'a> {
                 );
             }
             if let Some(t) = template_decl
-                && !t.blocks.iter().any(|b| b.channel.name == channel.name)
+                && never.is_none()
+                && !has_block(t, channel)
             {
                 self.diags.push(
                     Diagnostic::new(
@@ -893,6 +1057,26 @@ fn sms_length(text: &str) -> (usize, usize, &'static str) {
         }
     }
     (septets, 160, "GSM-7")
+}
+
+/// A member name as a JSON Pointer token (RFC 6901 §3).
+fn escape_pointer(name: &str) -> String {
+    name.replace('~', "~0").replace('/', "~1")
+}
+
+/// Whether `pointer` is a JSON Pointer: `/`-separated tokens in which `~` is
+/// only ever followed by `0` or `1`.
+fn check_pointer(pointer: &str) -> Result<(), String> {
+    if !pointer.starts_with('/') {
+        return Err("it must start with `/`".into());
+    }
+    let bytes = pointer.as_bytes();
+    for (i, b) in bytes.iter().enumerate() {
+        if *b == b'~' && !matches!(bytes.get(i + 1), Some(b'0' | b'1')) {
+            return Err("`~` must be followed by `0` or `1`".into());
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -11,6 +11,8 @@ pub enum Base {
     Time,
     Duration,
     Timezone,
+    /// (1.1) A local wall-clock time.
+    TimeOfDay,
     ListNumber,
     ListString,
     /// `[]`: a list of any element type.
@@ -35,6 +37,7 @@ impl Ty {
     pub const BOOL: Ty = Ty::of(Base::Bool);
     pub const TIME: Ty = Ty::of(Base::Time);
     pub const DURATION: Ty = Ty::of(Base::Duration);
+    pub const TIME_OF_DAY: Ty = Ty::of(Base::TimeOfDay);
 
     pub const fn of(base: Base) -> Ty {
         Ty {
@@ -69,6 +72,7 @@ impl Ty {
             TypeKind::Time => Base::Time,
             TypeKind::Duration => Base::Duration,
             TypeKind::Timezone => Base::Timezone,
+            TypeKind::TimeOfDay => Base::TimeOfDay,
             TypeKind::List(inner) => match inner.kind {
                 TypeKind::Number => Base::ListNumber,
                 TypeKind::String => Base::ListString,
@@ -113,6 +117,7 @@ impl Ty {
             Base::Bool => "false",
             Base::Time => "now",
             Base::Duration => "0s",
+            Base::TimeOfDay => "09:00",
             Base::ListNumber | Base::ListString | Base::EmptyList => "[]",
             Base::None | Base::Error => "…",
         }
@@ -128,6 +133,7 @@ impl fmt::Display for Ty {
             Base::Time => "time",
             Base::Duration => "duration",
             Base::Timezone => "timezone",
+            Base::TimeOfDay => "time_of_day",
             Base::ListNumber => "list<number>",
             Base::ListString => "list<string>",
             Base::EmptyList => "list",

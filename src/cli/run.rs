@@ -373,6 +373,27 @@ pub fn run(args: RunArgs) -> Outcome {
         eprintln!("dead letters       {dead_letters}");
         eprintln!("duplicates         {}", c.duplicates);
         eprintln!("ignored            {}", c.ignored);
+        // An undeclared event is usually a misspelling on one side or the other
+        // (`"Cart Abandonded"`): name them, most frequent first.
+        let mut by_name: Vec<(&String, &u64)> = c.ignored_by_name.iter().collect();
+        by_name.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        for (name, n) in by_name {
+            eprintln!(
+                "  ignored {n:>8}  {}",
+                serde_json::to_string(name).unwrap_or_default()
+            );
+        }
+        let mut categories: Vec<(&String, &u64)> = c.unknown_consent_categories.iter().collect();
+        categories.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        if !categories.is_empty() {
+            eprintln!("unknown consent categories (context.consent, ignored)");
+            for (name, n) in categories {
+                eprintln!(
+                    "  {n:>8}  {}",
+                    serde_json::to_string(name).unwrap_or_default()
+                );
+            }
+        }
         eprintln!("late events        {}", c.late);
         for kind in nudge::runtime::DecisionKind::NAMES {
             eprintln!(

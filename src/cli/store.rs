@@ -20,7 +20,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 /// Bumped whenever the layout or the encoding of what is stored changes.
-pub const FORMAT: &str = "nudge-state/2";
+pub const FORMAT: &str = "nudge-state/3";
 
 const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
 const PROFILES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("profiles");

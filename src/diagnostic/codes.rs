@@ -91,6 +91,9 @@ codes! {
     BadChannelAddress = "P308", Error, "a channel has no address, or it is not a string attribute of the profile";
     SegmentCycle = "P309", Error, "segments refer to each other in a cycle";
     BadTimezoneAttribute = "P310", Error, "the profile's `timezone` attribute is not of type `timezone`";
+    InvalidPointer = "P311", Error, "a `from` JSON Pointer is not valid RFC 6901";
+    SharedInputField = "P312", Error, "two declarations read the same input field";
+    SendNeverPossible = "P313", Error, "a send's template has content for none of its channels";
     MissingChannelBlock = "L401", Warning, "a send names a channel its template has no content for";
     StepAfterStop = "L402", Warning, "steps follow a `stop` and never run";
     SmsTooLong = "L403", Warning, "an SMS text is longer than one message";

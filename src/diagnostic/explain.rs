@@ -48,7 +48,7 @@ pages! {
         "Use a whole number in the allowed range.";
     InvalidTimestamp "S008" => "A timestamp literal is not a valid RFC 3339 date and time (a month 13, February 30, a missing zone).",
         "Write a valid RFC 3339 timestamp with a zone, e.g. `2026-11-29T10:00:00Z`.";
-    KeywordAsName "S009" => "Reserved words (`when`, `send`, `in`, `event` …) cannot name declarations, attributes, properties, fields or arms. Any word may follow a dot, so `event.from` is fine.",
+    KeywordAsName "S009" => "Reserved words (`when`, `send`, `in`, `event` …) cannot name declarations (events, channels, journeys, templates, segments, topics) or split arms. Attributes, properties and template fields may have any name, keywords included (`priority: string`), since input streams name their fields; and any word may follow a dot, so `event.from` is fine.",
         "Choose another name.";
     AssignInsteadOfEquals "S010" => "`=` only names a segment (`segment s = …`) or gives a default; comparisons use `==`.",
         "Write `==` to compare two values.";
@@ -78,7 +78,7 @@ pages! {
         "Use a declared topic, or declare it with `consent NAME opt_in` or `opt_out`.";
     UnknownName "N107" => "A bare name in an expression refers to a segment, and no segment has this name. Attributes are read as `profile.NAME` and event properties as `event.NAME`.",
         "Declare the segment, or write the path you meant.";
-    UnknownFunction "N108" => "The functions are `count`, `sum`, `since`, `lower`, `len`, `starts_with`, `contains`, `local_hour` and `weekday`.",
+    UnknownFunction "N108" => "The functions are `count`, `sum`, `since`, `lower`, `len`, `starts_with`, `contains`, `local_hour`, `weekday` and `local_time`.",
         "Call one of them.";
     DuplicateDeclaration "N110" => "Names are unique per kind across all files of a policy set, and a set has at most one `profile` and one `limits` block. Two events may not read the same incoming event name either.",
         "Rename or remove one of the two declarations (both places are shown).";
@@ -124,6 +124,12 @@ pages! {
         "Break the cycle by writing one of the conditions out in full.";
     BadTimezoneAttribute "P310" => "The attribute named `timezone` is the profile's time zone, used for quiet hours, calendar caps and `wait until`; it must have type `timezone`.",
         "Declare `timezone: timezone = \"UTC\"`, or rename the attribute.";
+    InvalidPointer "P311" => "A `from` that starts with `/` is a JSON Pointer (RFC 6901) into the whole input message, such as `\"/context/locale\"`. In a pointer, `~` starts an escape and must be followed by `0` (for `~`) or `1` (for `/`).",
+        "Escape the name's `~` as `~0` and a `/` inside a name as `~1`, or, for a member of `properties` or `traits` with an unusual name, write the name itself without a leading `/`.";
+    SharedInputField "P312" => "Each input field is read by one declaration: two properties of one event, or two attributes, that read the same member (by name or `from`), or two consent topics that answer to the same input name, would disagree about what the field means. An attribute cannot read `traits.consent`, which holds consent.",
+        "Give one of the declarations a `from` naming another field, or remove it.";
+    SendNeverPossible "P313" => "A `send` whose template has a content block for none of the channels in its `via` list can never send: every channel would be `no_content`, every time.",
+        "Send via a channel the template has content for, or add a block for one of the channels to the template.";
     MissingChannelBlock "L401" => "A `send` lists a channel for which its template has no content block; that channel can never be chosen (reason `no_content`).",
         "Add a block for the channel to the template, or remove the channel from `via`.";
     StepAfterStop "L402" => "Steps after `stop` in the same block never run.",

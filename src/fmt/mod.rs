@@ -248,7 +248,12 @@ impl<'a> Printer<'a> {
                     ConsentMode::OptIn => "opt_in",
                     ConsentMode::OptOut => "opt_out",
                 };
-                self.item(&format!("consent {} {mode}", c.name.name), decl.span, false);
+                let from = self.from(c.external.as_ref());
+                self.item(
+                    &format!("consent {} {mode}{from}", c.name.name),
+                    decl.span,
+                    false,
+                );
             }
             DeclKind::Profile(p) => {
                 self.open("profile", decl.span, false);
@@ -258,7 +263,8 @@ impl<'a> Printer<'a> {
                         .as_ref()
                         .map(|d| format!(" = {}", self.expr(d)))
                         .unwrap_or_default();
-                    let line = format!("{}: {}{default}", a.name.name, a.ty);
+                    let from = self.from(a.source.as_ref());
+                    let line = format!("{}: {}{default}{from}", a.name.name, a.ty);
                     self.item(&line, a.span, true);
                 }
                 self.close(decl.span);
@@ -270,7 +276,8 @@ impl<'a> Printer<'a> {
             DeclKind::Event(e) => {
                 self.open(&event_head(self, e), decl.span, false);
                 for p in &e.props {
-                    self.item(&format!("{}: {}", p.name.name, p.ty), p.span, true);
+                    let from = self.from(p.source.as_ref());
+                    self.item(&format!("{}: {}{from}", p.name.name, p.ty), p.span, true);
                 }
                 self.close(decl.span);
             }
@@ -368,9 +375,16 @@ impl<'a> Printer<'a> {
         let props: Vec<String> = e
             .props
             .iter()
-            .map(|p| format!("{}: {}", p.name.name, p.ty))
+            .map(|p| format!("{}: {}{}", p.name.name, p.ty, self.from(p.source.as_ref())))
             .collect();
         format!("{head} {{ {} }}", props.join(", "))
+    }
+
+    /// ` from "…"` after a field or topic that has one.
+    fn from(&self, source: Option<&StrLit>) -> String {
+        source
+            .map(|s| format!(" from {}", self.string(s)))
+            .unwrap_or_default()
     }
 
     fn channel_clauses(&self, c: &ChannelDecl) -> Vec<(String, Span)> {
@@ -644,6 +658,7 @@ impl<'a> Printer<'a> {
         match &e.kind {
             ExprKind::Number(_)
             | ExprKind::Duration(_)
+            | ExprKind::TimeOfDay(_)
             | ExprKind::Timestamp { .. }
             | ExprKind::Error => self.src(e.span).to_string(),
             ExprKind::Str(s) => self.string(s),

@@ -194,6 +194,14 @@ fn call(f: Builtin, args: &[Expr], env: &Env<'_>) -> Value {
             }
             _ => Value::None,
         },
+        Builtin::LocalTime => match arg(0) {
+            Value::Time(t) => {
+                let local = env.tz.timestamp_nanos(t);
+                let minutes = i64::from(local.hour() * 60 + local.minute());
+                Value::Duration(minutes * crate::ir::NANOS_PER_MINUTE)
+            }
+            _ => Value::None,
+        },
     }
 }
 

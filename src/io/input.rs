@@ -19,7 +19,8 @@
 //! attribute; when several properties or traits are wrong, the first declared
 //! property, or the first trait in name order, is the one reported.
 
-use crate::ir::{Program, Type, Value};
+use crate::diagnostic::did_you_mean;
+use crate::ir::{NANOS_PER_MINUTE, Program, Source, Type, Value};
 use crate::runtime::{Body, Incoming, time};
 use rustc_hash::FxHashMap;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -32,8 +33,14 @@ pub struct Reader {
     program: std::sync::Arc<Program>,
     /// Incoming event names (`from`) to event indices.
     by_external: FxHashMap<String, usize>,
+    /// Attributes read from a member of `traits`, by that member's name.
     attr_by_name: FxHashMap<String, usize>,
+    /// Topics by declared name and by `from` name.
     consent_by_name: FxHashMap<String, usize>,
+    /// (1.1) Attributes read through a JSON Pointer, and per event the
+    /// properties read through one: such lines are also read as a whole value.
+    pointer_attrs: Vec<(usize, String)>,
+    pointer_props: Vec<Vec<(usize, String)>>,
 }
 
 /// A rejected line's reason.
@@ -52,20 +59,49 @@ impl Reader {
             .attrs
             .iter()
             .enumerate()
-            .map(|(i, a)| (a.name.clone(), i))
+            .filter_map(|(i, a)| Some((a.source.member()?.to_owned(), i)))
             .collect();
-        let consent_by_name = program
-            .consents
+        let mut consent_by_name = FxHashMap::default();
+        for (i, c) in program.consents.iter().enumerate() {
+            consent_by_name.insert(c.name.clone(), i);
+            if let Some(external) = &c.external {
+                consent_by_name.insert(external.clone(), i);
+            }
+        }
+        let pointer = |source: &Source| match source {
+            Source::Pointer(p) => Some(p.clone()),
+            Source::Member(_) => None,
+        };
+        let pointer_attrs = program
+            .attrs
             .iter()
             .enumerate()
-            .map(|(i, c)| (c.name.clone(), i))
+            .filter_map(|(i, a)| Some((i, pointer(&a.source)?)))
+            .collect();
+        let pointer_props = program
+            .events
+            .iter()
+            .map(|e| {
+                e.props
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, p)| Some((i, pointer(&p.source)?)))
+                    .collect()
+            })
             .collect();
         Reader {
             program,
             by_external,
             attr_by_name,
             consent_by_name,
+            pointer_attrs,
+            pointer_props,
         }
+    }
+
+    /// The declared topic named `name` in the input (its name or `from` name).
+    fn topic(&self, name: &str) -> Option<usize> {
+        self.consent_by_name.get(name).copied()
     }
 
     pub fn read<'a>(&self, line: &'a str) -> Result<Incoming<'a>, DeadLetter> {
@@ -79,6 +115,9 @@ impl Reader {
         let Some(envelope) = envelope else {
             return Err(self.classify(line));
         };
+        if let Some(tick) = self.tick(&envelope) {
+            return tick;
+        }
         let profile = [envelope.user_id, envelope.anonymous_id]
             .into_iter()
             .flatten()
@@ -90,17 +129,148 @@ impl Reader {
             Some(Err(NotAString)) => return Err(dead("invalid timestamp: not a string")),
             None => return Err(dead("no timestamp")),
         };
+        let (consents, unknown_categories) = self.context_consent(envelope.context)?;
+        let mut name = None;
         let body = match envelope.kind.as_deref() {
-            Some("track") => self.track(envelope.event.as_deref(), envelope.properties)?,
-            Some("identify") => self.identify(envelope.traits)?,
-            _ => Body::Ignored,
+            Some("track") => {
+                let body = self.track(envelope.event.as_deref(), envelope.properties)?;
+                let body = self.track_pointers(line, body)?;
+                if matches!(body, Body::Ignored) {
+                    name = envelope.event;
+                }
+                body
+            }
+            Some("identify") => self.identify_pointers(line, self.identify(envelope.traits)?)?,
+            Some(other @ ("page" | "screen" | "group" | "alias")) => {
+                name = Some(Cow::Owned(format!("({other})")));
+                Body::Ignored
+            }
+            Some(other) => {
+                return Err(dead(format!(
+                    "unknown `type` `{other}`: Segment calls are `track`, `identify`, `page`, `screen`, `group` and `alias`"
+                )));
+            }
+            None => {
+                return Err(dead(
+                    "no `type`: a Segment call says what it is (`track`, `identify` …)",
+                ));
+            }
         };
         Ok(Incoming {
             profile,
             timestamp,
             message_id: envelope.message_id,
             body,
+            consents,
+            unknown_categories,
+            ignored_name: name,
         })
+    }
+
+    /// A `{"type":"tick","timestamp":…}` line (LANGUAGE.md §7.2): only a time.
+    fn tick<'a>(&self, envelope: &Envelope<'a>) -> Option<Result<Incoming<'a>, DeadLetter>> {
+        if envelope.kind.as_deref() != Some("tick") {
+            return None;
+        }
+        let timestamp = match &envelope.timestamp {
+            Some(Ok(s)) => match time::parse_rfc3339(s) {
+                Some(t) => t,
+                None => return Some(Err(dead(format!("invalid timestamp `{s}`: not RFC 3339")))),
+            },
+            Some(Err(NotAString)) => return Some(Err(dead("invalid timestamp: not a string"))),
+            None => return Some(Err(dead("no timestamp"))),
+        };
+        Some(Ok(Incoming {
+            profile: Cow::Borrowed(""),
+            timestamp,
+            message_id: None,
+            body: Body::Tick,
+            consents: Vec::new(),
+            unknown_categories: Vec::new(),
+            ignored_name: None,
+        }))
+    }
+
+    /// `context.consent.categoryPreferences`: the declared topics it names, and
+    /// the names of the categories that name none.
+    #[expect(clippy::type_complexity, reason = "a pair read once")]
+    fn context_consent<'a>(
+        &self,
+        context: Option<CategoryPreferences<'a>>,
+    ) -> Result<(Vec<(usize, bool)>, Vec<Cow<'a, str>>), DeadLetter> {
+        let Some(prefs) = context else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        if let Some(bad) = prefs.not_bool.iter().min() {
+            return Err(dead(format!(
+                "consent category `{bad}` in `context.consent.categoryPreferences` is not true or false"
+            )));
+        }
+        Ok((prefs.topics, prefs.unknown))
+    }
+
+    /// The properties read through JSON Pointers, from the whole message.
+    fn track_pointers(&self, line: &str, body: Body) -> Result<Body, DeadLetter> {
+        let Body::Track { event, mut props } = body else {
+            return Ok(body);
+        };
+        let Some(pointers) = self.pointer_props.get(event).filter(|p| !p.is_empty()) else {
+            return Ok(Body::Track { event, props });
+        };
+        let whole = whole(line)?;
+        let def = &self.program.events[event];
+        for (slot, pointer) in pointers {
+            let prop = &def.props[*slot];
+            let what = || format!("property `{}` of event `{}`", prop.name, def.name);
+            let value = match whole.pointer(pointer) {
+                None => Value::None,
+                Some(v) => match (SlotSeed { ty: prop.ty.ty }).deserialize(v) {
+                    Ok(Slot::Value(v)) => v,
+                    Ok(Slot::Wrong(found)) => return Err(wrong(&what(), prop.ty.ty, found)),
+                    Ok(Slot::UnknownZone(zone)) => return Err(unknown_zone(&what(), &zone)),
+                    Ok(Slot::Absent | Slot::Null) | Err(_) => Value::None,
+                },
+            };
+            if value.is_none() && !prop.ty.optional {
+                return Err(dead(format!("missing {}", what())));
+            }
+            if let Some(p) = props.get_mut(*slot) {
+                *p = value;
+            }
+        }
+        Ok(Body::Track { event, props })
+    }
+
+    /// The attributes read through JSON Pointers, from the whole message. A
+    /// pointer that finds nothing leaves the attribute as it is (it was not sent).
+    fn identify_pointers(&self, line: &str, body: Body) -> Result<Body, DeadLetter> {
+        let Body::Identify {
+            mut attrs,
+            consents,
+        } = body
+        else {
+            return Ok(body);
+        };
+        if self.pointer_attrs.is_empty() {
+            return Ok(Body::Identify { attrs, consents });
+        }
+        let whole = whole(line)?;
+        for (slot, pointer) in &self.pointer_attrs {
+            let attr = &self.program.attrs[*slot];
+            let what = || format!("trait `{}`", attr.name);
+            let Some(v) = whole.pointer(pointer) else {
+                continue;
+            };
+            match (SlotSeed { ty: attr.ty.ty }).deserialize(v) {
+                Ok(Slot::Value(v)) => attrs.push((*slot, v)),
+                Ok(Slot::Null) => attrs.push((*slot, attr.default.clone())),
+                Ok(Slot::Wrong(found)) => return Err(wrong(&what(), attr.ty.ty, found)),
+                Ok(Slot::UnknownZone(zone)) => return Err(unknown_zone(&what(), &zone)),
+                Ok(Slot::Absent) | Err(_) => {}
+            }
+        }
+        attrs.sort_by_key(|(slot, _)| *slot);
+        Ok(Body::Identify { attrs, consents })
     }
 
     fn envelope<'a>(&self, line: &'a str) -> serde_json::Result<Envelope<'a>> {
@@ -216,7 +386,20 @@ impl Reader {
                 "consent",
                 dead("the `consent` trait is not an object of topics"),
             )),
-            Some(Ok(topics)) => {
+            Some(Ok((_, unknown))) if !unknown.is_empty() => {
+                // A misspelt revocation must never leave a customer subscribed:
+                // the whole line is refused, loudly.
+                let first = unknown.iter().min().map_or("", String::as_str);
+                let names = self.program.consents.iter().map(|c| c.name.as_str());
+                let hint = did_you_mean(first, names)
+                    .map(|h| format!(" ({h})"))
+                    .unwrap_or_default();
+                problems.push((
+                    "consent",
+                    dead(format!("unknown consent topic `{first}`{hint}")),
+                ));
+            }
+            Some(Ok((topics, _))) => {
                 let mut bad: Option<&str> = None;
                 for (topic, granted) in topics.into_iter().enumerate() {
                     let name = self.program.consents[topic].name.as_str();
@@ -252,6 +435,19 @@ struct Envelope<'a> {
     message_id: Option<Cow<'a, str>>,
     properties: Section<'a, Found>,
     traits: Section<'a, Result<Traits, NotAnObject>>,
+    /// `context.consent.categoryPreferences`, when the line has it.
+    context: Option<CategoryPreferences<'a>>,
+}
+
+/// What `context.consent.categoryPreferences` held.
+#[derive(Default)]
+struct CategoryPreferences<'a> {
+    /// Declared topics, in the order given.
+    topics: Vec<(usize, bool)>,
+    /// Categories that name no topic.
+    unknown: Vec<Cow<'a, str>>,
+    /// Declared topics whose value is not a bool.
+    not_bool: Vec<String>,
 }
 
 /// `properties` or `traits`: decoded when the line said, before them, what they
@@ -322,6 +518,7 @@ fn type_name(t: Type) -> &'static str {
         Type::Time => "an RFC 3339 time",
         Type::Duration => "a duration in seconds",
         Type::Timezone => "a time zone name",
+        Type::TimeOfDay => "a time of day `HH:MM`",
         Type::ListNumber => "a list of numbers",
         Type::ListString => "a list of strings",
         Type::Any => "a value",
@@ -345,6 +542,7 @@ enum Key {
     MessageId,
     Properties,
     Traits,
+    Context,
     Other,
 }
 
@@ -359,6 +557,7 @@ impl Key {
             Key::MessageId => "messageId",
             Key::Properties => "properties",
             Key::Traits => "traits",
+            Key::Context => "context",
             Key::Other => "",
         }
     }
@@ -382,6 +581,7 @@ impl<'de> de::Deserialize<'de> for Key {
                     "messageId" => Key::MessageId,
                     "properties" => Key::Properties,
                     "traits" => Key::Traits,
+                    "context" => Key::Context,
                     _ => Key::Other,
                 })
             }
@@ -462,6 +662,11 @@ impl<'de> Visitor<'de> for EnvelopeSeed<'_> {
                         }
                         None => raw_section(map.next_value::<Option<&RawValue>>()?),
                     };
+                }
+                Key::Context => {
+                    e.context = map.next_value_seed(ContextSeed {
+                        reader: self.reader,
+                    })?;
                 }
                 Key::Other => {
                     map.next_value::<IgnoredAny>()?;
@@ -703,6 +908,10 @@ impl<'de> Visitor<'de> for SlotSeed {
                 Ok(_) => Slot::Value(Value::Str(s.into())),
                 Err(_) => Slot::UnknownZone(s.to_owned()),
             },
+            Type::TimeOfDay => match parse_time_of_day(s) {
+                Some(m) => Slot::Value(Value::Duration(m * NANOS_PER_MINUTE)),
+                None => Slot::Wrong("a string that is not `HH:MM`"),
+            },
             _ => Slot::Wrong("a string"),
         })
     }
@@ -767,7 +976,9 @@ impl<'de> Visitor<'de> for PropsSeed<'_> {
             return Ok(Err(NotAnObject));
         };
         while let Some(key) = map.next_key_seed(Member(|name: &str| {
-            def.props.iter().position(|p| p.name == name)
+            def.props
+                .iter()
+                .position(|p| p.source.member() == Some(name))
         }))? {
             let Some((i, prop)) = key.and_then(|i| Some((i, def.props.get(i)?))) else {
                 map.next_value::<IgnoredAny>()?;
@@ -886,7 +1097,8 @@ struct ConsentSeed<'r> {
     reader: &'r Reader,
 }
 
-type Topics = Result<Vec<Option<Result<bool, NotABool>>>, NotAnObject>;
+/// Per declared topic, what the trait said; and the names that are no topic.
+type Topics = Result<(Vec<Option<Result<bool, NotABool>>>, Vec<String>), NotAnObject>;
 
 impl ConsentSeed<'_> {
     fn other(self, _: &str) -> Topics {
@@ -903,23 +1115,25 @@ impl<'de> Visitor<'de> for ConsentSeed<'_> {
         let reader = self.reader;
         let mut topics: Vec<Option<Result<bool, NotABool>>> =
             (0..reader.program.consents.len()).map(|_| None).collect();
+        let mut unknown = Vec::new();
         while let Some(key) = map.next_key_seed(Member(|name: &str| {
-            reader.consent_by_name.get(name).copied()
+            Some(reader.topic(name).ok_or_else(|| name.to_owned()))
         }))? {
-            match key {
-                Some(t) => {
+            match key.unwrap_or_else(|| Err(String::new())) {
+                Err(name) => {
+                    unknown.push(name);
+                    map.next_value::<IgnoredAny>()?;
+                }
+                Ok(t) => {
                     let granted = map.next_value_seed(SlotSeed { ty: Type::Bool })?;
                     topics[t] = Some(match granted {
                         Slot::Value(Value::Bool(b)) => Ok(b),
                         _ => Err(NotABool),
                     });
                 }
-                None => {
-                    map.next_value::<IgnoredAny>()?;
-                }
             }
         }
-        Ok(Ok(topics))
+        Ok(Ok((topics, unknown)))
     }
     fn visit_unit<E: de::Error>(self) -> Result<Topics, E> {
         Ok(self.other("null"))
@@ -927,4 +1141,168 @@ impl<'de> Visitor<'de> for ConsentSeed<'_> {
     others!(visit_bool(bool) => "a bool", visit_u64(u64) => "a number",
         visit_i64(i64) => "a number", visit_f64(f64) => "a number", visit_str(&str) => "a string");
     others!(seq);
+}
+
+/// The whole message as a value, for JSON Pointers (only for policy sets that
+/// use them; the line is known to be valid JSON by now).
+fn whole(line: &str) -> Result<serde_json::Value, DeadLetter> {
+    serde_json::from_str(line).map_err(|e| dead(format!("not JSON: {e}")))
+}
+
+/// `context`: only `consent.categoryPreferences` is read.
+struct ContextSeed<'r> {
+    reader: &'r Reader,
+}
+
+impl<'de> DeserializeSeed<'de> for ContextSeed<'_> {
+    type Value = Option<CategoryPreferences<'de>>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ContextSeed<'_> {
+    type Value = Option<CategoryPreferences<'de>>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a context object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = None;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if key == "consent" {
+                found = map.next_value_seed(ConsentContextSeed {
+                    reader: self.reader,
+                })?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+    others!(visit_bool(bool) => "a bool", visit_u64(u64) => "a number",
+        visit_i64(i64) => "a number", visit_f64(f64) => "a number", visit_str(&str) => "a string");
+    others!(seq);
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
+impl ContextSeed<'_> {
+    fn other<'a>(self, _: &str) -> Option<CategoryPreferences<'a>> {
+        None
+    }
+}
+
+/// `context.consent`: its `categoryPreferences`.
+struct ConsentContextSeed<'r> {
+    reader: &'r Reader,
+}
+
+impl<'de> DeserializeSeed<'de> for ConsentContextSeed<'_> {
+    type Value = Option<CategoryPreferences<'de>>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ConsentContextSeed<'_> {
+    type Value = Option<CategoryPreferences<'de>>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a consent object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = None;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if key == "categoryPreferences" {
+                found = map.next_value_seed(PreferencesSeed {
+                    reader: self.reader,
+                })?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+    others!(visit_bool(bool) => "a bool", visit_u64(u64) => "a number",
+        visit_i64(i64) => "a number", visit_f64(f64) => "a number", visit_str(&str) => "a string");
+    others!(seq);
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
+impl ConsentContextSeed<'_> {
+    fn other<'a>(self, _: &str) -> Option<CategoryPreferences<'a>> {
+        None
+    }
+}
+
+/// `categoryPreferences`: category name → `true`/`false`.
+struct PreferencesSeed<'r> {
+    reader: &'r Reader,
+}
+
+impl<'de> DeserializeSeed<'de> for PreferencesSeed<'_> {
+    type Value = Option<CategoryPreferences<'de>>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PreferencesSeed<'_> {
+    type Value = Option<CategoryPreferences<'de>>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object of consent categories")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut prefs = CategoryPreferences::default();
+        while let Some(key) = map.next_key_seed(Text)? {
+            let granted = map.next_value_seed(SlotSeed { ty: Type::Bool })?;
+            match (self.reader.topic(&key), granted) {
+                // A category given twice counts as its last value.
+                (Some(topic), Slot::Value(Value::Bool(b))) => {
+                    prefs.topics.retain(|(t, _)| *t != topic);
+                    prefs.not_bool.retain(|k| *k != key);
+                    prefs.topics.push((topic, b));
+                }
+                (Some(topic), _) => {
+                    prefs.topics.retain(|(t, _)| *t != topic);
+                    if !prefs.not_bool.iter().any(|k| *k == key) {
+                        prefs.not_bool.push(key.into_owned());
+                    }
+                }
+                (None, _) => {
+                    if !prefs.unknown.contains(&key) {
+                        prefs.unknown.push(key);
+                    }
+                }
+            }
+        }
+        Ok(Some(prefs))
+    }
+    others!(visit_bool(bool) => "a bool", visit_u64(u64) => "a number",
+        visit_i64(i64) => "a number", visit_f64(f64) => "a number", visit_str(&str) => "a string");
+    others!(seq);
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
+impl PreferencesSeed<'_> {
+    fn other<'a>(self, _: &str) -> Option<CategoryPreferences<'a>> {
+        None
+    }
+}
+
+/// `"HH:MM"` (hours 0–23, two-digit minutes) as minutes after midnight.
+fn parse_time_of_day(s: &str) -> Option<i64> {
+    let (h, m) = s.split_once(':')?;
+    if h.is_empty() || h.len() > 2 || m.len() != 2 {
+        return None;
+    }
+    if !h.bytes().chain(m.bytes()).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
+    (h < 24 && m < 60).then_some(h * 60 + m)
 }

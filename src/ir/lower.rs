@@ -75,6 +75,7 @@ pub fn lower(modules: &[(FileId, ast::Module)]) -> Result<Program> {
             .iter()
             .map(|c| Consent {
                 name: c.name.name.clone(),
+                external: c.external.as_ref().and_then(ast::StrLit::as_plain),
                 granted_by_default: c.mode == ast::ConsentMode::OptOut,
             })
             .collect(),
@@ -106,6 +107,7 @@ pub fn lower(modules: &[(FileId, ast::Module)]) -> Result<Program> {
                 name: attr.name.name.clone(),
                 ty,
                 default,
+                source: source(&attr.name, attr.source.as_ref()),
             });
         }
     }
@@ -117,6 +119,7 @@ pub fn lower(modules: &[(FileId, ast::Module)]) -> Result<Program> {
                 Ok(Prop {
                     name: p.name.name.clone(),
                     ty: slot_type(&p.ty)?,
+                    source: source(&p.name, p.source.as_ref()),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -253,6 +256,15 @@ fn nanos(seconds: u64) -> Result<i64> {
         )
 }
 
+/// Where a field is read from: its `from`, else the member of its own name.
+fn source(name: &ast::Ident, from: Option<&ast::StrLit>) -> Source {
+    match from.and_then(ast::StrLit::as_plain) {
+        Some(p) if p.starts_with('/') => Source::Pointer(p),
+        Some(m) => Source::Member(m),
+        None => Source::Member(name.name.clone()),
+    }
+}
+
 fn slot_type(t: &ast::TypeExpr) -> Result<SlotType> {
     let ty = match &t.kind {
         ast::TypeKind::Number => Type::Number,
@@ -261,6 +273,7 @@ fn slot_type(t: &ast::TypeExpr) -> Result<SlotType> {
         ast::TypeKind::Time => Type::Time,
         ast::TypeKind::Duration => Type::Duration,
         ast::TypeKind::Timezone => Type::Timezone,
+        ast::TypeKind::TimeOfDay => Type::TimeOfDay,
         ast::TypeKind::List(inner) => match inner.kind {
             ast::TypeKind::Number => Type::ListNumber,
             _ => Type::ListString,
@@ -280,6 +293,7 @@ fn constant(e: &ast::Expr) -> Result<Value> {
         Ast::Str(s) => Value::Str(s.as_plain().unwrap_or_default().into()),
         Ast::Bool(b) => Value::Bool(*b),
         Ast::Duration(d) => Value::Duration(nanos(*d)?),
+        Ast::TimeOfDay(m) => Value::Duration(i64::from(*m) * crate::ir::NANOS_PER_MINUTE),
         Ast::Timestamp { seconds, nanos: n } => {
             Value::Time(seconds.saturating_mul(NANOS).saturating_add(i64::from(*n)))
         }
@@ -498,9 +512,13 @@ impl Lowerer {
             | Ast::Str(_)
             | Ast::Bool(_)
             | Ast::Duration(_)
+            | Ast::TimeOfDay(_)
             | Ast::Timestamp { .. } => {
                 let v = constant(e)?;
-                let ty = value_type(&v);
+                let ty = match e.kind {
+                    Ast::TimeOfDay(_) => Type::TimeOfDay,
+                    _ => value_type(&v),
+                };
                 (ExprKind::Const(v), ty)
             }
             Ast::None => (ExprKind::Const(Value::None), Type::Any),
@@ -682,6 +700,7 @@ impl Lowerer {
             "contains" => (Builtin::Contains, Type::Bool),
             "local_hour" => (Builtin::LocalHour, Type::Number),
             "weekday" => (Builtin::Weekday, Type::String),
+            "local_time" => (Builtin::LocalTime, Type::TimeOfDay),
             other => return err(format!("unknown function `{other}`")),
         };
         let args = c

@@ -41,6 +41,9 @@ impl Program {
     }
 }
 
+/// A time of day is held as this many nanoseconds per minute after midnight.
+pub const NANOS_PER_MINUTE: i64 = 60_000_000_000;
+
 impl Value {
     pub fn is_none(&self) -> bool {
         matches!(self, Value::None)
@@ -56,6 +59,9 @@ pub enum Type {
     Time,
     Duration,
     Timezone,
+    /// (1.1) A local wall-clock time, held as a `Value::Duration` after local
+    /// midnight (whole minutes), so that both evaluators compare it natively.
+    TimeOfDay,
     ListNumber,
     ListString,
     /// `[]` and `none` literals.
@@ -88,6 +94,8 @@ pub struct Program {
 #[derive(Debug, Clone)]
 pub struct Consent {
     pub name: String,
+    /// (1.1) `from "Marketing Email"`: the topic's name in the input, if any.
+    pub external: Option<String>,
     /// `opt_out` topics are granted until revoked.
     pub granted_by_default: bool,
 }
@@ -98,6 +106,27 @@ pub struct Attr {
     pub ty: SlotType,
     /// The value of a new profile (and of an attribute reset with `null`).
     pub default: Value,
+    /// Where `identify` calls carry it.
+    pub source: Source,
+}
+
+/// (1.1) Where an attribute or property is read from in an input message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A member of `traits` (or `properties`) with this name.
+    Member(String),
+    /// An RFC 6901 JSON Pointer into the whole message.
+    Pointer(String),
+}
+
+impl Source {
+    /// The member's name, for a source that is one.
+    pub fn member(&self) -> Option<&str> {
+        match self {
+            Source::Member(m) => Some(m),
+            Source::Pointer(_) => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -112,6 +141,8 @@ pub struct EventDef {
 pub struct Prop {
     pub name: String,
     pub ty: SlotType,
+    /// Where the event's `track` calls carry it.
+    pub source: Source,
 }
 
 #[derive(Debug, Clone)]
@@ -305,4 +336,6 @@ pub enum Builtin {
     Contains,
     LocalHour,
     Weekday,
+    /// (1.1) `local_time(now)`: the local wall-clock time, to the minute.
+    LocalTime,
 }

@@ -43,7 +43,7 @@ enum Repr {
 fn repr(t: Type) -> Repr {
     match t {
         Type::Number => Repr::F64,
-        Type::Time | Type::Duration => Repr::I64,
+        Type::Time | Type::Duration | Type::TimeOfDay => Repr::I64,
         Type::Bool => Repr::Bool,
         _ => Repr::Handle,
     }

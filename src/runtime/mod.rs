@@ -45,6 +45,33 @@ pub struct Incoming<'a> {
     pub timestamp: i64,
     pub message_id: Option<Cow<'a, str>>,
     pub body: Body,
+    /// (1.1) Consent from `context.consent.categoryPreferences`, on any call.
+    pub consents: Vec<(usize, bool)>,
+    /// (1.1) Categories of `context.consent` that name no topic (for `--stats`).
+    pub unknown_categories: Vec<Cow<'a, str>>,
+    /// For an ignored call: the undeclared event's name, or `(page)` and the
+    /// like (for `--stats`).
+    pub ignored_name: Option<Cow<'a, str>>,
+}
+
+impl<'a> Incoming<'a> {
+    /// An event with no consent context.
+    pub fn new(
+        profile: impl Into<Cow<'a, str>>,
+        timestamp: i64,
+        message_id: Option<Cow<'a, str>>,
+        body: Body,
+    ) -> Incoming<'a> {
+        Incoming {
+            profile: profile.into(),
+            timestamp,
+            message_id,
+            body,
+            consents: Vec::new(),
+            unknown_categories: Vec::new(),
+            ignored_name: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -59,6 +86,8 @@ pub enum Body {
     /// A valid line Nudge has no use for (an undeclared event, a `page` call): it
     /// moves the clock and is deduplicated, nothing more.
     Ignored,
+    /// (1.1) `{"type":"tick"}`: a time and nothing else; it only moves the clock.
+    Tick,
 }
 
 /// What happened to an input event.
@@ -74,6 +103,10 @@ pub enum Outcome {
 pub struct Counters {
     pub duplicates: u64,
     pub ignored: u64,
+    /// (1.1) Ignored calls by event name (`(page)` for other calls).
+    pub ignored_by_name: BTreeMap<String, u64>,
+    /// (1.1) `context.consent` categories that name no topic, by name.
+    pub unknown_consent_categories: BTreeMap<String, u64>,
     pub late: u64,
     pub divisions_by_zero: u64,
     pub decisions: BTreeMap<&'static str, u64>,
@@ -369,9 +402,31 @@ impl Engine {
         // Ids older than the window are forgotten, so that memory does not grow
         // with the length of the stream.
         core.forget_seen(now);
+        for name in event.unknown_categories {
+            *core
+                .counters
+                .unknown_consent_categories
+                .entry(name.into_owned())
+                .or_insert(0) += 1;
+        }
+        // 3. Consent from the call's context, on every call: a revocation is
+        // never lost, whatever the call (traits' own `consent` comes after).
+        if !event.consents.is_empty()
+            && let Some(profile) = core.profile(&mut self.profiles, &event.profile, true)
+        {
+            apply_consents(profile, &event.consents, event.timestamp);
+        }
         match event.body {
+            Body::Tick => Outcome::Processed,
             Body::Ignored => {
                 core.counters.ignored += 1;
+                let name = event.ignored_name.as_deref().unwrap_or("(unnamed)");
+                match core.counters.ignored_by_name.get_mut(name) {
+                    Some(n) => *n += 1,
+                    None => {
+                        core.counters.ignored_by_name.insert(name.to_owned(), 1);
+                    }
+                }
                 Outcome::Ignored
             }
             Body::Identify { attrs, consents } => {
@@ -385,11 +440,7 @@ impl Engine {
                     }
                 }
                 profile.tz = state::zone_of(&core.program, &profile.attrs);
-                for (topic, granted) in consents {
-                    if let Some(c) = profile.consents.get_mut(topic) {
-                        *c = granted;
-                    }
-                }
+                apply_consents(profile, &consents, event.timestamp);
                 Outcome::Processed
             }
             Body::Track { event: kind, props } => {
@@ -813,7 +864,12 @@ impl Core {
                             while profile.sends.front().is_some_and(|(t, _)| *t <= horizon) {
                                 profile.sends.pop_front();
                             }
-                            profile.sends.push_back((now, channel));
+                            // A receipt never uses up a marketing message's place
+                            // (LANGUAGE.md §6, 1.1): transactional sends count
+                            // toward no cap, so they are not in the cap history.
+                            if !journey.transactional {
+                                profile.sends.push_back((now, channel));
+                            }
                             let send = DecisionKind::Send {
                                 template: template_name,
                                 channel: name(&self.names.channels, channel),
@@ -844,6 +900,19 @@ impl Core {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Grants and revocations, effective at the event's time (remembered for
+/// explanations: "revoked at …").
+fn apply_consents(profile: &mut Profile, consents: &[(usize, bool)], at: i64) {
+    for &(topic, granted) in consents {
+        if let Some(c) = profile.consents.get_mut(topic) {
+            *c = granted;
+        }
+        if let Some(when) = profile.consent_changed.get_mut(topic) {
+            *when = Some(at);
         }
     }
 }
@@ -1088,14 +1157,16 @@ mod tests {
     #[test]
     fn changes_are_recorded_only_for_a_store() {
         let program = one_event_program();
-        let event = |i: i64| Incoming {
-            profile: format!("p{}", i % 3).into(),
-            timestamp: i * time::SECOND,
-            message_id: Some(format!("m{i}").into()),
-            body: Body::Track {
-                event: 0,
-                props: vec![Value::Number(1.0)],
-            },
+        let event = |i: i64| {
+            Incoming::new(
+                format!("p{}", i % 3),
+                i * time::SECOND,
+                Some(format!("m{i}").into()),
+                Body::Track {
+                    event: 0,
+                    props: vec![Value::Number(1.0)],
+                },
+            )
         };
         let mut out = Vec::new();
         let mut plain = Engine::new(Arc::clone(&program));
@@ -1148,14 +1219,16 @@ mod tests {
             Ok(p) => Arc::new(p),
             Err(e) => panic!("{e}: {:?}", analysis.diagnostics),
         };
-        let event = |at: i64| Incoming {
-            profile: "p".into(),
-            timestamp: at,
-            message_id: None,
-            body: Body::Track {
-                event: 0,
-                props: vec![Value::Number(1.0)],
-            },
+        let event = |at: i64| {
+            Incoming::new(
+                "p",
+                at,
+                None,
+                Body::Track {
+                    event: 0,
+                    props: vec![Value::Number(1.0)],
+                },
+            )
         };
         let mut engine = Engine::new(program);
         engine.track_changes();
@@ -1239,12 +1312,8 @@ template t { email { subject: "E" } }
     #[test]
     fn message_ids_are_remembered_for_one_window() {
         let program = one_event_program();
-        let event = |id: &str, at: i64| Incoming {
-            profile: "p".into(),
-            timestamp: at,
-            message_id: Some(id.to_string().into()),
-            body: Body::Ignored,
-        };
+        let event =
+            |id: &str, at: i64| Incoming::new("p", at, Some(id.to_string().into()), Body::Ignored);
         let mut engine = Engine::new(program);
         let mut out = Vec::new();
         assert_eq!(engine.process(event("a", 0), &mut out), Outcome::Ignored);

@@ -17,6 +17,9 @@ pub struct Profile {
     pub tz: chrono_tz::Tz,
     /// Granted or not, per consent topic.
     pub consents: Vec<bool>,
+    /// (1.1) When each topic was last granted or revoked by the input, if ever
+    /// (for explanations).
+    pub consent_changed: Vec<Option<i64>>,
     pub aggregates: Vec<AggregateState>,
     /// Sends (time, channel), oldest first, kept as long as the longest cap needs.
     pub sends: VecDeque<(i64, usize)>,
@@ -38,6 +41,7 @@ impl Profile {
                 .iter()
                 .map(|c| c.granted_by_default)
                 .collect(),
+            consent_changed: vec![None; program.consents.len()],
             aggregates: program
                 .aggregates
                 .iter()

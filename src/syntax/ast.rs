@@ -108,6 +108,8 @@ pub struct ConsentDecl {
     pub name: Ident,
     pub mode: ConsentMode,
     pub mode_span: Span,
+    /// (1.1) `from "Marketing Email"`: the topic's name in the input.
+    pub external: Option<StrLit>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -120,6 +122,8 @@ pub struct AttrDecl {
     pub name: Ident,
     pub ty: TypeExpr,
     pub default: Option<Expr>,
+    /// (1.1) `from "…"`: the input field the attribute is read from.
+    pub source: Option<StrLit>,
     pub span: Span,
 }
 
@@ -135,6 +139,8 @@ pub struct EventDecl {
 pub struct PropDecl {
     pub name: Ident,
     pub ty: TypeExpr,
+    /// (1.1) `from "…"`: the input field the property is read from.
+    pub source: Option<StrLit>,
     pub span: Span,
 }
 
@@ -155,6 +161,7 @@ impl std::fmt::Display for TypeExpr {
             TypeKind::Time => f.write_str("time")?,
             TypeKind::Duration => f.write_str("duration")?,
             TypeKind::Timezone => f.write_str("timezone")?,
+            TypeKind::TimeOfDay => f.write_str("time_of_day")?,
             TypeKind::List(inner) => write!(f, "list<{inner}>")?,
             TypeKind::Error => f.write_str("<error>")?,
         }
@@ -173,6 +180,8 @@ pub enum TypeKind {
     Time,
     Duration,
     Timezone,
+    /// (1.1) A local wall-clock time.
+    TimeOfDay,
     List(Box<TypeExpr>),
     /// A type that failed lexical validation (already reported).
     Error,
@@ -400,6 +409,8 @@ pub enum ExprKind {
     Bool(bool),
     None,
     Duration(u64),
+    /// (1.1) A time of day, minutes after midnight.
+    TimeOfDay(u16),
     /// Seconds and nanoseconds since the Unix epoch, UTC.
     Timestamp {
         seconds: i64,

@@ -98,7 +98,11 @@ impl<'t> Builder<'t> {
         let mut inner = pair.into_inner().skip(1);
         let name = self.ident(next(&mut inner));
         let mode = next(&mut inner);
+        let external = inner
+            .find(|p| p.as_rule() == Rule::string)
+            .map(|p| self.plain_string(p, "a consent topic's external name"));
         ConsentDecl {
+            external,
             name,
             mode: if mode.as_str() == "opt_in" {
                 ConsentMode::OptIn
@@ -125,11 +129,19 @@ impl<'t> Builder<'t> {
         let mut inner = pair.into_inner();
         let name = self.ident(next(&mut inner));
         let ty = self.type_expr(next(&mut inner));
-        let default = inner.next().map(|p| self.expr(p));
+        let mut default = None;
+        let mut source = None;
+        for p in inner {
+            match p.as_rule() {
+                Rule::field_source => source = Some(self.field_source(p)),
+                _ => default = Some(self.expr(p)),
+            }
+        }
         AttrDecl {
             name,
             ty,
             default,
+            source,
             span,
         }
     }
@@ -150,7 +162,13 @@ impl<'t> Builder<'t> {
                             let mut inner = prop.into_inner();
                             let name = self.ident(next(&mut inner));
                             let ty = self.type_expr(next(&mut inner));
-                            PropDecl { name, ty, span }
+                            let source = inner.next().map(|p| self.field_source(p));
+                            PropDecl {
+                                name,
+                                ty,
+                                source,
+                                span,
+                            }
                         })
                         .collect();
                 }
@@ -163,6 +181,19 @@ impl<'t> Builder<'t> {
             name,
             external,
             props,
+        }
+    }
+
+    /// `from "…"` after an attribute or property: the input field it reads.
+    fn field_source(&mut self, pair: P<'_>) -> StrLit {
+        let span = self.span(&pair);
+        let string = pair.into_inner().find(|p| p.as_rule() == Rule::string);
+        match string {
+            Some(p) => self.plain_string(p, "a field's input name"),
+            None => StrLit {
+                parts: Vec::new(),
+                span,
+            },
         }
     }
 
@@ -217,6 +248,7 @@ impl<'t> Builder<'t> {
                     "time" => TypeKind::Time,
                     "duration" => TypeKind::Duration,
                     "timezone" => TypeKind::Timezone,
+                    "time_of_day" => TypeKind::TimeOfDay,
                     other => {
                         let alias = match other {
                             "int" | "integer" | "float" | "double" | "decimal" | "num" => {
@@ -791,6 +823,10 @@ impl<'t> Builder<'t> {
             Rule::number => ExprKind::Number(pair.as_str().parse().unwrap_or(f64::NAN)),
             Rule::duration => match self.duration(&pair) {
                 Some(d) => ExprKind::Duration(d.seconds),
+                None => ExprKind::Error,
+            },
+            Rule::time_of_day => match self.time_of_day(pair) {
+                Some(t) => ExprKind::TimeOfDay(t.minutes),
                 None => ExprKind::Error,
             },
             Rule::timestamp => match chrono::DateTime::parse_from_rfc3339(pair.as_str()) {

@@ -26,7 +26,12 @@ fn decl_kind(out: &mut String, kind: &DeclKind) {
                 ConsentMode::OptIn => "opt_in",
                 ConsentMode::OptOut => "opt_out",
             };
-            let _ = writeln!(out, "consent {} {mode}", c.name.name);
+            let _ = writeln!(
+                out,
+                "consent {} {mode}{}",
+                c.name.name,
+                from_text(&c.external)
+            );
         }
         DeclKind::Profile(p) => {
             let _ = writeln!(out, "profile");
@@ -36,7 +41,13 @@ fn decl_kind(out: &mut String, kind: &DeclKind) {
                     .as_ref()
                     .map(|d| format!(" = {}", expr(d)))
                     .unwrap_or_default();
-                let _ = writeln!(out, "  attr {}: {}{default}", a.name.name, a.ty);
+                let _ = writeln!(
+                    out,
+                    "  attr {}: {}{default}{}",
+                    a.name.name,
+                    a.ty,
+                    from_text(&a.source)
+                );
             }
         }
         DeclKind::Event(e) => {
@@ -47,7 +58,13 @@ fn decl_kind(out: &mut String, kind: &DeclKind) {
                 .unwrap_or_default();
             let _ = writeln!(out, "event {}{from}", e.name.name);
             for p in &e.props {
-                let _ = writeln!(out, "  prop {}: {}", p.name.name, p.ty);
+                let _ = writeln!(
+                    out,
+                    "  prop {}: {}{}",
+                    p.name.name,
+                    p.ty,
+                    from_text(&p.source)
+                );
             }
         }
         DeclKind::Channel(c) => {
@@ -203,6 +220,14 @@ fn path(p: &Path) -> String {
         .join(".")
 }
 
+/// ` from "…"` for a declaration that reads another input name.
+fn from_text(source: &Option<StrLit>) -> String {
+    source
+        .as_ref()
+        .map(|s| format!(" from {}", string(s)))
+        .unwrap_or_default()
+}
+
 fn string(s: &StrLit) -> String {
     let mut out = String::from("\"");
     for part in &s.parts {
@@ -224,6 +249,7 @@ pub fn expr(e: &Expr) -> String {
         ExprKind::Bool(b) => b.to_string(),
         ExprKind::None => "none".into(),
         ExprKind::Duration(d) => duration_text(*d),
+        ExprKind::TimeOfDay(m) => format!("{:02}:{:02}", m / 60, m % 60),
         ExprKind::Timestamp { seconds, nanos } => {
             chrono::DateTime::from_timestamp(*seconds, *nanos)
                 .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))

@@ -46,7 +46,8 @@ impl Expect {
 fn classify(rule: Rule) -> Option<Expect> {
     use Rule::*;
     let expect = match rule {
-        ident | member => Expect::Phrase("a name"),
+        ident | member | field_name => Expect::Phrase("a name"),
+        field_source => Expect::Keyword("from"),
         duration => Expect::Phrase("a duration like `30m`"),
         number => Expect::Phrase("a number"),
         int_literal => Expect::Phrase("a whole number"),
@@ -212,6 +213,7 @@ pub(crate) fn convert(
     if expected.contains(&Expect::Expression) {
         for starter in [
             Expect::Phrase("a duration like `30m`"),
+            Expect::Phrase("a time of day like `09:00`"),
             Expect::Phrase("a name"),
             Expect::Phrase("a number"),
             Expect::Phrase("a string"),
@@ -437,7 +439,10 @@ fn special_case(
     {
         return Some(missing_comma(file, text, found));
     }
-    if expected.len() == 1 && expected.contains(&Expect::End) {
+    // An optional `from "…"` may end a consent topic or a field; past it, the
+    // declaration is over.
+    let optional_tail = |e: &Expect| matches!(e, Expect::End | Expect::Keyword("from"));
+    if expected.contains(&Expect::End) && expected.iter().all(optional_tail) {
         return Some(
             Diagnostic::new(
                 Code::UnexpectedToken,

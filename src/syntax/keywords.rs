@@ -81,11 +81,19 @@ pub const FUNCTIONS: &[&str] = &[
     "contains",
     "local_hour",
     "weekday",
+    "local_time",
 ];
 
 /// The type names of LANGUAGE.md §5.
 pub const TYPES: &[&str] = &[
-    "number", "string", "bool", "time", "duration", "timezone", "list",
+    "number",
+    "string",
+    "bool",
+    "time",
+    "duration",
+    "timezone",
+    "time_of_day",
+    "list",
 ];
 
 pub fn is_reserved(word: &str) -> bool {

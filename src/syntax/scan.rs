@@ -250,8 +250,11 @@ impl Scanner<'_> {
     fn word(&mut self, start: usize, end: usize) {
         let text = &self.text[start..end];
         let at_column_0 = start == 0 || self.bytes[start - 1] == b'\n';
+        // `event: string` names a field (1.1: fields may be named by keywords).
+        let after = self.take_while(end, |c| c == b' ' || c == b'\t');
         let starts_declaration = keywords::DECLARATIONS.contains(&text)
             && self.bytes.get(end) != Some(&b'.')
+            && self.bytes.get(after) != Some(&b':')
             && (self.depth == 0 || (at_column_0 && self.line_first));
         if starts_declaration {
             self.finish_chunk(start);
