@@ -56,6 +56,10 @@ pub struct RunArgs {
     /// Print counters to stderr on exit.
     #[arg(long)]
     stats: bool,
+    /// Say why for every channel of every send, deferral and suppression, and
+    /// record `not_entered` for triggers a profile could not enter.
+    #[arg(long)]
+    explain: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -182,6 +186,7 @@ pub fn run(args: RunArgs) -> Outcome {
         None => (None, Engine::new(Arc::clone(&program)), None),
     };
     let with_state = store.is_some();
+    engine.set_explain(args.explain);
     if args.engine == EngineKind::Jit {
         match nudge::jit::Jit::compile(Arc::clone(&program)) {
             Ok(jit) => engine.use_jit(std::rc::Rc::new(jit)),

@@ -1,9 +1,11 @@
 //! Decisions as JSON lines (LANGUAGE.md §8): fixed field order, RFC 3339 times in
 //! UTC, byte-identical for the same decisions.
 
+use crate::runtime::decision::{NotEntered, Reason, Why};
 use crate::runtime::time::write_rfc3339 as rfc3339;
 use crate::runtime::{Decision, DecisionKind};
 use std::fmt::Write;
+use std::rc::Rc;
 
 /// Whether JSON needs some of these bytes escaped (control characters, quotes
 /// and backslashes). Template texts are long, so eight bytes are tested at a
@@ -70,6 +72,8 @@ pub fn write_decision(d: &Decision, out: &mut String) {
             channel,
             message_id,
             content,
+            arm,
+            why,
         } => {
             out.push_str(",\"template\":");
             string(out, template);
@@ -87,27 +91,42 @@ pub fn write_decision(d: &Decision, out: &mut String) {
                 string(out, text);
             }
             out.push('}');
+            explanation(out, arm.as_deref(), why.as_ref());
         }
-        DecisionKind::Deferred { template, until } => {
+        DecisionKind::Deferred {
+            template,
+            until,
+            reasons: why_not,
+            arm,
+            why,
+        } => {
             out.push_str(",\"template\":");
             string(out, template);
             out.push_str(",\"until\":\"");
             rfc3339(*until, out);
             out.push('"');
+            reasons(out, why_not);
+            explanation(out, arm.as_deref(), why.as_ref());
         }
-        DecisionKind::Suppressed { template, reasons } => {
+        DecisionKind::Suppressed {
+            template,
+            reasons: why_not,
+            arm,
+            why,
+        } => {
             out.push_str(",\"template\":");
             string(out, template);
-            out.push_str(",\"reasons\":{");
-            for (i, (channel, reason)) in reasons.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                string(out, channel);
-                out.push(':');
-                string(out, reason.as_str());
+            reasons(out, why_not);
+            explanation(out, arm.as_deref(), why.as_ref());
+        }
+        DecisionKind::NotEntered { reason } => {
+            out.push_str(",\"reason\":");
+            string(out, reason.as_str());
+            if let NotEntered::Reenter { until } = reason {
+                out.push_str(",\"until\":\"");
+                rfc3339(*until, out);
+                out.push('"');
             }
-            out.push('}');
         }
         DecisionKind::Holdout { arm } => {
             out.push_str(",\"arm\":");
@@ -119,6 +138,41 @@ pub fn write_decision(d: &Decision, out: &mut String) {
         }
     }
     out.push('}');
+}
+
+/// `"reasons":{channel: reason, …}`.
+fn reasons(out: &mut String, reasons: &[(Rc<str>, Reason)]) {
+    out.push_str(",\"reasons\":{");
+    for (i, (channel, reason)) in reasons.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        string(out, channel);
+        out.push(':');
+        string(out, reason.as_str());
+    }
+    out.push('}');
+}
+
+/// The 1.1 fields that explain a send, deferral or suppression: `arm` when the
+/// instance passed a split, `why` with `--explain`.
+fn explanation(out: &mut String, arm: Option<&str>, why: Option<&Why>) {
+    if let Some(arm) = arm {
+        out.push_str(",\"arm\":");
+        string(out, arm);
+    }
+    if let Some(why) = why {
+        out.push_str(",\"why\":{");
+        for (i, (channel, sentence)) in why.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            string(out, channel);
+            out.push(':');
+            string(out, sentence);
+        }
+        out.push('}');
+    }
 }
 
 /// A dead letter line: `{"line":N,"reason":"…","raw":"…"}`.

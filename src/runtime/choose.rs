@@ -2,9 +2,10 @@
 
 use crate::interp::{self, Env};
 use crate::ir::{CapWindow, Journey, Program, Quiet, TextPart, Value};
+use crate::runtime::decision::Why;
 use crate::runtime::state::Profile;
 use crate::runtime::time;
-use crate::runtime::{Names, Reason};
+use crate::runtime::{Names, Reason, explain};
 use chrono_tz::Tz;
 use std::cell::Cell;
 use std::rc::Rc;
@@ -13,10 +14,11 @@ pub enum Choice {
     Send {
         channel: usize,
         content: Vec<(Rc<str>, String)>,
+        why: Option<Why>,
     },
-    Suppressed(Vec<(Rc<str>, Reason)>),
+    Suppressed(Vec<(Rc<str>, Reason)>, Option<Why>),
     /// Every channel failed, some only for quiet hours: try again at this time.
-    Defer(i64),
+    Defer(i64, Vec<(Rc<str>, Reason)>, Option<Why>),
 }
 
 /// What a `send` is decided in: the program, the sending journey and the clock.
@@ -27,6 +29,8 @@ pub struct Context<'a> {
     pub now: i64,
     pub tz: Tz,
     pub divisions_by_zero: &'a Cell<u64>,
+    /// Whether to say why for each channel (`--explain`).
+    pub explain: bool,
 }
 
 pub fn choose(
@@ -44,9 +48,10 @@ pub fn choose(
         ..
     } = *cx;
     let Some(tpl) = program.templates.get(template) else {
-        return Choice::Suppressed(Vec::new());
+        return Choice::Suppressed(Vec::new(), None);
     };
     let mut reasons = Vec::new();
+    let mut why: Option<Why> = cx.explain.then(Vec::new);
     let mut defer_until: Option<i64> = None;
     for &c in channels {
         let Some(channel) = program.channels.get(c) else {
@@ -64,7 +69,7 @@ pub fn choose(
             || !journey.required_consents.iter().all(|t| granted(*t))
         {
             Some(Reason::NoConsent)
-        } else if !journey.transactional && capped(program, profile, c, now, tz) {
+        } else if !journey.transactional && capped(program, profile, c, now, tz).is_some() {
             Some(Reason::Cap)
         } else if !journey.transactional && quiet().any(|q| time::in_quiet(tz, now, *q)) {
             Some(Reason::Quiet)
@@ -78,6 +83,10 @@ pub fn choose(
                 .cloned()
                 .unwrap_or_else(|| Rc::from(""))
         };
+        if let Some(why) = why.as_mut() {
+            let sentence = explain::channel(cx, profile, tpl, c, reason);
+            why.push((channel_name(), sentence));
+        }
         match (reason, block) {
             (None, Some((index, block))) => {
                 let env = Env {
@@ -109,6 +118,7 @@ pub fn choose(
                 return Choice::Send {
                     channel: c,
                     content,
+                    why,
                 };
             }
             (Some(Reason::Quiet), _) => {
@@ -122,16 +132,23 @@ pub fn choose(
         }
     }
     match defer_until {
-        Some(until) => Choice::Defer(until),
-        None => Choice::Suppressed(reasons),
+        Some(until) => Choice::Defer(until, reasons, why),
+        None => Choice::Suppressed(reasons, why),
     }
 }
 
-/// Whether any cap covering channel `c` is full at `now`.
-fn capped(program: &Program, profile: &Profile, c: usize, now: i64, tz: Tz) -> bool {
-    program.caps.iter().any(|cap| {
+/// The first cap covering channel `c` that is full at `now`, with the sends
+/// it counted and where its window starts.
+pub fn capped(
+    program: &Program,
+    profile: &Profile,
+    c: usize,
+    now: i64,
+    tz: Tz,
+) -> Option<(usize, usize, i64)> {
+    program.caps.iter().enumerate().find_map(|(index, cap)| {
         if cap.channel.is_some_and(|only| only != c) {
-            return false;
+            return None;
         }
         // Rolling windows are (now - D, now]; calendar ones [local start, now].
         let (from, inclusive) = match cap.window {
@@ -148,7 +165,7 @@ fn capped(program: &Program, profile: &Profile, c: usize, now: i64, tz: Tz) -> b
             .take_while(|(t, _)| after_start(*t))
             .filter(|(t, ch)| *t <= now && cap.channel.is_none_or(|only| only == *ch))
             .count();
-        sent >= cap.count as usize
+        (sent >= cap.count as usize).then_some((index, sent, from))
     })
 }
 

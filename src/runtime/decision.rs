@@ -21,15 +21,29 @@ pub enum DecisionKind {
         message_id: String,
         /// Rendered fields of the channel's block, in declared order.
         content: Vec<(Rc<str>, String)>,
+        /// (1.1) The arm of the instance's first split, if it passed one.
+        arm: Option<Rc<str>>,
+        /// (1.1) With `--explain`: channel → why, for every channel tried.
+        why: Option<Why>,
     },
     Deferred {
         template: Rc<str>,
         until: i64,
+        /// (1.1) Channel → reason (the channels only in quiet hours: `quiet`).
+        reasons: Vec<(Rc<str>, Reason)>,
+        arm: Option<Rc<str>>,
+        why: Option<Why>,
     },
     Suppressed {
         template: Rc<str>,
         /// Channel → reason, in `via` order.
         reasons: Vec<(Rc<str>, Reason)>,
+        arm: Option<Rc<str>>,
+        why: Option<Why>,
+    },
+    /// (1.1, `--explain` only) A trigger matched a profile that could not enter.
+    NotEntered {
+        reason: NotEntered,
     },
     Holdout {
         arm: Rc<str>,
@@ -40,8 +54,32 @@ pub enum DecisionKind {
     Completed,
 }
 
+/// Channel → one plain sentence, in the order the channels were tried.
+pub type Why = Vec<(Rc<str>, String)>;
+
+/// Why a matching trigger did not start an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NotEntered {
+    /// An instance of the journey is running.
+    Active,
+    /// `reenter after D`: not before the previous entry + D.
+    Reenter { until: i64 },
+    /// `reenter never`, and the profile entered once.
+    ReenterNever,
+}
+
+impl NotEntered {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotEntered::Active => "active",
+            NotEntered::Reenter { .. } => "reenter",
+            NotEntered::ReenterNever => "reenter_never",
+        }
+    }
+}
+
 impl DecisionKind {
-    pub const COUNT: usize = 7;
+    pub const COUNT: usize = 8;
     /// The kinds' names, by [`DecisionKind::index`].
     pub const NAMES: [&'static str; DecisionKind::COUNT] = [
         "entered",
@@ -51,6 +89,7 @@ impl DecisionKind {
         "holdout",
         "exited",
         "completed",
+        "not_entered",
     ];
 
     pub fn index(&self) -> usize {
@@ -62,6 +101,7 @@ impl DecisionKind {
             DecisionKind::Holdout { .. } => 4,
             DecisionKind::Exited { .. } => 5,
             DecisionKind::Completed => 6,
+            DecisionKind::NotEntered { .. } => 7,
         }
     }
 

@@ -10,6 +10,7 @@
 
 mod choose;
 pub mod decision;
+mod explain;
 mod id;
 pub mod state;
 pub mod time;
@@ -163,6 +164,8 @@ struct Core {
     scratch: Vec<usize>,
     /// Per event kind, what it can touch.
     plans: Rc<[EventPlan]>,
+    /// `--explain`: say why for every channel, record `not_entered`.
+    explain: bool,
 }
 
 /// What an event of one kind can touch, so that processing it looks at nothing
@@ -293,6 +296,7 @@ impl Engine {
                 seen_added: Vec::new(),
                 scratch: Vec::new(),
                 plans,
+                explain: false,
             },
         }
     }
@@ -320,6 +324,13 @@ impl Engine {
             *at = (*at).max(t);
         }
         engine
+    }
+
+    /// `--explain`: every send, deferral and suppression says why for each
+    /// channel, and a trigger that matched a profile that could not enter
+    /// records `not_entered`. Nothing else changes.
+    pub fn set_explain(&mut self, explain: bool) {
+        self.core.explain = explain;
     }
 
     /// Starts recording what changes, for [`Engine::take_changes`].
@@ -673,29 +684,51 @@ impl Core {
         // its own instance and the send history, which no trigger condition or
         // eligibility rule reads, so all of them are decided first.
         chosen.clear();
+        let mut refused: Vec<(usize, decision::NotEntered)> = Vec::new();
         {
             let env = event_env(&program, profile, props, now, tz, &self.divisions_by_zero);
+            let explain = self.explain;
             chosen.extend(plan.triggers.iter().copied().filter(|&j| {
                 let (Some(journey), Some(state)) =
                     (program.journeys.get(j), profile.journeys.get(j))
                 else {
                     return false;
                 };
-                state.active.is_none()
-                    && match journey.reenter {
-                        Reenter::AfterEnd => true,
-                        Reenter::Never => state.entries == 0,
-                        Reenter::After(d) => state
-                            .last_entry
-                            .is_none_or(|last| now.saturating_sub(last) >= d),
+                let refusal = eligibility(journey.reenter, state, now);
+                if refusal.is_some() && !explain {
+                    return false;
+                }
+                let matches = journey.condition.as_ref().is_none_or(|c| {
+                    if refusal.is_some() {
+                        // Only to explain: a throwaway counter, so that
+                        // `--explain` changes no figure of a run.
+                        let scratch = Cell::new(0);
+                        let env = Env {
+                            divisions_by_zero: &scratch,
+                            ..env_copy(&env)
+                        };
+                        holds(jit.as_deref(), Site::Trigger(j), c, &env)
+                    } else {
+                        holds(jit.as_deref(), Site::Trigger(j), c, &env)
                     }
-                    && journey
-                        .condition
-                        .as_ref()
-                        .is_none_or(|c| holds(jit.as_deref(), Site::Trigger(j), c, &env))
+                });
+                match refusal {
+                    Some(why) if matches => {
+                        refused.push((j, why));
+                        false
+                    }
+                    Some(_) => false,
+                    None => matches,
+                }
             }));
         }
+        // `not_entered` goes where the journey stands in priority order.
+        let mut refused = refused.into_iter().peekable();
         for &j in &chosen {
+            while let Some((r, why)) = refused.next_if(|(r, _)| *r < j) {
+                let kind = DecisionKind::NotEntered { reason: why };
+                out.push(self.decision(now, profile, r, kind));
+            }
             if let Some(state) = profile.journeys.get_mut(j) {
                 state.entries += 1;
                 state.last_entry = Some(now);
@@ -704,10 +737,15 @@ impl Core {
                     trigger: props.to_vec(),
                     pc: 0,
                     timer: None,
+                    arm: None,
                 }));
             }
             out.push(self.decision(now, profile, j, DecisionKind::Entered));
             self.run(profile, j, now, out);
+        }
+        for (r, why) in refused {
+            let kind = DecisionKind::NotEntered { reason: why };
+            out.push(self.decision(now, profile, r, kind));
         }
         self.scratch = chosen;
     }
@@ -825,6 +863,12 @@ impl Core {
                         low += u64::from(a.percent);
                         h < low
                     });
+                    if let Some(arm) = chosen
+                        && let Some(instance) = instance_mut(profile, j)
+                        && instance.arm.is_none()
+                    {
+                        instance.arm = Some(arm.name.as_str().into());
+                    }
                     match chosen {
                         Some(arm) => match arm.target {
                             Some(target) => set_pc(profile, j, target),
@@ -842,6 +886,7 @@ impl Core {
                 }
                 Instr::Send { template, channels } => {
                     let number = instance.number;
+                    let arm: Option<Rc<str>> = instance.arm.as_deref().map(Rc::from);
                     let outcome = choose::choose(
                         &choose::Context {
                             program: &program,
@@ -850,6 +895,7 @@ impl Core {
                             now,
                             tz,
                             divisions_by_zero: &self.divisions_by_zero,
+                            explain: self.explain,
                         },
                         profile,
                         &instance.trigger,
@@ -858,7 +904,11 @@ impl Core {
                     );
                     let template_name = name(&self.names.templates, *template);
                     match outcome {
-                        choose::Choice::Send { channel, content } => {
+                        choose::Choice::Send {
+                            channel,
+                            content,
+                            why,
+                        } => {
                             let message_id = message_id(&profile.id, &journey.name, number, pc);
                             let horizon = now.saturating_sub(self.send_retention);
                             while profile.sends.front().is_some_and(|(t, _)| *t <= horizon) {
@@ -875,22 +925,29 @@ impl Core {
                                 channel: name(&self.names.channels, channel),
                                 message_id,
                                 content,
+                                arm,
+                                why,
                             };
                             out.push(self.decision(now, profile, j, send));
                             set_pc(profile, j, pc + 1);
                         }
-                        choose::Choice::Suppressed(reasons) => {
+                        choose::Choice::Suppressed(reasons, why) => {
                             let suppressed = DecisionKind::Suppressed {
                                 template: template_name,
                                 reasons,
+                                arm,
+                                why,
                             };
                             out.push(self.decision(now, profile, j, suppressed));
                             set_pc(profile, j, pc + 1);
                         }
-                        choose::Choice::Defer(until) => {
+                        choose::Choice::Defer(until, reasons, why) => {
                             let deferred = DecisionKind::Deferred {
                                 template: template_name,
                                 until,
+                                reasons,
+                                arm,
+                                why,
                             };
                             out.push(self.decision(now, profile, j, deferred));
                             // The same step runs again, from scratch, at `until`.
@@ -901,6 +958,43 @@ impl Core {
                 }
             }
         }
+    }
+}
+
+/// Whether a profile may start an instance of a journey now (§6 re-entry), or
+/// why not.
+fn eligibility(
+    reenter: Reenter,
+    state: &state::JourneyState,
+    now: i64,
+) -> Option<decision::NotEntered> {
+    use decision::NotEntered;
+    if state.active.is_some() {
+        return Some(NotEntered::Active);
+    }
+    match reenter {
+        Reenter::AfterEnd => None,
+        Reenter::Never => (state.entries > 0).then_some(NotEntered::ReenterNever),
+        Reenter::After(d) => state
+            .last_entry
+            .filter(|last| now.saturating_sub(*last) < d)
+            .map(|last| NotEntered::Reenter {
+                until: last.saturating_add(d),
+            }),
+    }
+}
+
+/// The same environment again (an `Env` holds only borrows).
+fn env_copy<'a>(env: &Env<'a>) -> Env<'a> {
+    Env {
+        program: env.program,
+        attrs: env.attrs,
+        event: env.event,
+        trigger: env.trigger,
+        now: env.now,
+        tz: env.tz,
+        aggregates: env.aggregates,
+        divisions_by_zero: env.divisions_by_zero,
     }
 }
 

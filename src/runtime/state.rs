@@ -171,4 +171,6 @@ pub struct Instance {
     pub pc: usize,
     /// When its pending timer fires, if it waits.
     pub timer: Option<i64>,
+    /// (1.1) The arm of its first split, once it passed one.
+    pub arm: Option<Box<str>>,
 }
