@@ -377,6 +377,8 @@ fn the_checker_catches_a_send_without_consent() {
                 channel: "sms".into(),
                 message_id: "x".into(),
                 content: vec![],
+                arm: None,
+                why: None,
             },
         },
     ];
