@@ -3,7 +3,7 @@
 use crate::cli::Outcome;
 use crate::cli::load::load;
 use nudge::diagnostic::{Tally, render};
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -50,12 +50,7 @@ pub fn run(args: CheckArgs) -> Outcome {
         Format::Sarif => render::sarif(&sources, diagnostics) + "\n",
         Format::Github => render::github(&sources, diagnostics),
     };
-    let mut stdout = std::io::stdout().lock();
-    if stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-        .is_err()
-    {
+    if let Outcome::UsageOrIo = super::print_out(&text) {
         return Outcome::UsageOrIo;
     }
     if tally.errors > 0 || (args.deny_warnings && tally.warnings > 0) {

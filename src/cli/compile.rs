@@ -41,10 +41,12 @@ pub fn run(args: CompileArgs) -> Outcome {
     };
     match (args.emit, nudge::jit::Jit::compile(program)) {
         (Emit::Clif, Ok(jit)) => {
+            let mut text = String::new();
             for function in jit.clif() {
-                println!("{function}");
+                text.push_str(&function.to_string());
+                text.push('\n');
             }
-            Outcome::Success
+            super::print_out(&text)
         }
         (_, Err(e)) => {
             eprintln!("error: {e}");

@@ -12,15 +12,9 @@ pub struct ExplainArgs {
 
 pub fn run(args: ExplainArgs) -> Outcome {
     match args.code {
-        None => {
-            print!("{}", list());
-            Outcome::Success
-        }
+        None => super::print_out(&list()),
         Some(code) => match Code::parse(code.trim()) {
-            Some(code) => {
-                print!("{}", nudge::diagnostic::explain(code));
-                Outcome::Success
-            }
+            Some(code) => super::print_out(&nudge::diagnostic::explain(code)),
             None => {
                 eprintln!(
                     "error: unknown diagnostic code `{code}`\n\nthe codes are:\n{}",

@@ -8,7 +8,7 @@ use crate::cli::Outcome;
 use crate::cli::load::load;
 use nudge::Sources;
 use nudge::diagnostic::render;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -58,7 +58,9 @@ pub fn run(args: FmtArgs) -> Outcome {
         }
     }
     for name in &would_change {
-        println!("{name}");
+        if let Outcome::UsageOrIo = super::print_out(&format!("{name}\n")) {
+            return Outcome::UsageOrIo;
+        }
     }
     if failed || !would_change.is_empty() {
         Outcome::PolicyErrors
@@ -77,20 +79,12 @@ fn stdin(check: bool) -> Outcome {
         Ok(formatted) => {
             if check {
                 if formatted != text {
-                    println!("-");
+                    let _ = super::print_out("-\n");
                     return Outcome::PolicyErrors;
                 }
                 return Outcome::Success;
             }
-            let mut out = std::io::stdout().lock();
-            if out
-                .write_all(formatted.as_bytes())
-                .and_then(|()| out.flush())
-                .is_err()
-            {
-                return Outcome::UsageOrIo;
-            }
-            Outcome::Success
+            super::print_out(&formatted)
         }
         Err(diagnostics) => {
             let mut one = Sources::new();

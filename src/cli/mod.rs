@@ -45,6 +45,22 @@ pub enum Outcome {
     UsageOrIo,
 }
 
+/// Writes a command's output to stdout. A reader that stopped reading
+/// (`nudge compile … | head -1`) ends the command quietly, as other Unix tools
+/// do; any other write error is an IO error.
+fn print_out(text: &str) -> Outcome {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => Outcome::Success,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Outcome::Success,
+        Err(e) => usage_error(format!("cannot write to standard output: {e}")),
+    }
+}
+
 /// A usage or IO error: reported on stderr, exit code 2.
 fn usage_error(message: impl std::fmt::Display) -> Outcome {
     eprintln!("error: {message}");

@@ -31,7 +31,8 @@ pub struct RunArgs {
     /// Where to write decisions; `-` is stdout (the default).
     #[arg(long, default_value = "-")]
     out: String,
-    /// Where to write rejected lines; without it they are reported on stderr.
+    /// Where to write rejected lines (`-` is stderr); without it they are
+    /// counted and reported on stderr.
     #[arg(long)]
     dead_letter: Option<PathBuf>,
     /// At end of input, fire every pending timer in time order.
@@ -95,9 +96,40 @@ impl Output {
         }
     }
 
+    fn stderr() -> Output {
+        Output {
+            writer: BufWriter::with_capacity(1 << 16, Box::new(std::io::stderr())),
+            file: None,
+            path: None,
+            len: 0,
+            text: String::new(),
+        }
+    }
+
     /// Opens `path`. With state, the file is kept (appended to) and cut back to the
-    /// length the last commit recorded for it; without, it is truncated.
+    /// length the last commit recorded for it; without, it is truncated. A path
+    /// that is no regular file (a pipe, a FIFO, `/dev/stdout`) is appended to and
+    /// never seeked, and refused with state: it could not be cut back after a crash.
     fn file(path: &Path, with_state: bool, committed: Option<&FileMark>) -> Result<Output, String> {
+        if is_special(path) {
+            if with_state {
+                return Err(format!(
+                    "`{}` is not a regular file: with --state, outputs must be files that can be cut back to the last commit after a crash (write to a file, or run without --state)",
+                    path.display()
+                ));
+            }
+            let handle = OpenOptions::new()
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+            return Ok(Output {
+                writer: BufWriter::with_capacity(1 << 16, Box::new(handle)),
+                file: None,
+                path: None,
+                len: 0,
+                text: String::new(),
+            });
+        }
         let canonical_before = std::fs::canonicalize(path).ok();
         let file = OpenOptions::new()
             .create(true)
@@ -225,6 +257,9 @@ pub fn run(args: RunArgs) -> Outcome {
         }
         Box::new(BufReader::with_capacity(1 << 16, file))
     };
+    if let Err(e) = distinct_paths(&args) {
+        return usage_error(e);
+    }
     let mut out = if args.out == "-" {
         Output::stdout()
     } else {
@@ -238,6 +273,7 @@ pub fn run(args: RunArgs) -> Outcome {
         }
     };
     let mut dead_out = match &args.dead_letter {
+        Some(path) if path.as_os_str() == "-" => Some(Output::stderr()),
         Some(path) => match Output::file(
             path,
             with_state,
@@ -365,6 +401,10 @@ pub fn run(args: RunArgs) -> Outcome {
     if let Err(e) = commit(&mut engine, &mut out, &mut dead_out, &input_mark) {
         return usage_error(e);
     }
+    // Flushed here, not when dropped, so that a failed write is reported.
+    if let Err(e) = out.writer.flush() {
+        return write_failed(&e);
+    }
     if let Some(w) = dead_out.as_mut()
         && w.writer.flush().is_err()
     {
@@ -413,6 +453,57 @@ pub fn run(args: RunArgs) -> Outcome {
         eprintln!("{dead_letters} line(s) rejected; use --dead-letter FILE to keep them");
     }
     Outcome::Success
+}
+
+/// Whether `path` names something other than a regular file (or a file still to
+/// be created): a FIFO, a character device, `/dev/stdout` and the like.
+fn is_special(path: &Path) -> bool {
+    let in_dev = path.starts_with("/dev") || path.starts_with("/proc");
+    match std::fs::metadata(path) {
+        Ok(m) => !m.is_file() || in_dev,
+        Err(_) => in_dev,
+    }
+}
+
+/// Where a path points, for comparing paths: the canonical path of a file that
+/// exists, else its canonical directory joined with its name.
+fn identity(path: &Path) -> Option<PathBuf> {
+    if let Ok(p) = std::fs::canonicalize(path) {
+        return Some(p);
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    Some(std::fs::canonicalize(parent).ok()?.join(path.file_name()?))
+}
+
+/// The input and the outputs must be different files, checked before anything
+/// is opened for writing: `--out` equal to `--events` would truncate the
+/// input, and two outputs on one file would overwrite each other.
+fn distinct_paths(args: &RunArgs) -> Result<(), String> {
+    let regular = |p: &Path| p.as_os_str() != "-" && !is_special(p);
+    let mut named: Vec<(&str, &Path)> = Vec::new();
+    if args.events != "-" {
+        named.push(("--events", Path::new(&args.events)));
+    }
+    if args.out != "-" {
+        named.push(("--out", Path::new(&args.out)));
+    }
+    if let Some(d) = &args.dead_letter {
+        named.push(("--dead-letter", d.as_path()));
+    }
+    for (i, (flag, path)) in named.iter().enumerate() {
+        for (other_flag, other) in &named[i + 1..] {
+            if regular(path) && regular(other) && identity(path) == identity(other) {
+                return Err(format!(
+                    "{flag} and {other_flag} name the same file `{}`: give each its own file",
+                    path.display()
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Whether the file starts with the bytes the mark consumed.
