@@ -9,6 +9,7 @@ mod load;
 mod lsp;
 mod run;
 mod store;
+mod why;
 
 use clap::{Parser, Subcommand};
 use nudge::diagnostic::render;
@@ -36,6 +37,8 @@ enum Command {
     Run(run::RunArgs),
     /// Start the language server on stdio.
     Lsp,
+    /// Why did (or didn't) a customer get a message: one profile's timeline.
+    Why(why::WhyArgs),
 }
 
 /// How a command ended; mapped to the exit codes of CLI.md.
@@ -106,6 +109,7 @@ pub fn main() -> ExitCode {
         Command::Fmt(args) => fmt::run(args),
         Command::Run(args) => run::run(args),
         Command::Lsp => lsp::run(),
+        Command::Why(args) => why::run(args),
     };
     match outcome {
         Outcome::Success => ExitCode::SUCCESS,

@@ -385,6 +385,11 @@ impl Engine {
         c
     }
 
+    /// The time zone of a profile held in memory (`nudge why`).
+    pub fn profile_zone(&self, id: &str) -> Option<Tz> {
+        self.profiles.get(&IdRef(id)).map(|p| p.tz)
+    }
+
     pub fn profiles_held(&self) -> usize {
         self.profiles.len()
     }
