@@ -199,6 +199,8 @@ template t { email { subject: "{{trigger.category}}" } }
         .collect();
     assert_eq!(
         messages,
-        ["`purchase`, the trigger of this journey, has no property `category`"]
+        [
+            "`purchase`, the trigger of the journey `b` that sends this template, has no property `category`"
+        ]
     );
 }

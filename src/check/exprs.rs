@@ -159,6 +159,54 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// Two sides of a comparison of different types, in plain words: what each
+    /// side is, and, when one side is a literal written as the wrong kind of
+    /// value (`"30"` for `30`), the literal to write instead.
+    fn comparison_mismatch(
+        &mut self,
+        file: FileId,
+        span: Span,
+        op: BinaryOp,
+        (a, ta): (&Expr, Ty),
+        (b, tb): (&Expr, Ty),
+    ) {
+        let fix = literal_fix(self.snippet(file, b.span), b, tb, ta)
+            .map(|fix| (b, fix))
+            .or_else(|| literal_fix(self.snippet(file, a.span), a, ta, tb).map(|fix| (a, fix)));
+        let (message, label_span, help) = match fix {
+            Some((lit, (what, write))) => (
+                format!(
+                    "`{}` is {what}, but `{}` is {}",
+                    self.snippet(file, lit.span),
+                    self.snippet(file, if std::ptr::eq(lit, a) { b.span } else { a.span }),
+                    plain(if std::ptr::eq(lit, a) { tb } else { ta }),
+                ),
+                lit.span,
+                format!("write {write}"),
+            ),
+            None => (
+                format!(
+                    "cannot compare `{}` ({}) with `{}` ({}) using `{}`",
+                    self.snippet(file, a.span),
+                    plain(ta),
+                    self.snippet(file, b.span),
+                    plain(tb),
+                    op.symbol()
+                ),
+                span,
+                "both sides of a comparison must be of the same kind: numbers with numbers, text with text, times with times".to_string(),
+            ),
+        };
+        self.diags.push(
+            Diagnostic::new(
+                Code::TypeMismatch,
+                message,
+                Label::new(file, label_span, "wrong type"),
+            )
+            .with_help(help),
+        );
+    }
+
     fn mismatch(&mut self, file: FileId, span: Span, message: String, help: &str) {
         self.diags.push(
             Diagnostic::new(
@@ -264,12 +312,7 @@ impl<'a> Checker<'a> {
                 }
                 let (ta, tb) = (ta.required(), tb.required());
                 if !ta.fits(tb) {
-                    self.mismatch(
-                        file,
-                        whole.span,
-                        format!("cannot compare a `{ta}` with a `{tb}`"),
-                        "both sides of a comparison have the same type",
-                    );
+                    self.comparison_mismatch(file, whole.span, op, (a, ta), (b, tb));
                 }
                 Ty::BOOL
             }
@@ -282,7 +325,9 @@ impl<'a> Checker<'a> {
                     ta.base,
                     Base::Number | Base::String | Base::Time | Base::Duration | Base::TimeOfDay
                 );
-                if !ta.fits(tb) || !orderable {
+                if !ta.fits(tb) {
+                    self.comparison_mismatch(file, whole.span, op, (a, ta), (b, tb));
+                } else if !orderable {
                     self.mismatch(
                         file,
                         whole.span,
@@ -481,7 +526,13 @@ impl<'a> Checker<'a> {
                                 format!("`{}` has {}", event.name.name, list.join(", "))
                             }
                         });
-                        let whose = if is_trigger {
+                        let whose = if is_trigger && scope.place == Place::Template {
+                            format!(
+                                "`{}`, the trigger of the journey `{}` that sends this template,",
+                                event.name.name,
+                                scope.journey.unwrap_or("…")
+                            )
+                        } else if is_trigger {
                             format!("`{}`, the trigger of this journey,", event.name.name)
                         } else {
                             format!("the event `{}`", event.name.name)
@@ -967,5 +1018,68 @@ impl<'a> Checker<'a> {
             .get(file.0 as usize)
             .and_then(|t| t.get(span.range()))
             .unwrap_or("…")
+    }
+}
+
+/// A type in plain words, for people who do not think in types.
+fn plain(t: Ty) -> String {
+    let words = match t.base {
+        Base::Number => "a number",
+        Base::String => "text",
+        Base::Bool => "true or false",
+        Base::Time => "a time",
+        Base::Duration => "a duration",
+        Base::Timezone => "a time zone",
+        Base::TimeOfDay => "a time of day",
+        Base::ListNumber => "a list of numbers",
+        Base::ListString => "a list of texts",
+        Base::EmptyList => "a list",
+        Base::None => "`none`",
+        Base::Error => "unknown",
+    };
+    words.to_string()
+}
+
+/// When `e` is a literal of type `found` that was meant as a value of type
+/// `wanted` (`"30"` next to a number): what it is, and the literal to write.
+fn literal_fix(text: &str, e: &Expr, found: Ty, wanted: Ty) -> Option<(String, String)> {
+    let wanted = wanted.base;
+    match (&e.kind, found.base) {
+        (ExprKind::Str(s), Base::String) => {
+            let inner = s.as_plain()?;
+            let trimmed = inner.trim();
+            let fits = match wanted {
+                Base::Number => trimmed.parse::<f64>().is_ok_and(f64::is_finite),
+                Base::Duration => {
+                    !trimmed.is_empty()
+                        && trimmed.starts_with(|c: char| c.is_ascii_digit())
+                        && trimmed.ends_with(['s', 'm', 'h', 'd', 'w'])
+                }
+                Base::TimeOfDay => {
+                    trimmed.len() <= 5 && trimmed.contains(':') && !trimmed.contains('T')
+                }
+                Base::Time => chrono::DateTime::parse_from_rfc3339(trimmed).is_ok(),
+                Base::Bool => matches!(trimmed, "true" | "false"),
+                _ => false,
+            };
+            let kind = match wanted {
+                Base::Number => "the number",
+                Base::Duration => "the duration",
+                Base::TimeOfDay => "the time of day",
+                Base::Time => "the timestamp",
+                _ => "",
+            };
+            let write = format!("{kind} `{trimmed}`, without quotes");
+            fits.then(|| ("text".to_string(), write.trim_start().to_string()))
+        }
+        (ExprKind::Number(_), Base::Number) if wanted == Base::String => Some((
+            "a number".to_string(),
+            format!("the text `\"{text}\"`, in double quotes"),
+        )),
+        (ExprKind::Bool(_), Base::Bool) if wanted == Base::String => Some((
+            "true or false".to_string(),
+            format!("the text `\"{text}\"`, in double quotes"),
+        )),
+        _ => None,
     }
 }

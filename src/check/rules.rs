@@ -517,6 +517,62 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// The event of `when` or `exit on`. A quoted one is the stream's name: the
+    /// error names the declared event that reads it.
+    fn trigger_event(&mut self, file: FileId, t: &'a Trigger, keyword: &str) -> EventCtx<'a> {
+        if !t.quoted {
+            return self.event_ref(file, &t.event);
+        }
+        let name = &t.event.name;
+        let declared = self
+            .env
+            .external
+            .get(name.as_str())
+            .map(|(_, _, d)| *d)
+            .or_else(|| {
+                self.env
+                    .events
+                    .get_key_value(name.as_str())
+                    .map(|(k, _)| *k)
+            });
+        let (message, help) = match declared {
+            Some(d) if d != name => (
+                format!("`{keyword}` names the declared event, not the stream's name `\"{name}\"`"),
+                format!(
+                    "write `{keyword} {d}`: the event `{d}` reads `\"{name}\"` with its `from`"
+                ),
+            ),
+            Some(d) => (
+                format!("`{keyword}` names the declared event without quotes"),
+                format!("write `{keyword} {d}`"),
+            ),
+            None => {
+                let names = self.env.events.keys().copied();
+                let hint = did_you_mean(name, names)
+                    .map(|h| format!("; {h}"))
+                    .unwrap_or_default();
+                (
+                    format!("`{keyword}` names a declared event, and no event reads `\"{name}\"`"),
+                    format!(
+                        "declare it: `event my_event from \"{name}\" {{ … }}`, then write `{keyword} my_event`{hint}"
+                    ),
+                )
+            }
+        };
+        self.diags.push(
+            Diagnostic::new(
+                Code::UnknownEvent,
+                message,
+                Label::new(file, t.event.span, "a string, not an event name"),
+            )
+            .with_help(help),
+        );
+        match declared.and_then(|d| self.env.events.get(d)) {
+            Some(item) => EventCtx::Known(item.node),
+            None => EventCtx::Unknown,
+        }
+    }
+
     // ------------------------------------------------------------ journeys
 
     fn journeys(&mut self) -> BTreeMap<&'a str, Vec<Sender<'a>>> {
@@ -579,7 +635,7 @@ impl<'a> Checker<'a> {
             match &clause.kind {
                 ClauseKind::When(t) => {
                     has_when = true;
-                    trigger = self.event_ref(file, &t.event);
+                    trigger = self.trigger_event(file, t, "when");
                     if let Some(cond) = &t.condition {
                         let scope = Scope {
                             place: Place::When,
@@ -591,7 +647,7 @@ impl<'a> Checker<'a> {
                     }
                 }
                 ClauseKind::ExitOn(t) => {
-                    let event = self.event_ref(file, &t.event);
+                    let event = self.trigger_event(file, t, "exit on");
                     if let Some(cond) = &t.condition {
                         let scope = Scope {
                             place: Place::ExitOn,

@@ -453,18 +453,24 @@ impl<'a> Printer<'a> {
     }
 
     fn trigger(&self, t: &Trigger) -> String {
+        // A quoted event is kept as written (the checker reports it).
+        let event = if t.quoted {
+            serde_json::to_string(&t.event.name).unwrap_or_default()
+        } else {
+            t.event.name.clone()
+        };
         match &t.condition {
             Some(c) => {
-                let one = format!("{} where {}", t.event.name, self.expr(c));
+                let one = format!("{event} where {}", self.expr(c));
                 if one.len() + 2 * self.indent + 8 <= WIDTH {
                     one
                 } else {
                     let lines = self.broken(c);
                     let continuation = format!("\n{}  ", self.pad());
-                    format!("{} where {}", t.event.name, lines.join(&continuation))
+                    format!("{event} where {}", lines.join(&continuation))
                 }
             }
-            None => t.event.name.clone(),
+            None => event,
         }
     }
 

@@ -350,6 +350,9 @@ impl ClauseKind {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Trigger {
     pub event: Ident,
+    /// The event was written as a string (`when "Cart Abandoned"`): an error
+    /// the checker explains, naming the declared event.
+    pub quoted: bool,
     pub condition: Option<Expr>,
 }
 

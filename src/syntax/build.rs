@@ -543,9 +543,24 @@ impl<'t> Builder<'t> {
     }
 
     fn trigger<'i>(&mut self, mut inner: impl Iterator<Item = P<'i>>) -> Trigger {
-        let event = self.ident(next(&mut inner));
+        let first = next(&mut inner);
+        let quoted = first.as_rule() == Rule::string;
+        let event = if quoted {
+            let span = self.span(&first);
+            let text = self.plain_string(first, "an event name").as_plain();
+            Ident {
+                name: text.unwrap_or_default(),
+                span,
+            }
+        } else {
+            self.ident(first)
+        };
         let condition = inner.nth(1).map(|p| self.expr(p));
-        Trigger { event, condition }
+        Trigger {
+            event,
+            quoted,
+            condition,
+        }
     }
 
     fn steps(&mut self, block: P<'_>) -> Vec<Step> {

@@ -308,6 +308,76 @@ fn special_case(
     let label = |msg: &str| Label::new(file, found.span, msg);
     let rest = &text[found.span.start as usize..];
 
+    let at = found.span.start as usize;
+    // The next split arm where a step or `}` was expected: the arm before it
+    // was not closed.
+    if is_percent(&found.text)
+        && (expected.contains(&Expect::Step) || expected.contains(&Expect::Punct("}")))
+        && let Some((arm, name)) = open_arm_before(text, at)
+    {
+        return Some(
+            Diagnostic::new(
+                Code::UnexpectedToken,
+                format!("the split arm `{name}` is not closed: its `}}` is missing"),
+                Label::new(file, arm, "this arm's `{` is never closed"),
+            )
+            .with_help(format!(
+                "end the arm `{name}` with `}}` before the next arm"
+            )),
+        );
+    }
+    // Operators from other languages: `&&`, `||`, `!`.
+    for (theirs, ours, what) in [
+        ("&&", "and", "both must hold"),
+        ("||", "or", "either may hold"),
+    ] {
+        if rest.starts_with(theirs) {
+            return Some(
+                Diagnostic::new(
+                    Code::UnexpectedToken,
+                    format!("`{theirs}` is not an operator in Nudge: write `{ours}`"),
+                    Label::new(file, Span::new(at, at + 2), format!("write `{ours}` here")),
+                )
+                .with_help(format!(
+                    "conditions are joined with words: `a {ours} b` ({what})"
+                )),
+            );
+        }
+    }
+    if rest.starts_with('!') && !rest.starts_with("!=") {
+        return Some(
+            Diagnostic::new(
+                Code::UnexpectedToken,
+                "`!` is not an operator in Nudge: write `not`",
+                Label::new(file, Span::new(at, at + 1), "write `not` here"),
+            )
+            .with_help("negate a condition with `not`: `not browsing_not_buying`"),
+        );
+    }
+    // 'single quotes'.
+    if rest.starts_with('\'') {
+        let line_end = rest.find('\n').unwrap_or(rest.len());
+        let quoted = rest[1..line_end].find('\'').map(|end| &rest[1..1 + end]);
+        let (span, help) = match quoted {
+            Some(inner) => (
+                Span::new(at, at + inner.len() + 2),
+                format!("write `\"{inner}\"`"),
+            ),
+            None => (
+                Span::new(at, at + 1),
+                "write the string between `\"` and `\"`".to_string(),
+            ),
+        };
+        return Some(
+            Diagnostic::new(
+                Code::UnexpectedToken,
+                "strings use double quotes",
+                Label::new(file, span, "single quotes"),
+            )
+            .with_help(help),
+        );
+    }
+
     // `=` where a comparison is meant.
     if expected.contains(&Expect::Operator) && rest.starts_with('=') && !rest.starts_with("==") {
         return Some(
@@ -596,4 +666,33 @@ fn previous_code_end(text: &str, pos: usize) -> usize {
 fn same_line_as_previous(text: &str, found: &Found) -> bool {
     let prev = previous_code_end(text, found.span.start as usize);
     !text[prev..found.span.start as usize].contains('\n')
+}
+
+/// `50%`: the start of a split arm.
+fn is_percent(token: &str) -> bool {
+    token
+        .strip_suffix('%')
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The split arm (`P% NAME {`) that opens last before `at`, its span and name.
+fn open_arm_before(text: &str, at: usize) -> Option<(Span, String)> {
+    let before = &text[..at];
+    let mut search = before.len();
+    while let Some(brace) = before[..search].rfind('{') {
+        let head = before[..brace].trim_end();
+        let name_start = head
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .map_or(0, |i| i + 1);
+        let name = &head[name_start..];
+        let percent = head[..name_start].trim_end();
+        let percent_start = percent
+            .rfind(|c: char| !(c.is_ascii_digit() || c == '%'))
+            .map_or(0, |i| i + 1);
+        if !name.is_empty() && is_percent(&percent[percent_start..]) {
+            return Some((Span::new(percent_start, brace + 1), name.to_string()));
+        }
+        search = brace;
+    }
+    None
 }

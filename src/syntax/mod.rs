@@ -233,7 +233,13 @@ fn recover_journey(
             whole_error,
             "the next declaration",
         );
-        builder.diagnostics.push(d);
+        // The same mistake, seen from the journey: reported once.
+        let already = builder.diagnostics[errors_before..]
+            .iter()
+            .any(|e| e.primary.span == d.primary.span && e.message == d.message);
+        if !already {
+            builder.diagnostics.push(d);
+        }
     }
     Some(Decl {
         span: chunk_span_trimmed(builder.text, chunk.span),
