@@ -282,3 +282,61 @@ fn a_broken_declaration_keeps_answering_from_the_last_good_text() {
     // Diagnostics come from the current text only.
     assert!(!snap.diagnostics()["file:///ws/a.nudge"].is_empty());
 }
+
+/// 1.1: attributes and properties named by keywords (`priority`, `channel`,
+/// `from`) are completed, hovered and resolved like any other, with `from`
+/// mappings shown on hover.
+#[test]
+fn keyword_named_fields_complete_hover_and_resolve() {
+    let schema = r#"consent email_marketing opt_out from "Marketing Email"
+profile { email: string?, channel: string = "web" from "Preferred Channel" }
+event ticket from "Ticket Created" { priority: string, from: string? from "/context/traits/from" }
+channel email { address profile.email consent email_marketing }
+"#;
+    let journey = "journey j {\n  owner \"x\"\n  when ticket where event.priority == \"urgent\" and profile.channel == \"web\"\n  send t via email\n}\ntemplate t { email { subject: \"{{trigger.from ?? \"?\"}}\" } }\n";
+    let ws_with = |marked: &str| -> (Workspace, Position) {
+        let offset = marked.find('↑').expect("a ↑ marker");
+        let text = marked.replace('↑', "");
+        let before = &text[..offset];
+        let line = before.matches('\n').count() as u32;
+        let col = before.rsplit('\n').next().unwrap().encode_utf16().count() as u32;
+        let mut ws = Workspace::default();
+        ws.documents
+            .insert("file:///ws/schema.nudge".into(), schema.into());
+        ws.documents.insert("file:///ws/main.nudge".into(), text);
+        (ws, Position::new(line, col))
+    };
+    let mark = |needle: &str| {
+        let i = journey.find(needle).expect("needle");
+        format!("{}↑{}", &journey[..i], &journey[i..])
+    };
+    // No diagnostics: keywords are fine as field names.
+    let (ws, _) = ws_with(&mark("owner"));
+    let snap = ws.analyze();
+    let diagnostics = snap.diagnostics();
+    assert!(diagnostics.values().all(Vec::is_empty), "{diagnostics:?}");
+    // Completion after `event.` and `profile.` lists them.
+    let (ws, pos) = ws_with(&mark("priority =="));
+    let labels: Vec<String> = ws
+        .analyze()
+        .completion("file:///ws/main.nudge", pos)
+        .into_iter()
+        .map(|c| c.label)
+        .collect();
+    assert!(
+        labels.contains(&"from".to_string()) && labels.contains(&"priority".to_string()),
+        "{labels:?}"
+    );
+    // Hover on a keyword-named property shows its type, not the keyword's page.
+    let (ws, pos) = ws_with(&mark("channel =="));
+    let m = hover_text(&ws, pos);
+    assert!(m.contains("channel: string"), "{m}");
+    // Go to definition lands on the declaration in the schema.
+    let (ws, pos) = ws_with(&mark("from ??"));
+    let def = ws
+        .analyze()
+        .definition("file:///ws/main.nudge", pos)
+        .expect("a definition");
+    assert_eq!(def.uri.as_str(), "file:///ws/schema.nudge");
+    assert_eq!(def.range.start.line, 2);
+}
