@@ -1,6 +1,6 @@
 //! Differential testing of the JIT against the interpreter: random well-typed
 //! conditions (every operator, optionals with `??` and `== none`, lists and `in`,
-//! durations and times, string functions) over random profile values; the two
+//! durations, times and (1.1) times of day in several zones, string functions) over random profile values; the two
 //! evaluators must agree on every one.
 
 #![allow(
@@ -27,6 +27,8 @@ profile {
   d: duration = 0s
   t: time = 2026-01-01T00:00:00Z
   tags: list<string> = []
+  w: time_of_day = 09:00
+  wo: time_of_day?
 }
 event e { x: number }
 "#;
@@ -91,6 +93,20 @@ fn string() -> impl Strategy<Value = String> {
     .prop_map(str::to_string)
 }
 
+/// (1.1) Times of day: literals, attributes, and the local time of `now`.
+fn time_of_day() -> impl Strategy<Value = String> {
+    leaf(vec![
+        "09:00",
+        "00:00",
+        "23:59",
+        "12:30",
+        "profile.w",
+        "(profile.wo ?? 18:45)",
+        "local_time(now)",
+    ])
+    .prop_map(str::to_string)
+}
+
 fn condition() -> impl Strategy<Value = String> {
     let cmp = leaf(vec!["==", "!=", "<", "<=", ">", ">="]);
     let base = prop_oneof![
@@ -105,7 +121,9 @@ fn condition() -> impl Strategy<Value = String> {
         (number(), cmp.clone(), number()).prop_map(|(a, op, b)| format!("{a} {op} {b}")),
         (duration(), cmp.clone(), duration()).prop_map(|(a, op, b)| format!("{a} {op} {b}")),
         (time(), cmp.clone(), time()).prop_map(|(a, op, b)| format!("{a} {op} {b}")),
-        (string(), cmp, string()).prop_map(|(a, op, b)| format!("{a} {op} {b}")),
+        (string(), cmp.clone(), string()).prop_map(|(a, op, b)| format!("{a} {op} {b}")),
+        (time_of_day(), cmp, time_of_day()).prop_map(|(a, op, b)| format!("{a} {op} {b}")),
+        leaf(vec!["profile.wo == none", "profile.wo != none"]).prop_map(str::to_string),
         string().prop_map(|s| format!("{s} in [\"a\", \"b\", \"\"]")),
         string().prop_map(|s| format!("{s} in profile.tags")),
         number().prop_map(|n| format!("{n} in [0, 1, 2.5]")),
@@ -132,8 +150,9 @@ fn profile_values() -> impl Strategy<Value = Vec<Value>> {
         prop_oneof![Just(0i64), 0i64..(3 * 86_400)],
         -86_400i64 * 400..86_400 * 400,
         prop::collection::vec(leaf(vec!["a", "b", "Ab"]), 0..3),
+        (0i64..1440, prop::option::of(0i64..1440)),
     )
-        .prop_map(|(n, m, s, o, b, d, t, tags)| {
+        .prop_map(|(n, m, s, o, b, d, t, tags, (w, wo))| {
             vec![
                 Value::Number(n),
                 m.map_or(Value::None, Value::Number),
@@ -148,6 +167,10 @@ fn profile_values() -> impl Strategy<Value = Vec<Value>> {
                         .collect::<Vec<_>>()
                         .into(),
                 ),
+                Value::Duration(w * nudge::ir::NANOS_PER_MINUTE),
+                wo.map_or(Value::None, |m| {
+                    Value::Duration(m * nudge::ir::NANOS_PER_MINUTE)
+                }),
             ]
         })
 }
@@ -156,7 +179,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 2_000, ..ProptestConfig::default() })]
 
     #[test]
-    fn jit_agrees_with_the_interpreter(cond in condition(), attrs in profile_values(), x in prop_oneof![Just(0.0), -10.0f64..10.0], now in 0i64..(86_400 * 365)) {
+    fn jit_agrees_with_the_interpreter(cond in condition(), attrs in profile_values(), x in prop_oneof![Just(0.0), -10.0f64..10.0], now in 0i64..(86_400 * 365), zone in leaf(vec![chrono_tz::Tz::UTC, chrono_tz::Tz::Europe__Paris, chrono_tz::Tz::America__New_York, chrono_tz::Tz::Asia__Kolkata])) {
         let text = format!("{SCHEMA}\nsegment s = {cond}\njourney j {{\n  owner \"qa\"\n  when e where s\n}}\n");
         let mut sources = nudge::Sources::new();
         sources.add("diff.nudge", text);
@@ -177,7 +200,7 @@ proptest! {
             event: &event,
             trigger: &[],
             now: 1_767_225_600_000_000_000 + now * 1_000_000_000,
-            tz: chrono_tz::Tz::UTC,
+            tz: zone,
             aggregates: &profile,
             divisions_by_zero: div0,
         };
