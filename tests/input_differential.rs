@@ -97,12 +97,25 @@ mod reference {
                     ignored_name: None,
                 });
             }
+            let wrong = |raw: Option<&RawValue>| {
+                raw.is_some_and(|r| r.get() != "null" && id_text(r).is_none())
+            };
+            let wrong_id = if wrong(envelope.user_id) {
+                Some("userId")
+            } else if wrong(envelope.anonymous_id) {
+                Some("anonymousId")
+            } else {
+                None
+            };
             let profile = [envelope.user_id, envelope.anonymous_id]
                 .into_iter()
                 .flatten()
                 .find_map(|raw| id_text(raw).filter(|s| !s.is_empty()))
-                .ok_or_else(|| {
-                    dead("no profile id: `userId` and `anonymousId` are both missing")
+                .ok_or_else(|| match wrong_id {
+                    Some(key) => dead(format!(
+                        "no profile id: `{key}` is not a string or a number, and no other id is given"
+                    )),
+                    None => dead("no profile id: `userId` and `anonymousId` are both missing"),
                 })?;
             let timestamp = self.timestamp(envelope.timestamp)?;
             let message_id = envelope.message_id.and_then(id_text);
@@ -147,7 +160,13 @@ mod reference {
             match raw {
                 Some(raw) => match serde_json::from_str::<Cow<'_, str>>(raw.get()) {
                     Ok(s) => time::parse_rfc3339(&s)
-                        .ok_or_else(|| dead(format!("invalid timestamp `{s}`: not RFC 3339"))),
+                        .ok_or_else(|| {
+                            if chrono::DateTime::parse_from_rfc3339(&s).is_ok() {
+                                dead(format!("invalid timestamp `{s}`: outside the years 1678 to 2261 that Nudge can represent"))
+                            } else {
+                                dead(format!("invalid timestamp `{s}`: not RFC 3339"))
+                            }
+                        }),
                     Err(_) => Err(dead("invalid timestamp: not a string")),
                 },
                 None => Err(dead("no timestamp")),

@@ -51,6 +51,10 @@ pub struct RunArgs {
     /// read back from the state store when an event or a timer needs them.
     #[arg(long, requires = "state", value_parser = clap::value_parser!(u64).range(1..))]
     max_profiles_in_memory: Option<u64>,
+    /// With --state: the store's page cache, in MiB. Memory is bounded by this
+    /// and --max-profiles-in-memory, not by the number of profiles.
+    #[arg(long, requires = "state", default_value_t = store::DEFAULT_CACHE_MIB, value_parser = clap::value_parser!(u64).range(1..))]
+    cache_size: u64,
     /// The evaluator: the reference interpreter, or the Cranelift JIT.
     #[arg(long, value_enum, default_value_t = EngineKind::Jit)]
     engine: EngineKind,
@@ -110,7 +114,12 @@ impl Output {
     /// length the last commit recorded for it; without, it is truncated. A path
     /// that is no regular file (a pipe, a FIFO, `/dev/stdout`) is appended to and
     /// never seeked, and refused with state: it could not be cut back after a crash.
-    fn file(path: &Path, with_state: bool, committed: Option<&FileMark>) -> Result<Output, String> {
+    fn file(
+        path: &Path,
+        with_state: bool,
+        new_store: bool,
+        committed: Option<&FileMark>,
+    ) -> Result<Output, String> {
         if is_special(path) {
             if with_state {
                 return Err(format!(
@@ -139,6 +148,14 @@ impl Output {
             .open(path)
             .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
         let mut len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        // A new store knows nothing of what the file holds: appending would
+        // repeat every decision already in it (a deleted --state directory).
+        if with_state && new_store && len > 0 {
+            return Err(format!(
+                "`{}` already holds {len} bytes, but the state store is new: the run would repeat what the file already holds. Move the file away, or run with the --state directory that wrote it",
+                path.display()
+            ));
+        }
         let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         if with_state
             && let Some(mark) = committed
@@ -211,7 +228,7 @@ pub fn run(args: RunArgs) -> Outcome {
         Err(e) => return usage_error(e),
     };
     let (store, mut engine, checkpoint) = match &args.state {
-        Some(dir) => match Store::open(dir, &program) {
+        Some(dir) => match Store::open(dir, &program, args.cache_size) {
             Ok((store, engine, checkpoint)) => (Some(store), engine, checkpoint),
             Err(e) => return usage_error(e.0),
         },
@@ -266,6 +283,7 @@ pub fn run(args: RunArgs) -> Outcome {
         match Output::file(
             Path::new(&args.out),
             with_state,
+            checkpoint.is_none(),
             checkpoint.as_ref().and_then(|c| c.out.as_ref()),
         ) {
             Ok(o) => o,
@@ -277,6 +295,7 @@ pub fn run(args: RunArgs) -> Outcome {
         Some(path) => match Output::file(
             path,
             with_state,
+            checkpoint.is_none(),
             checkpoint.as_ref().and_then(|c| c.dead_letter.as_ref()),
         ) {
             Ok(o) => Some(o),

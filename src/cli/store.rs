@@ -65,7 +65,50 @@ pub struct FileMark {
 
 pub struct Store {
     db: Arc<Database>,
+    /// The store's file, and which file it was when opened (device, inode):
+    /// a commit into a file that was removed or replaced would be lost.
+    path: PathBuf,
+    identity: Option<(u64, u64)>,
 }
+
+/// The (device, inode) of a file, to tell whether a path still names it.
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+thread_local! {
+    /// Set while redb runs on a store that may be damaged: its panics are
+    /// turned into errors, so their messages are not printed.
+    static QUIET_PANICS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` on the store, turning a panic inside redb (it has asserts on page
+/// contents that a damaged file can fail) into a clear error.
+fn guarded<T>(path: &Path, f: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET_PANICS.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    QUIET_PANICS.with(|q| q.set(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    QUIET_PANICS.with(|q| q.set(false));
+    result.unwrap_or_else(|_| {
+        Err(StoreError(format!(
+            "the state store `{}` is damaged (its pages are not consistent); restore the directory from a backup, or start again with a new --state directory",
+            path.display()
+        )))
+    })
+}
+
+/// The page cache redb may use, by default: enough for the hot profiles of a
+/// large stream, small beside this machine's memory. `--cache-size` sets it.
+pub const DEFAULT_CACHE_MIB: u64 = 64;
 
 struct Loader {
     db: Arc<Database>,
@@ -88,7 +131,9 @@ impl ProfileLoader for Loader {
                 .map(Some)
                 .map_err(|e| format!("the stored profile `{id}` is damaged: {e}"))
         };
-        match read() {
+        let path = PathBuf::from("state.redb");
+        let guarded_read = guarded(&path, || read().map_err(StoreError));
+        match guarded_read.map_err(|e| e.0) {
             Ok(p) => p,
             Err(e) => {
                 *self.failure.borrow_mut() = Some(e);
@@ -111,6 +156,16 @@ impl Store {
     pub fn open(
         dir: &Path,
         program: &Arc<Program>,
+        cache_mib: u64,
+    ) -> Result<(Store, Engine, Option<Checkpoint>), StoreError> {
+        let path = dir.join("state.redb");
+        guarded(&path, || Store::open_unguarded(dir, program, cache_mib))
+    }
+
+    fn open_unguarded(
+        dir: &Path,
+        program: &Arc<Program>,
+        cache_mib: u64,
     ) -> Result<(Store, Engine, Option<Checkpoint>), StoreError> {
         if dir.exists() && !dir.is_dir() {
             return Err(StoreError(format!(
@@ -121,18 +176,31 @@ impl Store {
         std::fs::create_dir_all(dir)
             .map_err(|e| err(&format!("cannot create `{}`", dir.display()), e))?;
         let path = dir.join("state.redb");
+        let mut builder = redb::Builder::new();
+        builder.set_cache_size(
+            usize::try_from(cache_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
+        );
         let db = if path.exists() {
-            Database::open(&path).map_err(|e| {
-                StoreError(format!(
-                    "`{}` is not a Nudge state store, or it is damaged ({e}); use another --state directory",
+            builder.open(&path).map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => StoreError(format!(
+                    "the state store `{}` is in use by another nudge run; wait for it to end (two runs on one store would each lose the other's decisions)",
                     path.display()
-                ))
+                )),
+                e => StoreError(format!(
+                    "`{}` is not a Nudge state store, or it is damaged ({e}); restore it from a backup, or use another --state directory",
+                    path.display()
+                )),
             })?
         } else {
-            Database::create(&path)
+            builder
+                .create(&path)
                 .map_err(|e| err(&format!("cannot create `{}`", path.display()), e))?
         };
-        let store = Store { db: Arc::new(db) };
+        let store = Store {
+            db: Arc::new(db),
+            identity: file_identity(&path),
+            path: path.clone(),
+        };
         let checkpoint = store.checkpoint()?;
         if let Some(c) = &checkpoint {
             if c.format != FORMAT {
@@ -226,6 +294,22 @@ impl Store {
 
     /// Writes the changes and the checkpoint in one durable transaction.
     pub fn commit(&self, changes: Changes<'_>, checkpoint: &Checkpoint) -> Result<(), StoreError> {
+        // A store whose file was removed or replaced under us would take the
+        // commit into a file nobody will read: the run must stop, loudly.
+        if file_identity(&self.path) != self.identity {
+            return Err(StoreError(format!(
+                "the state store `{}` was removed or replaced while nudge was running; nothing after its last commit is recorded. Stop other programs from touching the --state directory, then re-run",
+                self.path.display()
+            )));
+        }
+        guarded(&self.path, || self.commit_unguarded(changes, checkpoint))
+    }
+
+    fn commit_unguarded(
+        &self,
+        changes: Changes<'_>,
+        checkpoint: &Checkpoint,
+    ) -> Result<(), StoreError> {
         let mut txn = self
             .db
             .begin_write()

@@ -127,16 +127,30 @@ impl Tally {
     }
 }
 
+/// Names longer than this get no suggestion.
+pub const LONGEST_SUGGESTED: usize = 64;
+
 /// "did you mean `x`?" for the candidate closest to `name`, if one is close enough
 /// to be a likely typo (Damerau–Levenshtein distance at most a third of the length).
 pub fn did_you_mean<'a>(
     name: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<String> {
-    let limit = (name.chars().count() / 3).max(1);
+    // Longer names are not typos of a name; capping the length keeps the
+    // search linear in the input, however long a hostile name is.
+    let length = name.chars().count();
+    if length > LONGEST_SUGGESTED {
+        return None;
+    }
+    let limit = (length / 3).max(1);
     candidates
         .into_iter()
         .filter(|c| *c != name)
+        // A candidate whose length differs by more than the limit cannot be
+        // within it: skipped before the quadratic distance.
+        .filter(|c| {
+            c.len().abs_diff(name.len()) <= 4 * limit && c.chars().count().abs_diff(length) <= limit
+        })
         .map(|c| (edit_distance(name, c), c))
         .filter(|&(d, _)| d <= limit)
         .min_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(b.1)))

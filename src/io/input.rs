@@ -105,6 +105,9 @@ impl Reader {
     }
 
     pub fn read<'a>(&self, line: &'a str) -> Result<Incoming<'a>, DeadLetter> {
+        // A byte-order mark (files saved by some editors and exporters) is no
+        // part of the JSON.
+        let line = line.strip_prefix('\u{feff}').unwrap_or(line);
         // serde would read a struct from an array too, so anything but an object
         // is classified by the slow path.
         let envelope = if line.trim_start().starts_with('{') {
@@ -122,10 +125,14 @@ impl Reader {
             .into_iter()
             .flatten()
             .find(|id| !id.is_empty())
-            .ok_or_else(|| dead("no profile id: `userId` and `anonymousId` are both missing"))?;
+            .ok_or_else(|| match envelope.wrong_id {
+                Some(key) => dead(format!(
+                    "no profile id: `{key}` is not a string or a number, and no other id is given"
+                )),
+                None => dead("no profile id: `userId` and `anonymousId` are both missing"),
+            })?;
         let timestamp = match envelope.timestamp {
-            Some(Ok(s)) => time::parse_rfc3339(&s)
-                .ok_or_else(|| dead(format!("invalid timestamp `{s}`: not RFC 3339")))?,
+            Some(Ok(s)) => time::parse_rfc3339(&s).ok_or_else(|| bad_timestamp(&s))?,
             Some(Err(NotAString)) => return Err(dead("invalid timestamp: not a string")),
             None => return Err(dead("no timestamp")),
         };
@@ -175,7 +182,7 @@ impl Reader {
         let timestamp = match &envelope.timestamp {
             Some(Ok(s)) => match time::parse_rfc3339(s) {
                 Some(t) => t,
-                None => return Some(Err(dead(format!("invalid timestamp `{s}`: not RFC 3339")))),
+                None => return Some(Err(bad_timestamp(s))),
             },
             Some(Err(NotAString)) => return Some(Err(dead("invalid timestamp: not a string"))),
             None => return Some(Err(dead("no timestamp"))),
@@ -437,6 +444,8 @@ struct Envelope<'a> {
     traits: Section<'a, Result<Traits, NotAnObject>>,
     /// `context.consent.categoryPreferences`, when the line has it.
     context: Option<CategoryPreferences<'a>>,
+    /// An id member given as something else than a string or a number.
+    wrong_id: Option<&'static str>,
 }
 
 /// What `context.consent.categoryPreferences` held.
@@ -504,6 +513,18 @@ fn dead(reason: impl Into<String>) -> DeadLetter {
 
 fn wrong(what: &str, ty: Type, found: &str) -> DeadLetter {
     dead(format!("{what} should be {}, found {found}", type_name(ty)))
+}
+
+/// Why a timestamp was refused: not RFC 3339, or a valid one outside the
+/// instants Nudge represents (nanoseconds since 1970 in 64 bits).
+fn bad_timestamp(s: &str) -> DeadLetter {
+    if chrono::DateTime::parse_from_rfc3339(s).is_ok() {
+        dead(format!(
+            "invalid timestamp `{s}`: outside the years 1678 to 2261 that Nudge can represent"
+        ))
+    } else {
+        dead(format!("invalid timestamp `{s}`: not RFC 3339"))
+    }
 }
 
 fn unknown_zone(what: &str, zone: &str) -> DeadLetter {
@@ -623,9 +644,19 @@ impl<'de> Visitor<'de> for EnvelopeSeed<'_> {
             match key {
                 Key::Type => e.kind = map.next_value_seed(Optional(Text))?,
                 Key::Event => e.event = map.next_value_seed(Optional(Text))?,
-                Key::UserId => e.user_id = map.next_value_seed(Optional(Id))?.flatten(),
+                Key::UserId => {
+                    let id = map.next_value_seed(Optional(Id))?;
+                    if matches!(id, Some(None)) {
+                        e.wrong_id = Some("userId");
+                    }
+                    e.user_id = id.flatten();
+                }
                 Key::AnonymousId => {
-                    e.anonymous_id = map.next_value_seed(Optional(Id))?.flatten();
+                    let id = map.next_value_seed(Optional(Id))?;
+                    if matches!(id, Some(None)) {
+                        e.wrong_id = e.wrong_id.or(Some("anonymousId"));
+                    }
+                    e.anonymous_id = id.flatten();
                 }
                 Key::MessageId => e.message_id = map.next_value_seed(Optional(Id))?.flatten(),
                 Key::Timestamp => e.timestamp = map.next_value_seed(Optional(Timestamp))?,

@@ -675,7 +675,8 @@ impl<'t> Builder<'t> {
                 .parse::<u64>()
                 .ok()
                 .and_then(|n| n.checked_mul(unit_seconds))
-                .and_then(|n| seconds.checked_add(n));
+                .and_then(|n| seconds.checked_add(n))
+                .filter(|n| *n <= MAX_DURATION_SECONDS);
             match value {
                 Some(v) => seconds = v,
                 None => {
@@ -683,9 +684,11 @@ impl<'t> Builder<'t> {
                         Code::InvalidDuration,
                         span,
                         format!("the duration `{text}` is too long"),
-                        "too long",
+                        "longer than 100 years",
                     )
-                    .help = Some("durations must fit in 64-bit seconds".into());
+                    .help = Some(
+                        "durations are at most 100 years (`5200w`): the runtime counts time in nanoseconds up to the year 2262".into(),
+                    );
                     return None;
                 }
             }
@@ -845,6 +848,16 @@ impl<'t> Builder<'t> {
                 None => ExprKind::Error,
             },
             Rule::timestamp => match chrono::DateTime::parse_from_rfc3339(pair.as_str()) {
+                Ok(t) if t.timestamp_nanos_opt().is_none() => {
+                    self.error(
+                        Code::InvalidTimestamp,
+                        span,
+                        format!("`{}` is outside the years 1678 to 2261", pair.as_str()),
+                        "out of range",
+                    )
+                    .help = Some("Nudge counts time in nanoseconds since 1970, which reaches from 1677 to 2262".into());
+                    ExprKind::Error
+                }
                 Ok(t) => ExprKind::Timestamp {
                     seconds: t.timestamp(),
                     nanos: t.timestamp_subsec_nanos(),
@@ -940,6 +953,11 @@ impl Diagnostic {
 }
 
 /// Moves `end` back over whitespace and `//` comments, not before `start`.
+/// The longest duration a policy may write: 100 years of 365.25 days. The
+/// runtime's times are nanoseconds since 1970 (up to 2262), so any time plus
+/// such a duration stays representable, and `check` and `run` agree.
+pub const MAX_DURATION_SECONDS: u64 = 36_525 * 86_400;
+
 pub(crate) fn trim_end(text: &str, start: usize, mut end: usize) -> usize {
     let bytes = text.as_bytes();
     loop {

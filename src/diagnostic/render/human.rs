@@ -29,6 +29,13 @@ pub fn human(sources: &Sources, diagnostics: &[Diagnostic], style: HumanStyle) -
         .collect();
     let mut out = String::new();
     for d in diagnostics {
+        if on_a_very_long_line(sources, d) {
+            // miette cannot draw columns past 65,535 (it pads with format
+            // widths); such a line is no use on a screen either.
+            out.push_str(&without_snippet(sources, d));
+            out.push('\n');
+            continue;
+        }
         let report = Report::new(d, &named);
         if handler.render_report(&mut out, &report).is_err() {
             // Rendering into a String cannot fail; keep the message if it ever does.
@@ -36,6 +43,51 @@ pub fn human(sources: &Sources, diagnostics: &[Diagnostic], style: HumanStyle) -
             out.push('\n');
         }
         out.push('\n');
+    }
+    out
+}
+
+/// Lines longer than this are not drawn: the report gives the place in words.
+const LONGEST_DRAWN_LINE: usize = 2_000;
+
+/// Whether a label of `d` sits on a line too long to draw.
+fn on_a_very_long_line(sources: &Sources, d: &Diagnostic) -> bool {
+    std::iter::once(&d.primary)
+        .chain(&d.secondary)
+        .filter(|l| (l.file.0 as usize) < sources.len())
+        .any(|l| {
+            let file = sources.get(l.file);
+            let line = file.lines.line_of(l.span.start as usize);
+            let start = file.lines.line_start(line);
+            let end = file.text[start..]
+                .find('\n')
+                .map_or(file.text.len(), |i| start + i);
+            end - start > LONGEST_DRAWN_LINE || l.span.len() > LONGEST_DRAWN_LINE
+        })
+}
+
+/// The report without a source snippet: code, message, place, labels, help.
+fn without_snippet(sources: &Sources, d: &Diagnostic) -> String {
+    let place = |l: &crate::diagnostic::Label| {
+        if (l.file.0 as usize) >= sources.len() {
+            return String::from("<unknown>");
+        }
+        let file = sources.get(l.file);
+        let at = file.lines.line_col(&file.text, l.span.start as usize);
+        format!("{}:{}:{}", file.name, at.line, at.column)
+    };
+    let mut out = format!(
+        "{}\n\n  × {}\n   at {} ({})\n",
+        d.code.as_str(),
+        d.message,
+        place(&d.primary),
+        d.primary.message
+    );
+    for l in &d.secondary {
+        out.push_str(&format!("   see {} ({})\n", place(l), l.message));
+    }
+    if let Some(help) = &d.help {
+        out.push_str(&format!("  help: {help}\n"));
     }
     out
 }
