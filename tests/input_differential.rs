@@ -92,8 +92,7 @@ mod reference {
                     timestamp,
                     message_id: None,
                     body: Body::Tick,
-                    consents: Vec::new(),
-                    unknown_categories: Vec::new(),
+                    context: None,
                     ignored_name: None,
                 });
             }
@@ -120,6 +119,12 @@ mod reference {
             let timestamp = self.timestamp(envelope.timestamp)?;
             let message_id = envelope.message_id.and_then(id_text);
             let (consents, unknown_categories) = self.context(envelope.context)?;
+            let context = (!consents.is_empty() || !unknown_categories.is_empty()).then(|| {
+                Box::new(nudge::runtime::ContextConsent {
+                    consents,
+                    unknown_categories,
+                })
+            });
             let mut ignored_name = None;
             let body = match envelope.kind.as_deref() {
                 Some("track") => {
@@ -150,8 +155,7 @@ mod reference {
                 timestamp,
                 message_id: message_id.map(Cow::Owned),
                 body,
-                consents,
-                unknown_categories,
+                context,
                 ignored_name,
             })
         }
@@ -690,8 +694,10 @@ fn normalized<'a>(read: Result<Incoming<'a>, DeadLetter>) -> Result<Incoming<'a>
             attrs.sort_by_key(|(slot, _)| *slot);
             consents.sort_by_key(|(slot, _)| *slot);
         }
-        event.consents.sort_by_key(|(slot, _)| *slot);
-        event.unknown_categories.sort();
+        if let Some(context) = event.context.as_mut() {
+            context.consents.sort_by_key(|(slot, _)| *slot);
+            context.unknown_categories.sort();
+        }
         event
     })
 }

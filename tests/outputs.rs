@@ -206,3 +206,37 @@ fn closed_pipes_end_commands_quietly() {
     ]);
     survives_a_closed_pipe(&["check", "--format", "sarif", "examples/retail"]);
 }
+
+/// `--stats` names what it ignored, so that a misspelt event name in the stream
+/// or a consent category no topic reads is visible.
+#[test]
+fn stats_break_ignored_calls_down_by_name() {
+    let dir = scratch("stats");
+    let events = dir.join("events.ndjson");
+    let mut text = std::fs::read_to_string(root().join(EVENTS)).unwrap();
+    text.push_str("{\"type\":\"track\",\"event\":\"Cart Abandonded\",\"userId\":\"cust-001\",\"timestamp\":\"2026-12-30T10:00:00Z\",\"messageId\":\"typo-1\"}\n");
+    std::fs::write(&events, text).unwrap();
+    let out = nudge()
+        .args(["run", "--policy", "examples/retail", "--events"])
+        .arg(&events)
+        .args(["--stats", "--dead-letter", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let line_of = |needle: &str| {
+        stderr
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no `{needle}` in:\n{stderr}"))
+            .to_string()
+    };
+    assert!(
+        line_of("\"Cart Abandonded\"")
+            .trim_start()
+            .starts_with("ignored        1")
+    );
+    assert!(line_of("\"(page)\"").contains("ignored"));
+    assert!(stderr.contains("unknown consent categories"));
+    assert!(line_of("\"Advertising\"").trim_start().starts_with('1'));
+}

@@ -296,9 +296,9 @@ fn describe(program: &nudge::ir::Program, e: &Incoming<'_>, line: u64) -> String
         }
         Body::Tick => out.push_str("tick"),
     }
-    if !e.consents.is_empty() {
+    if let Some(context) = e.context.as_ref().filter(|c| !c.consents.is_empty()) {
         out.push_str(" (context.consent)");
-        consent_text(program, &e.consents, &mut out);
+        consent_text(program, &context.consents, &mut out);
     }
     let _ = write!(out, "  [line {line}]");
     out
@@ -394,7 +394,7 @@ fn decision(out: &mut String, zone: Tz, d: &Decision, paint: &Paint) {
                 paint.good("sent"),
                 arm_of(arm)
             );
-            channels(out, why.as_ref(), &[], paint);
+            channels(out, why.as_deref(), &[], paint);
         }
         DecisionKind::Deferred {
             template,
@@ -411,7 +411,7 @@ fn decision(out: &mut String, zone: Tz, d: &Decision, paint: &Paint) {
                 local(zone, *until),
                 arm_of(arm)
             );
-            channels(out, why.as_ref(), reasons, paint);
+            channels(out, why.as_deref(), reasons, paint);
         }
         DecisionKind::Suppressed {
             template,
@@ -425,7 +425,7 @@ fn decision(out: &mut String, zone: Tz, d: &Decision, paint: &Paint) {
                 paint.bad("suppressed"),
                 arm_of(arm)
             );
-            channels(out, why.as_ref(), reasons, paint);
+            channels(out, why.as_deref(), reasons, paint);
         }
         DecisionKind::Holdout { arm } => {
             let _ = writeln!(

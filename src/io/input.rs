@@ -21,7 +21,7 @@
 
 use crate::diagnostic::did_you_mean;
 use crate::ir::{NANOS_PER_MINUTE, Program, Source, Type, Value};
-use crate::runtime::{Body, Incoming, time};
+use crate::runtime::{Body, ContextConsent, Incoming, time};
 use rustc_hash::FxHashMap;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
@@ -136,18 +136,33 @@ impl Reader {
             Some(Err(NotAString)) => return Err(dead("invalid timestamp: not a string")),
             None => return Err(dead("no timestamp")),
         };
-        let (consents, unknown_categories) = self.context_consent(envelope.context)?;
+        let context = self.context_consent(envelope.context)?;
         let mut name = None;
         let body = match envelope.kind.as_deref() {
             Some("track") => {
-                let body = self.track(envelope.event.as_deref(), envelope.properties)?;
-                let body = self.track_pointers(line, body)?;
+                let mut body = self.track(envelope.event.as_deref(), envelope.properties)?;
+                if let Body::Track { event, props } = &mut body
+                    && self
+                        .pointer_props
+                        .get(*event)
+                        .is_some_and(|p| !p.is_empty())
+                {
+                    self.track_pointers(line, *event, props)?;
+                }
                 if matches!(body, Body::Ignored) {
                     name = envelope.event;
                 }
                 body
             }
-            Some("identify") => self.identify_pointers(line, self.identify(envelope.traits)?)?,
+            Some("identify") => {
+                let mut body = self.identify(envelope.traits)?;
+                if let Body::Identify { attrs, .. } = &mut body
+                    && !self.pointer_attrs.is_empty()
+                {
+                    self.identify_pointers(line, attrs)?;
+                }
+                body
+            }
             Some(other @ ("page" | "screen" | "group" | "alias")) => {
                 name = Some(Cow::Owned(format!("({other})")));
                 Body::Ignored
@@ -168,8 +183,7 @@ impl Reader {
             timestamp,
             message_id: envelope.message_id,
             body,
-            consents,
-            unknown_categories,
+            context,
             ignored_name: name,
         })
     }
@@ -192,37 +206,45 @@ impl Reader {
             timestamp,
             message_id: None,
             body: Body::Tick,
-            consents: Vec::new(),
-            unknown_categories: Vec::new(),
+            context: None,
             ignored_name: None,
         }))
     }
 
     /// `context.consent.categoryPreferences`: the declared topics it names, and
     /// the names of the categories that name none.
-    #[expect(clippy::type_complexity, reason = "a pair read once")]
     fn context_consent<'a>(
         &self,
-        context: Option<CategoryPreferences<'a>>,
-    ) -> Result<(Vec<(usize, bool)>, Vec<Cow<'a, str>>), DeadLetter> {
+        context: Option<Box<CategoryPreferences<'a>>>,
+    ) -> Result<Option<Box<ContextConsent<'a>>>, DeadLetter> {
         let Some(prefs) = context else {
-            return Ok((Vec::new(), Vec::new()));
+            return Ok(None);
         };
         if let Some(bad) = prefs.not_bool.iter().min() {
             return Err(dead(format!(
                 "consent category `{bad}` in `context.consent.categoryPreferences` is not true or false"
             )));
         }
-        Ok((prefs.topics, prefs.unknown))
+        let CategoryPreferences {
+            topics, unknown, ..
+        } = *prefs;
+        Ok((!topics.is_empty() || !unknown.is_empty()).then(|| {
+            Box::new(ContextConsent {
+                consents: topics,
+                unknown_categories: unknown,
+            })
+        }))
     }
 
     /// The properties read through JSON Pointers, from the whole message.
-    fn track_pointers(&self, line: &str, body: Body) -> Result<Body, DeadLetter> {
-        let Body::Track { event, mut props } = body else {
-            return Ok(body);
-        };
-        let Some(pointers) = self.pointer_props.get(event).filter(|p| !p.is_empty()) else {
-            return Ok(Body::Track { event, props });
+    fn track_pointers(
+        &self,
+        line: &str,
+        event: usize,
+        props: &mut [Value],
+    ) -> Result<(), DeadLetter> {
+        let Some(pointers) = self.pointer_props.get(event) else {
+            return Ok(());
         };
         let whole = whole(line)?;
         let def = &self.program.events[event];
@@ -245,22 +267,16 @@ impl Reader {
                 *p = value;
             }
         }
-        Ok(Body::Track { event, props })
+        Ok(())
     }
 
     /// The attributes read through JSON Pointers, from the whole message. A
     /// pointer that finds nothing leaves the attribute as it is (it was not sent).
-    fn identify_pointers(&self, line: &str, body: Body) -> Result<Body, DeadLetter> {
-        let Body::Identify {
-            mut attrs,
-            consents,
-        } = body
-        else {
-            return Ok(body);
-        };
-        if self.pointer_attrs.is_empty() {
-            return Ok(Body::Identify { attrs, consents });
-        }
+    fn identify_pointers(
+        &self,
+        line: &str,
+        attrs: &mut Vec<(usize, Value)>,
+    ) -> Result<(), DeadLetter> {
         let whole = whole(line)?;
         for (slot, pointer) in &self.pointer_attrs {
             let attr = &self.program.attrs[*slot];
@@ -277,7 +293,7 @@ impl Reader {
             }
         }
         attrs.sort_by_key(|(slot, _)| *slot);
-        Ok(Body::Identify { attrs, consents })
+        Ok(())
     }
 
     fn envelope<'a>(&self, line: &'a str) -> serde_json::Result<Envelope<'a>> {
@@ -443,7 +459,7 @@ struct Envelope<'a> {
     properties: Section<'a, Found>,
     traits: Section<'a, Result<Traits, NotAnObject>>,
     /// `context.consent.categoryPreferences`, when the line has it.
-    context: Option<CategoryPreferences<'a>>,
+    context: Option<Box<CategoryPreferences<'a>>>,
     /// An id member given as something else than a string or a number.
     wrong_id: Option<&'static str>,
 }
@@ -1186,14 +1202,14 @@ struct ContextSeed<'r> {
 }
 
 impl<'de> DeserializeSeed<'de> for ContextSeed<'_> {
-    type Value = Option<CategoryPreferences<'de>>;
+    type Value = Option<Box<CategoryPreferences<'de>>>;
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for ContextSeed<'_> {
-    type Value = Option<CategoryPreferences<'de>>;
+    type Value = Option<Box<CategoryPreferences<'de>>>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a context object")
     }
@@ -1219,7 +1235,7 @@ impl<'de> Visitor<'de> for ContextSeed<'_> {
 }
 
 impl ContextSeed<'_> {
-    fn other<'a>(self, _: &str) -> Option<CategoryPreferences<'a>> {
+    fn other<'a>(self, _: &str) -> Option<Box<CategoryPreferences<'a>>> {
         None
     }
 }
@@ -1230,14 +1246,14 @@ struct ConsentContextSeed<'r> {
 }
 
 impl<'de> DeserializeSeed<'de> for ConsentContextSeed<'_> {
-    type Value = Option<CategoryPreferences<'de>>;
+    type Value = Option<Box<CategoryPreferences<'de>>>;
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for ConsentContextSeed<'_> {
-    type Value = Option<CategoryPreferences<'de>>;
+    type Value = Option<Box<CategoryPreferences<'de>>>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a consent object")
     }
@@ -1263,7 +1279,7 @@ impl<'de> Visitor<'de> for ConsentContextSeed<'_> {
 }
 
 impl ConsentContextSeed<'_> {
-    fn other<'a>(self, _: &str) -> Option<CategoryPreferences<'a>> {
+    fn other<'a>(self, _: &str) -> Option<Box<CategoryPreferences<'a>>> {
         None
     }
 }
@@ -1274,14 +1290,14 @@ struct PreferencesSeed<'r> {
 }
 
 impl<'de> DeserializeSeed<'de> for PreferencesSeed<'_> {
-    type Value = Option<CategoryPreferences<'de>>;
+    type Value = Option<Box<CategoryPreferences<'de>>>;
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for PreferencesSeed<'_> {
-    type Value = Option<CategoryPreferences<'de>>;
+    type Value = Option<Box<CategoryPreferences<'de>>>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an object of consent categories")
     }
@@ -1309,7 +1325,7 @@ impl<'de> Visitor<'de> for PreferencesSeed<'_> {
                 }
             }
         }
-        Ok(Some(prefs))
+        Ok(Some(Box::new(prefs)))
     }
     others!(visit_bool(bool) => "a bool", visit_u64(u64) => "a number",
         visit_i64(i64) => "a number", visit_f64(f64) => "a number", visit_str(&str) => "a string");
@@ -1320,7 +1336,7 @@ impl<'de> Visitor<'de> for PreferencesSeed<'_> {
 }
 
 impl PreferencesSeed<'_> {
-    fn other<'a>(self, _: &str) -> Option<CategoryPreferences<'a>> {
+    fn other<'a>(self, _: &str) -> Option<Box<CategoryPreferences<'a>>> {
         None
     }
 }

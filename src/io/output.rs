@@ -91,7 +91,7 @@ pub fn write_decision(d: &Decision, out: &mut String) {
                 string(out, text);
             }
             out.push('}');
-            explanation(out, arm.as_deref(), why.as_ref());
+            explanation(out, arm.as_deref(), why.as_deref());
         }
         DecisionKind::Deferred {
             template,
@@ -106,7 +106,7 @@ pub fn write_decision(d: &Decision, out: &mut String) {
             rfc3339(*until, out);
             out.push('"');
             reasons(out, why_not);
-            explanation(out, arm.as_deref(), why.as_ref());
+            explanation(out, arm.as_deref(), why.as_deref());
         }
         DecisionKind::Suppressed {
             template,
@@ -117,7 +117,7 @@ pub fn write_decision(d: &Decision, out: &mut String) {
             out.push_str(",\"template\":");
             string(out, template);
             reasons(out, why_not);
-            explanation(out, arm.as_deref(), why.as_ref());
+            explanation(out, arm.as_deref(), why.as_deref());
         }
         DecisionKind::NotEntered { reason } => {
             out.push_str(",\"reason\":");

@@ -14,11 +14,11 @@ pub enum Choice {
     Send {
         channel: usize,
         content: Vec<(Rc<str>, String)>,
-        why: Option<Why>,
+        why: Option<Box<Why>>,
     },
-    Suppressed(Vec<(Rc<str>, Reason)>, Option<Why>),
+    Suppressed(Vec<(Rc<str>, Reason)>, Option<Box<Why>>),
     /// Every channel failed, some only for quiet hours: try again at this time.
-    Defer(i64, Vec<(Rc<str>, Reason)>, Option<Why>),
+    Defer(i64, Vec<(Rc<str>, Reason)>, Option<Box<Why>>),
 }
 
 /// What a `send` is decided in: the program, the sending journey and the clock.
@@ -51,7 +51,9 @@ pub fn choose(
         return Choice::Suppressed(Vec::new(), None);
     };
     let mut reasons = Vec::new();
-    let mut why: Option<Why> = cx.explain.then(Vec::new);
+    // Boxed: decisions are moved around on the hot path, and an explanation is
+    // only there with `--explain`.
+    let mut why: Option<Box<Why>> = cx.explain.then(Box::default);
     let mut defer_until: Option<i64> = None;
     for &c in channels {
         let Some(channel) = program.channels.get(c) else {

@@ -24,7 +24,7 @@ pub enum DecisionKind {
         /// (1.1) The arm of the instance's first split, if it passed one.
         arm: Option<Rc<str>>,
         /// (1.1) With `--explain`: channel → why, for every channel tried.
-        why: Option<Why>,
+        why: Option<Box<Why>>,
     },
     Deferred {
         template: Rc<str>,
@@ -32,14 +32,14 @@ pub enum DecisionKind {
         /// (1.1) Channel → reason (the channels only in quiet hours: `quiet`).
         reasons: Vec<(Rc<str>, Reason)>,
         arm: Option<Rc<str>>,
-        why: Option<Why>,
+        why: Option<Box<Why>>,
     },
     Suppressed {
         template: Rc<str>,
         /// Channel → reason, in `via` order.
         reasons: Vec<(Rc<str>, Reason)>,
         arm: Option<Rc<str>>,
-        why: Option<Why>,
+        why: Option<Box<Why>>,
     },
     /// (1.1, `--explain` only) A trigger matched a profile that could not enter.
     NotEntered {

@@ -46,10 +46,9 @@ pub struct Incoming<'a> {
     pub timestamp: i64,
     pub message_id: Option<Cow<'a, str>>,
     pub body: Body,
-    /// (1.1) Consent from `context.consent.categoryPreferences`, on any call.
-    pub consents: Vec<(usize, bool)>,
-    /// (1.1) Categories of `context.consent` that name no topic (for `--stats`).
-    pub unknown_categories: Vec<Cow<'a, str>>,
+    /// (1.1) `context.consent.categoryPreferences`, when the call had any
+    /// (boxed: most calls have none, and events are moved by value).
+    pub context: Option<Box<ContextConsent<'a>>>,
     /// For an ignored call: the undeclared event's name, or `(page)` and the
     /// like (for `--stats`).
     pub ignored_name: Option<Cow<'a, str>>,
@@ -68,11 +67,19 @@ impl<'a> Incoming<'a> {
             timestamp,
             message_id,
             body,
-            consents: Vec::new(),
-            unknown_categories: Vec::new(),
+            context: None,
             ignored_name: None,
         }
     }
+}
+
+/// What a call's `context.consent.categoryPreferences` said.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ContextConsent<'a> {
+    /// Declared topics granted or revoked, applied on any call.
+    pub consents: Vec<(usize, bool)>,
+    /// Categories that name no topic (for `--stats`).
+    pub unknown_categories: Vec<Cow<'a, str>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -418,19 +425,21 @@ impl Engine {
         // Ids older than the window are forgotten, so that memory does not grow
         // with the length of the stream.
         core.forget_seen(now);
-        for name in event.unknown_categories {
-            *core
-                .counters
-                .unknown_consent_categories
-                .entry(name.into_owned())
-                .or_insert(0) += 1;
-        }
-        // 3. Consent from the call's context, on every call: a revocation is
-        // never lost, whatever the call (traits' own `consent` comes after).
-        if !event.consents.is_empty()
-            && let Some(profile) = core.profile(&mut self.profiles, &event.profile, true)
-        {
-            apply_consents(profile, &event.consents, event.timestamp);
+        if let Some(context) = event.context {
+            for name in context.unknown_categories {
+                *core
+                    .counters
+                    .unknown_consent_categories
+                    .entry(name.into_owned())
+                    .or_insert(0) += 1;
+            }
+            // 3. Consent from the call's context, on every call: a revocation
+            // is never lost, whatever the call (traits' own `consent` comes after).
+            if !context.consents.is_empty()
+                && let Some(profile) = core.profile(&mut self.profiles, &event.profile, true)
+            {
+                apply_consents(profile, &context.consents, event.timestamp);
+            }
         }
         match event.body {
             Body::Tick => Outcome::Processed,
