@@ -358,3 +358,29 @@ fn damaged_pages_are_refused_never_a_panic() {
 fn events_tail() -> String {
     "{\"type\":\"track\",\"event\":\"Application Opened\",\"userId\":\"cust-001\",\"timestamp\":\"2026-12-30T10:00:00Z\",\"messageId\":\"tail-1\"}\n".to_string()
 }
+
+#[test]
+fn a_policy_file_that_is_not_utf8_still_gives_machine_readable_output() {
+    let dir = scratch("utf8");
+    let file = dir.join("bad.nudge");
+    std::fs::write(&file, b"journey j {\n owner \"\xff\xfe\"\n}\n").unwrap();
+    let out = nudge(&["check", "--format", "json", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        json["error"].as_str().unwrap().contains("not UTF-8"),
+        "{json}"
+    );
+    assert_eq!(json["errors"], 0);
+    let out = nudge(&["check", "--format", "sarif", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let log: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/sarif-schema-2.1.0.json")).unwrap();
+    let validator = jsonschema::draft7::new(&schema).unwrap();
+    assert!(validator.is_valid(&log), "{log}");
+    let invocation = &log["runs"][0]["invocations"][0];
+    assert_eq!(invocation["executionSuccessful"], false);
+    let out = nudge(&["check", "--format", "github", file.to_str().unwrap()]);
+    assert!(text(&out.stdout).starts_with("::error::"));
+}

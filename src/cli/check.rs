@@ -29,7 +29,25 @@ enum Format {
 pub fn run(args: CheckArgs) -> Outcome {
     let sources = match load(&args.paths) {
         Ok(s) => s,
-        Err(e) => return super::usage_error(e.0),
+        Err(e) => {
+            // Tools that read stdout get a document that says why, too.
+            let document = match args.format {
+                Format::Human => None,
+                Format::Json => Some(
+                    serde_json::json!({
+                        "diagnostics": [], "errors": 0, "warnings": 0, "error": e.0,
+                    })
+                    .to_string()
+                        + "\n",
+                ),
+                Format::Sarif => Some(render::sarif_failure(&e.0) + "\n"),
+                Format::Github => Some(format!("::error::{}\n", e.0.replace('\n', "%0A"))),
+            };
+            if let Some(document) = document {
+                let _ = super::print_out(&document);
+            }
+            return super::usage_error(e.0);
+        }
     };
     let analysis = nudge::analyze(&sources);
     let diagnostics = &analysis.diagnostics;

@@ -12,7 +12,7 @@ mod sarif;
 pub use github::github;
 pub use human::{HumanStyle, human};
 pub use json::json;
-pub use sarif::sarif;
+pub use sarif::{sarif, sarif_failure};
 
 use crate::diagnostic::Label;
 use crate::source::{LineCol, Sources};

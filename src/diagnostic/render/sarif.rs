@@ -6,6 +6,32 @@ use serde_json::{Value, json};
 
 use crate::source::Sources;
 
+/// A SARIF log of a run that could not check anything (an unreadable path, a
+/// file that is not UTF-8): no results, and the reason as a notification, so
+/// that CI tools reading the log see why.
+pub fn sarif_failure(reason: &str) -> String {
+    let log = json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": { "driver": {
+                "name": "nudge",
+                "informationUri": "https://github.com/nudge-policies/nudge",
+                "version": env!("CARGO_PKG_VERSION"),
+            }},
+            "invocations": [{
+                "executionSuccessful": false,
+                "toolExecutionNotifications": [{
+                    "level": "error",
+                    "message": { "text": reason },
+                }],
+            }],
+            "results": [],
+        }],
+    });
+    serde_json::to_string_pretty(&log).unwrap_or_default()
+}
+
 pub fn sarif(sources: &Sources, diagnostics: &[Diagnostic]) -> String {
     let rules: Vec<Value> = Code::ALL
         .iter()
