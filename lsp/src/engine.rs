@@ -25,6 +25,9 @@ pub struct Snapshot {
     pub uris: Vec<String>,
     pub analysis: nudge::Analysis,
     pub index: Index,
+    /// Each file's line starts, built once: converting every diagnostic's
+    /// span would otherwise rescan the file each time (quadratic in its size).
+    lines: Vec<LineMap>,
 }
 
 impl Workspace {
@@ -79,11 +82,13 @@ impl Workspace {
                 }
             }
         }
+        let lines = sources.iter().map(|(_, f)| LineMap::new(&f.text)).collect();
         Snapshot {
             sources,
             uris,
             analysis,
             index,
+            lines,
         }
     }
 }
@@ -118,10 +123,14 @@ impl Snapshot {
 
     fn range(&self, file: FileId, span: nudge::Span) -> lsp::Range {
         let text = self.text(file);
-        lsp::Range::new(
-            position(text, span.start as usize),
-            position(text, span.end as usize),
-        )
+        let at = |offset: usize| match self.lines.get(file.0 as usize) {
+            Some(lines) => {
+                let p = lines.position(text, offset);
+                lsp::Position::new(p.line, p.character)
+            }
+            None => position(text, offset),
+        };
+        lsp::Range::new(at(span.start as usize), at(span.end as usize))
     }
 
     fn uri(&self, file: FileId) -> Option<lsp::Uri> {
