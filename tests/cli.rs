@@ -352,6 +352,9 @@ fn lsp_starts_the_language_server_or_says_how_to_install_it() {
         reader.read_exact(&mut body).expect("a body");
         let body = String::from_utf8_lossy(&body);
         assert!(body.contains("\"name\":\"nudge-lsp\""), "{body}");
+        let _ = stdin.write_all(
+            message(r#"{"jsonrpc":"2.0","id":2,"method":"shutdown"}"#).as_bytes(),
+        );
         let _ = stdin.write_all(message(r#"{"jsonrpc":"2.0","method":"exit"}"#).as_bytes());
         drop(stdin);
         assert!(child.wait().expect("waits").success());

@@ -247,12 +247,59 @@ impl Snapshot {
             .collect()
     }
 
+    /// `textDocument/prepareRename`: the range of the name at `pos`, if it is
+    /// one that can be renamed.
+    pub fn prepare_rename(&self, uri: &str, pos: lsp::Position) -> Option<lsp::Range> {
+        let (file, o) = self.symbol_at(uri, pos)?;
+        Some(self.range(file, o.span))
+    }
+
+    /// Why `new_name` cannot replace the name at `pos`: not a name, a reserved
+    /// word where one cannot stand, or the name of another symbol of its kind.
+    pub fn rename_refusal(&self, uri: &str, pos: lsp::Position, new_name: &str) -> Option<String> {
+        let (_, o) = self.symbol_at(uri, pos)?;
+        let is_identifier = new_name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && new_name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !is_identifier {
+            return Some(format!(
+                "`{new_name}` is not a name: names are letters, digits and `_`, not starting with a digit"
+            ));
+        }
+        // Attributes and properties may be keywords (1.1); declarations and arms not.
+        let keyword_allowed = matches!(o.symbol, Symbol::Attr(_) | Symbol::Prop(..));
+        if !keyword_allowed && nudge::syntax::keywords::is_reserved(new_name) {
+            return Some(format!(
+                "`{new_name}` is a reserved word and cannot name this"
+            ));
+        }
+        let taken = match &o.symbol {
+            Symbol::Decl(kind, _) => Symbol::Decl(kind, new_name.to_string()),
+            Symbol::Attr(_) => Symbol::Attr(new_name.to_string()),
+            Symbol::Prop(event, _) => Symbol::Prop(event.clone(), new_name.to_string()),
+            Symbol::Arm(journey, _) => Symbol::Arm(journey.clone(), new_name.to_string()),
+        };
+        if taken != o.symbol && self.index.definition(&taken).is_some() {
+            return Some(format!(
+                "`{new_name}` is already declared: renaming would merge two names"
+            ));
+        }
+        None
+    }
+
     pub fn rename(
         &self,
         uri: &str,
         pos: lsp::Position,
         new_name: &str,
     ) -> Option<lsp::WorkspaceEdit> {
+        if self.rename_refusal(uri, pos, new_name).is_some() {
+            return None;
+        }
         let (_, o) = self.symbol_at(uri, pos)?;
         let mut changes: HashMap<lsp::Uri, Vec<lsp::TextEdit>> = HashMap::new();
         for r in self.index.references(&o.symbol) {

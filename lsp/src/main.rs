@@ -11,6 +11,10 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    runtime.block_on(nudge_lsp::server::serve_stdio());
-    std::process::ExitCode::SUCCESS
+    if runtime.block_on(nudge_lsp::server::serve_stdio()) {
+        std::process::ExitCode::SUCCESS
+    } else {
+        // LSP: `exit` without `shutdown` first (or the client went away).
+        std::process::ExitCode::from(1)
+    }
 }

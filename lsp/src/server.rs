@@ -6,8 +6,8 @@ use crate::engine::Workspace;
 use crate::positions::{LineMap, Utf16Position};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tower_lsp_server::jsonrpc::{Error, Result};
 use tower_lsp_server::ls_types::*;
@@ -18,6 +18,27 @@ pub struct Backend {
     workspace: Mutex<Workspace>,
     /// Bumped by every edit; a delayed publish runs only if no edit came after it.
     generation: AtomicU64,
+    /// Documents the client has open (their text is the client's, not the disk's).
+    open: Mutex<std::collections::BTreeSet<String>>,
+    /// Whether the client asked for a shutdown before `exit` (LSP: exit code 0
+    /// then, 1 otherwise).
+    shut_down: Arc<AtomicBool>,
+    /// Whether hovers may be Markdown (the client's `contentFormat`).
+    markdown: AtomicBool,
+    /// Whether the client takes a file watcher registered by the server.
+    watches_files: AtomicBool,
+}
+
+/// The one spelling of a document's URI: clients and the server may write the
+/// same file differently (`%c3%a9` and `%C3%A9`, `+` and `%2B`), so file URIs
+/// go through the path they name and back.
+pub fn key(uri: &Uri) -> String {
+    match uri.to_file_path() {
+        Some(path) => Uri::from_file_path(&path)
+            .map(|u| u.as_str().to_string())
+            .unwrap_or_else(|| uri.as_str().to_string()),
+        None => uri.as_str().to_string(),
+    }
 }
 
 /// How long diagnostics wait for typing to pause.
@@ -102,12 +123,40 @@ fn apply_change(text: &mut String, change: TextDocumentContentChangeEvent) {
 
 impl LanguageServer for Backend {
     async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
-        let folders: Vec<PathBuf> = params
+        let mut folders: Vec<PathBuf> = params
             .workspace_folders
+            .clone()
             .unwrap_or_default()
             .iter()
             .filter_map(|f| f.uri.to_file_path().map(|p| p.into_owned()))
             .collect();
+        // Clients without workspace folders (Neovim's `start_client`, a set-up
+        // outside a repository) send only the root.
+        #[allow(deprecated, reason = "rootUri and rootPath are what such clients send")]
+        if folders.is_empty() {
+            let root = params
+                .root_uri
+                .as_ref()
+                .and_then(|u| u.to_file_path().map(|p| p.into_owned()))
+                .or_else(|| params.root_path.as_ref().map(PathBuf::from));
+            folders.extend(root);
+        }
+        let markdown = params
+            .capabilities
+            .text_document
+            .as_ref()
+            .and_then(|t| t.hover.as_ref())
+            .and_then(|h| h.content_format.as_ref())
+            .is_none_or(|formats| formats.is_empty() || formats.contains(&MarkupKind::Markdown));
+        self.markdown.store(markdown, Ordering::SeqCst);
+        let watches = params
+            .capabilities
+            .workspace
+            .as_ref()
+            .and_then(|w| w.did_change_watched_files.as_ref())
+            .and_then(|d| d.dynamic_registration)
+            .unwrap_or(false);
+        self.watches_files.store(watches, Ordering::SeqCst);
         self.with(|ws| {
             for folder in &folders {
                 load_folder(folder, ws);
@@ -126,7 +175,10 @@ impl LanguageServer for Backend {
                 }),
                 definition_provider: Some(OneOf::Left(true)),
                 references_provider: Some(OneOf::Left(true)),
-                rename_provider: Some(OneOf::Left(true)),
+                rename_provider: Some(OneOf::Right(RenameOptions {
+                    prepare_provider: Some(true),
+                    work_done_progress_options: WorkDoneProgressOptions::default(),
+                })),
                 document_symbol_provider: Some(OneOf::Left(true)),
                 document_formatting_provider: Some(OneOf::Left(true)),
                 code_action_provider: Some(CodeActionProviderCapability::Simple(true)),
@@ -141,24 +193,117 @@ impl LanguageServer for Backend {
     }
 
     async fn initialized(&self, _: InitializedParams) {
+        // Files created, changed or deleted outside the editor: asked for where
+        // the client supports it. In a task of its own: the answer must not hold
+        // up the first diagnostics.
+        if !self.watches_files.load(Ordering::SeqCst) {
+            self.publish().await;
+            return;
+        }
+        let watch = Registration {
+            id: "nudge-files".into(),
+            method: "workspace/didChangeWatchedFiles".into(),
+            register_options: serde_json::to_value(DidChangeWatchedFilesRegistrationOptions {
+                watchers: vec![FileSystemWatcher {
+                    glob_pattern: GlobPattern::String("**/*.nudge".into()),
+                    kind: None,
+                }],
+            })
+            .ok(),
+        };
+        let client = self.client.clone();
+        tokio::spawn(async move {
+            let _ = client.register_capability(vec![watch]).await;
+        });
         self.publish().await;
     }
 
     async fn shutdown(&self) -> Result<()> {
+        self.shut_down.store(true, Ordering::SeqCst);
         Ok(())
     }
 
     async fn did_open(&self, params: DidOpenTextDocumentParams) {
         let doc = params.text_document;
+        let uri = key(&doc.uri);
+        if let Ok(mut open) = self.open.lock() {
+            open.insert(uri.clone());
+        }
         let _ = self.with(|ws| {
-            ws.documents.insert(doc.uri.as_str().to_string(), doc.text);
+            ws.documents.insert(uri, doc.text);
             ws.remember_good();
         });
         self.publish().await;
     }
 
+    async fn did_close(&self, params: DidCloseTextDocumentParams) {
+        let uri = key(&params.text_document.uri);
+        if let Ok(mut open) = self.open.lock() {
+            open.remove(&uri);
+        }
+        // The buffer's unsaved text is gone: the file on disk is the truth again,
+        // or, if there is none, the document leaves the set (and its diagnostics
+        // are cleared).
+        let on_disk = params
+            .text_document
+            .uri
+            .to_file_path()
+            .and_then(|p| std::fs::read_to_string(&p).ok());
+        let removed = self
+            .with(|ws| {
+                let removed = match on_disk {
+                    Some(text) => {
+                        ws.documents.insert(uri.clone(), text);
+                        false
+                    }
+                    None => ws.documents.remove(&uri).is_some(),
+                };
+                ws.remember_good();
+                removed
+            })
+            .unwrap_or(false);
+        if removed {
+            self.client
+                .publish_diagnostics(params.text_document.uri, Vec::new(), None)
+                .await;
+        }
+        self.publish().await;
+    }
+
+    async fn did_change_watched_files(&self, params: DidChangeWatchedFilesParams) {
+        let open = self.open.lock().map(|o| o.clone()).unwrap_or_default();
+        let mut cleared = Vec::new();
+        let _ = self.with(|ws| {
+            for change in &params.changes {
+                let uri = key(&change.uri);
+                if open.contains(&uri) {
+                    continue;
+                }
+                let text = change
+                    .uri
+                    .to_file_path()
+                    .and_then(|p| std::fs::read_to_string(&p).ok());
+                match (change.typ, text) {
+                    (FileChangeType::DELETED, _) | (_, None) => {
+                        if ws.documents.remove(&uri).is_some() {
+                            cleared.push(change.uri.clone());
+                        }
+                    }
+                    (_, Some(text)) => {
+                        ws.documents.insert(uri, text);
+                    }
+                }
+            }
+            ws.remember_good();
+        });
+        for uri in cleared {
+            self.client.publish_diagnostics(uri, Vec::new(), None).await;
+        }
+        self.publish().await;
+    }
+
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
-        let uri = params.text_document.uri.as_str().to_string();
+        let uri = key(&params.text_document.uri);
         let _ = self.with(|ws| {
             let text = ws.documents.entry(uri).or_default();
             for change in params.content_changes {
@@ -178,7 +323,7 @@ impl LanguageServer for Backend {
         self.with(|ws| {
             Some(
                 ws.analyze()
-                    .code_actions(p.text_document.uri.as_str(), p.range),
+                    .code_actions(&key(&p.text_document.uri), p.range),
             )
         })
     }
@@ -192,7 +337,16 @@ impl LanguageServer for Backend {
             p.text_document_position_params.text_document.uri,
             p.text_document_position_params.position,
         );
-        self.with(|ws| ws.analyze().hover(uri.as_str(), pos))
+        let markdown = self.markdown.load(Ordering::SeqCst);
+        self.with(|ws| {
+            ws.analyze().hover(&key(&uri), pos).map(|mut h| {
+                if !markdown && let HoverContents::Markup(m) = &mut h.contents {
+                    m.kind = MarkupKind::PlainText;
+                    m.value = m.value.replace("```nudge\n", "").replace("```", "");
+                }
+                h
+            })
+        })
     }
 
     async fn goto_definition(
@@ -205,7 +359,7 @@ impl LanguageServer for Backend {
         );
         self.with(|ws| {
             ws.analyze()
-                .definition(uri.as_str(), pos)
+                .definition(&key(&uri), pos)
                 .map(GotoDefinitionResponse::Scalar)
         })
     }
@@ -218,7 +372,7 @@ impl LanguageServer for Backend {
         self.with(|ws| {
             Some(
                 ws.analyze()
-                    .references(uri.as_str(), pos, p.context.include_declaration),
+                    .references(&key(&uri), pos, p.context.include_declaration),
             )
         })
     }
@@ -228,7 +382,25 @@ impl LanguageServer for Backend {
             p.text_document_position.text_document.uri,
             p.text_document_position.position,
         );
-        self.with(|ws| ws.analyze().rename(uri.as_str(), pos, &p.new_name))
+        let snapshot = self.with(|ws| {
+            let snap = ws.analyze();
+            match snap.rename_refusal(&key(&uri), pos, &p.new_name) {
+                Some(why) => Err(why),
+                None => Ok(snap.rename(&key(&uri), pos, &p.new_name)),
+            }
+        })?;
+        snapshot.map_err(Error::invalid_params)
+    }
+
+    async fn prepare_rename(
+        &self,
+        p: TextDocumentPositionParams,
+    ) -> Result<Option<PrepareRenameResponse>> {
+        self.with(|ws| {
+            ws.analyze()
+                .prepare_rename(&key(&p.text_document.uri), p.position)
+                .map(PrepareRenameResponse::Range)
+        })
     }
 
     async fn document_symbol(
@@ -237,7 +409,7 @@ impl LanguageServer for Backend {
     ) -> Result<Option<DocumentSymbolResponse>> {
         self.with(|ws| {
             Some(DocumentSymbolResponse::Nested(
-                ws.analyze().document_symbols(p.text_document.uri.as_str()),
+                ws.analyze().document_symbols(&key(&p.text_document.uri)),
             ))
         })
     }
@@ -249,24 +421,32 @@ impl LanguageServer for Backend {
         );
         self.with(|ws| {
             Some(CompletionResponse::Array(
-                ws.analyze().completion(uri.as_str(), pos),
+                ws.analyze().completion(&key(&uri), pos),
             ))
         })
     }
 
     async fn formatting(&self, p: DocumentFormattingParams) -> Result<Option<Vec<TextEdit>>> {
-        self.with(|ws| ws.analyze().formatting(p.text_document.uri.as_str()))
+        self.with(|ws| ws.analyze().formatting(&key(&p.text_document.uri)))
     }
 }
 
-/// Serves LSP on stdin and stdout until the client exits.
-pub async fn serve_stdio() {
-    let (service, socket) = LspService::new(|client| Backend {
+/// Serves LSP on stdin and stdout until the client exits. True when the
+/// client asked for a shutdown first (the exit code is then 0, else 1).
+pub async fn serve_stdio() -> bool {
+    let shut_down = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&shut_down);
+    let (service, socket) = LspService::new(move |client| Backend {
         client,
         workspace: Mutex::new(Workspace::default()),
         generation: AtomicU64::new(0),
+        open: Mutex::new(std::collections::BTreeSet::new()),
+        shut_down: flag,
+        markdown: AtomicBool::new(true),
+        watches_files: AtomicBool::new(false),
     });
     Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
         .serve(service)
         .await;
+    shut_down.load(Ordering::SeqCst)
 }

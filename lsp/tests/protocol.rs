@@ -91,6 +91,22 @@ impl Client {
         }
     }
 
+    /// Whether, among the next publications for `uri` (each publish sends every
+    /// document, so earlier ones may still be queued), one clears it.
+    fn cleared(&mut self, uri: &str) -> bool {
+        while let Ok(m) = self.messages.recv_timeout(Duration::from_secs(10)) {
+            if m["method"] == "textDocument/publishDiagnostics"
+                && m["params"]["uri"] == uri
+                && m["params"]["diagnostics"]
+                    .as_array()
+                    .is_some_and(Vec::is_empty)
+            {
+                return true;
+            }
+        }
+        false
+    }
+
     /// The next diagnostics published for `uri`.
     fn diagnostics_for(&mut self, uri: &str) -> Vec<Value> {
         loop {
@@ -181,4 +197,173 @@ fn a_session() {
     c.notify("exit", Value::Null);
     let status = c.child.wait().unwrap();
     assert!(status.success());
+}
+
+const SET: &str = "consent news opt_out\nprofile { email: string? }\nevent signup { plan: string }\nchannel email { address profile.email consent news }\njourney welcome {\n  owner \"x\"\n  when signup\n  send hello via email\n}\ntemplate hello { email { subject: \"Hi\" } }\n";
+
+fn initialized(c: &mut Client, params: Value) -> Value {
+    let init = c.request("initialize", params);
+    c.notify("initialized", json!({}));
+    init
+}
+
+fn folder(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("nudge-lsp-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A client that sends only `rootUri` (Neovim's `start_client`) gets the
+/// workspace's files, so a journey's events in another file are known; and a
+/// file name with `é`, `+`, `,` or `:` is one document however the client
+/// spells its URI.
+#[test]
+fn root_uri_only_and_uris_spelt_differently() {
+    let dir = folder("root");
+    let schema = "consent news opt_out\nprofile { email: string? }\nevent signup { plan: string }\nchannel email { address profile.email consent news }\n";
+    std::fs::write(dir.join("schema.nudge"), schema).unwrap();
+    let journey = "journey welcome {\n  owner \"x\"\n  when signup\n  send hello via email\n}\ntemplate hello { email { subject: \"Hi\" } }\n";
+    std::fs::write(dir.join("caf\u{e9} +,:.nudge"), journey).unwrap();
+    let mut c = Client::start();
+    let root = format!("file://{}", dir.display());
+    initialized(
+        &mut c,
+        json!({"capabilities": {}, "processId": null, "rootUri": root}),
+    );
+    // The client spells `é` in lower-case hex and escapes `+`, `,` and `:`.
+    let uri = format!("{root}/caf%c3%a9%20%2B%2C%3A.nudge");
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "nudge", "version": 1, "text": journey}}),
+    );
+    // No "unknown event" (the schema was loaded from the root) and no
+    // "declared twice" (the two spellings are one file).
+    let all = loop {
+        let m = c
+            .messages
+            .recv_timeout(Duration::from_secs(20))
+            .expect("diagnostics");
+        if m["method"] == "textDocument/publishDiagnostics"
+            && m["params"]["uri"].as_str().unwrap().contains("caf")
+        {
+            break m["params"]["diagnostics"].as_array().unwrap().clone();
+        }
+    };
+    assert!(all.is_empty(), "{all:?}");
+    let _ = c.request("shutdown", Value::Null);
+    c.notify("exit", Value::Null);
+    assert!(c.child.wait().unwrap().success());
+}
+
+/// Rename refuses what would not be a name, or would merge two names, and
+/// prepareRename answers the range of the name.
+#[test]
+fn rename_is_checked_and_prepared() {
+    let mut c = Client::start();
+    let init = initialized(&mut c, json!({"capabilities": {}, "processId": null}));
+    assert_eq!(
+        init["result"]["capabilities"]["renameProvider"]["prepareProvider"],
+        true
+    );
+    let uri = "file:///tmp/nudge-lsp-rename/main.nudge";
+    let text = format!("{SET}template other {{ email {{ subject: \"O\" }} }}\n");
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "nudge", "version": 1, "text": text}}),
+    );
+    let _ = c.diagnostics_for(uri);
+    // `hello` in `send hello via email`.
+    let at = json!({"textDocument": {"uri": uri}, "position": {"line": 7, "character": 8}});
+    let prepared = c.request("textDocument/prepareRename", at.clone());
+    assert_eq!(
+        prepared["result"]["start"],
+        json!({"line": 7, "character": 7}),
+        "{prepared}"
+    );
+    for bad in ["send", "1abc", "cart last", "other"] {
+        let mut params = at.clone();
+        params["newName"] = json!(bad);
+        let answer = c.request("textDocument/rename", params);
+        assert!(answer["error"].is_object(), "{bad}: {answer}");
+    }
+    let mut params = at.clone();
+    params["newName"] = json!("greeting");
+    let answer = c.request("textDocument/rename", params);
+    let edits = answer["result"]["changes"][uri].as_array().unwrap();
+    assert_eq!(edits.len(), 2, "{answer}");
+    let _ = c.request("shutdown", Value::Null);
+    c.notify("exit", Value::Null);
+    assert!(c.child.wait().unwrap().success());
+}
+
+/// Closing an unsaved buffer of a file that does not exist clears its
+/// diagnostics; a watched file deleted on disk leaves the set.
+#[test]
+fn closed_and_deleted_documents_leave_no_diagnostics() {
+    let dir = folder("close");
+    let on_disk = dir.join("disk.nudge");
+    std::fs::write(
+        &on_disk,
+        "journey broken {\n  owner \"x\"\n  when nothing\n}\n",
+    )
+    .unwrap();
+    let root = format!("file://{}", dir.display());
+    let mut c = Client::start();
+    initialized(
+        &mut c,
+        json!({"capabilities": {}, "processId": null, "workspaceFolders": [{"uri": root, "name": "w"}]}),
+    );
+    let disk_uri = format!("{root}/disk.nudge");
+    assert!(!c.diagnostics_for(&disk_uri).is_empty());
+    let scratch = format!("{root}/unsaved.nudge");
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": scratch, "languageId": "nudge", "version": 1, "text": "journey j {\n  when x\n}\n"}}),
+    );
+    assert!(!c.diagnostics_for(&scratch).is_empty());
+    c.notify(
+        "textDocument/didClose",
+        json!({"textDocument": {"uri": scratch}}),
+    );
+    assert!(c.cleared(&scratch));
+    std::fs::remove_file(&on_disk).unwrap();
+    c.notify(
+        "workspace/didChangeWatchedFiles",
+        json!({"changes": [{"uri": disk_uri, "type": 3}]}),
+    );
+    assert!(c.cleared(&disk_uri));
+    let _ = c.request("shutdown", Value::Null);
+    c.notify("exit", Value::Null);
+    assert!(c.child.wait().unwrap().success());
+}
+
+/// Plain-text hovers for clients that ask for them (eglot), and `exit` without
+/// `shutdown` ends with status 1.
+#[test]
+fn plaintext_hovers_and_exit_without_shutdown() {
+    let mut c = Client::start();
+    initialized(
+        &mut c,
+        json!({"capabilities": {"textDocument": {"hover": {"contentFormat": ["plaintext"]}}}, "processId": null}),
+    );
+    let uri = "file:///tmp/nudge-lsp-plain/main.nudge";
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "nudge", "version": 1, "text": SET}}),
+    );
+    let _ = c.diagnostics_for(uri);
+    let hover = c.request(
+        "textDocument/hover",
+        json!({"textDocument": {"uri": uri}, "position": {"line": 6, "character": 8}}),
+    );
+    assert_eq!(hover["result"]["contents"]["kind"], "plaintext", "{hover}");
+    assert!(
+        !hover["result"]["contents"]["value"]
+            .as_str()
+            .unwrap()
+            .contains("```")
+    );
+    c.notify("exit", Value::Null);
+    assert_eq!(c.child.wait().unwrap().code(), Some(1));
 }

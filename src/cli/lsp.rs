@@ -16,6 +16,8 @@ pub fn run() -> Outcome {
     let program = sibling.unwrap_or_else(|| "nudge-lsp".into());
     match Command::new(&program).status() {
         Ok(status) if status.success() => Outcome::Success,
+        // The server's own status: 1 when the client exited without `shutdown`.
+        Ok(status) if status.code() == Some(1) => Outcome::PolicyErrors,
         Ok(_) => Outcome::UsageOrIo,
         Err(e) => {
             eprintln!(
