@@ -352,9 +352,24 @@ fn lsp_starts_the_language_server_or_says_how_to_install_it() {
         reader.read_exact(&mut body).expect("a body");
         let body = String::from_utf8_lossy(&body);
         assert!(body.contains("\"name\":\"nudge-lsp\""), "{body}");
-        let _ = stdin.write_all(
-            message(r#"{"jsonrpc":"2.0","id":2,"method":"shutdown"}"#).as_bytes(),
-        );
+        let _ =
+            stdin.write_all(message(r#"{"jsonrpc":"2.0","id":2,"method":"shutdown"}"#).as_bytes());
+        let _ = stdin.flush();
+        // Wait for the answer to `shutdown` before `exit` (LSP: exit code 0).
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 || line.contains("\"id\":2") {
+                break;
+            }
+            if let Some(n) = line.trim().strip_prefix("Content-Length: ") {
+                let _ = reader.read_line(&mut String::new());
+                let mut body = vec![0; n.parse().expect("a length")];
+                reader.read_exact(&mut body).expect("a body");
+                if String::from_utf8_lossy(&body).contains("\"id\":2") {
+                    break;
+                }
+            }
+        }
         let _ = stdin.write_all(message(r#"{"jsonrpc":"2.0","method":"exit"}"#).as_bytes());
         drop(stdin);
         assert!(child.wait().expect("waits").success());
