@@ -709,8 +709,17 @@ fn same(program: &Arc<nudge::ir::Program>, line: &str) -> Result<(), TestCaseErr
     Ok(())
 }
 
+/// Cases per property: the short run of CI by default; `NUDGE_FUZZ_CASES=N`
+/// for a long run (README, "Development").
+fn fuzz_cases(default: u32) -> u32 {
+    std::env::var("NUDGE_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(3000))]
+    #![proptest_config(ProptestConfig::with_cases(fuzz_cases(3000)))]
 
     #[test]
     fn one_pass_reader_agrees_with_the_first(line in line()) {

@@ -175,8 +175,17 @@ fn profile_values() -> impl Strategy<Value = Vec<Value>> {
         })
 }
 
+/// Cases per property: the short run of CI by default; `NUDGE_FUZZ_CASES=N`
+/// for a long run (README, "Development").
+fn fuzz_cases(default: u32) -> u32 {
+    std::env::var("NUDGE_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2_000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: fuzz_cases(2_000), ..ProptestConfig::default() })]
 
     #[test]
     fn jit_agrees_with_the_interpreter(cond in condition(), attrs in profile_values(), x in prop_oneof![Just(0.0), -10.0f64..10.0], now in 0i64..(86_400 * 365), zone in leaf(vec![chrono_tz::Tz::UTC, chrono_tz::Tz::Europe__Paris, chrono_tz::Tz::America__New_York, chrono_tz::Tz::Asia__Kolkata])) {

@@ -149,8 +149,17 @@ fn assert_well_formed(text: &str) {
     let _ = nudge::diagnostic::render::json(&sources, &parsed.diagnostics);
 }
 
+/// Cases per property: the short run of CI by default; `NUDGE_FUZZ_CASES=N`
+/// for a long run (README, "Development").
+fn fuzz_cases(default: u32) -> u32 {
+    std::env::var("NUDGE_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: fuzz_cases(512), ..ProptestConfig::default() })]
 
     #[test]
     fn mutated_policies_never_panic(seed in any::<prop::sample::Index>(), edits in prop::collection::vec(edit(), 1..12)) {

@@ -317,8 +317,17 @@ fn lines(steps: &[(u8, u32, Step)]) -> Vec<String> {
     out
 }
 
+/// Cases per property: the short run of CI by default; `NUDGE_FUZZ_CASES=N`
+/// for a long run (README, "Development").
+fn fuzz_cases(default: u32) -> u32 {
+    std::env::var("NUDGE_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: fuzz_cases(96), ..ProptestConfig::default() })]
 
     #[test]
     fn random_streams_keep_the_invariants(steps in prop::collection::vec((0u8..6, 0u32..600, step()), 1..160)) {

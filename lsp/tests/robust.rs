@@ -36,8 +36,17 @@ fn cut(text: &str, at: usize) -> usize {
     at
 }
 
+/// Cases per property: the short run of CI by default; `NUDGE_FUZZ_CASES=N`
+/// for a long run (README, "Development").
+fn fuzz_cases(default: u32) -> u32 {
+    std::env::var("NUDGE_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: fuzz_cases(64), ..ProptestConfig::default() })]
 
     #[test]
     fn every_request_survives_half_typed_text(
