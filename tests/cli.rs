@@ -210,6 +210,39 @@ fn sarif_output_is_a_sarif_2_1_0_log() {
         let index = r["ruleIndex"].as_u64().expect("ruleIndex") as usize;
         assert_eq!(rule_ids[index], id);
     }
+    // GitHub's ruleset: every rule has a full description and help.
+    for rule in rules {
+        assert!(
+            rule["fullDescription"]["text"]
+                .as_str()
+                .is_some_and(|t| t.len() > 20),
+            "{rule}"
+        );
+        assert!(rule["help"]["text"].is_string() && rule["help"]["markdown"].is_string());
+    }
+    let location = &results[0]["locations"][0]["physicalLocation"]["artifactLocation"];
+    assert_eq!(location["uri"], "tests/cli/three_broken.nudge");
+    assert_eq!(location["uriBaseId"], "%SRCROOT%");
+}
+
+#[test]
+fn sarif_uris_are_encoded_and_absolute_paths_are_file_uris() {
+    let dir = tempdir("sarif uri é");
+    let file = dir.join("a b+é.nudge");
+    std::fs::write(&file, "journey j {\n  when\n}\n").unwrap();
+    let out = nudge(
+        &["check", "--format", "sarif", file.to_str().unwrap()],
+        root(),
+    );
+    let v = json(&out);
+    let uri =
+        v["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    assert!(uri.starts_with("file:///"), "{uri}");
+    assert!(uri.ends_with("/a%20b%2B%C3%A9.nudge"), "{uri}");
+    assert!(!uri.contains(' '), "{uri}");
 }
 
 fn tempdir(name: &str) -> std::path::PathBuf {

@@ -16,6 +16,13 @@ macro_rules! pages {
     };
 }
 
+/// What a code means and how to fix it, without the example (SARIF rules'
+/// `fullDescription` and `help`).
+pub fn meaning_and_fix(code: Code) -> (&'static str, &'static str) {
+    let (meaning, _, fix) = page_parts(code);
+    (meaning, fix)
+}
+
 /// The explanation page of a code, as Markdown-flavoured text.
 pub fn explain(code: Code) -> String {
     let (meaning, example, fix) = page_parts(code);

@@ -15,7 +15,7 @@ mod explain;
 pub mod render;
 
 pub use codes::{Code, Stage};
-pub use explain::explain;
+pub use explain::{explain, meaning_and_fix};
 
 use crate::source::{FileId, Span};
 use serde::Serialize;

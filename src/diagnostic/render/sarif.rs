@@ -36,10 +36,17 @@ pub fn sarif(sources: &Sources, diagnostics: &[Diagnostic]) -> String {
     let rules: Vec<Value> = Code::ALL
         .iter()
         .map(|code| {
+            let (meaning, fix) = crate::diagnostic::meaning_and_fix(*code);
             json!({
                 "id": code.as_str(),
+                "name": code.as_str(),
                 "shortDescription": { "text": code.summary() },
-                "help": { "text": format!("{}\n\nRun `nudge explain {}` for details.", code.summary(), code.as_str()) },
+                // GitHub code scanning requires it: what the rule is about.
+                "fullDescription": { "text": meaning },
+                "help": {
+                    "text": format!("{fix}\n\nRun `nudge explain {}` for an example.", code.as_str()),
+                    "markdown": format!("{fix}\n\nRun `nudge explain {}` for an example.", code.as_str()),
+                },
                 "defaultConfiguration": { "level": level(code.default_severity()) },
             })
         })
@@ -107,9 +114,35 @@ fn level(severity: Severity) -> &'static str {
     }
 }
 
+/// A file name as a SARIF artifact location: an absolute path is a `file://`
+/// URI; a relative one is relative to the source root (`%SRCROOT%`, where
+/// GitHub and other viewers resolve it against the repository). Both are
+/// percent-encoded (RFC 3986).
+fn artifact(file: &str) -> Value {
+    let path = file.replace('\\', "/");
+    if path.starts_with('/') {
+        json!({ "uri": format!("file://{}", encode(&path)) })
+    } else {
+        json!({ "uri": encode(path.trim_start_matches("./")), "uriBaseId": "%SRCROOT%" })
+    }
+}
+
+/// Percent-encodes every byte but RFC 3986's unreserved characters and `/`.
+fn encode(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 fn physical(file: &str, start: crate::source::LineCol, end: crate::source::LineCol) -> Value {
     json!({
-        "artifactLocation": { "uri": file.replace('\\', "/") },
+        "artifactLocation": artifact(file),
         "region": {
             "startLine": start.line,
             "startColumn": start.column,
