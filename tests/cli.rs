@@ -458,3 +458,20 @@ fn compile_emits_clif() {
         insta::assert_snapshot!(masked);
     });
 }
+
+/// The human report's `file:line:col` counts Unicode scalar values, as JSON,
+/// SARIF and GitHub do, so a clickable link lands on the right character.
+#[test]
+fn human_columns_match_json_on_non_ascii_lines() {
+    let dir = tempdir("human-columns");
+    let file = dir.join("utf.nudge");
+    std::fs::write(&file, "segment s = \"éé\" == 3\n").unwrap();
+    let path = file.to_str().unwrap();
+    let json = json(&nudge(&["check", "--format", "json", path], root()));
+    let human = stdout(&nudge(&["check", path], root()));
+    for d in json["diagnostics"].as_array().unwrap() {
+        let at = format!("{path}:{}:{}]", d["line"], d["column"]);
+        assert!(human.contains(&at), "{at} not in\n{human}");
+    }
+    assert!(human.contains(":1:21]"), "{human}");
+}

@@ -2,7 +2,10 @@
 
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::source::{FileId, Sources};
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+use miette::{
+    GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteError, MietteSpanContents,
+    NamedSource, SourceCode, SourceSpan, SpanContents,
+};
 use std::fmt;
 use std::sync::Arc;
 
@@ -23,9 +26,16 @@ pub fn human(sources: &Sources, diagnostics: &[Diagnostic], style: HumanStyle) -
     let handler = GraphicalReportHandler::new_themed(theme)
         .with_width(100)
         .with_links(false);
-    let named: Vec<NamedSource<Arc<str>>> = sources
+    let named: Vec<Source> = sources
         .iter()
-        .map(|(_, f)| NamedSource::new(f.name.clone(), Arc::<str>::from(f.text.as_str())))
+        .map(|(_, f)| {
+            let text = Arc::<str>::from(f.text.as_str());
+            Source {
+                inner: NamedSource::new(f.name.clone(), Arc::clone(&text)),
+                name: f.name.clone(),
+                text,
+            }
+        })
         .collect();
     let mut out = String::new();
     for d in diagnostics {
@@ -45,6 +55,41 @@ pub fn human(sources: &Sources, diagnostics: &[Diagnostic], style: HumanStyle) -
         out.push('\n');
     }
     out
+}
+
+/// A file for miette, whose `file:line:column` header counts columns in
+/// Unicode scalar values, as every other renderer does (miette counts bytes,
+/// so a clickable link on a line with `é` would land a few columns off).
+#[derive(Clone)]
+struct Source {
+    inner: NamedSource<Arc<str>>,
+    name: String,
+    text: Arc<str>,
+}
+
+impl SourceCode for Source {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let contents = self
+            .inner
+            .read_span(span, context_lines_before, context_lines_after)?;
+        let at = span.offset().min(self.text.len());
+        let before = self.text.get(..at).unwrap_or("");
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let column = before.get(line_start..).map_or(0, |s| s.chars().count());
+        Ok(Box::new(MietteSpanContents::new_named(
+            self.name.clone(),
+            contents.data(),
+            *contents.span(),
+            contents.line(),
+            column,
+            contents.line_count(),
+        )))
+    }
 }
 
 /// Lines longer than this are not drawn: the report gives the place in words.
@@ -99,13 +144,13 @@ struct Report<'a> {
     message: &'a str,
     severity: miette::Severity,
     help: Option<&'a str>,
-    source: NamedSource<Arc<str>>,
+    source: Source,
     labels: Vec<LabeledSpan>,
     related: Vec<Report<'a>>,
 }
 
 impl<'a> Report<'a> {
-    fn new(d: &'a Diagnostic, named: &[NamedSource<Arc<str>>]) -> Report<'a> {
+    fn new(d: &'a Diagnostic, named: &[Source]) -> Report<'a> {
         let file = d.primary.file;
         let mut labels = vec![LabeledSpan::new_primary_with_span(
             Some(d.primary.message.clone()),
@@ -145,11 +190,15 @@ impl<'a> Report<'a> {
     }
 }
 
-fn source_of(named: &[NamedSource<Arc<str>>], file: FileId) -> NamedSource<Arc<str>> {
-    named
-        .get(file.0 as usize)
-        .cloned()
-        .unwrap_or_else(|| NamedSource::new("<unknown>", Arc::<str>::from("")))
+fn source_of(named: &[Source], file: FileId) -> Source {
+    named.get(file.0 as usize).cloned().unwrap_or_else(|| {
+        let text = Arc::<str>::from("");
+        Source {
+            inner: NamedSource::new("<unknown>", Arc::clone(&text)),
+            name: "<unknown>".into(),
+            text,
+        }
+    })
 }
 
 fn span(s: crate::source::Span) -> SourceSpan {
