@@ -349,10 +349,11 @@ fn fmt_formats_stdin_to_stdout() {
     );
 }
 
+/// `nudge lsp` is the language server itself, in the `nudge` binary: no second
+/// program to install, and none on `PATH` is needed.
 #[test]
-fn lsp_starts_the_language_server_or_says_how_to_install_it() {
+fn lsp_is_served_by_the_nudge_binary() {
     use std::io::{BufRead, BufReader, Read, Write};
-    let sibling = Path::new(env!("CARGO_BIN_EXE_nudge")).with_file_name("nudge-lsp");
     let mut child = Command::new(env!("CARGO_BIN_EXE_nudge"))
         .arg("lsp")
         .env("PATH", "")
@@ -363,62 +364,41 @@ fn lsp_starts_the_language_server_or_says_how_to_install_it() {
         .expect("runs");
     let mut stdin = child.stdin.take().expect("stdin");
     let message = |body: &str| format!("Content-Length: {}\r\n\r\n{body}", body.len());
+    let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
+    // Reads messages until the answer to request `id`.
+    let mut answer = |id: u32| -> String {
+        loop {
+            let mut length = 0;
+            loop {
+                let mut header = String::new();
+                reader.read_line(&mut header).expect("a header");
+                if let Some(n) = header.trim().strip_prefix("Content-Length: ") {
+                    length = n.parse().expect("a length");
+                } else if header.trim().is_empty() {
+                    break;
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).expect("a body");
+            let body = String::from_utf8_lossy(&body).into_owned();
+            if body.contains(&format!("\"id\":{id}")) {
+                return body;
+            }
+        }
+    };
     let _ = stdin.write_all(
         message(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"capabilities":{}}}"#)
             .as_bytes(),
     );
     let _ = stdin.flush();
-    if sibling.exists() {
-        // Read the response to `initialize`, then ask the server to exit.
-        let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut length = 0;
-        loop {
-            let mut header = String::new();
-            reader.read_line(&mut header).expect("a header");
-            if let Some(n) = header.trim().strip_prefix("Content-Length: ") {
-                length = n.parse().expect("a length");
-            } else if header.trim().is_empty() {
-                break;
-            }
-        }
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body).expect("a body");
-        let body = String::from_utf8_lossy(&body);
-        assert!(body.contains("\"name\":\"nudge-lsp\""), "{body}");
-        let _ =
-            stdin.write_all(message(r#"{"jsonrpc":"2.0","id":2,"method":"shutdown"}"#).as_bytes());
-        let _ = stdin.flush();
-        // Wait for the answer to `shutdown` before `exit` (LSP: exit code 0).
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 || line.contains("\"id\":2") {
-                break;
-            }
-            if let Some(n) = line.trim().strip_prefix("Content-Length: ") {
-                let _ = reader.read_line(&mut String::new());
-                let mut body = vec![0; n.parse().expect("a length")];
-                reader.read_exact(&mut body).expect("a body");
-                if String::from_utf8_lossy(&body).contains("\"id\":2") {
-                    break;
-                }
-            }
-        }
-        let _ = stdin.write_all(message(r#"{"jsonrpc":"2.0","method":"exit"}"#).as_bytes());
-        drop(stdin);
-        assert!(child.wait().expect("waits").success());
-    } else {
-        drop(stdin);
-        let status = child.wait().expect("waits");
-        let mut err = String::new();
-        child
-            .stderr
-            .take()
-            .expect("stderr")
-            .read_to_string(&mut err)
-            .expect("reads");
-        assert_eq!(status.code(), Some(2));
-        assert!(err.contains("cargo install --path lsp"), "{err}");
-    }
+    let body = answer(1);
+    assert!(body.contains("\"name\":\"nudge-lsp\""), "{body}");
+    let _ = stdin.write_all(message(r#"{"jsonrpc":"2.0","id":2,"method":"shutdown"}"#).as_bytes());
+    let _ = stdin.flush();
+    let _ = answer(2);
+    let _ = stdin.write_all(message(r#"{"jsonrpc":"2.0","method":"exit"}"#).as_bytes());
+    drop(stdin);
+    assert!(child.wait().expect("waits").success());
 }
 
 #[test]

@@ -1,30 +1,23 @@
-//! `nudge lsp`: starts the language server on stdio.
-//!
-//! The server is the `nudge-lsp` binary of the `lsp/` crate (a crate of its own,
-//! so that editor dependencies stay out of the CLI and the library). `nudge lsp`
-//! runs the `nudge-lsp` next to this executable, or the one on `PATH`, with
-//! stdin and stdout handed over.
+//! `nudge lsp`: the language server on stdio, in this process (the server is
+//! the `nudge-lsp` library; one installed binary serves every subcommand).
 
 use crate::cli::Outcome;
-use std::process::Command;
 
 pub fn run() -> Outcome {
-    let sibling = std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|dir| dir.join("nudge-lsp")))
-        .filter(|p| p.exists());
-    let program = sibling.unwrap_or_else(|| "nudge-lsp".into());
-    match Command::new(&program).status() {
-        Ok(status) if status.success() => Outcome::Success,
-        // The server's own status: 1 when the client exited without `shutdown`.
-        Ok(status) if status.code() == Some(1) => Outcome::PolicyErrors,
-        Ok(_) => Outcome::UsageOrIo,
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
         Err(e) => {
-            eprintln!(
-                "error: cannot start the language server `{}`: {e}\nhelp: install it with `cargo install --path lsp`",
-                program.display()
-            );
-            Outcome::UsageOrIo
+            eprintln!("error: cannot start the language server: {e}");
+            return Outcome::UsageOrIo;
         }
+    };
+    if runtime.block_on(nudge_lsp::server::serve_stdio()) {
+        Outcome::Success
+    } else {
+        // LSP: `exit` without `shutdown` first (or the client went away) is 1.
+        Outcome::PolicyErrors
     }
 }

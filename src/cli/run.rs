@@ -461,7 +461,7 @@ pub fn run(args: RunArgs) -> Outcome {
         eprintln!("late events        {}", c.late);
         for kind in nudge::runtime::DecisionKind::NAMES {
             eprintln!(
-                "decisions {kind:<11}{}",
+                "decisions {kind:<12}{}",
                 c.decisions.get(kind).copied().unwrap_or(0)
             );
         }

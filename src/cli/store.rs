@@ -180,6 +180,22 @@ impl Store {
         builder.set_cache_size(
             usize::try_from(cache_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
         );
+        if !path.exists() {
+            // A new store is made under another name and moved into place whole,
+            // so that a crash while redb writes its first pages (a kill at the
+            // very start of a run) never leaves a half-made store behind.
+            let fresh = dir.join("state.redb.new");
+            let _ = std::fs::remove_file(&fresh);
+            let made = builder
+                .create(&fresh)
+                .map_err(|e| err(&format!("cannot create `{}`", path.display()), e))?;
+            drop(made);
+            std::fs::rename(&fresh, &path)
+                .map_err(|e| err(&format!("cannot create `{}`", path.display()), e))?;
+            if let Ok(d) = std::fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
         let db = if path.exists() {
             builder.open(&path).map_err(|e| match e {
                 redb::DatabaseError::DatabaseAlreadyOpen => StoreError(format!(

@@ -10,7 +10,7 @@ macro_rules! pages {
     ($( $variant:ident $file:literal => $meaning:literal, $fix:literal; )*) => {
         fn page_parts(code: Code) -> (&'static str, &'static str, &'static str) {
             match code {
-                $( Code::$variant => ($meaning, include_str!(concat!("../../tests/check/err/", $file, ".nudge")), $fix), )*
+                $( Code::$variant => ($meaning, include_str!(concat!("../../../tests/check/err/", $file, ".nudge")), $fix), )*
             }
         }
     };

@@ -106,7 +106,7 @@ mod tests {
 
     #[test]
     fn grammar_reserves_the_same_words() {
-        let grammar = include_str!("../../grammar/nudge.pest");
+        let grammar = include_str!("../../../grammar/nudge.pest");
         let start = grammar.find("keyword = @{").expect("keyword rule");
         let end = start + grammar[start..].find("!ident_char").expect("rule end");
         let mut in_grammar: Vec<&str> = grammar[start..end].split('"').skip(1).step_by(2).collect();
