@@ -79,6 +79,21 @@ fn stderr_style() -> render::HumanStyle {
     }
 }
 
+/// The lowered program of a policy set that is to run (`run`, `why`): its
+/// errors printed and exit 1 if it has any, exit 2 if it cannot be read.
+fn program(paths: &[std::path::PathBuf]) -> Result<std::sync::Arc<nudge::ir::Program>, Outcome> {
+    let sources = load::load(paths).map_err(|e| usage_error(e.0))?;
+    let analysis = nudge::analyze(&sources);
+    if analysis.has_errors() {
+        let errors = print_errors(&sources, &analysis, stderr_style());
+        eprintln!("error: the policy set has {errors} error(s); nothing was run");
+        return Err(Outcome::PolicyErrors);
+    }
+    nudge::ir::lower(&analysis.modules)
+        .map(std::sync::Arc::new)
+        .map_err(usage_error)
+}
+
 /// Prints the errors of an analysis (not its warnings) to stderr; how many.
 fn print_errors(
     sources: &nudge::Sources,

@@ -8,7 +8,6 @@
 //! committed position) is resumed from that position; any other input is new
 //! input, read from its start.
 
-use crate::cli::load::load;
 use crate::cli::store::{self, Checkpoint, FileMark, InputMark, Store};
 use crate::cli::{Outcome, usage_error};
 use nudge::io::input::Reader;
@@ -213,19 +212,9 @@ impl Output {
 }
 
 pub fn run(args: RunArgs) -> Outcome {
-    let sources = match load(&args.policy) {
-        Ok(s) => s,
-        Err(e) => return usage_error(e.0),
-    };
-    let analysis = nudge::analyze(&sources);
-    if analysis.has_errors() {
-        let errors = super::print_errors(&sources, &analysis, super::stderr_style());
-        eprintln!("error: the policy set has {errors} error(s); nothing was run");
-        return Outcome::PolicyErrors;
-    }
-    let program = match nudge::ir::lower(&analysis.modules) {
-        Ok(p) => Arc::new(p),
-        Err(e) => return usage_error(e),
+    let program = match super::program(&args.policy) {
+        Ok(p) => p,
+        Err(outcome) => return outcome,
     };
     let (store, mut engine, checkpoint) = match &args.state {
         Some(dir) => match Store::open(dir, &program, args.cache_size) {

@@ -8,7 +8,6 @@
 //! profiles' events are read appear as their own entries. Times are shown in
 //! UTC and in the profile's zone (or `--tz`). Colours only on a terminal.
 
-use crate::cli::load::load;
 use crate::cli::{Outcome, usage_error};
 use chrono::TimeZone;
 use chrono_tz::Tz;
@@ -79,19 +78,9 @@ struct Entry {
 }
 
 pub fn run(args: WhyArgs) -> Outcome {
-    let sources = match load(&args.policy) {
-        Ok(s) => s,
-        Err(e) => return usage_error(e.0),
-    };
-    let analysis = nudge::analyze(&sources);
-    if analysis.has_errors() {
-        let errors = super::print_errors(&sources, &analysis, super::stderr_style());
-        eprintln!("error: the policy set has {errors} error(s); nothing was run");
-        return Outcome::PolicyErrors;
-    }
-    let program = match nudge::ir::lower(&analysis.modules) {
-        Ok(p) => Arc::new(p),
-        Err(e) => return usage_error(e),
+    let program = match super::program(&args.policy) {
+        Ok(p) => p,
+        Err(outcome) => return outcome,
     };
     if let Some(j) = &args.journey
         && !program.journeys.iter().any(|x| &x.name == j)

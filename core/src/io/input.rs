@@ -711,8 +711,14 @@ impl<'de> Visitor<'de> for EnvelopeSeed<'_> {
                     };
                 }
                 Key::Context => {
-                    e.context = map.next_value_seed(ContextSeed {
-                        reader: self.reader,
+                    e.context = map.next_value_seed(Within {
+                        key: "consent",
+                        inner: Within {
+                            key: "categoryPreferences",
+                            inner: PreferencesSeed {
+                                reader: self.reader,
+                            },
+                        },
                     })?;
                 }
                 Key::Other => {
@@ -1196,30 +1202,33 @@ fn whole(line: &str) -> Result<serde_json::Value, DeadLetter> {
     serde_json::from_str(line).map_err(|e| dead(format!("not JSON: {e}")))
 }
 
-/// `context`: only `consent.categoryPreferences` is read.
-struct ContextSeed<'r> {
-    reader: &'r Reader,
+/// One member of an object, read with `inner`; every other member is skipped,
+/// and anything but an object is no member at all. `context.consent
+/// .categoryPreferences` is two of these around [`PreferencesSeed`].
+#[derive(Clone, Copy)]
+struct Within<S> {
+    key: &'static str,
+    inner: S,
 }
 
-impl<'de> DeserializeSeed<'de> for ContextSeed<'_> {
-    type Value = Option<Box<CategoryPreferences<'de>>>;
+impl<'de, T, S: DeserializeSeed<'de, Value = Option<T>> + Copy> DeserializeSeed<'de> for Within<S> {
+    type Value = Option<T>;
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for ContextSeed<'_> {
-    type Value = Option<Box<CategoryPreferences<'de>>>;
+impl<'de, T, S: DeserializeSeed<'de, Value = Option<T>> + Copy> Visitor<'de> for Within<S> {
+    type Value = Option<T>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a context object")
+        write!(f, "an object with `{}`", self.key)
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut found = None;
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            if key == "consent" {
-                found = map.next_value_seed(ConsentContextSeed {
-                    reader: self.reader,
-                })?;
+            if key == self.key {
+                // A member given twice counts as its last value.
+                found = map.next_value_seed(self.inner)?;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -1234,57 +1243,14 @@ impl<'de> Visitor<'de> for ContextSeed<'_> {
     }
 }
 
-impl ContextSeed<'_> {
-    fn other<'a>(self, _: &str) -> Option<Box<CategoryPreferences<'a>>> {
-        None
-    }
-}
-
-/// `context.consent`: its `categoryPreferences`.
-struct ConsentContextSeed<'r> {
-    reader: &'r Reader,
-}
-
-impl<'de> DeserializeSeed<'de> for ConsentContextSeed<'_> {
-    type Value = Option<Box<CategoryPreferences<'de>>>;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ConsentContextSeed<'_> {
-    type Value = Option<Box<CategoryPreferences<'de>>>;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a consent object")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut found = None;
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            if key == "categoryPreferences" {
-                found = map.next_value_seed(PreferencesSeed {
-                    reader: self.reader,
-                })?;
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(found)
-    }
-    others!(visit_bool(bool) => "a bool", visit_u64(u64) => "a number",
-        visit_i64(i64) => "a number", visit_f64(f64) => "a number", visit_str(&str) => "a string");
-    others!(seq);
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-}
-
-impl ConsentContextSeed<'_> {
-    fn other<'a>(self, _: &str) -> Option<Box<CategoryPreferences<'a>>> {
+impl<S> Within<S> {
+    fn other<T>(self, _: &str) -> Option<T> {
         None
     }
 }
 
 /// `categoryPreferences`: category name → `true`/`false`.
+#[derive(Clone, Copy)]
 struct PreferencesSeed<'r> {
     reader: &'r Reader,
 }
