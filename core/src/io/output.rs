@@ -142,14 +142,29 @@ pub fn write_decision(d: &Decision, out: &mut String) {
 
 /// `"reasons":{channel: reason, …}`.
 fn reasons(out: &mut String, reasons: &[(Rc<str>, Reason)]) {
-    out.push_str(",\"reasons\":{");
-    for (i, (channel, reason)) in reasons.iter().enumerate() {
+    member_object(
+        out,
+        "reasons",
+        reasons.iter().map(|(c, r)| (&**c, r.as_str())),
+    );
+}
+
+/// `,"KEY":{name: text, …}`, in the order given.
+fn member_object<'a>(
+    out: &mut String,
+    key: &str,
+    entries: impl Iterator<Item = (&'a str, &'a str)>,
+) {
+    out.push_str(",\"");
+    out.push_str(key);
+    out.push_str("\":{");
+    for (i, (name, text)) in entries.enumerate() {
         if i > 0 {
             out.push(',');
         }
-        string(out, channel);
+        string(out, name);
         out.push(':');
-        string(out, reason.as_str());
+        string(out, text);
     }
     out.push('}');
 }
@@ -162,16 +177,7 @@ fn explanation(out: &mut String, arm: Option<&str>, why: Option<&Why>) {
         string(out, arm);
     }
     if let Some(why) = why {
-        out.push_str(",\"why\":{");
-        for (i, (channel, sentence)) in why.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            string(out, channel);
-            out.push(':');
-            string(out, sentence);
-        }
-        out.push('}');
+        member_object(out, "why", why.iter().map(|(c, s)| (&**c, s.as_str())));
     }
 }
 

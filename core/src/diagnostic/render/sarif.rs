@@ -6,19 +6,30 @@ use serde_json::{Value, json};
 
 use crate::source::Sources;
 
+const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
+
+/// The tool's description, with its rules (none for a run that checked nothing).
+fn driver(rules: Vec<Value>) -> Value {
+    let mut driver = json!({
+        "name": "nudge",
+        "informationUri": "https://github.com/nudge-policies/nudge",
+        "version": env!("CARGO_PKG_VERSION"),
+    });
+    if !rules.is_empty() {
+        driver["rules"] = Value::Array(rules);
+    }
+    driver
+}
+
 /// A SARIF log of a run that could not check anything (an unreadable path, a
 /// file that is not UTF-8): no results, and the reason as a notification, so
 /// that CI tools reading the log see why.
 pub fn sarif_failure(reason: &str) -> String {
     let log = json!({
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "$schema": SCHEMA,
         "version": "2.1.0",
         "runs": [{
-            "tool": { "driver": {
-                "name": "nudge",
-                "informationUri": "https://github.com/nudge-policies/nudge",
-                "version": env!("CARGO_PKG_VERSION"),
-            }},
+            "tool": { "driver": driver(Vec::new()) },
             "invocations": [{
                 "executionSuccessful": false,
                 "toolExecutionNotifications": [{
@@ -91,15 +102,10 @@ pub fn sarif(sources: &Sources, diagnostics: &[Diagnostic]) -> String {
         })
         .collect();
     let log = json!({
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "$schema": SCHEMA,
         "version": "2.1.0",
         "runs": [{
-            "tool": { "driver": {
-                "name": "nudge",
-                "informationUri": "https://github.com/nudge-policies/nudge",
-                "version": env!("CARGO_PKG_VERSION"),
-                "rules": rules,
-            }},
+            "tool": { "driver": driver(rules) },
             "columnKind": "unicodeCodePoints",
             "results": results,
         }],
