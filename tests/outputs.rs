@@ -166,6 +166,18 @@ fn outputs_equal_to_the_input_or_each_other_are_refused() {
         !same.exists(),
         "nothing is opened for writing before the check"
     );
+    // Not the state store either.
+    let state = dir.join("state");
+    let out = run(&[
+        "--out",
+        same.to_str().unwrap(),
+        "--dead-letter",
+        same.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!state.exists(), "the store was created before the refusal");
 }
 
 /// `nudge … | head -1`: the command ends quietly when its reader goes away.

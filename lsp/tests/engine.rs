@@ -21,6 +21,11 @@ segment big = profile.tier == "gold"
 
 /// The workspace (schema + the marked file) and the cursor position.
 fn at(marked: &str) -> (Workspace, Position, String) {
+    at_with(SCHEMA, marked)
+}
+
+/// [`at`] with another schema beside the marked file.
+fn at_with(schema: &str, marked: &str) -> (Workspace, Position, String) {
     let offset = marked.find('↑').expect("a ↑ marker");
     let text = marked.replace('↑', "");
     let before = &text[..offset];
@@ -28,7 +33,7 @@ fn at(marked: &str) -> (Workspace, Position, String) {
     let col = before.rsplit('\n').next().unwrap().encode_utf16().count() as u32;
     let mut ws = Workspace::default();
     ws.documents
-        .insert("file:///ws/schema.nudge".into(), SCHEMA.into());
+        .insert("file:///ws/schema.nudge".into(), schema.into());
     ws.documents
         .insert("file:///ws/main.nudge".into(), text.clone());
     (ws, Position::new(line, col), text)
@@ -295,16 +300,8 @@ channel email { address profile.email consent email_marketing }
 "#;
     let journey = "journey j {\n  owner \"x\"\n  when ticket where event.priority == \"urgent\" and profile.channel == \"web\"\n  send t via email\n}\ntemplate t { email { subject: \"{{trigger.from ?? \"?\"}}\" } }\n";
     let ws_with = |marked: &str| -> (Workspace, Position) {
-        let offset = marked.find('↑').expect("a ↑ marker");
-        let text = marked.replace('↑', "");
-        let before = &text[..offset];
-        let line = before.matches('\n').count() as u32;
-        let col = before.rsplit('\n').next().unwrap().encode_utf16().count() as u32;
-        let mut ws = Workspace::default();
-        ws.documents
-            .insert("file:///ws/schema.nudge".into(), schema.into());
-        ws.documents.insert("file:///ws/main.nudge".into(), text);
-        (ws, Position::new(line, col))
+        let (ws, pos, _) = at_with(schema, marked);
+        (ws, pos)
     };
     let mark = |needle: &str| {
         let i = journey.find(needle).expect("needle");

@@ -89,9 +89,11 @@ struct Output {
 }
 
 impl Output {
-    fn stdout() -> Output {
+    /// An output that is appended to and never seeked or synced: stdout,
+    /// stderr, a pipe or a FIFO.
+    fn stream(writer: Box<dyn Write>) -> Output {
         Output {
-            writer: BufWriter::with_capacity(1 << 16, Box::new(std::io::stdout())),
+            writer: BufWriter::with_capacity(1 << 16, writer),
             file: None,
             path: None,
             len: 0,
@@ -99,14 +101,12 @@ impl Output {
         }
     }
 
+    fn stdout() -> Output {
+        Output::stream(Box::new(std::io::stdout()))
+    }
+
     fn stderr() -> Output {
-        Output {
-            writer: BufWriter::with_capacity(1 << 16, Box::new(std::io::stderr())),
-            file: None,
-            path: None,
-            len: 0,
-            text: String::new(),
-        }
+        Output::stream(Box::new(std::io::stderr()))
     }
 
     /// Opens `path`. With state, the file is kept (appended to) and cut back to the
@@ -130,13 +130,7 @@ impl Output {
                 .append(true)
                 .open(path)
                 .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
-            return Ok(Output {
-                writer: BufWriter::with_capacity(1 << 16, Box::new(handle)),
-                file: None,
-                path: None,
-                len: 0,
-                text: String::new(),
-            });
+            return Ok(Output::stream(Box::new(handle)));
         }
         let canonical_before = std::fs::canonicalize(path).ok();
         let file = OpenOptions::new()
@@ -216,6 +210,10 @@ pub fn run(args: RunArgs) -> Outcome {
         Ok(p) => p,
         Err(outcome) => return outcome,
     };
+    // Before anything is opened for writing, the state store included.
+    if let Err(e) = distinct_paths(&args) {
+        return usage_error(e);
+    }
     let (store, mut engine, checkpoint) = match &args.state {
         Some(dir) => match Store::open(dir, &program, args.cache_size) {
             Ok((store, engine, checkpoint)) => (Some(store), engine, checkpoint),
@@ -263,9 +261,6 @@ pub fn run(args: RunArgs) -> Outcome {
         }
         Box::new(BufReader::with_capacity(1 << 16, file))
     };
-    if let Err(e) = distinct_paths(&args) {
-        return usage_error(e);
-    }
     let mut out = if args.out == "-" {
         Output::stdout()
     } else {
@@ -428,16 +423,13 @@ pub fn run(args: RunArgs) -> Outcome {
         eprintln!("ignored            {}", c.ignored);
         // An undeclared event is usually a misspelling on one side or the other
         // (`"Cart Abandonded"`): name them, most frequent first.
-        let mut by_name: Vec<(&String, &u64)> = c.ignored_by_name.iter().collect();
-        by_name.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-        for (name, n) in by_name {
+        for (name, n) in most_frequent_first(&c.ignored_by_name) {
             eprintln!(
                 "  ignored {n:>8}  {}",
                 serde_json::to_string(name).unwrap_or_default()
             );
         }
-        let mut categories: Vec<(&String, &u64)> = c.unknown_consent_categories.iter().collect();
-        categories.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let categories = most_frequent_first(&c.unknown_consent_categories);
         if !categories.is_empty() {
             eprintln!("unknown consent categories (context.consent, ignored)");
             for (name, n) in categories {
@@ -461,6 +453,13 @@ pub fn run(args: RunArgs) -> Outcome {
         eprintln!("{dead_letters} line(s) rejected; use --dead-letter FILE to keep them");
     }
     Outcome::Success
+}
+
+/// Counts by name, the largest first (ties by name).
+fn most_frequent_first(counts: &std::collections::BTreeMap<String, u64>) -> Vec<(&String, &u64)> {
+    let mut sorted: Vec<(&String, &u64)> = counts.iter().collect();
+    sorted.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    sorted
 }
 
 /// Whether `path` names something other than a regular file (or a file still to

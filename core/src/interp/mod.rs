@@ -17,7 +17,8 @@ pub trait Aggregates {
     fn value(&self, program: &Program, index: usize, now: i64) -> Value;
 }
 
-/// Everything an expression may read.
+/// Everything an expression may read (only borrows, so copied freely).
+#[derive(Clone, Copy)]
 pub struct Env<'a> {
     pub program: &'a Program,
     pub attrs: &'a [Value],

@@ -712,20 +712,20 @@ impl Core {
                 if refusal.is_some() && !explain {
                     return false;
                 }
-                let matches = journey.condition.as_ref().is_none_or(|c| {
-                    if refusal.is_some() {
-                        // Only to explain: a throwaway counter, so that
-                        // `--explain` changes no figure of a run.
-                        let scratch = Cell::new(0);
-                        let env = Env {
-                            divisions_by_zero: &scratch,
-                            ..env_copy(&env)
-                        };
-                        holds(jit.as_deref(), Site::Trigger(j), c, &env)
-                    } else {
-                        holds(jit.as_deref(), Site::Trigger(j), c, &env)
-                    }
-                });
+                // Evaluated only to explain: a throwaway counter, so that
+                // `--explain` changes no figure of a run.
+                let scratch = Cell::new(0);
+                let env = match refusal {
+                    Some(_) => Env {
+                        divisions_by_zero: &scratch,
+                        ..env
+                    },
+                    None => env,
+                };
+                let matches = journey
+                    .condition
+                    .as_ref()
+                    .is_none_or(|c| holds(jit.as_deref(), Site::Trigger(j), c, &env));
                 match refusal {
                     Some(why) if matches => {
                         refused.push((j, why));
@@ -995,20 +995,6 @@ fn eligibility(
             .map(|last| NotEntered::Reenter {
                 until: last.saturating_add(d),
             }),
-    }
-}
-
-/// The same environment again (an `Env` holds only borrows).
-fn env_copy<'a>(env: &Env<'a>) -> Env<'a> {
-    Env {
-        program: env.program,
-        attrs: env.attrs,
-        event: env.event,
-        trigger: env.trigger,
-        now: env.now,
-        tz: env.tz,
-        aggregates: env.aggregates,
-        divisions_by_zero: env.divisions_by_zero,
     }
 }
 
