@@ -256,7 +256,7 @@ impl Snapshot {
 
     /// Why `new_name` cannot replace the name at `pos`: not a name, a reserved
     /// word where one cannot stand, or the name of another symbol of its kind.
-    pub fn rename_refusal(&self, uri: &str, pos: lsp::Position, new_name: &str) -> Option<String> {
+    fn rename_refusal(&self, uri: &str, pos: lsp::Position, new_name: &str) -> Option<String> {
         let (_, o) = self.symbol_at(uri, pos)?;
         let is_identifier = new_name
             .chars()
@@ -291,30 +291,37 @@ impl Snapshot {
         None
     }
 
+    /// The edits that rename the name at `pos` everywhere (`None` when nothing
+    /// renameable is there), or why `new_name` is refused.
     pub fn rename(
         &self,
         uri: &str,
         pos: lsp::Position,
         new_name: &str,
-    ) -> Option<lsp::WorkspaceEdit> {
-        if self.rename_refusal(uri, pos, new_name).is_some() {
-            return None;
+    ) -> Result<Option<lsp::WorkspaceEdit>, String> {
+        if let Some(why) = self.rename_refusal(uri, pos, new_name) {
+            return Err(why);
         }
-        let (_, o) = self.symbol_at(uri, pos)?;
+        let Some((_, o)) = self.symbol_at(uri, pos) else {
+            return Ok(None);
+        };
         let mut changes: HashMap<lsp::Uri, Vec<lsp::TextEdit>> = HashMap::new();
         for r in self.index.references(&o.symbol) {
+            let Some(file_uri) = self.uri(r.file) else {
+                return Ok(None);
+            };
             changes
-                .entry(self.uri(r.file)?)
+                .entry(file_uri)
                 .or_default()
                 .push(lsp::TextEdit::new(
                     self.range(r.file, r.span),
                     new_name.to_string(),
                 ));
         }
-        Some(lsp::WorkspaceEdit {
+        Ok(Some(lsp::WorkspaceEdit {
             changes: Some(changes),
             ..Default::default()
-        })
+        }))
     }
 
     #[allow(

@@ -382,14 +382,8 @@ impl LanguageServer for Backend {
             p.text_document_position.text_document.uri,
             p.text_document_position.position,
         );
-        let snapshot = self.with(|ws| {
-            let snap = ws.analyze();
-            match snap.rename_refusal(&key(&uri), pos, &p.new_name) {
-                Some(why) => Err(why),
-                None => Ok(snap.rename(&key(&uri), pos, &p.new_name)),
-            }
-        })?;
-        snapshot.map_err(Error::invalid_params)
+        self.with(|ws| ws.analyze().rename(&key(&uri), pos, &p.new_name))?
+            .map_err(Error::invalid_params)
     }
 
     async fn prepare_rename(

@@ -121,6 +121,7 @@ fn rename_edits_every_occurrence() {
     let edit = ws
         .analyze()
         .rename("file:///ws/main.nudge", pos, "mail")
+        .expect("a valid name")
         .expect("an edit");
     let changes = edit.changes.expect("changes");
     let total: usize = changes.values().map(Vec::len).sum();

@@ -112,6 +112,8 @@ pub const DEFAULT_CACHE_MIB: u64 = 64;
 
 struct Loader {
     db: Arc<Database>,
+    /// The store's file, for messages.
+    path: PathBuf,
     failure: Rc<RefCell<Option<String>>>,
 }
 
@@ -131,8 +133,7 @@ impl ProfileLoader for Loader {
                 .map(Some)
                 .map_err(|e| format!("the stored profile `{id}` is damaged: {e}"))
         };
-        let path = PathBuf::from("state.redb");
-        let guarded_read = guarded(&path, || read().map_err(StoreError));
+        let guarded_read = guarded(&self.path, || read().map_err(StoreError));
         match guarded_read.map_err(|e| e.0) {
             Ok(p) => p,
             Err(e) => {
@@ -196,22 +197,17 @@ impl Store {
                 let _ = d.sync_all();
             }
         }
-        let db = if path.exists() {
-            builder.open(&path).map_err(|e| match e {
-                redb::DatabaseError::DatabaseAlreadyOpen => StoreError(format!(
-                    "the state store `{}` is in use by another nudge run; wait for it to end (two runs on one store would each lose the other's decisions)",
-                    path.display()
-                )),
-                e => StoreError(format!(
-                    "`{}` is not a Nudge state store, or it is damaged ({e}); restore it from a backup, or use another --state directory",
-                    path.display()
-                )),
-            })?
-        } else {
-            builder
-                .create(&path)
-                .map_err(|e| err(&format!("cannot create `{}`", path.display()), e))?
-        };
+        // The store exists by now, new or old: it is always opened.
+        let db = builder.open(&path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError(format!(
+                "the state store `{}` is in use by another nudge run; wait for it to end (two runs on one store would each lose the other's decisions)",
+                path.display()
+            )),
+            e => StoreError(format!(
+                "`{}` is not a Nudge state store, or it is damaged ({e}); restore it from a backup, or use another --state directory",
+                path.display()
+            )),
+        })?;
         let store = Store {
             db: Arc::new(db),
             identity: file_identity(&path),
@@ -304,6 +300,7 @@ impl Store {
     pub fn loader(&self, failure: Rc<RefCell<Option<String>>>) -> Box<dyn ProfileLoader> {
         Box::new(Loader {
             db: Arc::clone(&self.db),
+            path: self.path.clone(),
             failure,
         })
     }

@@ -79,7 +79,7 @@ impl<'a> Checker<'a> {
             .node
             .attrs
             .iter()
-            .map(|a| (&a.name, a.source.as_ref(), "attribute"));
+            .map(|a| (&a.name, a.source.as_ref()));
         self.input_fields(file, fields, "traits");
         for attr in &profile.node.attrs {
             let ty = Ty::from_ast(&attr.ty);
@@ -184,11 +184,15 @@ impl<'a> Checker<'a> {
     fn input_fields(
         &mut self,
         file: FileId,
-        fields: impl Iterator<Item = (&'a Ident, Option<&'a StrLit>, &'static str)>,
+        fields: impl Iterator<Item = (&'a Ident, Option<&'a StrLit>)>,
         section: &'static str,
     ) {
+        let (what, whats) = match section {
+            "traits" => ("attribute", "attributes"),
+            _ => ("property", "properties"),
+        };
         let mut readers: BTreeMap<String, (&Ident, Span)> = BTreeMap::new();
-        for (name, from, what) in fields {
+        for (name, from) in fields {
             let (field, span) = match from {
                 None => (
                     format!("/{section}/{}", escape_pointer(&name.name)),
@@ -234,14 +238,8 @@ impl<'a> Checker<'a> {
                     Diagnostic::new(
                         Code::SharedInputField,
                         format!(
-                            "the {} `{}` and `{}` both read the input field `{field}`",
-                            if what == "property" {
-                                "properties"
-                            } else {
-                                "attributes"
-                            },
-                            first.name,
-                            name.name
+                            "the {whats} `{}` and `{}` both read the input field `{field}`",
+                            first.name, name.name
                         ),
                         Label::new(file, span, "read a second time here"),
                     )
@@ -264,7 +262,7 @@ impl<'a> Checker<'a> {
                 .node
                 .props
                 .iter()
-                .map(|p| (&p.name, p.source.as_ref(), "property"));
+                .map(|p| (&p.name, p.source.as_ref()));
             self.input_fields(event.file, fields, "properties");
             let mut seen: BTreeMap<&str, &Ident> = BTreeMap::new();
             for prop in &event.node.props {
