@@ -136,7 +136,7 @@ pub fn run(args: WhyArgs) -> Outcome {
         match reader.read(text) {
             Ok(event) => {
                 let ours = event.profile == id;
-                if !ours && seen_ids.len() < 1_000_000 {
+                if !ours && !event.profile.is_empty() && seen_ids.len() < 1_000_000 {
                     seen_ids.insert(event.profile.to_string());
                 }
                 mentioned |= ours;
