@@ -21,7 +21,7 @@ mod retail;
 use chrono::{Datelike, NaiveTime, TimeZone, Timelike};
 use chrono_tz::Tz;
 use nudge::io::input::Reader;
-use nudge::ir::{CapWindow, Program, Quiet};
+use nudge::ir::{CapScope, CapWindow, Program, Quiet};
 use nudge::runtime::{Decision, DecisionKind, Engine};
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -145,7 +145,7 @@ fn local_midnight(tz: Tz, t: i64, days_back: i64) -> i64 {
 fn check(program: &Program, lines: &[String], decisions: &[Decision]) -> Result<(), String> {
     let history = history(lines);
     let by_name = |name: &str| program.journeys.iter().find(|j| j.name == name).unwrap();
-    let mut sends: HashMap<String, Vec<(i64, usize)>> = HashMap::new();
+    let mut sends: HashMap<String, Vec<(i64, usize, usize)>> = HashMap::new();
     let mut active: BTreeMap<(String, String), bool> = BTreeMap::new();
     for d in decisions {
         let key = (d.profile.to_string(), d.journey.to_string());
@@ -210,8 +210,25 @@ fn check(program: &Program, lines: &[String], decisions: &[Decision]) -> Result<
                             ));
                         }
                     }
-                    for cap in &program.caps {
-                        if cap.channel.is_some_and(|only| only != c) {
+                    let j = program
+                        .journeys
+                        .iter()
+                        .position(|x| *x.name == *d.journey)
+                        .unwrap();
+                    for cap in program.caps.iter().chain(&journey.caps) {
+                        // Which earlier sends this cap counts, if it covers this one.
+                        let counted = |ch: usize, other: usize| match &cap.scope {
+                            CapScope::All => true,
+                            CapScope::Channels(list) => list.contains(&ch),
+                            CapScope::Category(k) => program.journeys[other].category == Some(*k),
+                            CapScope::Journey => other == j,
+                        };
+                        let covers = match &cap.scope {
+                            CapScope::Channels(list) => list.contains(&c),
+                            CapScope::Category(k) => journey.category == Some(*k),
+                            CapScope::All | CapScope::Journey => true,
+                        };
+                        if !covers {
                             continue;
                         }
                         let since = |t: i64| match cap.window {
@@ -226,7 +243,7 @@ fn check(program: &Program, lines: &[String], decisions: &[Decision]) -> Result<
                         };
                         let before = history
                             .iter()
-                            .filter(|(t, ch)| since(*t) && cap.channel.is_none_or(|o| o == *ch))
+                            .filter(|(t, ch, other)| since(*t) && counted(*ch, *other))
                             .count();
                         if before >= cap.count as usize {
                             return Err(format!(
@@ -236,7 +253,7 @@ fn check(program: &Program, lines: &[String], decisions: &[Decision]) -> Result<
                         }
                     }
                     // Transactional sends are counted by no cap (LANGUAGE.md 1.1).
-                    history.push((d.at, c));
+                    history.push((d.at, c, j));
                 }
             }
             _ => {}

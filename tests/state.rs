@@ -267,7 +267,7 @@ fn stores_of_another_format_are_refused() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("format `nudge-state/0`") && err.contains("nudge-state/3"),
+        err.contains("format `nudge-state/0`") && err.contains("nudge-state/4"),
         "{err}"
     );
 }

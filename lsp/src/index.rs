@@ -209,8 +209,16 @@ impl Walker<'_> {
             }
             DeclKind::Limits(l) => {
                 for cap in &l.caps {
-                    if let Some(c) = &cap.channel {
-                        self.add(c.span, Symbol::Decl("channel", c.name.clone()), false);
+                    match &cap.scope {
+                        CapScope::All => {}
+                        CapScope::Channels(list) => {
+                            for c in list {
+                                self.add(c.span, Symbol::Decl("channel", c.name.clone()), false);
+                            }
+                        }
+                        CapScope::Category(k) => {
+                            self.add(k.span, Symbol::Decl("category", k.name.clone()), false)
+                        }
                     }
                 }
             }
@@ -230,6 +238,7 @@ impl Walker<'_> {
                 self.trigger = None;
             }
             DeclKind::Journey(j) => self.journey(j),
+            DeclKind::Category(_) => {}
         }
     }
 
@@ -241,11 +250,9 @@ impl Walker<'_> {
         for c in &j.clauses {
             match &c.kind {
                 ClauseKind::When(t) | ClauseKind::ExitOn(t) => {
-                    self.add(
-                        t.event.span,
-                        Symbol::Decl("event", t.event.name.clone()),
-                        false,
-                    );
+                    for e in t.events() {
+                        self.add(e.span, Symbol::Decl("event", e.name.clone()), false);
+                    }
                     if let Some(cond) = &t.condition {
                         self.event = Some(t.event.name.clone());
                         let trigger = self.trigger.take();
@@ -256,6 +263,33 @@ impl Walker<'_> {
                 }
                 ClauseKind::RequireConsent(t) => {
                     self.add(t.span, Symbol::Decl("consent", t.name.clone()), false)
+                }
+                ClauseKind::WhenNo {
+                    events, condition, ..
+                } => {
+                    for e in events {
+                        self.add(e.span, Symbol::Decl("event", e.name.clone()), false);
+                    }
+                    if let Some(cond) = condition {
+                        let trigger = self.trigger.take();
+                        self.expr(cond);
+                        self.trigger = trigger;
+                    }
+                }
+                ClauseKind::Goal {
+                    event, condition, ..
+                } => {
+                    self.add(event.span, Symbol::Decl("event", event.name.clone()), false);
+                    if let Some(cond) = condition {
+                        self.event = Some(event.name.clone());
+                        let trigger = self.trigger.take();
+                        self.expr(cond);
+                        self.trigger = trigger;
+                        self.event = None;
+                    }
+                }
+                ClauseKind::Category(k) => {
+                    self.add(k.span, Symbol::Decl("category", k.name.clone()), false)
                 }
                 _ => {}
             }
@@ -302,6 +336,7 @@ impl Walker<'_> {
                         }
                     }
                 }
+                StepKind::WaitUntilExpr(e) => self.expr(e),
                 StepKind::Wait(_) | StepKind::WaitUntil(_) | StepKind::Stop => {}
             }
         }
@@ -419,6 +454,7 @@ fn first_line(decl: &Decl) -> String {
             format!("template {} ({})", t.name.name, channels.join(", "))
         }
         DeclKind::Journey(j) => format!("journey {}", j.name.name),
+        DeclKind::Category(c) => format!("category {}", c.name.name),
         DeclKind::Profile(_) => "profile".into(),
         DeclKind::Limits(_) => "limits".into(),
     }

@@ -20,7 +20,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 /// Bumped whenever the layout or the encoding of what is stored changes.
-pub const FORMAT: &str = "nudge-state/3";
+pub const FORMAT: &str = "nudge-state/4";
 
 const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
 const PROFILES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("profiles");
@@ -33,7 +33,8 @@ const SEEN: TableDefinition<'_, (i64, u64), &[u8]> = TableDefinition::new("seen_
 const SEEN_SEQ: &str = "seen_seq";
 /// Bytes per message id in a batch: the digest, then the time, little-endian.
 const SEEN_ENTRY: usize = 24;
-/// Pending timers: (profile, journey index) → when.
+/// Pending timers: (profile, timer slot: journey index × 2, + 1 for a trigger
+/// timer) → when.
 const TIMERS: TableDefinition<'_, (&str, u64), i64> = TableDefinition::new("timers");
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]

@@ -428,6 +428,19 @@ fn decision(out: &mut String, zone: Tz, d: &Decision, paint: &Paint) {
         DecisionKind::Completed => {
             let _ = writeln!(out, "  {journey}: completed");
         }
+        DecisionKind::Converted {
+            event,
+            entered_at,
+            arm,
+        } => {
+            let _ = writeln!(
+                out,
+                "  {journey}: {} on `{event}` (entered {}){}",
+                paint.good("converted"),
+                utc(*entered_at),
+                arm_of(arm)
+            );
+        }
     }
 }
 

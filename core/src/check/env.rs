@@ -33,6 +33,8 @@ pub struct Env<'a> {
     pub segments: BTreeMap<&'a str, Item<'a, SegmentDecl>>,
     pub templates: BTreeMap<&'a str, Item<'a, TemplateDecl>>,
     pub journeys: BTreeMap<&'a str, Item<'a, JourneyDecl>>,
+    /// (1.1) Message categories.
+    pub categories: BTreeMap<&'a str, Item<'a, CategoryDecl>>,
     /// Names of declarations with syntax errors, by keyword: references to them are
     /// not reported again.
     pub broken: BTreeSet<(&'a str, &'a str)>,
@@ -53,6 +55,7 @@ impl<'a> Env<'a> {
             segments: BTreeMap::new(),
             templates: BTreeMap::new(),
             journeys: BTreeMap::new(),
+            categories: BTreeMap::new(),
             broken: BTreeSet::new(),
             profile_broken: false,
         };
@@ -81,9 +84,28 @@ impl<'a> Env<'a> {
                         "consent topic",
                         diags,
                     ),
+                    DeclKind::Event(e) if e.name.name == crate::check::exprs::SENT => {
+                        diags.push(
+                            Diagnostic::new(
+                                Code::DuplicateDeclaration,
+                                "`sent` is a built-in event: Nudge records one for every send it decides",
+                                Label::new(file, e.name.span, "already declared by Nudge"),
+                            )
+                            .with_help("read it with `count(sent where event.channel == \"email\" within 2d)`, or give your event another name"),
+                        );
+                    }
                     DeclKind::Event(e) => {
                         insert(&mut env.events, file, decl, e, &e.name, "event", diags)
                     }
+                    DeclKind::Category(c) => insert(
+                        &mut env.categories,
+                        file,
+                        decl,
+                        c,
+                        &c.name,
+                        "category",
+                        diags,
+                    ),
                     DeclKind::Channel(c) => {
                         insert(&mut env.channels, file, decl, c, &c.name, "channel", diags)
                     }

@@ -11,6 +11,42 @@ use crate::diagnostic::{Code, Diagnostic, Label, did_you_mean};
 use crate::source::{FileId, Span};
 use crate::syntax::ast::*;
 
+/// (1.1) The built-in event every `send` decision records (LANGUAGE.md §5).
+pub const SENT: &str = "sent";
+
+/// The declaration of `sent`, as if written: `event sent { journey: string,
+/// template: string, channel: string, category: string? }`.
+pub fn sent_event() -> &'static EventDecl {
+    static SENT_EVENT: std::sync::LazyLock<EventDecl> = std::sync::LazyLock::new(|| {
+        let at = Span::new(0, 0);
+        let ident = |name: &str| Ident {
+            name: name.into(),
+            span: at,
+        };
+        let prop = |name: &str, optional: bool| PropDecl {
+            name: ident(name),
+            ty: TypeExpr {
+                kind: TypeKind::String,
+                optional,
+                span: at,
+            },
+            source: None,
+            span: at,
+        };
+        EventDecl {
+            name: ident(SENT),
+            external: None,
+            props: vec![
+                prop("journey", false),
+                prop("template", false),
+                prop("channel", false),
+                prop("category", true),
+            ],
+        }
+    });
+    &SENT_EVENT
+}
+
 /// Where an expression stands, which decides what it may read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Place {
@@ -31,6 +67,12 @@ pub enum EventCtx<'a> {
     /// Not available here.
     Absent,
     Known(&'a EventDecl),
+    /// (1.1) A trigger on several events (`when a, b`): a property must be
+    /// declared with one type on each of them.
+    Several(&'a Trigger),
+    /// (1.1) A journey started by a timer (`when no … for`): no event, and a
+    /// trigger without properties.
+    Timer,
     /// Unknown or broken, already reported: any property is accepted silently.
     Unknown,
 }
@@ -494,6 +536,13 @@ impl<'a> Checker<'a> {
                         self.unavailable_event(file, p.span, scope, is_trigger);
                         return Ty::ERROR;
                     }
+                    EventCtx::Timer => {
+                        self.timer_event(file, p.span, is_trigger);
+                        return Ty::ERROR;
+                    }
+                    EventCtx::Several(trigger) => {
+                        return self.shared_property(file, p, members, trigger, is_trigger);
+                    }
                     EventCtx::Unknown => None,
                     EventCtx::Known(event) => Some(event),
                 };
@@ -692,6 +741,94 @@ impl<'a> Checker<'a> {
         false
     }
 
+    /// `event.` or `trigger.` in a journey that a timer starts.
+    fn timer_event(&mut self, file: FileId, span: Span, is_trigger: bool) {
+        let (code, message, help) = if is_trigger {
+            (
+                Code::UnknownProperty,
+                "this journey starts when a profile has been quiet (`when no … for`), so `trigger.` has no properties",
+                "read the profile or an aggregate instead: `profile.first_name`, `since(previous app_opened)`",
+            )
+        } else {
+            (
+                Code::EventOutsideCondition,
+                "an inactivity trigger (`when no … for`) tests no event, so `event.` is not available",
+                "test the profile or an aggregate: `where profile.tier == \"gold\"`",
+            )
+        };
+        self.diags.push(
+            Diagnostic::new(code, message, Label::new(file, span, "no event here")).with_help(help),
+        );
+    }
+
+    /// (1.1) `event.P` or `trigger.P` of a trigger on several events: `P` must
+    /// be declared with one type on every listed event.
+    fn shared_property(
+        &mut self,
+        file: FileId,
+        p: &'a Path,
+        members: &'a [Ident],
+        trigger: &'a Trigger,
+        is_trigger: bool,
+    ) -> Ty {
+        let root = if is_trigger { "`trigger`" } else { "`event`" };
+        let Some(prop) = self.single_member(file, p, members, root, "event.cart_value") else {
+            return Ty::ERROR;
+        };
+        let mut found: Option<(&'a EventDecl, Ty, String)> = None;
+        for name in trigger.events() {
+            let Some(event) = self.env.events.get(name.name.as_str()).map(|i| i.node) else {
+                // Unknown, already reported.
+                return Ty::ERROR;
+            };
+            let Some(decl) = event.props.iter().find(|d| d.name.name == prop.name) else {
+                let listed: Vec<String> =
+                    trigger.events().map(|e| format!("`{}`", e.name)).collect();
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::TriggerPropertyNotShared,
+                        format!(
+                            "`{}` is not a property of `{}`, one of the trigger's events",
+                            prop.name, event.name.name
+                        ),
+                        Label::new(file, prop.span, format!("missing on `{}`", event.name.name)),
+                    )
+                    .with_help(format!(
+                        "a trigger on {} reads only properties declared on each of them; declare `{}` on `{}` too, or test it in a journey of its own",
+                        listed.join(", "),
+                        prop.name,
+                        event.name.name
+                    )),
+                );
+                return Ty::ERROR;
+            };
+            let ty = Ty::from_ast(&decl.ty);
+            match &found {
+                Some((first, first_ty, first_text)) if *first_ty != ty && !ty.is_error() => {
+                    let text = decl.ty.to_string();
+                    self.diags.push(
+                        Diagnostic::new(
+                            Code::TriggerPropertyNotShared,
+                            format!(
+                                "`{}` is a `{first_text}` on `{}` but a `{text}` on `{}`",
+                                prop.name, first.name.name, event.name.name
+                            ),
+                            Label::new(file, prop.span, "two types"),
+                        )
+                        .with_help(format!(
+                            "declare `{}` with one type on every event the journey is triggered by",
+                            prop.name
+                        )),
+                    );
+                    return Ty::ERROR;
+                }
+                Some(_) => {}
+                None => found = Some((event, ty, decl.ty.to_string())),
+            }
+        }
+        found.map_or(Ty::ERROR, |(_, ty, _)| ty)
+    }
+
     fn unavailable_event(&mut self, file: FileId, span: Span, scope: &Scope<'a>, is_trigger: bool) {
         let (code, message, help) = if is_trigger {
             let help = match scope.place {
@@ -815,6 +952,14 @@ impl<'a> Checker<'a> {
                 return Ty::ERROR;
             }
         };
+        if let Some(previous) = c.previous {
+            self.bad_call(
+                file,
+                previous,
+                format!("`{name}` takes no `previous`"),
+                "`previous` leaves the current event out of `count`, `sum` and `since`".into(),
+            );
+        }
         if c.filter.is_some() || c.within.is_some() {
             self.bad_call(
                 file,
@@ -911,7 +1056,10 @@ impl<'a> Checker<'a> {
                 return Ty::ERROR;
             }
         };
-        let event = self.event_ref(file, event_name);
+        let event = match self.env.events.get(event_name.name.as_str()) {
+            None if event_name.name == SENT => EventCtx::Known(sent_event()),
+            _ => self.event_ref(file, event_name),
+        };
         if let (Some(prop), EventCtx::Known(decl)) = (prop, event) {
             match decl.props.iter().find(|d| d.name.name == prop.name) {
                 None => {

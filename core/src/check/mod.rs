@@ -18,7 +18,7 @@ use crate::syntax::ast::Module;
 use env::Env;
 use std::collections::{BTreeMap, BTreeSet};
 
-pub use exprs::{EventCtx, Place, Scope};
+pub use exprs::{EventCtx, Place, SENT, Scope, sent_event};
 
 pub(crate) struct Checker<'a> {
     pub env: Env<'a>,

@@ -28,6 +28,65 @@ impl<'a> Checker<'a> {
         let senders = self.journeys();
         self.templates(&senders);
         self.unused_segments();
+        self.unused_categories();
+    }
+
+    // ------------------------------------------------------------ categories
+
+    /// (1.1) A category is a name a journey or a cap refers to.
+    fn category_ref(&mut self, file: FileId, name: &'a Ident) {
+        if self.env.categories.contains_key(name.name.as_str())
+            || self.env.is_broken("category", &name.name)
+        {
+            return;
+        }
+        let names: Vec<&str> = self.env.categories.keys().copied().collect();
+        let help = did_you_mean(&name.name, names.iter().copied())
+            .unwrap_or_else(|| format!("declare it: `category {}`", name.name));
+        self.unknown(
+            file,
+            Code::UnknownCategory,
+            name,
+            format!("unknown category `{}`", name.name),
+            help,
+        );
+    }
+
+    /// (1.1) A category no journey has limits nothing and counts nothing.
+    fn unused_categories(&mut self) {
+        let used: BTreeSet<&str> = self
+            .env
+            .journeys
+            .values()
+            .flat_map(|j| j.node.clauses.iter())
+            .filter_map(|c| match &c.kind {
+                ClauseKind::Category(name) => Some(name.name.as_str()),
+                _ => None,
+            })
+            .collect();
+        let unused: Vec<_> = self
+            .env
+            .categories
+            .values()
+            .filter(|c| {
+                let name = c.node.name.name.as_str();
+                !used.contains(name) && !self.suggested.contains(name)
+            })
+            .copied()
+            .collect();
+        for c in unused {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::UnusedCategory,
+                    format!("no journey has the category `{}`", c.node.name.name),
+                    Label::new(c.file, c.node.name.span, "used by no journey"),
+                )
+                .with_help(format!(
+                    "give a journey `category {}`, or remove the declaration",
+                    c.node.name.name
+                )),
+            );
+        }
     }
 
     // ------------------------------------------------------------ consent
@@ -379,8 +438,23 @@ impl<'a> Checker<'a> {
                     .with_help("use a window such as `per 7d`, `per day` or `per week`"),
                 );
             }
-            if let Some(channel) = &cap.channel {
-                self.channel_ref(file, channel);
+            match &cap.scope {
+                CapScope::All => {}
+                CapScope::Channels(channels) => {
+                    let mut seen: BTreeMap<&str, &Ident> = BTreeMap::new();
+                    for channel in channels {
+                        if let Some(first) = seen.insert(&channel.name, channel) {
+                            self.diags.push(duplicate_member(
+                                Label::new(file, first.span, "first listed here"),
+                                file,
+                                channel,
+                                "channel",
+                            ));
+                        }
+                        self.channel_ref(file, channel);
+                    }
+                }
+                CapScope::Category(category) => self.category_ref(file, category),
             }
         }
         if let [first, second, ..] = limits.node.quiet.as_slice() {
@@ -388,6 +462,20 @@ impl<'a> Checker<'a> {
                 Diagnostic::new(Code::RepeatedClause, "`limits` has more than one `quiet` window", Label::new(file, second.span, "second window"))
                     .with_secondary(Label::new(file, first.span, "first window"))
                     .with_help("keep one global quiet window; give a channel its own with `quiet` in the channel"),
+            );
+        }
+    }
+
+    /// (1.1) A period that must not be `0s`.
+    fn nonzero(&mut self, file: FileId, d: &DurationLit, what: &str, example: &str) {
+        if d.seconds == 0 {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::ZeroCap,
+                    format!("{what} of `0s` is empty"),
+                    Label::new(file, d.span, "empty"),
+                )
+                .with_help(format!("give it a length, e.g. {example}")),
             );
         }
     }
@@ -610,7 +698,10 @@ impl<'a> Checker<'a> {
             let keyword = clause.kind.keyword();
             let repeatable = matches!(
                 clause.kind,
-                ClauseKind::ExitOn(_) | ClauseKind::RequireConsent(_)
+                ClauseKind::ExitOn(_)
+                    | ClauseKind::RequireConsent(_)
+                    | ClauseKind::Cap { .. }
+                    | ClauseKind::Goal { .. }
             );
             if !repeatable {
                 if let Some(first) = seen.get(keyword) {
@@ -634,6 +725,27 @@ impl<'a> Checker<'a> {
                 ClauseKind::When(t) => {
                     has_when = true;
                     trigger = self.trigger_event(file, t, "when");
+                    if !t.also.is_empty() {
+                        let mut all_known = !matches!(trigger, EventCtx::Unknown);
+                        let mut seen: BTreeMap<&str, &Ident> = BTreeMap::new();
+                        seen.insert(&t.event.name, &t.event);
+                        for e in &t.also {
+                            if let Some(first) = seen.insert(&e.name, e) {
+                                self.diags.push(duplicate_member(
+                                    Label::new(file, first.span, "first listed here"),
+                                    file,
+                                    e,
+                                    "trigger event",
+                                ));
+                            }
+                            all_known &= matches!(self.event_ref(file, e), EventCtx::Known(_));
+                        }
+                        trigger = if all_known {
+                            EventCtx::Several(t)
+                        } else {
+                            EventCtx::Unknown
+                        };
+                    }
                     if let Some(cond) = &t.condition {
                         let scope = Scope {
                             place: Place::When,
@@ -654,6 +766,76 @@ impl<'a> Checker<'a> {
                             journey: Some(&journey.name.name),
                         };
                         self.condition(file, cond, &scope);
+                    }
+                }
+                ClauseKind::WhenNo {
+                    events,
+                    after,
+                    condition,
+                } => {
+                    has_when = true;
+                    trigger = EventCtx::Timer;
+                    for e in events {
+                        self.event_ref(file, e);
+                    }
+                    self.nonzero(
+                        file,
+                        after,
+                        "an inactivity period",
+                        "`when no app_opened for 30d`",
+                    );
+                    if let Some(cond) = condition {
+                        let scope = Scope {
+                            place: Place::When,
+                            event: EventCtx::Timer,
+                            trigger: EventCtx::Absent,
+                            journey: Some(&journey.name.name),
+                        };
+                        self.condition(file, cond, &scope);
+                    }
+                }
+                ClauseKind::Goal {
+                    event,
+                    condition,
+                    within,
+                } => {
+                    let event = self.event_ref(file, event);
+                    self.nonzero(
+                        file,
+                        within,
+                        "a goal window",
+                        "`goal order_completed within 7d`",
+                    );
+                    if let Some(cond) = condition {
+                        let scope = Scope {
+                            place: Place::When,
+                            event,
+                            trigger: EventCtx::Absent,
+                            journey: Some(&journey.name.name),
+                        };
+                        self.condition(file, cond, &scope);
+                    }
+                }
+                ClauseKind::Category(category) => self.category_ref(file, category),
+                ClauseKind::Cap {
+                    count,
+                    count_span,
+                    window,
+                } => {
+                    if *count == 0 {
+                        self.diags.push(
+                            Diagnostic::new(
+                                Code::ZeroCap,
+                                "a cap of 0 forbids every send",
+                                Label::new(file, *count_span, "zero"),
+                            )
+                            .with_help(
+                                "allow at least one send, or remove the journey's sends instead",
+                            ),
+                        );
+                    }
+                    if let WindowKind::Rolling(d) = &window.kind {
+                        self.nonzero(file, d, "a cap's window", "`cap 1 per 7d`");
                     }
                 }
                 ClauseKind::RequireConsent(topic) => self.topic_ref(file, topic),
@@ -690,6 +872,26 @@ impl<'a> Checker<'a> {
         if !has_when && journey.recovered {
             trigger = EventCtx::Unknown;
         }
+        if transactional {
+            for clause in &journey.clauses {
+                let what = match clause.kind {
+                    ClauseKind::Cap { .. } => "a `cap`",
+                    ClauseKind::Category(_) => "a `category`",
+                    _ => continue,
+                };
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::TransactionalNeverLimited,
+                        format!(
+                            "the journey `{}` is transactional, so {what} limits none of its sends",
+                            journey.name.name
+                        ),
+                        Label::new(file, clause.span, "never applies"),
+                    )
+                    .with_help("transactional sends are counted by no cap; remove the clause, or make the journey a marketing one"),
+                );
+            }
+        }
         JourneyClauses {
             trigger,
             transactional,
@@ -707,6 +909,10 @@ impl<'a> Checker<'a> {
         for step in steps {
             match &step.kind {
                 StepKind::Wait(_) | StepKind::WaitUntil(_) | StepKind::Stop => {}
+                StepKind::WaitUntilExpr(e) => {
+                    let ty = self.value(file, e, scope);
+                    self.expect(file, e, ty, Ty::TIME_OF_DAY, "`wait until`");
+                }
                 StepKind::Send { template, channels } => {
                     self.send(file, template, channels, transactional, scope);
                     if self.env.templates.contains_key(template.name.as_str()) {

@@ -71,6 +71,7 @@ codes! {
     UnknownFunction = "N108", Error, "a function does not exist";
     DuplicateDeclaration = "N110", Error, "two declarations of the same kind share a name";
     DuplicateMember = "N111", Error, "an attribute, property, field, channel block or arm is declared twice";
+    UnknownCategory = "N112", Error, "a message category is not declared";
     TypeMismatch = "T201", Error, "a value has the wrong type for where it is used";
     UnguardedOptional = "T202", Error, "a value that may be missing is used without `?? default` or a `none` test";
     TriggerOutsideSteps = "T203", Error, "`trigger.` is used outside a journey's steps and templates";
@@ -81,12 +82,13 @@ codes! {
     InvalidDefault = "T208", Error, "an attribute's default is not a constant of its type";
     UnknownTimeZone = "T209", Error, "a time zone is not an IANA zone name";
     FilterNotEventOnly = "T210", Error, "an aggregate filter uses more than `event.` paths and literals";
+    TriggerPropertyNotShared = "T211", Error, "a property of a trigger on several events is not declared with one type on each";
     MissingWhen = "P301", Error, "a journey has no `when` trigger";
     MissingOwner = "P302", Error, "a journey has no `owner`";
     RepeatedClause = "P303", Error, "a clause that may appear once appears twice";
     SendWithoutConsent = "P304", Error, "a journey that is not transactional sends through a channel without a consent topic";
     SplitNotHundred = "P305", Error, "the arms of a split do not add up to 100%";
-    ZeroCap = "P306", Error, "a frequency cap allows zero sends or has an empty window";
+    ZeroCap = "P306", Error, "a frequency cap allows zero sends, or a cap, aggregate, inactivity period or goal window is empty";
     RequiredWithoutDefault = "P307", Error, "a profile attribute is neither optional nor defaulted";
     BadChannelAddress = "P308", Error, "a channel has no address, or it is not a string attribute of the profile";
     SegmentCycle = "P309", Error, "segments refer to each other in a cycle";
@@ -102,6 +104,8 @@ codes! {
     WaitAfterLastSend = "L406", Warning, "a `wait` delays nothing: no send follows it";
     ConstantCondition = "L407", Warning, "a condition is always true or always false";
     NeverMissing = "L408", Warning, "`?? default` or a `none` test on a value that is never missing";
+    TransactionalNeverLimited = "L409", Warning, "a `cap` or `category` on a transactional journey limits nothing";
+    UnusedCategory = "L410", Warning, "a message category is used by no journey";
 }
 
 impl Code {

@@ -91,6 +91,8 @@ pages! {
         "Rename or remove one of the two declarations (both places are shown).";
     DuplicateMember "N111" => "A name inside a declaration is given twice: an attribute, a property, a template field or channel block, a split arm, or a channel in one `via` list.",
         "Remove or rename the second one.";
+    UnknownCategory "N112" => "A journey's `category` or a cap's `on category` names a category that is not declared. Categories are declared on their own line (`category promotions`) so that a misspelling cannot create a category no cap limits.",
+        "Use a declared category (the help suggests the closest), or declare it: `category NAME`.";
     TypeMismatch "T201" => "A value has the wrong type for where it is used: a string compared with a number, a number where a condition needs a `bool`, arithmetic on strings.",
         "Use a value of the expected type; the message names both types.";
     UnguardedOptional "T202" => "No silent nulls: a value that may be missing (`T?`) may only be compared with `none` or defaulted with `??`. Nudge never guesses what a missing value means.",
@@ -111,6 +113,8 @@ pages! {
         "Use an IANA zone name; the help suggests a close one.";
     FilterNotEventOnly "T210" => "An aggregate's `where` is decided once, when the event arrives, so it may use only `event.` properties and literals: not the profile, `now`, segments or other aggregates.",
         "Move the other conditions outside the aggregate.";
+    TriggerPropertyNotShared "T211" => "A journey triggered by several events (`when cart_abandoned, checkout_started`) reads `event.P` in its `where`, or `trigger.P` in its steps and templates, for a property that is not declared with one type on every listed event: for some trigger it would have no value, or a value of another type.",
+        "Declare the property with the same type on every listed event, or give the events that differ a journey of their own.";
     MissingWhen "P301" => "Every journey has exactly one `when` clause naming the event that starts it.",
         "Add `when EVENT` to the journey's header.";
     MissingOwner "P302" => "Every journey names its responsible team with `owner \"…\"`, so someone is accountable for what it sends.",
@@ -121,7 +125,7 @@ pages! {
         "Mark the journey `transactional`, or give the channel a consent topic.";
     SplitNotHundred "P305" => "The arms of a `split` share every profile between them, so their percentages add up to exactly 100%.",
         "Adjust the percentages, or add a holdout arm (`10% holdout`) for the rest.";
-    ZeroCap "P306" => "A cap of 0 forbids every send, and a window of `0s` (in a cap or an aggregate) contains nothing.",
+    ZeroCap "P306" => "A cap of 0 forbids every send, and a window of `0s` (in a cap, a journey's `cap`, an aggregate, an inactivity trigger `when no … for` or a `goal … within`) contains nothing.",
         "Allow at least one send, over a window of at least one second.";
     RequiredWithoutDefault "P307" => "A profile seen for the first time starts with the declared defaults, so an attribute without a default must be optional (`T?`).",
         "Add `?` to the type, or give a default.";
@@ -153,4 +157,8 @@ pages! {
         "Remove the condition, or test a value that changes.";
     NeverMissing "L408" => "`?? default` or a `none` test is applied to a value that is never missing: the default is never used and the test always has the same result.",
         "Remove the `??` or the test.";
+    TransactionalNeverLimited "L409" => "A `transactional` journey skips caps and quiet hours, and its sends are counted by no cap (a receipt never uses up a marketing message's place). A `cap` clause or a `category` on such a journey therefore limits nothing.",
+        "Remove the clause, or, if the journey is marketing, remove `transactional` and give its channels consent topics.";
+    UnusedCategory "L410" => "A category is declared but no journey has it, so caps `on category` it limit nothing and no `sent` event carries it.",
+        "Give the journeys of that kind `category NAME`, or remove the declaration.";
 }

@@ -227,7 +227,7 @@ impl<'a> Printer<'a> {
 
     fn is_single_line(&self, decl: &Decl) -> bool {
         match &decl.kind {
-            DeclKind::Consent(_) => true,
+            DeclKind::Consent(_) | DeclKind::Category(_) => true,
             DeclKind::Event(e) => {
                 !self.has_comment_in(decl.span) && self.event_line(e).len() <= WIDTH
             }
@@ -298,11 +298,7 @@ impl<'a> Printer<'a> {
                     .caps
                     .iter()
                     .map(|c| {
-                        let on = c
-                            .channel
-                            .as_ref()
-                            .map(|ch| format!(" on {}", ch.name))
-                            .unwrap_or_default();
+                        let on = cap_scope(&c.scope);
                         (
                             c.span,
                             format!(
@@ -349,6 +345,9 @@ impl<'a> Printer<'a> {
                     self.template_block(b);
                 }
                 self.close(decl.span);
+            }
+            DeclKind::Category(c) => {
+                self.item(&format!("category {}", c.name.name), decl.span, false);
             }
             DeclKind::Journey(j) => {
                 self.open(&format!("journey {}", j.name.name), decl.span, false);
@@ -449,6 +448,31 @@ impl<'a> Printer<'a> {
             ClauseKind::ReenterNever => "reenter never".into(),
             ClauseKind::RequireConsent(t) => format!("require consent {}", t.name),
             ClauseKind::Transactional => "transactional".into(),
+            ClauseKind::WhenNo {
+                events,
+                after,
+                condition,
+            } => {
+                let names: Vec<&str> = events.iter().map(|e| e.name.as_str()).collect();
+                let head = format!("no {} for {}", names.join(", "), self.src(after.span));
+                format!("when {}", self.with_condition(head, condition.as_ref()))
+            }
+            ClauseKind::Category(c) => format!("category {}", c.name),
+            ClauseKind::Cap {
+                count_span, window, ..
+            } => format!(
+                "cap {} per {}",
+                self.src(*count_span),
+                self.src(window.span)
+            ),
+            ClauseKind::Goal {
+                event,
+                condition,
+                within,
+            } => {
+                let head = self.with_condition(event.name.clone(), condition.as_ref());
+                format!("goal {head} within {}", self.src(within.span))
+            }
         }
     }
 
@@ -459,7 +483,17 @@ impl<'a> Printer<'a> {
         } else {
             t.event.name.clone()
         };
-        match &t.condition {
+        let mut head = event;
+        for e in &t.also {
+            head.push_str(", ");
+            head.push_str(&e.name);
+        }
+        self.with_condition(head, t.condition.as_ref())
+    }
+
+    /// `HEAD where COND`, the condition broken over lines when it is long.
+    fn with_condition(&self, event: String, condition: Option<&Expr>) -> String {
+        match condition {
             Some(c) => {
                 let one = format!("{event} where {}", self.expr(c));
                 if one.len() + 2 * self.indent + 8 <= WIDTH {
@@ -490,6 +524,9 @@ impl<'a> Printer<'a> {
                 s.span,
                 keep_blank,
             ),
+            StepKind::WaitUntilExpr(e) => {
+                self.item(&format!("wait until {}", self.expr(e)), s.span, keep_blank)
+            }
             StepKind::Send { template, channels } => {
                 let via: Vec<&str> = channels.iter().map(|c| c.name.as_str()).collect();
                 let mut line = format!("send {} via {}", template.name, via.join(", "));
@@ -676,6 +713,11 @@ impl<'a> Printer<'a> {
             }
             ExprKind::Path(p) => path_text(p),
             ExprKind::Call(c) => {
+                let previous = if c.previous.is_some() {
+                    "previous "
+                } else {
+                    ""
+                };
                 let mut parts: Vec<String> = vec![
                     c.args
                         .iter()
@@ -690,7 +732,7 @@ impl<'a> Printer<'a> {
                     parts.push(format!("within {}", self.src(w.span)));
                 }
                 parts.retain(|p| !p.is_empty());
-                format!("{}({})", c.function.name, parts.join(" "))
+                format!("{}({previous}{})", c.function.name, parts.join(" "))
             }
             ExprKind::Unary(UnaryOp::Not, x) => format!("not {}", self.expr(x)),
             ExprKind::Unary(UnaryOp::Neg, x) => format!("-{}", self.expr(x)),
@@ -747,4 +789,16 @@ fn path_text(p: &Path) -> String {
         .map(|s| s.name.as_str())
         .collect::<Vec<_>>()
         .join(".")
+}
+
+/// ` on email, sms`, ` on category promotions`, or nothing.
+fn cap_scope(scope: &CapScope) -> String {
+    match scope {
+        CapScope::All => String::new(),
+        CapScope::Channels(channels) => {
+            let names: Vec<&str> = channels.iter().map(|c| c.name.as_str()).collect();
+            format!(" on {}", names.join(", "))
+        }
+        CapScope::Category(c) => format!(" on category {}", c.name),
+    }
 }

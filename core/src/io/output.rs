@@ -136,6 +136,21 @@ pub fn write_decision(d: &Decision, out: &mut String) {
             out.push_str(",\"event\":");
             string(out, event);
         }
+        DecisionKind::Converted {
+            event,
+            entered_at,
+            arm,
+        } => {
+            out.push_str(",\"event\":");
+            string(out, event);
+            out.push_str(",\"entered_at\":\"");
+            rfc3339(*entered_at, out);
+            out.push('"');
+            if let Some(arm) = arm {
+                out.push_str(",\"arm\":");
+                string(out, arm);
+            }
+        }
     }
     out.push('}');
 }

@@ -45,6 +45,7 @@ pub fn lower(modules: &[(FileId, ast::Module)]) -> Result<Program> {
     let mut segments: Vec<&ast::SegmentDecl> = Vec::new();
     let mut templates: Vec<&ast::TemplateDecl> = Vec::new();
     let mut journeys: Vec<&ast::JourneyDecl> = Vec::new();
+    let mut categories: Vec<&str> = Vec::new();
     let mut profile = None;
     let mut limits = None;
     for d in &decls {
@@ -57,8 +58,11 @@ pub fn lower(modules: &[(FileId, ast::Module)]) -> Result<Program> {
             DeclKind::Journey(j) => journeys.push(j),
             DeclKind::Profile(p) => profile = Some(p),
             DeclKind::Limits(x) => limits = Some(x),
+            DeclKind::Category(c) => categories.push(&c.name.name),
         }
     }
+    categories.sort_unstable();
+    l.category_ix = index(categories.iter().copied());
     consents.sort_by(|a, b| a.name.name.cmp(&b.name.name));
     events.sort_by(|a, b| a.name.name.cmp(&b.name.name));
     channels.sort_by(|a, b| a.name.name.cmp(&b.name.name));
@@ -89,6 +93,9 @@ pub fn lower(modules: &[(FileId, ast::Module)]) -> Result<Program> {
         aggregates: Vec::new(),
         templates: Vec::new(),
         journeys: Vec::new(),
+        categories: categories.iter().map(|c| c.to_string()).collect(),
+        sent_event: None,
+        shapes: Vec::new(),
     };
     if let Some(p) = profile {
         for attr in &p.attrs {
@@ -130,6 +137,7 @@ pub fn lower(modules: &[(FileId, ast::Module)]) -> Result<Program> {
                 None => e.name.name.clone(),
             },
             props,
+            builtin: false,
         });
     }
     l.events = program.events.clone();
@@ -159,14 +167,15 @@ pub fn lower(modules: &[(FileId, ast::Module)]) -> Result<Program> {
         for cap in &limits.caps {
             program.caps.push(Cap {
                 count: cap.count,
-                window: match &cap.window.kind {
-                    WindowKind::Rolling(d) => CapWindow::Rolling(nanos(d.seconds)?),
-                    WindowKind::Day => CapWindow::Day,
-                    WindowKind::Week => CapWindow::Week,
-                },
-                channel: match &cap.channel {
-                    Some(c) => Some(l.channel(&c.name)?),
-                    None => None,
+                window: cap_window(&cap.window)?,
+                scope: match &cap.scope {
+                    ast::CapScope::All => CapScope::All,
+                    ast::CapScope::Channels(list) => CapScope::Channels(
+                        list.iter()
+                            .map(|c| l.channel(&c.name))
+                            .collect::<Result<_>>()?,
+                    ),
+                    ast::CapScope::Category(c) => CapScope::Category(l.category(&c.name)?),
                 },
             });
         }
@@ -176,14 +185,14 @@ pub fn lower(modules: &[(FileId, ast::Module)]) -> Result<Program> {
         let e = l.expr(&s.expr, Scope::default())?;
         program.segments.push(e);
     }
-    let mut senders: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    let mut senders: BTreeMap<usize, Vec<ShapeRef>> = BTreeMap::new();
     for j in &journeys {
         let journey = l.journey(j)?;
         for instr in &journey.code {
             if let Instr::Send { template, .. } = instr {
                 let triggers = senders.entry(*template).or_default();
-                if !triggers.contains(&journey.trigger) {
-                    triggers.push(journey.trigger);
+                if !triggers.contains(&journey.shape) {
+                    triggers.push(journey.shape);
                 }
             }
         }
@@ -232,6 +241,9 @@ pub fn lower(modules: &[(FileId, ast::Module)]) -> Result<Program> {
             .then_with(|| a.name.cmp(&b.name))
     });
     program.aggregates = l.aggregates;
+    program.sent_event = l.sent_event;
+    program.events = l.events;
+    program.shapes = l.shapes;
     Ok(program)
 }
 
@@ -317,8 +329,8 @@ fn constant(e: &ast::Expr) -> Result<Value> {
 /// What `event.` and `trigger.` refer to while lowering an expression.
 #[derive(Clone, Copy, Default)]
 struct Scope {
-    event: Option<usize>,
-    trigger: Option<usize>,
+    event: Option<ShapeRef>,
+    trigger: Option<ShapeRef>,
 }
 
 #[derive(Default)]
@@ -328,9 +340,13 @@ struct Lowerer {
     channel_ix: BTreeMap<String, usize>,
     segment_ix: BTreeMap<String, usize>,
     template_ix: BTreeMap<String, usize>,
+    category_ix: BTreeMap<String, usize>,
     attr_ix: BTreeMap<String, usize>,
     attr_types: Vec<SlotType>,
     events: Vec<EventDef>,
+    /// (1.1) `sent`'s index in `events`, once an aggregate reads it.
+    sent_event: Option<usize>,
+    shapes: Vec<Shape>,
     aggregates: Vec<Aggregate>,
     /// Splits seen so far in the journey being lowered (their `split_index`).
     splits: u32,
@@ -355,19 +371,117 @@ impl Lowerer {
         Self::lookup(&self.event_ix, name, "event")
     }
 
-    fn prop(&self, event: usize, name: &str) -> Result<(usize, SlotType)> {
-        let def = self
-            .events
-            .get(event)
-            .map_or_else(|| err("event index"), Ok)?;
-        def.props
+    fn category(&self, name: &str) -> Result<usize> {
+        Self::lookup(&self.category_ix, name, "category")
+    }
+
+    /// An event an aggregate reads: a declared one, or (1.1) the built-in
+    /// `sent`, added as the last event the first time one reads it.
+    fn counted_event(&mut self, name: &str) -> Result<usize> {
+        if let Some(&i) = self.event_ix.get(name) {
+            return Ok(i);
+        }
+        if name != crate::check::SENT {
+            return err(format!("unknown event `{name}`"));
+        }
+        if let Some(i) = self.sent_event {
+            return Ok(i);
+        }
+        let string = |name: &str, optional| Prop {
+            name: name.into(),
+            ty: SlotType {
+                ty: Type::String,
+                optional,
+            },
+            source: Source::Member(name.into()),
+        };
+        self.events.push(EventDef {
+            name: name.into(),
+            external: String::new(),
+            props: vec![
+                string("journey", false),
+                string("template", false),
+                string("channel", false),
+                string("category", true),
+            ],
+            builtin: true,
+        });
+        let i = self.events.len() - 1;
+        self.sent_event = Some(i);
+        Ok(i)
+    }
+
+    fn prop(&self, shape: ShapeRef, name: &str) -> Result<(usize, SlotType)> {
+        let (props, whose) = match shape {
+            ShapeRef::Event(event) => {
+                let def = self
+                    .events
+                    .get(event)
+                    .map_or_else(|| err("event index"), Ok)?;
+                (&def.props, def.name.as_str())
+            }
+            ShapeRef::Shape(k) => {
+                let shape = self.shapes.get(k).map_or_else(|| err("shape index"), Ok)?;
+                (&shape.props, "a multi-event trigger")
+            }
+        };
+        props
             .iter()
             .position(|p| p.name == name)
-            .map(|i| (i, def.props[i].ty))
+            .map(|i| (i, props[i].ty))
             .map_or_else(
-                || err(format!("unknown property `{name}` of `{}`", def.name)),
+                || err(format!("unknown property `{name}` of `{whose}`")),
                 Ok,
             )
+    }
+
+    /// The shape of a journey on `events` (none: a timer): the events' own
+    /// properties for one event, else those declared alike on each.
+    fn shape(&mut self, events: &[usize]) -> Result<ShapeRef> {
+        if let [one] = events {
+            return Ok(ShapeRef::Event(*one));
+        }
+        let mut props: Vec<Prop> = Vec::new();
+        if let Some(first) = events.first().and_then(|e| self.events.get(*e)) {
+            props = first
+                .props
+                .iter()
+                .filter(|p| {
+                    events.iter().all(|e| {
+                        self.events.get(*e).is_some_and(|def| {
+                            def.props.iter().any(|q| q.name == p.name && q.ty == p.ty)
+                        })
+                    })
+                })
+                .cloned()
+                .collect();
+        }
+        let slots = events
+            .iter()
+            .map(|e| {
+                let def = self.events.get(*e);
+                props
+                    .iter()
+                    .map(|p| {
+                        def.and_then(|d| d.props.iter().position(|q| q.name == p.name))
+                            .unwrap_or(0)
+                    })
+                    .collect()
+            })
+            .collect();
+        let shape = Shape {
+            events: events.to_vec(),
+            props,
+            slots,
+        };
+        let k = match self.shapes.iter().position(|s| *s == shape) {
+            Some(k) => k,
+            None => {
+                self.shapes.push(shape);
+                self.shapes.len() - 1
+            }
+        };
+        Ok(ShapeRef::Shape(k))
     }
 
     fn journey(&mut self, j: &ast::JourneyDecl) -> Result<Journey> {
@@ -378,16 +492,66 @@ impl Lowerer {
         let mut reenter = Reenter::AfterEnd;
         let mut required = Vec::new();
         let mut transactional = false;
+        let mut category = None;
+        let mut caps = Vec::new();
+        let mut goals = Vec::new();
         for c in &j.clauses {
             match &c.kind {
                 ClauseKind::When(t) => {
-                    let ev = self.event(&t.event.name)?;
-                    trigger = Some(ev);
-                    condition = self.over_event(t.condition.as_ref(), ev)?;
+                    let events = t
+                        .events()
+                        .map(|e| self.event(&e.name))
+                        .collect::<Result<Vec<_>>>()?;
+                    let shape = self.shape(&events)?;
+                    let scope = Scope {
+                        event: Some(shape),
+                        ..Scope::default()
+                    };
+                    condition = t
+                        .condition
+                        .as_ref()
+                        .map(|e| self.expr(e, scope))
+                        .transpose()?;
+                    trigger = Some((Trigger::Events(events), shape));
+                }
+                ClauseKind::WhenNo {
+                    events,
+                    after,
+                    condition: cond,
+                } => {
+                    let events = events
+                        .iter()
+                        .map(|e| self.event(&e.name))
+                        .collect::<Result<Vec<_>>>()?;
+                    let shape = self.shape(&[])?;
+                    condition = cond
+                        .as_ref()
+                        .map(|e| self.expr(e, Scope::default()))
+                        .transpose()?;
+                    let after = nanos(after.seconds)?;
+                    trigger = Some((Trigger::Inactivity { events, after }, shape));
                 }
                 ClauseKind::ExitOn(t) => {
                     let ev = self.event(&t.event.name)?;
                     exits.push((ev, self.over_event(t.condition.as_ref(), ev)?));
+                }
+                ClauseKind::Category(name) => category = Some(self.category(&name.name)?),
+                ClauseKind::Cap { count, window, .. } => caps.push(Cap {
+                    count: *count,
+                    window: cap_window(window)?,
+                    scope: CapScope::Journey,
+                }),
+                ClauseKind::Goal {
+                    event,
+                    condition,
+                    within,
+                } => {
+                    let event = self.event(&event.name)?;
+                    goals.push(Goal {
+                        event,
+                        condition: self.over_event(condition.as_ref(), event)?,
+                        within: nanos(within.seconds)?,
+                    });
                 }
                 ClauseKind::Priority { value, .. } => priority = *value as u8,
                 ClauseKind::ReenterAfter(d) => reenter = Reenter::After(nanos(d.seconds)?),
@@ -397,13 +561,13 @@ impl Lowerer {
                 ClauseKind::Owner(_) => {}
             }
         }
-        let Some(trigger) = trigger else {
+        let Some((trigger, shape)) = trigger else {
             return err(format!("journey `{}` has no trigger", j.name.name));
         };
         self.splits = 0;
         let mut code = Vec::new();
         let scope = Scope {
-            trigger: Some(trigger),
+            trigger: Some(shape),
             ..Scope::default()
         };
         self.steps(&j.steps, scope, &mut code)?;
@@ -411,11 +575,15 @@ impl Lowerer {
             name: j.name.name.clone(),
             priority,
             trigger,
+            shape,
             condition,
             exits,
             reenter,
             required_consents: required,
             transactional,
+            category,
+            caps,
+            goals,
             code,
         })
     }
@@ -425,6 +593,7 @@ impl Lowerer {
             match &step.kind {
                 StepKind::Wait(d) => code.push(Instr::Wait(nanos(d.seconds)?)),
                 StepKind::WaitUntil(t) => code.push(Instr::WaitUntil(t.minutes)),
+                StepKind::WaitUntilExpr(e) => code.push(Instr::WaitUntilExpr(self.expr(e, scope)?)),
                 StepKind::Send { template, channels } => code.push(Instr::Send {
                     template: Self::lookup(&self.template_ix, &template.name, "template")?,
                     channels: channels
@@ -500,7 +669,7 @@ impl Lowerer {
     /// trigger or exit condition, an aggregate filter).
     fn over_event(&mut self, e: Option<&ast::Expr>, event: usize) -> Result<Option<Expr>> {
         let scope = Scope {
-            event: Some(event),
+            event: Some(ShapeRef::Event(event)),
             ..Scope::default()
         };
         e.map(|e| self.expr(e, scope)).transpose()
@@ -655,13 +824,13 @@ impl Lowerer {
             let Some(Ast::Path(path)) = c.args.first().map(|a| &a.kind) else {
                 return err("an aggregate without an event");
             };
-            let event = self.event(path.root())?;
+            let event = self.counted_event(path.root())?;
             let kind = match name {
                 "count" => AggregateKind::Count,
                 "since" => AggregateKind::Since,
                 _ => {
                     let prop = path.segments.get(1).map_or("", |s| s.name.as_str());
-                    AggregateKind::Sum(self.prop(event, prop)?.0)
+                    AggregateKind::Sum(self.prop(ShapeRef::Event(event), prop)?.0)
                 }
             };
             let filter = self.over_event(c.filter.as_deref(), event)?;
@@ -674,6 +843,7 @@ impl Lowerer {
                 event,
                 filter,
                 window,
+                previous: c.previous.is_some(),
             };
             let index = match self
                 .aggregates
@@ -713,7 +883,19 @@ impl Lowerer {
 }
 
 fn same_aggregate(a: &Aggregate, b: &Aggregate) -> bool {
-    a.kind == b.kind && a.event == b.event && a.window == b.window && a.filter == b.filter
+    a.kind == b.kind
+        && a.event == b.event
+        && a.window == b.window
+        && a.filter == b.filter
+        && a.previous == b.previous
+}
+
+fn cap_window(w: &ast::Window) -> Result<CapWindow> {
+    Ok(match &w.kind {
+        WindowKind::Rolling(d) => CapWindow::Rolling(nanos(d.seconds)?),
+        WindowKind::Day => CapWindow::Day,
+        WindowKind::Week => CapWindow::Week,
+    })
 }
 
 /// Points the jump at `at` to the next instruction to be emitted.

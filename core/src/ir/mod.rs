@@ -89,6 +89,55 @@ pub struct Program {
     pub templates: Vec<Template>,
     /// In arbitration order: priority descending, then name.
     pub journeys: Vec<Journey>,
+    /// (1.1) Message categories, by name.
+    pub categories: Vec<String>,
+    /// (1.1) The built-in `sent` event's index in `events`, when an aggregate
+    /// reads it (it is then the last event).
+    pub sent_event: Option<usize>,
+    /// (1.1) What `trigger.` holds for journeys on several events or on a
+    /// timer (`ShapeRef::Shape`).
+    pub shapes: Vec<Shape>,
+}
+
+/// What a journey's `trigger.` (and its trigger condition's `event.`) reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ShapeRef {
+    /// The properties of this one event, slot for slot.
+    Event(usize),
+    /// `Program::shapes[k]`.
+    Shape(usize),
+}
+
+/// The properties a journey's trigger snapshot holds, for journeys not started
+/// by exactly one event: those declared with one type on every trigger event
+/// (none for a timer), and for each trigger event the slot each is read from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shape {
+    pub events: Vec<usize>,
+    pub props: Vec<Prop>,
+    /// Per entry of `events`, per entry of `props`: the slot in that event.
+    pub slots: Vec<Vec<usize>>,
+}
+
+impl Program {
+    /// The trigger snapshot of a journey of shape `shape` started by event
+    /// `event` with properties `props`.
+    pub fn snapshot(&self, shape: ShapeRef, event: usize, props: &[Value]) -> Vec<Value> {
+        let shape = match shape {
+            ShapeRef::Event(_) => return props.to_vec(),
+            ShapeRef::Shape(k) => match self.shapes.get(k) {
+                Some(shape) => shape,
+                None => return Vec::new(),
+            },
+        };
+        match shape.events.iter().position(|e| *e == event) {
+            Some(k) => shape.slots[k]
+                .iter()
+                .map(|&slot| props.get(slot).cloned().unwrap_or(Value::None))
+                .collect(),
+            None => Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -135,9 +184,11 @@ pub struct EventDef {
     /// The name in the input stream (`from`, or the declared name).
     pub external: String,
     pub props: Vec<Prop>,
+    /// (1.1) The built-in `sent`: recorded by the runtime, never read as input.
+    pub builtin: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Prop {
     pub name: String,
     pub ty: SlotType,
@@ -164,8 +215,20 @@ pub struct Quiet {
 pub struct Cap {
     pub count: u32,
     pub window: CapWindow,
-    /// `None`: every channel.
-    pub channel: Option<usize>,
+    pub scope: CapScope,
+}
+
+/// Which sends a cap counts, and which sends it covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CapScope {
+    /// Every channel of every journey.
+    All,
+    /// Sends on these channels.
+    Channels(Vec<usize>),
+    /// (1.1) Sends of journeys of this category.
+    Category(usize),
+    /// (1.1) A journey's own `cap`: that journey's sends.
+    Journey,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,6 +247,9 @@ pub struct Aggregate {
     pub filter: Option<Expr>,
     /// Nanoseconds; `None` for `since`.
     pub window: Option<i64>,
+    /// (1.1) `previous`: the event being processed is left out (it is
+    /// recorded once the event's journeys have run).
+    pub previous: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,12 +277,12 @@ pub struct TemplateBlock {
 #[derive(Debug, Clone)]
 pub struct Field {
     pub name: String,
-    /// (trigger event, text), sorted by event.
-    pub by_trigger: Vec<(usize, Vec<TextPart>)>,
+    /// (trigger shape, text), sorted by shape.
+    pub by_trigger: Vec<(ShapeRef, Vec<TextPart>)>,
 }
 
 impl Field {
-    pub fn text_for(&self, trigger: usize) -> Option<&[TextPart]> {
+    pub fn text_for(&self, trigger: ShapeRef) -> Option<&[TextPart]> {
         self.by_trigger
             .iter()
             .find(|(e, _)| *e == trigger)
@@ -234,13 +300,48 @@ pub enum TextPart {
 pub struct Journey {
     pub name: String,
     pub priority: u8,
-    pub trigger: usize,
+    pub trigger: Trigger,
+    /// What `trigger.` reads. Templates are lowered once per shape.
+    pub shape: ShapeRef,
     pub condition: Option<Expr>,
     pub exits: Vec<(usize, Option<Expr>)>,
     pub reenter: Reenter,
     pub required_consents: Vec<usize>,
     pub transactional: bool,
+    /// (1.1) The journey's category.
+    pub category: Option<usize>,
+    /// (1.1) Its own caps (`CapScope::Journey`).
+    pub caps: Vec<Cap>,
+    /// (1.1) `goal E [where C] within D`: (event, condition, nanoseconds).
+    pub goals: Vec<Goal>,
     pub code: Vec<Instr>,
+}
+
+/// (1.1) What starts a journey.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Trigger {
+    /// `when E1, E2 … [where …]`.
+    Events(Vec<usize>),
+    /// `when no E… for D`: D nanoseconds after the profile's latest event of
+    /// those kinds (or its first line of any kind).
+    Inactivity { events: Vec<usize>, after: i64 },
+}
+
+impl Trigger {
+    /// The events that start (or, for inactivity, move) the journey.
+    pub fn events(&self) -> &[usize] {
+        match self {
+            Trigger::Events(e) | Trigger::Inactivity { events: e, .. } => e,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Goal {
+    pub event: usize,
+    pub condition: Option<Expr>,
+    /// Nanoseconds after entry (inclusive).
+    pub within: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -260,6 +361,8 @@ pub enum Instr {
     Wait(i64),
     /// Minutes after local midnight.
     WaitUntil(u16),
+    /// (1.1) A `time_of_day` expression, evaluated when the step starts.
+    WaitUntilExpr(Expr),
     Send {
         template: usize,
         channels: Vec<usize>,

@@ -1,9 +1,9 @@
 //! Choosing a channel for a `send` (LANGUAGE.md §7.4).
 
 use crate::interp::{self, Env};
-use crate::ir::{CapWindow, Journey, Program, Quiet, TextPart, Value};
+use crate::ir::{Cap, CapScope, CapWindow, Journey, Program, Quiet, TextPart, Value};
 use crate::runtime::decision::Why;
-use crate::runtime::state::Profile;
+use crate::runtime::state::{Profile, Sent};
 use crate::runtime::time;
 use crate::runtime::{Names, Reason, explain};
 use chrono_tz::Tz;
@@ -26,6 +26,8 @@ pub struct Context<'a> {
     pub program: &'a Program,
     pub names: &'a Names,
     pub journey: &'a Journey,
+    /// The journey's index in the program.
+    pub journey_index: usize,
     pub now: i64,
     pub tz: Tz,
     pub divisions_by_zero: &'a Cell<u64>,
@@ -71,7 +73,7 @@ pub fn choose(
             || !journey.required_consents.iter().all(|t| granted(*t))
         {
             Some(Reason::NoConsent)
-        } else if !journey.transactional && capped(program, profile, c, now, tz).is_some() {
+        } else if !journey.transactional && capped(cx, profile, c).is_some() {
             Some(Reason::Cap)
         } else if !journey.transactional && quiet().any(|q| time::in_quiet(tz, now, *q)) {
             Some(Reason::Quiet)
@@ -113,7 +115,7 @@ pub fn choose(
                     .zip(names)
                     .map(|(f, name)| {
                         let mut text = String::new();
-                        render(f.text_for(journey.trigger).unwrap_or(&[]), &env, &mut text);
+                        render(f.text_for(journey.shape).unwrap_or(&[]), &env, &mut text);
                         (Rc::clone(name), text)
                     })
                     .collect();
@@ -139,19 +141,27 @@ pub fn choose(
     }
 }
 
-/// The first cap covering channel `c` that is full at `now`, with the sends
-/// it counted and where its window starts.
-pub fn capped(
-    program: &Program,
-    profile: &Profile,
-    c: usize,
-    now: i64,
-    tz: Tz,
-) -> Option<(usize, usize, i64)> {
-    program.caps.iter().enumerate().find_map(|(index, cap)| {
-        if cap.channel.is_some_and(|only| only != c) {
-            return None;
-        }
+/// The first cap covering channel `c` for the sending journey that is full
+/// at `now`, with the sends it counted and where its window starts. Caps of
+/// `limits` come first, in order, then the journey's own (LANGUAGE.md §7.4
+/// rule 3).
+pub fn capped<'p>(cx: &Context<'p>, profile: &Profile, c: usize) -> Option<(&'p Cap, usize, i64)> {
+    let (program, journey, now, tz) = (cx.program, cx.journey, cx.now, cx.tz);
+    let category_of = |j: u32| program.journeys.get(j as usize).and_then(|j| j.category);
+    program.caps.iter().chain(&journey.caps).find_map(|cap| {
+        // Whether the cap covers this send, and which sends it counts.
+        let counts: &dyn Fn(&Sent) -> bool = match &cap.scope {
+            CapScope::All => &|_| true,
+            CapScope::Channels(list) if list.contains(&c) => {
+                &|s: &Sent| list.contains(&(s.channel as usize))
+            }
+            CapScope::Channels(_) => return None,
+            CapScope::Category(k) if journey.category == Some(*k) => {
+                &|s: &Sent| category_of(s.journey) == Some(*k)
+            }
+            CapScope::Category(_) => return None,
+            CapScope::Journey => &|s: &Sent| s.journey as usize == cx.journey_index,
+        };
         // Rolling windows are (now - D, now]; calendar ones [local start, now].
         let (from, inclusive) = match cap.window {
             CapWindow::Rolling(d) => (now.saturating_sub(d), false),
@@ -164,10 +174,10 @@ pub fn capped(
             .sends
             .iter()
             .rev()
-            .take_while(|(t, _)| after_start(*t))
-            .filter(|(t, ch)| *t <= now && cap.channel.is_none_or(|only| only == *ch))
+            .take_while(|s| after_start(s.at))
+            .filter(|s| s.at <= now && counts(s))
             .count();
-        (sent >= cap.count as usize).then_some((index, sent, from))
+        (sent >= cap.count as usize).then_some((cap, sent, from))
     })
 }
 

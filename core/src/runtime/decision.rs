@@ -52,6 +52,13 @@ pub enum DecisionKind {
         event: Rc<str>,
     },
     Completed,
+    /// (1.1) A goal event within an instance's goal window (§7.6).
+    Converted {
+        /// The goal event's declared name.
+        event: Rc<str>,
+        entered_at: i64,
+        arm: Option<Rc<str>>,
+    },
 }
 
 /// Channel → one plain sentence, in the order the channels were tried.
@@ -79,7 +86,7 @@ impl NotEntered {
 }
 
 impl DecisionKind {
-    pub const COUNT: usize = 8;
+    pub const COUNT: usize = 9;
     /// The kinds' names, by [`DecisionKind::index`].
     pub const NAMES: [&'static str; DecisionKind::COUNT] = [
         "entered",
@@ -90,6 +97,7 @@ impl DecisionKind {
         "exited",
         "completed",
         "not_entered",
+        "converted",
     ];
 
     pub fn index(&self) -> usize {
@@ -102,6 +110,7 @@ impl DecisionKind {
             DecisionKind::Exited { .. } => 5,
             DecisionKind::Completed => 6,
             DecisionKind::NotEntered { .. } => 7,
+            DecisionKind::Converted { .. } => 8,
         }
     }
 

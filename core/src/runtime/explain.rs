@@ -5,7 +5,7 @@
 //! attribute's value, so an explanation can be shown to anyone who may see
 //! the decision.
 
-use crate::ir::{Cap, CapWindow, Program, Quiet, Template, Value};
+use crate::ir::{Cap, CapScope, CapWindow, Program, Quiet, Template, Value};
 use crate::runtime::choose::{Context, capped};
 use crate::runtime::state::Profile;
 use crate::runtime::{Reason, time};
@@ -39,8 +39,8 @@ pub fn channel(
             }
         }
         Some(Reason::NoConsent) => no_consent(cx, profile, c),
-        Some(Reason::Cap) => match capped(program, profile, c, cx.now, cx.tz) {
-            Some((index, sent, from)) => cap(program, &program.caps[index], sent, from, cx.tz),
+        Some(Reason::Cap) => match capped(cx, profile, c) {
+            Some((full, sent, from)) => cap(cx, full, sent, from),
             None => "a cap is full".into(),
         },
         Some(Reason::Quiet) => {
@@ -94,7 +94,7 @@ fn no_consent(cx: &Context<'_>, profile: &Profile, c: usize) -> String {
     }
 }
 
-fn cap(program: &Program, cap: &Cap, sent: usize, from: i64, tz: chrono_tz::Tz) -> String {
+fn cap(cx: &Context<'_>, cap: &Cap, sent: usize, from: i64) -> String {
     let sends = if sent == 1 { "send" } else { "sends" };
     let since = match cap.window {
         CapWindow::Day => "since 00:00 local".to_string(),
@@ -105,8 +105,14 @@ fn cap(program: &Program, cap: &Cap, sent: usize, from: i64, tz: chrono_tz::Tz) 
             format!("after {t}")
         }
     };
-    let _ = tz;
-    format!("`{}`: {sent} {sends} {since}", written(program, cap))
+    let written = written(cx.program, cap);
+    match cap.scope {
+        CapScope::Journey => format!(
+            "`{written}` of `{}`: {sent} {sends} {since}",
+            cx.journey.name
+        ),
+        _ => format!("`{written}`: {sent} {sends} {since}"),
+    }
 }
 
 /// A cap as the policy writes it: `cap 1 per day on sms`.
@@ -116,11 +122,21 @@ pub fn written(program: &Program, cap: &Cap) -> String {
         CapWindow::Week => "week".to_string(),
         CapWindow::Rolling(nanos) => duration(nanos),
     };
-    let on = cap
-        .channel
-        .and_then(|c| program.channels.get(c))
-        .map(|c| format!(" on {}", c.name))
-        .unwrap_or_default();
+    let on = match &cap.scope {
+        CapScope::All | CapScope::Journey => String::new(),
+        CapScope::Channels(list) => {
+            let names: Vec<&str> = list
+                .iter()
+                .filter_map(|c| program.channels.get(*c))
+                .map(|c| c.name.as_str())
+                .collect();
+            format!(" on {}", names.join(", "))
+        }
+        CapScope::Category(k) => format!(
+            " on category {}",
+            program.categories.get(*k).map_or("", String::as_str)
+        ),
+    };
     format!("cap {} per {window}{on}", cap.count)
 }
 

@@ -18,7 +18,7 @@ pub mod time;
 pub use decision::{Decision, DecisionKind, Reason};
 
 use crate::interp::{self, Env};
-use crate::ir::{CapWindow, Instr, Program, Reenter, Value};
+use crate::ir::{CapWindow, Instr, Program, Reenter, ShapeRef, Trigger, Value};
 use crate::jit::{ConditionId, Jit};
 use chrono_tz::Tz;
 use id::IdRef;
@@ -136,7 +136,9 @@ struct Core {
     program: Arc<Program>,
     names: Names,
     /// Pending timers, ordered as §7.3 fires them: time, profile, then journey
-    /// index (journeys are stored by priority descending, then name).
+    /// index (journeys are stored by priority descending, then name); the
+    /// third member is a [`slot`]: a journey's instance timer, then its
+    /// trigger timer.
     timers: BTreeSet<(i64, ProfileId, usize)>,
     clock: Option<i64>,
     /// 128-bit digests of the message ids seen, and when (by the clock). Digests
@@ -158,12 +160,15 @@ struct Core {
     track_changes: bool,
     /// What changed since the last [`Engine::take_changes`], for a durable store.
     dirty: FxHashSet<ProfileId>,
-    /// The (profile, journey) pairs whose pending timer changed since then.
+    /// The (profile, timer slot) pairs whose pending timer changed since then.
     timers_changed: FxHashSet<(ProfileId, usize)>,
     /// Where evicted profiles come back from.
     loader: Option<Box<dyn ProfileLoader>>,
     /// Native code for the program's conditions (`--engine jit`).
     jit: Option<Rc<Native>>,
+    /// (1.1) Whether a journey starts on inactivity (`when no`): then every
+    /// valid line of a profile counts, ignored ones included.
+    has_inactivity: bool,
     /// A counter of profile uses, for least-recently-used eviction.
     tick: u64,
     seen_added: Vec<(i64, u128)>,
@@ -185,6 +190,24 @@ struct EventPlan {
     exits: Vec<usize>,
     /// Journeys this event triggers.
     triggers: Vec<usize>,
+    /// (1.1) `previous` aggregates over this event: recorded once the
+    /// event's journeys have run.
+    previous: Vec<usize>,
+    /// (1.1) Inactivity journeys (`when no`) whose timer this event moves.
+    moves: Vec<usize>,
+    /// (1.1) Journeys with a `goal` on this event.
+    goals: Vec<usize>,
+}
+
+/// A timer's place in the timer set: journey `j`'s instance timer (a wait, a
+/// deferral) or its trigger timer (`when no … for`).
+fn slot(journey: usize, trigger: bool) -> usize {
+    journey * 2 + usize::from(trigger)
+}
+
+/// The journey of a timer slot, and whether it is a trigger timer.
+pub fn slot_journey(slot: usize) -> (usize, bool) {
+    (slot / 2, slot % 2 == 1)
 }
 
 fn plans(program: &Program) -> Rc<[EventPlan]> {
@@ -195,7 +218,11 @@ fn plans(program: &Program) -> Rc<[EventPlan]> {
         .collect();
     for (i, agg) in program.aggregates.iter().enumerate() {
         if let Some(plan) = plans.get_mut(agg.event) {
-            plan.aggregates.push(i);
+            if agg.previous {
+                plan.previous.push(i);
+            } else {
+                plan.aggregates.push(i);
+            }
         }
     }
     for (j, journey) in program.journeys.iter().enumerate() {
@@ -204,8 +231,29 @@ fn plans(program: &Program) -> Rc<[EventPlan]> {
                 plan.exits.push(j);
             }
         }
-        if let Some(plan) = plans.get_mut(journey.trigger) {
-            plan.triggers.push(j);
+        match &journey.trigger {
+            Trigger::Events(events) => {
+                for &e in events {
+                    if let Some(plan) = plans.get_mut(e).filter(|p| p.triggers.last() != Some(&j)) {
+                        plan.triggers.push(j);
+                    }
+                }
+            }
+            Trigger::Inactivity { events, .. } => {
+                for &e in events {
+                    if let Some(plan) = plans.get_mut(e).filter(|p| p.moves.last() != Some(&j)) {
+                        plan.moves.push(j);
+                    }
+                }
+            }
+        }
+        for goal in &journey.goals {
+            if let Some(plan) = plans
+                .get_mut(goal.event)
+                .filter(|p| p.goals.last() != Some(&j))
+            {
+                plan.goals.push(j);
+            }
         }
     }
     plans.into()
@@ -261,8 +309,8 @@ pub trait ProfileLoader {
 #[derive(Debug, Default)]
 pub struct Changes<'a> {
     pub profiles: Vec<(ProfileId, &'a Profile)>,
-    /// Pending timers set, fired or cancelled: (profile, journey, when it now
-    /// fires, if it still waits).
+    /// Pending timers set, fired or cancelled: (profile, timer slot (see
+    /// [`slot_journey`]), when it now fires, if it still waits).
     pub timers: Vec<(ProfileId, usize, Option<i64>)>,
     pub seen_added: Vec<(i64, u128)>,
     pub clock: Option<i64>,
@@ -273,6 +321,7 @@ impl Engine {
         let send_retention = program
             .caps
             .iter()
+            .chain(program.journeys.iter().flat_map(|j| &j.caps))
             .map(|c| match c.window {
                 CapWindow::Rolling(d) => d,
                 // A calendar week, plus a day for DST and zone changes.
@@ -281,6 +330,10 @@ impl Engine {
             .max()
             .unwrap_or(0);
         let plans = plans(&program);
+        let has_inactivity = program
+            .journeys
+            .iter()
+            .any(|j| matches!(j.trigger, Trigger::Inactivity { .. }));
         Engine {
             profiles: Profiles::default(),
             core: Core {
@@ -299,6 +352,7 @@ impl Engine {
                 timers_changed: FxHashSet::default(),
                 loader: None,
                 jit: None,
+                has_inactivity,
                 tick: 0,
                 seen_added: Vec::new(),
                 scratch: Vec::new(),
@@ -357,11 +411,16 @@ impl Engine {
         Changes {
             timers: timers
                 .into_iter()
-                .map(|(id, j)| {
-                    let at = profiles
-                        .get(&IdRef(&id))
-                        .and_then(|p| p.journeys.get(j)?.active.as_ref()?.timer);
-                    (id, j, at)
+                .map(|(id, slot)| {
+                    let (j, trigger) = slot_journey(slot);
+                    let at = profiles.get(&IdRef(&id)).and_then(|p| {
+                        if trigger {
+                            p.trigger_timers.get(j).copied().flatten()
+                        } else {
+                            p.journeys.get(j)?.active.as_ref()?.timer
+                        }
+                    });
+                    (id, slot, at)
                 })
                 .collect(),
             profiles: ids
@@ -422,6 +481,7 @@ impl Engine {
         self.fire_timers(now, out);
         let core = &mut self.core;
         core.clock = Some(now);
+        let create = Some((event.timestamp, now));
         // Ids older than the window are forgotten, so that memory does not grow
         // with the length of the stream.
         core.forget_seen(now);
@@ -436,7 +496,7 @@ impl Engine {
             // 3. Consent from the call's context, on every call: a revocation
             // is never lost, whatever the call (traits' own `consent` comes after).
             if !context.consents.is_empty()
-                && let Some(profile) = core.profile(&mut self.profiles, &event.profile, true)
+                && let Some(profile) = core.profile(&mut self.profiles, &event.profile, create)
             {
                 apply_consents(profile, &context.consents, event.timestamp);
             }
@@ -444,6 +504,10 @@ impl Engine {
         match event.body {
             Body::Tick => Outcome::Processed,
             Body::Ignored => {
+                // (1.1) Any valid line of a profile starts its quiet periods.
+                if core.has_inactivity {
+                    core.profile(&mut self.profiles, &event.profile, create);
+                }
                 core.counters.ignored += 1;
                 let name = event.ignored_name.as_deref().unwrap_or("(unnamed)");
                 match core.counters.ignored_by_name.get_mut(name) {
@@ -456,7 +520,7 @@ impl Engine {
             }
             Body::Identify { attrs, consents } => {
                 // 3. Traits and consent.
-                let Some(profile) = core.profile(&mut self.profiles, &event.profile, true) else {
+                let Some(profile) = core.profile(&mut self.profiles, &event.profile, create) else {
                     return Outcome::Processed;
                 };
                 for (slot, value) in attrs {
@@ -469,7 +533,7 @@ impl Engine {
                 Outcome::Processed
             }
             Body::Track { event: kind, props } => {
-                if let Some(profile) = core.profile(&mut self.profiles, &event.profile, true) {
+                if let Some(profile) = core.profile(&mut self.profiles, &event.profile, create) {
                     core.track(profile, event.timestamp, now, kind, &props, out);
                 }
                 Outcome::Processed
@@ -535,14 +599,24 @@ impl Engine {
             if first.0 > until {
                 break;
             }
-            let Some((at, id, journey)) = core.timers.pop_first() else {
+            let Some((at, id, slot)) = core.timers.pop_first() else {
                 break;
             };
-            core.timer_changed(&id, journey);
-            // A timer belongs to an active instance, so its profile exists.
-            let Some(profile) = core.profile(&mut self.profiles, &id, false) else {
+            core.timer_changed(&id, slot);
+            // A timer belongs to a profile that exists.
+            let Some(profile) = core.profile(&mut self.profiles, &id, None) else {
                 continue;
             };
+            let (journey, trigger) = slot_journey(slot);
+            if trigger {
+                // (1.1) A quiet period ended: the journey may start, once; the
+                // next of its events starts the next period.
+                if let Some(due) = profile.trigger_timers.get_mut(journey) {
+                    *due = None;
+                }
+                core.try_enter(profile, journey, at, &[], out);
+                continue;
+            }
             let Some(instance) = instance_mut(profile, journey) else {
                 continue;
             };
@@ -553,29 +627,43 @@ impl Engine {
 }
 
 impl Core {
-    /// The profile `id`, from memory or the loader; a new one when `create` and
-    /// it has never been seen. Marks it used (and changed, for a store).
+    /// The profile `id`, from memory or the loader; a new one when `create`
+    /// (the line's timestamp and the clock) and it has never been seen. Marks
+    /// it used (and changed, for a store).
     fn profile<'p>(
         &mut self,
         profiles: &'p mut Profiles,
         id: &str,
-        create: bool,
+        create: Option<(i64, i64)>,
     ) -> Option<&'p mut Profile> {
         let held = profiles.len();
+        let mut created = None;
         let profile = match profiles.entry_ref(&IdRef(id)) {
             hashbrown::hash_map::EntryRef::Occupied(entry) => entry.into_mut(),
             hashbrown::hash_map::EntryRef::Vacant(entry) => {
                 let loaded = self.loader.as_mut().and_then(|l| l.load(id));
-                let mut profile = match loaded {
-                    Some(p) => p,
-                    None if create => Profile::new(&self.program),
-                    None => return None,
+                let mut profile = match (loaded, create) {
+                    (Some(p), _) => p,
+                    (None, Some(at)) => {
+                        created = Some(at);
+                        Profile::new(&self.program)
+                    }
+                    (None, None) => return None,
                 };
                 profile.id = ProfileId::new(id);
                 self.counters.peak_profiles = self.counters.peak_profiles.max(held + 1);
                 entry.insert(profile)
             }
         };
+        // (1.1) A new profile's quiet periods start with its first line.
+        if let Some((timestamp, now)) = created {
+            let program = Arc::clone(&self.program);
+            for (j, journey) in program.journeys.iter().enumerate() {
+                if let Trigger::Inactivity { after, .. } = journey.trigger {
+                    self.set_trigger_timer(profile, j, timestamp.saturating_add(after).max(now));
+                }
+            }
+        }
         self.tick += 1;
         profile.touched = self.tick;
         if self.track_changes && !self.dirty.contains(&profile.id) {
@@ -624,15 +712,90 @@ impl Core {
         props: &[Value],
         out: &mut Vec<Decision>,
     ) {
-        let jit = self.jit.clone();
         let program = Arc::clone(&self.program);
-        let tz = profile.tz;
         let plans = Rc::clone(&self.plans);
         let Some(plan) = plans.get(kind) else {
             return;
         };
-        // 4. Aggregates, at the event's own time.
-        for &i in &plan.aggregates {
+        // 4. Aggregates, at the event's own time (`previous` ones after the
+        // journeys, below), and (1.1) the inactivity timers this event moves.
+        self.record(profile, &plan.aggregates, timestamp, now, props);
+        for &j in &plan.moves {
+            if let Some(Trigger::Inactivity { after, .. }) =
+                program.journeys.get(j).map(|j| &j.trigger)
+            {
+                let due = timestamp.saturating_add(*after).max(now);
+                let current = profile.trigger_timers.get(j).copied().flatten();
+                // The quiet period runs from the latest such event.
+                if current.is_none_or(|c| c < due) {
+                    self.set_trigger_timer(profile, j, due);
+                }
+            }
+        }
+        // 5. (1.1) Goals, in priority order.
+        for &j in &plan.goals {
+            self.convert(profile, j, kind, props, now, out);
+        }
+        // 6. Exits, in priority order.
+        let jit = self.jit.clone();
+        let tz = profile.tz;
+        let mut chosen = std::mem::take(&mut self.scratch);
+        chosen.clear();
+        {
+            let env = event_env(&program, profile, props, now, tz, &self.divisions_by_zero);
+            chosen.extend(plan.exits.iter().copied().filter(|&j| {
+                profile.journeys.get(j).is_some_and(|s| s.active.is_some())
+                    && program.journeys.get(j).is_some_and(|journey| {
+                        journey.exits.iter().enumerate().any(|(k, (ev, cond))| {
+                            *ev == kind
+                                && cond.as_ref().is_none_or(|c| {
+                                    holds(jit.as_deref(), Site::Exit(j, k), c, &env)
+                                })
+                        })
+                    })
+            }));
+        }
+        for &j in &chosen {
+            self.end_instance(profile, j);
+            let exited = DecisionKind::Exited {
+                event: name(&self.names.events, kind),
+            };
+            out.push(self.decision(now, profile, j, exited));
+        }
+        self.scratch = chosen;
+        // 7. Triggers, in priority order, each decided after the journeys
+        // before it ran: (1.1) their sends are `sent` events a condition reads.
+        for &j in &plan.triggers {
+            let Some(journey) = program.journeys.get(j) else {
+                continue;
+            };
+            let snapshot;
+            let event: &[Value] = match journey.shape {
+                ShapeRef::Event(_) => props,
+                ShapeRef::Shape(_) => {
+                    snapshot = program.snapshot(journey.shape, kind, props);
+                    &snapshot
+                }
+            };
+            self.try_enter(profile, j, now, event, out);
+        }
+        // 4 (1.1). `previous` aggregates see the event only now.
+        self.record(profile, &plan.previous, timestamp, now, props);
+    }
+
+    /// Records an event in the aggregates `which` (those whose filter it passes).
+    fn record(
+        &mut self,
+        profile: &mut Profile,
+        which: &[usize],
+        timestamp: i64,
+        now: i64,
+        props: &[Value],
+    ) {
+        let jit = self.jit.clone();
+        let program = Arc::clone(&self.program);
+        let tz = profile.tz;
+        for &i in which {
             let Some(agg) = program.aggregates.get(i) else {
                 continue;
             };
@@ -670,98 +833,145 @@ impl Core {
                 state.record(timestamp, value);
             }
         }
-        // 5. Exits, in priority order.
-        let mut chosen = std::mem::take(&mut self.scratch);
-        chosen.clear();
-        {
-            let env = event_env(&program, profile, props, now, tz, &self.divisions_by_zero);
-            chosen.extend(plan.exits.iter().copied().filter(|&j| {
-                profile.journeys.get(j).is_some_and(|s| s.active.is_some())
-                    && program.journeys.get(j).is_some_and(|journey| {
-                        journey.exits.iter().enumerate().any(|(k, (ev, cond))| {
-                            *ev == kind
-                                && cond.as_ref().is_none_or(|c| {
-                                    holds(jit.as_deref(), Site::Exit(j, k), c, &env)
-                                })
-                        })
-                    })
-            }));
+    }
+
+    /// Starts an instance of journey `j` if its condition holds over `event`
+    /// (the trigger's properties, as the journey's shape lays them out) and the
+    /// profile is eligible; with `--explain`, records why a matching trigger
+    /// could not start one.
+    fn try_enter(
+        &mut self,
+        profile: &mut Profile,
+        j: usize,
+        now: i64,
+        event: &[Value],
+        out: &mut Vec<Decision>,
+    ) {
+        let program = Arc::clone(&self.program);
+        let (Some(journey), Some(state)) = (program.journeys.get(j), profile.journeys.get(j))
+        else {
+            return;
+        };
+        let refusal = eligibility(journey.reenter, state, now);
+        if refusal.is_some() && !self.explain {
+            return;
         }
-        for &j in &chosen {
-            self.end_instance(profile, j);
-            let exited = DecisionKind::Exited {
-                event: name(&self.names.events, kind),
-            };
-            out.push(self.decision(now, profile, j, exited));
+        // Evaluated only to explain: a throwaway counter, so that `--explain`
+        // changes no figure of a run.
+        let scratch = Cell::new(0);
+        let counter = match refusal {
+            Some(_) => &scratch,
+            None => &self.divisions_by_zero,
+        };
+        let env = event_env(&program, profile, event, now, profile.tz, counter);
+        let matches = journey
+            .condition
+            .as_ref()
+            .is_none_or(|c| holds(self.jit.as_deref(), Site::Trigger(j), c, &env));
+        if !matches {
+            return;
         }
-        // 6. Triggers, in priority order. Running a journey's steps changes only
-        // its own instance and the send history, which no trigger condition or
-        // eligibility rule reads, so all of them are decided first.
-        chosen.clear();
-        let mut refused: Vec<(usize, decision::NotEntered)> = Vec::new();
-        {
-            let env = event_env(&program, profile, props, now, tz, &self.divisions_by_zero);
-            let explain = self.explain;
-            chosen.extend(plan.triggers.iter().copied().filter(|&j| {
-                let (Some(journey), Some(state)) =
-                    (program.journeys.get(j), profile.journeys.get(j))
-                else {
-                    return false;
-                };
-                let refusal = eligibility(journey.reenter, state, now);
-                if refusal.is_some() && !explain {
-                    return false;
-                }
-                // Evaluated only to explain: a throwaway counter, so that
-                // `--explain` changes no figure of a run.
-                let scratch = Cell::new(0);
-                let env = match refusal {
-                    Some(_) => Env {
-                        divisions_by_zero: &scratch,
-                        ..env
-                    },
-                    None => env,
-                };
-                let matches = journey
-                    .condition
-                    .as_ref()
-                    .is_none_or(|c| holds(jit.as_deref(), Site::Trigger(j), c, &env));
-                match refusal {
-                    Some(why) if matches => {
-                        refused.push((j, why));
-                        false
-                    }
-                    Some(_) => false,
-                    None => matches,
-                }
-            }));
-        }
-        // `not_entered` goes where the journey stands in priority order.
-        let mut refused = refused.into_iter().peekable();
-        for &j in &chosen {
-            while let Some((r, why)) = refused.next_if(|(r, _)| *r < j) {
-                let kind = DecisionKind::NotEntered { reason: why };
-                out.push(self.decision(now, profile, r, kind));
-            }
-            if let Some(state) = profile.journeys.get_mut(j) {
-                state.entries += 1;
-                state.last_entry = Some(now);
-                state.active = Some(Box::new(Instance {
-                    number: state.entries,
-                    trigger: props.to_vec(),
-                    pc: 0,
-                    timer: None,
-                    arm: None,
-                }));
-            }
-            out.push(self.decision(now, profile, j, DecisionKind::Entered));
-            self.run(profile, j, now, out);
-        }
-        for (r, why) in refused {
+        if let Some(why) = refusal {
             let kind = DecisionKind::NotEntered { reason: why };
-            out.push(self.decision(now, profile, r, kind));
+            out.push(self.decision(now, profile, j, kind));
+            return;
         }
-        self.scratch = chosen;
+        let Some(state) = profile.journeys.get_mut(j) else {
+            return;
+        };
+        state.entries += 1;
+        state.last_entry = Some(now);
+        let number = state.entries;
+        state.active = Some(Box::new(Instance {
+            number,
+            trigger: event.to_vec(),
+            pc: 0,
+            timer: None,
+            arm: None,
+        }));
+        if let Some(longest) = journey.goals.iter().map(|g| g.within).max() {
+            // (1.1) The instance's goal window opens with its entry; closed
+            // ones are forgotten here and when goals are tested.
+            profile
+                .goals
+                .retain(|w| !(w.journey as usize == j && now.saturating_sub(w.entered) > longest));
+            profile.goals.push(state::GoalWindow {
+                journey: j as u32,
+                number,
+                entered: now,
+                arm: None,
+            });
+        }
+        out.push(self.decision(now, profile, j, DecisionKind::Entered));
+        self.run(profile, j, now, out);
+    }
+
+    /// (1.1) Step 5 of §7.3: an event of kind `kind` converts each open goal
+    /// window of journey `j` it matches, oldest entry first, once each.
+    fn convert(
+        &mut self,
+        profile: &mut Profile,
+        j: usize,
+        kind: usize,
+        props: &[Value],
+        now: i64,
+        out: &mut Vec<Decision>,
+    ) {
+        let program = Arc::clone(&self.program);
+        let Some(journey) = program.journeys.get(j) else {
+            return;
+        };
+        let longest = journey.goals.iter().map(|g| g.within).max().unwrap_or(0);
+        profile
+            .goals
+            .retain(|w| !(w.journey as usize == j && now.saturating_sub(w.entered) > longest));
+        let mut k = 0;
+        while let Some(window) = profile.goals.get(k) {
+            if window.journey as usize != j {
+                k += 1;
+                continue;
+            }
+            let entered = window.entered;
+            let matched = journey.goals.iter().enumerate().any(|(g, goal)| {
+                goal.event == kind
+                    && now.saturating_sub(entered) <= goal.within
+                    && goal.condition.as_ref().is_none_or(|c| {
+                        let env = event_env(
+                            &program,
+                            profile,
+                            props,
+                            now,
+                            profile.tz,
+                            &self.divisions_by_zero,
+                        );
+                        holds(self.jit.as_deref(), Site::Goal(j, g), c, &env)
+                    })
+            });
+            if !matched {
+                k += 1;
+                continue;
+            }
+            let window = profile.goals.remove(k);
+            let converted = DecisionKind::Converted {
+                event: name(&self.names.events, kind),
+                entered_at: window.entered,
+                arm: window.arm.as_deref().map(Rc::from),
+            };
+            out.push(self.decision(now, profile, j, converted));
+        }
+    }
+
+    /// (1.1) Sets journey `j`'s trigger timer (`when no … for`) to `at`.
+    fn set_trigger_timer(&mut self, profile: &mut Profile, j: usize, at: i64) {
+        let Some(due) = profile.trigger_timers.get_mut(j) else {
+            return;
+        };
+        if let Some(old) = due.replace(at) {
+            self.timers
+                .remove(&(old, profile.id.clone(), slot(j, true)));
+        }
+        self.timers.insert((at, profile.id.clone(), slot(j, true)));
+        self.timer_changed(&profile.id, slot(j, true));
     }
 
     /// Ends an active instance and cancels its timer.
@@ -771,15 +981,16 @@ impl Core {
             .get_mut(journey)
             .and_then(|state| state.active.take());
         if let Some(at) = instance.and_then(|i| i.timer) {
-            self.timers.remove(&(at, profile.id.clone(), journey));
-            self.timer_changed(&profile.id, journey);
+            self.timers
+                .remove(&(at, profile.id.clone(), slot(journey, false)));
+            self.timer_changed(&profile.id, slot(journey, false));
         }
     }
 
     /// Notes, for a store, that a pending timer was set, fired or cancelled.
-    fn timer_changed(&mut self, id: &ProfileId, journey: usize) {
+    fn timer_changed(&mut self, id: &ProfileId, slot: usize) {
         if self.track_changes {
-            self.timers_changed.insert((id.clone(), journey));
+            self.timers_changed.insert((id.clone(), slot));
         }
     }
 
@@ -802,8 +1013,9 @@ impl Core {
     fn schedule(&mut self, profile: &mut Profile, journey: usize, at: i64) {
         if let Some(instance) = instance_mut(profile, journey) {
             instance.timer = Some(at);
-            self.timers.insert((at, profile.id.clone(), journey));
-            self.timer_changed(&profile.id, journey);
+            self.timers
+                .insert((at, profile.id.clone(), slot(journey, false)));
+            self.timer_changed(&profile.id, slot(journey, false));
         }
     }
 
@@ -847,6 +1059,26 @@ impl Core {
                     self.schedule(profile, j, time::next_local_time(tz, now, *minutes));
                     return;
                 }
+                Instr::WaitUntilExpr(e) => {
+                    let env = Env {
+                        program: &program,
+                        attrs: &profile.attrs,
+                        event: &[],
+                        trigger: &instance.trigger,
+                        now,
+                        tz,
+                        aggregates: &*profile,
+                        divisions_by_zero: &self.divisions_by_zero,
+                    };
+                    let value = interp::eval(e, &env);
+                    set_pc(profile, j, pc + 1);
+                    // A checked program gives a present `time_of_day` here.
+                    if let Value::Duration(d) = value {
+                        let minutes = (d / crate::ir::NANOS_PER_MINUTE).clamp(0, 24 * 60 - 1);
+                        self.schedule(profile, j, time::next_local_time(tz, now, minutes as u16));
+                        return;
+                    }
+                }
                 Instr::JumpUnless(cond, target) => {
                     let env = Env {
                         program: &program,
@@ -882,6 +1114,15 @@ impl Core {
                         && instance.arm.is_none()
                     {
                         instance.arm = Some(arm.name.as_str().into());
+                        let number = instance.number;
+                        // (1.1) Conversions carry the arm too.
+                        if let Some(window) = profile
+                            .goals
+                            .iter_mut()
+                            .find(|w| w.journey as usize == j && w.number == number)
+                        {
+                            window.arm = Some(arm.name.as_str().into());
+                        }
                     }
                     match chosen {
                         Some(arm) => match arm.target {
@@ -906,6 +1147,7 @@ impl Core {
                             program: &program,
                             names: &self.names,
                             journey,
+                            journey_index: j,
                             now,
                             tz,
                             divisions_by_zero: &self.divisions_by_zero,
@@ -925,15 +1167,21 @@ impl Core {
                         } => {
                             let message_id = message_id(&profile.id, &journey.name, number, pc);
                             let horizon = now.saturating_sub(self.send_retention);
-                            while profile.sends.front().is_some_and(|(t, _)| *t <= horizon) {
+                            while profile.sends.front().is_some_and(|s| s.at <= horizon) {
                                 profile.sends.pop_front();
                             }
                             // A receipt never uses up a marketing message's place
                             // (LANGUAGE.md §6, 1.1): transactional sends count
                             // toward no cap, so they are not in the cap history.
                             if !journey.transactional {
-                                profile.sends.push_back((now, channel));
+                                profile.sends.push_back(state::Sent {
+                                    at: now,
+                                    channel: channel as u32,
+                                    journey: j as u32,
+                                });
                             }
+                            // (1.1) The send is a `sent` event from now on.
+                            self.record_sent(profile, journey, *template, channel, now);
                             let send = DecisionKind::Send {
                                 template: template_name,
                                 channel: name(&self.names.channels, channel),
@@ -972,6 +1220,50 @@ impl Core {
                 }
             }
         }
+    }
+}
+
+impl Core {
+    /// (1.1) Records a send as the built-in `sent` event, in the aggregates
+    /// that read it.
+    fn record_sent(
+        &mut self,
+        profile: &mut Profile,
+        journey: &crate::ir::Journey,
+        template: usize,
+        channel: usize,
+        now: i64,
+    ) {
+        let Some(sent) = self.program.sent_event else {
+            return;
+        };
+        let plans = Rc::clone(&self.plans);
+        let Some(plan) = plans.get(sent) else {
+            return;
+        };
+        let program = Arc::clone(&self.program);
+        let text = |s: &str| Value::Str(Arc::from(s));
+        let props = [
+            text(&journey.name),
+            text(
+                program
+                    .templates
+                    .get(template)
+                    .map_or("", |t| t.name.as_str()),
+            ),
+            text(
+                program
+                    .channels
+                    .get(channel)
+                    .map_or("", |c| c.name.as_str()),
+            ),
+            journey
+                .category
+                .and_then(|k| program.categories.get(k))
+                .map_or(Value::None, |k| text(k)),
+        ];
+        self.record(profile, &plan.aggregates, now, now, &props);
+        self.record(profile, &plan.previous, now, now, &props);
     }
 }
 
@@ -1067,6 +1359,8 @@ enum Site {
     Exit(usize, usize),
     /// A journey's `if` step, by instruction.
     Step(usize, usize),
+    /// (1.1) A journey's `goal` clause, by position.
+    Goal(usize, usize),
 }
 
 /// Native code for a program's conditions, each condition's function found
@@ -1077,6 +1371,7 @@ struct Native {
     triggers: Vec<Option<ConditionId>>,
     exits: Vec<Vec<Option<ConditionId>>>,
     steps: Vec<Vec<Option<ConditionId>>>,
+    goals: Vec<Vec<Option<ConditionId>>>,
 }
 
 impl Native {
@@ -1097,6 +1392,11 @@ impl Native {
                 .journeys
                 .iter()
                 .map(|j| j.exits.iter().map(|(_, c)| id(c.as_ref())).collect())
+                .collect(),
+            goals: program
+                .journeys
+                .iter()
+                .map(|j| j.goals.iter().map(|g| id(g.condition.as_ref())).collect())
                 .collect(),
             steps: program
                 .journeys
@@ -1121,6 +1421,7 @@ impl Native {
             Site::Trigger(j) => self.triggers.get(j).copied().flatten(),
             Site::Exit(j, k) => self.exits.get(j)?.get(k).copied().flatten(),
             Site::Step(j, pc) => self.steps.get(j)?.get(pc).copied().flatten(),
+            Site::Goal(j, g) => self.goals.get(j)?.get(g).copied().flatten(),
         }
     }
 }

@@ -21,9 +21,15 @@ pub struct Profile {
     /// (for explanations).
     pub consent_changed: Vec<Option<i64>>,
     pub aggregates: Vec<AggregateState>,
-    /// Sends (time, channel), oldest first, kept as long as the longest cap needs.
-    pub sends: VecDeque<(i64, usize)>,
+    /// Sends, oldest first, kept as long as the longest cap needs (sends of
+    /// transactional journeys are not kept: no cap counts them).
+    pub sends: VecDeque<Sent>,
     pub journeys: Vec<JourneyState>,
+    /// (1.1) Per journey, when its trigger timer (`when no … for`) is due, if
+    /// it is pending; empty when the program has no such journey.
+    pub trigger_timers: Vec<Option<i64>>,
+    /// (1.1) Open goal windows, in order of entry.
+    pub goals: Vec<GoalWindow>,
     /// When the profile was last used (the engine's counter), for eviction.
     #[serde(skip)]
     pub touched: u64,
@@ -55,6 +61,16 @@ impl Profile {
                 .collect(),
             sends: VecDeque::new(),
             journeys: vec![JourneyState::default(); program.journeys.len()],
+            trigger_timers: if program
+                .journeys
+                .iter()
+                .any(|j| matches!(j.trigger, crate::ir::Trigger::Inactivity { .. }))
+            {
+                vec![None; program.journeys.len()]
+            } else {
+                Vec::new()
+            },
+            goals: Vec::new(),
             touched: 0,
         }
     }
@@ -70,6 +86,27 @@ pub fn zone_of(program: &Program, attrs: &[Value]) -> chrono_tz::Tz {
             _ => None,
         })
         .unwrap_or(chrono_tz::Tz::UTC)
+}
+
+/// A send the caps count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sent {
+    pub at: i64,
+    pub channel: u32,
+    /// The sending journey (its index in the program).
+    pub journey: u32,
+}
+
+/// (1.1) An instance's goal window (§7.6): open from its entry until the
+/// journey's longest `goal … within` has passed, or until it converts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GoalWindow {
+    pub journey: u32,
+    /// The instance's number.
+    pub number: u32,
+    pub entered: i64,
+    /// The arm of its first split, once it passed one.
+    pub arm: Option<Box<str>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

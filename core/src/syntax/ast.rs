@@ -66,6 +66,8 @@ pub enum DeclKind {
     Segment(SegmentDecl),
     Template(TemplateDecl),
     Journey(JourneyDecl),
+    /// (1.1) `category promotions`.
+    Category(CategoryDecl),
 }
 
 impl DeclKind {
@@ -80,6 +82,7 @@ impl DeclKind {
             DeclKind::Segment(_) => "segment",
             DeclKind::Template(_) => "template",
             DeclKind::Journey(_) => "journey",
+            DeclKind::Category(_) => "category",
         }
     }
 
@@ -92,9 +95,16 @@ impl DeclKind {
             DeclKind::Segment(d) => Some(&d.name),
             DeclKind::Template(d) => Some(&d.name),
             DeclKind::Journey(d) => Some(&d.name),
+            DeclKind::Category(d) => Some(&d.name),
             DeclKind::Profile(_) | DeclKind::Limits(_) => None,
         }
     }
+}
+
+/// (1.1) A message category.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CategoryDecl {
+    pub name: Ident,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -207,8 +217,19 @@ pub struct Cap {
     pub count: u32,
     pub count_span: Span,
     pub window: Window,
-    pub channel: Option<Ident>,
+    pub scope: CapScope,
     pub span: Span,
+}
+
+/// Which sends a cap counts.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CapScope {
+    /// Every channel.
+    All,
+    /// `on email` or (1.1) `on email, sms, push`.
+    Channels(Vec<Ident>),
+    /// (1.1) `on category promotions`.
+    Category(Ident),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -323,13 +344,36 @@ pub struct Clause {
 #[derive(Clone, Debug, PartialEq)]
 pub enum ClauseKind {
     Owner(StrLit),
-    Priority { value: f64, value_span: Span },
+    Priority {
+        value: f64,
+        value_span: Span,
+    },
     When(Trigger),
     ExitOn(Trigger),
     ReenterAfter(DurationLit),
     ReenterNever,
     RequireConsent(Ident),
     Transactional,
+    /// (1.1) `when no browse, cart for 30d [where …]`: inactivity.
+    WhenNo {
+        events: Vec<Ident>,
+        after: DurationLit,
+        condition: Option<Expr>,
+    },
+    /// (1.1) `category promotions`.
+    Category(Ident),
+    /// (1.1) `cap 1 per week`: this journey's own sends.
+    Cap {
+        count: u32,
+        count_span: Span,
+        window: Window,
+    },
+    /// (1.1) `goal order_completed [where …] within 7d`.
+    Goal {
+        event: Ident,
+        condition: Option<Expr>,
+        within: DurationLit,
+    },
 }
 
 impl ClauseKind {
@@ -337,23 +381,36 @@ impl ClauseKind {
         match self {
             ClauseKind::Owner(_) => "owner",
             ClauseKind::Priority { .. } => "priority",
-            ClauseKind::When(_) => "when",
+            ClauseKind::When(_) | ClauseKind::WhenNo { .. } => "when",
             ClauseKind::ExitOn(_) => "exit on",
             ClauseKind::ReenterAfter(_) | ClauseKind::ReenterNever => "reenter",
             ClauseKind::RequireConsent(_) => "require consent",
             ClauseKind::Transactional => "transactional",
+            ClauseKind::Category(_) => "category",
+            ClauseKind::Cap { .. } => "cap",
+            ClauseKind::Goal { .. } => "goal",
         }
     }
 }
 
-/// `EVENT [where COND]`, as in `when` and `exit on`.
+/// `EVENT [where COND]`, as in `when` and `exit on`; (1.1) `when` may list
+/// several events (`when cart_abandoned, checkout_started`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Trigger {
     pub event: Ident,
+    /// (1.1) The events listed after the first (`when` only).
+    pub also: Vec<Ident>,
     /// The event was written as a string (`when "Cart Abandoned"`): an error
     /// the checker explains, naming the declared event.
     pub quoted: bool,
     pub condition: Option<Expr>,
+}
+
+impl Trigger {
+    /// Every event listed, in order.
+    pub fn events(&self) -> impl Iterator<Item = &Ident> {
+        std::iter::once(&self.event).chain(&self.also)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -366,6 +423,8 @@ pub struct Step {
 pub enum StepKind {
     Wait(DurationLit),
     WaitUntil(TimeOfDay),
+    /// (1.1) `wait until EXPR`, a `time_of_day` evaluated when the step starts.
+    WaitUntilExpr(Expr),
     Send {
         template: Ident,
         channels: Vec<Ident>,
@@ -450,6 +509,8 @@ pub struct Call {
     pub args: Vec<Expr>,
     pub filter: Option<Box<Expr>>,
     pub within: Option<DurationLit>,
+    /// (1.1) `count(previous E …)`: the span of `previous`.
+    pub previous: Option<Span>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

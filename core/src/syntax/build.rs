@@ -90,6 +90,9 @@ impl<'t> Builder<'t> {
             Rule::segment_decl => DeclKind::Segment(self.segment(pair)),
             Rule::template_decl => DeclKind::Template(self.template(pair)),
             Rule::journey_decl => DeclKind::Journey(self.journey(pair)),
+            Rule::category_decl => DeclKind::Category(CategoryDecl {
+                name: self.ident(next(&mut pair.into_inner().skip(1))),
+            }),
             rule => unreachable!("decl_entry only yields declarations, got {rule:?}"),
         }
     }
@@ -392,7 +395,36 @@ impl<'t> Builder<'t> {
     fn cap(&mut self, pair: P<'_>) -> Option<Cap> {
         let span = self.span(&pair);
         let mut inner = pair.into_inner().skip(1);
-        let count_pair = next(&mut inner);
+        let (count, count_span, window) = self.cap_limit(&mut inner);
+        let _on = inner.next();
+        let scope = match inner.next() {
+            None => CapScope::All,
+            Some(p) if p.as_rule() == Rule::cap_category => {
+                CapScope::Category(self.ident(next(&mut p.into_inner().skip(1))))
+            }
+            Some(first) => CapScope::Channels(
+                std::iter::once(first)
+                    .chain(inner)
+                    .filter(|p| p.as_rule() == Rule::ident)
+                    .map(|p| self.ident(p))
+                    .collect(),
+            ),
+        };
+        Some(Cap {
+            count: count?,
+            count_span,
+            window: window?,
+            scope,
+            span,
+        })
+    }
+
+    /// `N per WINDOW`, as in caps of `limits` and (1.1) of journeys.
+    fn cap_limit<'i>(
+        &mut self,
+        inner: &mut impl Iterator<Item = P<'i>>,
+    ) -> (Option<u32>, Span, Option<Window>) {
+        let count_pair = next(inner);
         let count_span = self.span(&count_pair);
         let count = self.whole_number(
             &count_pair,
@@ -401,24 +433,18 @@ impl<'t> Builder<'t> {
             "write a whole number of sends, such as `3`",
         );
         let _per = inner.next();
-        let window_pair = next(&mut inner);
-        let window_span = self.span(&window_pair);
+        let window_pair = next(inner);
+        let span = self.span(&window_pair);
         let window = match window_pair.as_rule() {
             Rule::calendar_window if window_pair.as_str() == "day" => Some(WindowKind::Day),
             Rule::calendar_window => Some(WindowKind::Week),
             _ => self.duration(&window_pair).map(WindowKind::Rolling),
         };
-        let channel = inner.nth(1).map(|p| self.ident(p));
-        Some(Cap {
-            count: count? as u32,
+        (
+            count.map(|c| c as u32),
             count_span,
-            window: Window {
-                kind: window?,
-                span: window_span,
-            },
-            channel,
-            span,
-        })
+            window.map(|kind| Window { kind, span }),
+        )
     }
 
     fn segment(&mut self, pair: P<'_>) -> SegmentDecl {
@@ -524,7 +550,55 @@ impl<'t> Builder<'t> {
                     value_span,
                 }
             }
-            Rule::when_clause => ClauseKind::When(self.trigger(inner)),
+            Rule::when_clause => {
+                let first = inner.clone().next()?;
+                if first.as_rule() == Rule::when_no {
+                    let mut parts = first.into_inner().skip(1);
+                    let mut events = Vec::new();
+                    let mut after = None;
+                    for p in parts.by_ref() {
+                        match p.as_rule() {
+                            Rule::ident => events.push(self.ident(p)),
+                            Rule::duration => after = self.duration(&p),
+                            _ => {}
+                        }
+                    }
+                    let condition = inner.nth(2).map(|p| self.expr(p));
+                    ClauseKind::WhenNo {
+                        events,
+                        after: after?,
+                        condition,
+                    }
+                } else {
+                    ClauseKind::When(self.trigger(inner))
+                }
+            }
+            Rule::category_clause => ClauseKind::Category(self.ident(next(&mut inner))),
+            Rule::journey_cap => {
+                let (count, count_span, window) = self.cap_limit(&mut inner);
+                ClauseKind::Cap {
+                    count: count?,
+                    count_span,
+                    window: window?,
+                }
+            }
+            Rule::goal_clause => {
+                let event = self.ident(next(&mut inner));
+                let mut condition = None;
+                let mut within = None;
+                for p in inner {
+                    match p.as_rule() {
+                        Rule::expr => condition = Some(self.expr(p)),
+                        Rule::duration => within = self.duration(&p),
+                        _ => {}
+                    }
+                }
+                ClauseKind::Goal {
+                    event,
+                    condition,
+                    within: within?,
+                }
+            }
             Rule::exit_clause => ClauseKind::ExitOn(self.trigger(inner.skip(1))),
             Rule::reenter_clause => {
                 let p = next(&mut inner);
@@ -542,7 +616,8 @@ impl<'t> Builder<'t> {
         Some(Clause { kind, span })
     }
 
-    fn trigger<'i>(&mut self, mut inner: impl Iterator<Item = P<'i>>) -> Trigger {
+    fn trigger<'i>(&mut self, inner: impl Iterator<Item = P<'i>>) -> Trigger {
+        let mut inner = inner.peekable();
         let first = next(&mut inner);
         let quoted = first.as_rule() == Rule::string;
         let event = if quoted {
@@ -555,9 +630,14 @@ impl<'t> Builder<'t> {
         } else {
             self.ident(first)
         };
+        let mut also = Vec::new();
+        while let Some(p) = inner.next_if(|p| p.as_rule() == Rule::ident) {
+            also.push(self.ident(p));
+        }
         let condition = inner.nth(1).map(|p| self.expr(p));
         Trigger {
             event,
+            also,
             quoted,
             condition,
         }
@@ -575,7 +655,16 @@ impl<'t> Builder<'t> {
                 let mut inner = pair.into_inner().skip(1);
                 let p = next(&mut inner);
                 if p.as_rule() == Rule::kw_until {
-                    StepKind::WaitUntil(self.time_of_day(next(&mut inner))?)
+                    let e = self.expr(next(&mut inner));
+                    match e.kind {
+                        // A literal keeps its own step, as in 1.0.
+                        ExprKind::TimeOfDay(minutes) => StepKind::WaitUntil(TimeOfDay {
+                            minutes,
+                            span: e.span,
+                        }),
+                        ExprKind::Error => return None,
+                        _ => StepKind::WaitUntilExpr(e),
+                    }
                 } else {
                     StepKind::Wait(self.duration(&p)?)
                 }
@@ -892,9 +981,11 @@ impl<'t> Builder<'t> {
                     args: Vec::new(),
                     filter: None,
                     within: None,
+                    previous: None,
                 };
                 for p in inner {
                     match p.as_rule() {
+                        Rule::kw_previous => call.previous = Some(self.span(&p)),
                         Rule::expr => call.args.push(self.expr(p)),
                         Rule::call_where => {
                             call.filter = p.into_inner().nth(1).map(|e| Box::new(self.expr(e)));

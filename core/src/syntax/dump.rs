@@ -82,16 +82,15 @@ fn decl_kind(out: &mut String, kind: &DeclKind) {
         DeclKind::Limits(l) => {
             let _ = writeln!(out, "limits");
             for c in &l.caps {
-                let window = match &c.window.kind {
-                    WindowKind::Rolling(d) => duration_text(d.seconds),
-                    WindowKind::Day => "day".into(),
-                    WindowKind::Week => "week".into(),
+                let window = window_text(&c.window);
+                let on = match &c.scope {
+                    CapScope::All => String::new(),
+                    CapScope::Channels(list) => {
+                        let names: Vec<&str> = list.iter().map(|c| c.name.as_str()).collect();
+                        format!(" on {}", names.join(", "))
+                    }
+                    CapScope::Category(c) => format!(" on category {}", c.name),
                 };
-                let on = c
-                    .channel
-                    .as_ref()
-                    .map(|c| format!(" on {}", c.name))
-                    .unwrap_or_default();
                 let _ = writeln!(out, "  cap {} per {window}{on}", c.count);
             }
             for q in &l.quiet {
@@ -109,6 +108,9 @@ fn decl_kind(out: &mut String, kind: &DeclKind) {
                     let _ = writeln!(out, "    {}: {}", f.name.name, string(&f.value));
                 }
             }
+        }
+        DeclKind::Category(c) => {
+            let _ = writeln!(out, "category {}", c.name.name);
         }
         DeclKind::Journey(j) => {
             let recovered = if j.recovered { " (recovered)" } else { "" };
@@ -131,13 +133,58 @@ fn clause(kind: &ClauseKind) -> String {
         ClauseKind::ReenterNever => "reenter never".into(),
         ClauseKind::RequireConsent(t) => format!("require consent {}", t.name),
         ClauseKind::Transactional => "transactional".into(),
+        ClauseKind::WhenNo {
+            events,
+            after,
+            condition,
+        } => {
+            let names: Vec<&str> = events.iter().map(|e| e.name.as_str()).collect();
+            let head = format!(
+                "when no {} for {}",
+                names.join(", "),
+                duration_text(after.seconds)
+            );
+            match condition {
+                Some(c) => format!("{head} where {}", expr(c)),
+                None => head,
+            }
+        }
+        ClauseKind::Category(c) => format!("category {}", c.name),
+        ClauseKind::Cap { count, window, .. } => format!("cap {count} per {}", window_text(window)),
+        ClauseKind::Goal {
+            event,
+            condition,
+            within,
+        } => match condition {
+            Some(c) => format!(
+                "goal {} where {} within {}",
+                event.name,
+                expr(c),
+                duration_text(within.seconds)
+            ),
+            None => format!(
+                "goal {} within {}",
+                event.name,
+                duration_text(within.seconds)
+            ),
+        },
+    }
+}
+
+fn window_text(w: &Window) -> String {
+    match &w.kind {
+        WindowKind::Rolling(d) => duration_text(d.seconds),
+        WindowKind::Day => "day".into(),
+        WindowKind::Week => "week".into(),
     }
 }
 
 fn trigger(t: &Trigger) -> String {
+    let names: Vec<&str> = t.events().map(|e| e.name.as_str()).collect();
+    let names = names.join(", ");
     match &t.condition {
-        Some(c) => format!("{} where {}", t.event.name, expr(c)),
-        None => t.event.name.clone(),
+        Some(c) => format!("{names} where {}", expr(c)),
+        None => names,
     }
 }
 
@@ -150,6 +197,9 @@ fn steps(out: &mut String, list: &[Step], depth: usize) {
             }
             StepKind::WaitUntil(t) => {
                 let _ = writeln!(out, "{pad}wait until {}", time_of_day_text(t.minutes));
+            }
+            StepKind::WaitUntilExpr(e) => {
+                let _ = writeln!(out, "{pad}wait until {}", expr(e));
             }
             StepKind::Send { template, channels } => {
                 let via: Vec<&str> = channels.iter().map(|c| c.name.as_str()).collect();
@@ -262,6 +312,9 @@ pub fn expr(e: &Expr) -> String {
         ExprKind::Path(p) => path(p),
         ExprKind::Call(c) => {
             let mut parts: Vec<String> = c.args.iter().map(expr).collect();
+            if c.previous.is_some() {
+                parts.insert(0, "previous".into());
+            }
             if let Some(f) = &c.filter {
                 parts.push(format!("where {}", expr(f)));
             }

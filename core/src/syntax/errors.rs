@@ -67,10 +67,11 @@ fn classify(rule: Rule) -> Option<Expect> {
         op_or | op_and | op_eq | op_ne | op_le | op_ge | op_lt | op_gt | op_in | op_coalesce
         | op_add | op_sub | op_mul | op_div => Expect::Operator,
         consent_decl | profile_decl | event_decl | channel_decl | limits_decl | segment_decl
-        | template_decl | journey_decl | kw_limits | kw_segment | kw_template | kw_journey
-        | kw_channel => Expect::Declaration,
+        | template_decl | journey_decl | category_decl | kw_limits | kw_segment | kw_template
+        | kw_journey | kw_channel => Expect::Declaration,
         owner_clause | priority_clause | when_clause | exit_clause | reenter_clause
-        | require_clause | transactional_clause => Expect::ClauseOrStep,
+        | require_clause | transactional_clause | category_clause | journey_cap | goal_clause
+        | when_no => Expect::ClauseOrStep,
         wait_step | send_step | if_step | split_step | stop_step => Expect::Step,
         address_clause => Expect::Keyword("address"),
         channel_consent => Expect::Keyword("consent"),
@@ -81,9 +82,11 @@ fn classify(rule: Rule) -> Option<Expect> {
         call_where => Expect::Keyword("where"),
         call_within => Expect::Keyword("within"),
         EOI => Expect::End,
-        kw_owner | kw_priority | kw_when | kw_exit | kw_reenter | kw_require | kw_transactional => {
-            Expect::ClauseOrStep
-        }
+        kw_owner | kw_priority | kw_when | kw_exit | kw_reenter | kw_require | kw_transactional
+        | kw_goal => Expect::ClauseOrStep,
+        kw_category => Expect::Keyword("category"),
+        kw_for => Expect::Keyword("for"),
+        kw_previous => Expect::Expression,
         kw_wait | kw_send | kw_if | kw_split | kw_stop => Expect::Step,
         kw_address => Expect::Keyword("address"),
         kw_after => Expect::Keyword("after"),
@@ -115,6 +118,10 @@ fn classify_in(rule: Rule, parent: Rule) -> Option<Expect> {
         (ident, template_decl) => Expect::Phrase("a channel block like `email { … }`"),
         (ident, template_block) => Expect::Phrase("a field like `subject: \"…\"`"),
         (percent, split_step) => Expect::Phrase("an arm like `50% control { … }`"),
+        (kw_cap, journey_cap | journey_decl) | (kw_category, category_clause | journey_decl) => {
+            Expect::ClauseOrStep
+        }
+        (kw_category, category_decl) => Expect::Declaration,
         _ => return None,
     })
 }
@@ -572,7 +579,15 @@ fn generic(file: FileId, _text: &str, expected: &BTreeSet<Expect>, found: &Found
     let mut items: Vec<Expect> = expected.iter().copied().collect();
     // A clause-or-step already covers steps; the end is implied by `}`.
     if items.contains(&Expect::ClauseOrStep) {
-        items.retain(|e| *e != Expect::Step);
+        items.retain(|e| {
+            !matches!(
+                e,
+                Expect::Step | Expect::Keyword("cap" | "category" | "goal")
+            )
+        });
+    }
+    if items.contains(&Expect::Declaration) {
+        items.retain(|e| *e != Expect::Keyword("category"));
     }
     if items.len() > 1 {
         items.retain(|e| *e != Expect::End);

@@ -8,6 +8,7 @@ pub const RESERVED: &[&str] = &[
     "after",
     "and",
     "cap",
+    "category",
     "channel",
     "consent",
     "else",
@@ -15,6 +16,7 @@ pub const RESERVED: &[&str] = &[
     "exit",
     "false",
     "from",
+    "goal",
     "if",
     "in",
     "journey",
@@ -54,6 +56,7 @@ pub const RESERVED: &[&str] = &[
 /// Words that start a top-level declaration.
 pub const DECLARATIONS: &[&str] = &[
     "consent", "profile", "event", "channel", "limits", "segment", "template", "journey",
+    "category",
 ];
 
 /// Words that start a journey header clause.
@@ -65,6 +68,9 @@ pub const CLAUSES: &[&str] = &[
     "reenter",
     "require",
     "transactional",
+    "category",
+    "cap",
+    "goal",
 ];
 
 /// Words that start a journey step.
