@@ -141,6 +141,14 @@ fn collect_sends(
                     }
                 }
             }
+            StepKind::WaitFor {
+                then, otherwise, ..
+            } => {
+                collect_sends(then, trigger, out);
+                if let Some(b) = otherwise {
+                    collect_sends(b, trigger, out);
+                }
+            }
             _ => {}
         }
     }
@@ -205,6 +213,9 @@ impl Walker<'_> {
                 }
                 if let Some(t) = &c.consent {
                     self.add(t.span, Symbol::Decl("consent", t.name.clone()), false);
+                }
+                for e in &c.engagement {
+                    self.add(e.span, Symbol::Decl("event", e.name.clone()), false);
                 }
             }
             DeclKind::Limits(l) => {
@@ -301,7 +312,9 @@ impl Walker<'_> {
     fn steps(&mut self, journey: &str, steps: &[Step]) {
         for s in steps {
             match &s.kind {
-                StepKind::Send { template, channels } => {
+                StepKind::Send {
+                    template, channels, ..
+                } => {
                     self.add(
                         template.span,
                         Symbol::Decl("template", template.name.clone()),
@@ -337,6 +350,24 @@ impl Walker<'_> {
                     }
                 }
                 StepKind::WaitUntilExpr(e) => self.expr(e),
+                StepKind::WaitFor {
+                    event,
+                    condition,
+                    then,
+                    otherwise,
+                    ..
+                } => {
+                    self.add(event.span, Symbol::Decl("event", event.name.clone()), false);
+                    if let Some(cond) = condition {
+                        let outer = self.event.replace(event.name.clone());
+                        self.expr(cond);
+                        self.event = outer;
+                    }
+                    self.steps(journey, then);
+                    if let Some(b) = otherwise {
+                        self.steps(journey, b);
+                    }
+                }
                 StepKind::Wait(_) | StepKind::WaitUntil(_) | StepKind::Stop => {}
             }
         }
@@ -383,7 +414,10 @@ impl Walker<'_> {
                 self.expr(b);
             }
             ExprKind::Call(c) => {
-                let aggregate = matches!(c.function.name.as_str(), "count" | "sum" | "since");
+                let aggregate = matches!(
+                    c.function.name.as_str(),
+                    "count" | "sum" | "since" | "best_time"
+                );
                 for a in &c.args {
                     match (&a.kind, aggregate) {
                         (ExprKind::Path(p), true) => {

@@ -922,7 +922,7 @@ impl<'a> Checker<'a> {
 
     fn call(&mut self, file: FileId, span: Span, c: &'a Call, scope: &Scope<'a>) -> Ty {
         let name = c.function.name.as_str();
-        if matches!(name, "count" | "sum" | "since") {
+        if matches!(name, "count" | "sum" | "since" | "best_time") {
             return self.aggregate(file, span, c, scope);
         }
         let (params, result): (&[Ty], Ty) = match name {
@@ -1014,8 +1014,17 @@ impl<'a> Checker<'a> {
         let usage = match name {
             "count" => "count(EVENT where COND within 7d)",
             "sum" => "sum(EVENT.PROPERTY where COND within 30d)",
+            "best_time" => "best_time(EVENT where COND within 90d)",
             _ => "since(EVENT where COND)",
         };
+        if let (Some(previous), "best_time") = (c.previous, name) {
+            self.bad_call(
+                file,
+                previous,
+                "`best_time` takes no `previous`".into(),
+                "`previous` leaves the current event out of `count`, `sum` and `since`".into(),
+            );
+        }
         let [arg] = c.args.as_slice() else {
             self.bad_call(
                 file,
@@ -1116,7 +1125,7 @@ impl<'a> Checker<'a> {
                     "`since(EVENT)` is the time since the latest such event, however old".into(),
                 );
             }
-            ("count" | "sum", None) => {
+            ("count" | "sum" | "best_time", None) => {
                 self.bad_call(
                     file,
                     span,
@@ -1138,6 +1147,7 @@ impl<'a> Checker<'a> {
         }
         match name {
             "since" => Ty::DURATION.optional(),
+            "best_time" => Ty::TIME_OF_DAY.optional(),
             _ => Ty::NUMBER,
         }
     }

@@ -360,6 +360,9 @@ impl<'a> Checker<'a> {
             if let Some(topic) = &c.consent {
                 self.topic_ref(file, topic);
             }
+            for event in &c.engagement {
+                self.event_ref(file, event);
+            }
         }
     }
 
@@ -463,6 +466,32 @@ impl<'a> Checker<'a> {
                     .with_secondary(Label::new(file, first.span, "first window"))
                     .with_help("keep one global quiet window; give a channel its own with `quiet` in the channel"),
             );
+        }
+    }
+
+    /// (1.1) `via best of`: a channel without `engagement` is only ever
+    /// scored by its sends.
+    fn best_of(&mut self, file: FileId, channels: &'a [Ident]) {
+        for c in channels {
+            let Some(decl) = self.env.channels.get(c.name.as_str()).map(|i| i.node) else {
+                continue;
+            };
+            if decl.engagement.is_empty() {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::BestOfWithoutEngagement,
+                        format!(
+                            "the channel `{}` has no `engagement` clause, so `best of` cannot tell when a profile engages with it",
+                            c.name
+                        ),
+                        Label::new(file, c.span, "no engagement events"),
+                    )
+                    .with_help(format!(
+                        "list the events that show engagement in the channel: `engagement {}_opened`",
+                        c.name
+                    )),
+                );
+            }
         }
     }
 
@@ -913,10 +942,40 @@ impl<'a> Checker<'a> {
                     let ty = self.value(file, e, scope);
                     self.expect(file, e, ty, Ty::TIME_OF_DAY, "`wait until`");
                 }
-                StepKind::Send { template, channels } => {
+                StepKind::Send {
+                    template,
+                    channels,
+                    best,
+                } => {
                     self.send(file, template, channels, transactional, scope);
+                    if *best {
+                        self.best_of(file, channels);
+                    }
                     if self.env.templates.contains_key(template.name.as_str()) {
                         sends.push(&template.name);
+                    }
+                }
+                StepKind::WaitFor {
+                    timeout,
+                    event,
+                    condition,
+                    then,
+                    otherwise,
+                } => {
+                    self.nonzero(
+                        file,
+                        timeout,
+                        "a `wait up to`",
+                        "`wait up to 3d for review_submitted`",
+                    );
+                    let event = self.event_ref(file, event);
+                    if let Some(cond) = condition {
+                        let inner = Scope { event, ..*scope };
+                        self.condition(file, cond, &inner);
+                    }
+                    self.steps(file, then, scope, transactional, sends);
+                    if let Some(b) = otherwise {
+                        self.steps(file, b, scope, transactional, sends);
                     }
                 }
                 StepKind::If {
@@ -1134,7 +1193,9 @@ impl<'a> Checker<'a> {
             let stops = rest.iter().any(|s| matches!(s.kind, StepKind::Stop));
             let later = sends_in(rest) || (after && !stops);
             match &step.kind {
-                StepKind::Wait(_) | StepKind::WaitUntil(_) if !later => {
+                StepKind::Wait(_) | StepKind::WaitUntil(_) | StepKind::WaitUntilExpr(_)
+                    if !later =>
+                {
                     self.diags.push(
                         Diagnostic::new(
                             Code::WaitAfterLastSend,
@@ -1289,6 +1350,11 @@ fn blocks(step: &Step) -> Vec<&[Step]> {
             out
         }
         StepKind::Split { arms } => arms.iter().filter_map(|a| a.body.as_deref()).collect(),
+        StepKind::WaitFor {
+            then, otherwise, ..
+        } => std::iter::once(then.as_slice())
+            .chain(otherwise.as_deref())
+            .collect(),
         _ => Vec::new(),
     }
 }

@@ -106,6 +106,7 @@ codes! {
     NeverMissing = "L408", Warning, "`?? default` or a `none` test on a value that is never missing";
     TransactionalNeverLimited = "L409", Warning, "a `cap` or `category` on a transactional journey limits nothing";
     UnusedCategory = "L410", Warning, "a message category is used by no journey";
+    BestOfWithoutEngagement = "L411", Warning, "`via best of` lists a channel without an `engagement` clause";
 }
 
 impl Code {

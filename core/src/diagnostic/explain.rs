@@ -161,4 +161,6 @@ pages! {
         "Remove the clause, or, if the journey is marketing, remove `transactional` and give its channels consent topics.";
     UnusedCategory "L410" => "A category is declared but no journey has it, so caps `on category` it limit nothing and no `sent` event carries it.",
         "Give the journeys of that kind `category NAME`, or remove the declaration.";
+    BestOfWithoutEngagement "L411" => "`send … via best of` gives the message to the available channel the profile engages with most: the score is (engagements + 1) / (sends + 2) over 90 days. A channel without an `engagement` clause has no engagements to count, so its score only falls as it is used.",
+        "Add `engagement EVENT, …` to the channel: the events that show the profile opened, clicked or tapped a message on it.";
 }

@@ -397,6 +397,13 @@ impl<'a> Printer<'a> {
         if let Some(q) = &c.quiet {
             clauses.push((self.quiet(q), q.span));
         }
+        if let (Some(first), Some(last)) = (c.engagement.first(), c.engagement.last()) {
+            let names: Vec<&str> = c.engagement.iter().map(|e| e.name.as_str()).collect();
+            clauses.push((
+                format!("engagement {}", names.join(", ")),
+                first.span.to(last.span),
+            ));
+        }
         clauses.sort_by_key(|(_, s)| s.start);
         clauses
     }
@@ -527,15 +534,36 @@ impl<'a> Printer<'a> {
             StepKind::WaitUntilExpr(e) => {
                 self.item(&format!("wait until {}", self.expr(e)), s.span, keep_blank)
             }
-            StepKind::Send { template, channels } => {
+            StepKind::Send {
+                template,
+                channels,
+                best,
+            } => {
                 let via: Vec<&str> = channels.iter().map(|c| c.name.as_str()).collect();
-                let mut line = format!("send {} via {}", template.name, via.join(", "));
+                let best = if *best { "best of " } else { "" };
+                let mut line = format!("send {} via {best}{}", template.name, via.join(", "));
                 if line.len() + 2 * self.indent > WIDTH {
                     // One channel per line, in order of preference.
                     let separator = format!(",\n{}    ", self.pad());
-                    line = format!("send {} via {}", template.name, via.join(&separator));
+                    line = format!("send {} via {best}{}", template.name, via.join(&separator));
                 }
                 self.item(&line, s.span, keep_blank);
+            }
+            StepKind::WaitFor {
+                timeout,
+                event,
+                condition,
+                then,
+                otherwise,
+            } => {
+                let head = self.with_condition(event.name.clone(), condition.as_ref());
+                let head = format!("wait up to {} for {head}", self.src(timeout.span));
+                self.open(&head, s.span, keep_blank);
+                self.steps(then, true);
+                match otherwise {
+                    Some(b) => self.else_block(s, b),
+                    None => self.close(s.span),
+                }
             }
             StepKind::Stop => self.item("stop", s.span, keep_blank),
             StepKind::If {
@@ -572,23 +600,15 @@ impl<'a> Printer<'a> {
     fn else_chain(&mut self, if_step: &Step, otherwise: Option<&Else>) {
         match otherwise {
             None => self.close(if_step.span),
+            Some(Else::Block(b)) => self.else_block(if_step, b),
             Some(other) => {
-                // `} else {` on one line; the `}` of the then-block is not a span
-                // end of its own, so comments before it are printed first.
+                // `} else if … {` on one line; the `}` of the then-block is not
+                // a span end of its own, so comments before it are printed first.
                 let else_start = self.else_keyword(if_step);
                 self.leading(else_start);
                 self.indent = self.indent.saturating_sub(1);
                 match other {
-                    Else::Block(b) => {
-                        let brace = self.brace_after(else_start);
-                        self.out.push_str(&format!("{}}} else {{", self.pad()));
-                        self.last_end = brace + 1;
-                        self.trailing(brace + 1);
-                        self.out.push('\n');
-                        self.indent += 1;
-                        self.steps(b, true);
-                        self.close(if_step.span);
-                    }
+                    Else::Block(_) => {}
                     Else::If(nested) => {
                         let StepKind::If {
                             condition,
@@ -615,16 +635,44 @@ impl<'a> Printer<'a> {
     }
 
     /// Where the `else` of an `if` step is: after the then-block's closing brace.
-    fn else_keyword(&self, if_step: &Step) -> usize {
-        let StepKind::If {
-            then, condition, ..
-        } = &if_step.kind
-        else {
-            return if_step.span.start as usize;
+    /// `} else {` and the block, closing `step` (an `if` or a `wait … for`).
+    /// The `}` of the first block is not a span end of its own, so comments
+    /// before it are printed first.
+    fn else_block(&mut self, step: &Step, block: &[Step]) {
+        let else_start = self.else_keyword(step);
+        self.leading(else_start);
+        self.indent = self.indent.saturating_sub(1);
+        let brace = self.brace_after(else_start);
+        self.out.push_str(&format!("{}}} else {{", self.pad()));
+        self.last_end = brace + 1;
+        self.trailing(brace + 1);
+        self.out.push('\n');
+        self.indent += 1;
+        self.steps(block, true);
+        self.close(step.span);
+    }
+
+    fn else_keyword(&self, step: &Step) -> usize {
+        let after = match &step.kind {
+            StepKind::If {
+                then, condition, ..
+            } => then
+                .last()
+                .map_or(condition.span.end as usize, |s| s.span.end as usize),
+            StepKind::WaitFor {
+                then,
+                condition,
+                event,
+                ..
+            } => match then.last() {
+                Some(last) => last.span.end as usize,
+                None => {
+                    let head_end = condition.as_ref().map_or(event.span.end, |c| c.span.end);
+                    self.brace_after(head_end as usize) + 1
+                }
+            },
+            _ => return step.span.start as usize,
         };
-        let after = then
-            .last()
-            .map_or(condition.span.end as usize, |s| s.span.end as usize);
         let bytes = self.text.as_bytes();
         let mut i = after;
         // Skip to the `}` closing the then-block, then to `else`.

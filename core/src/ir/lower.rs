@@ -141,6 +141,10 @@ pub fn lower(modules: &[(FileId, ast::Module)]) -> Result<Program> {
         });
     }
     l.events = program.events.clone();
+    l.channels_engagement = channels
+        .iter()
+        .map(|c| c.engagement.iter().map(|e| l.event(&e.name)).collect())
+        .collect::<Result<_>>()?;
     for c in &channels {
         let address = c
             .address
@@ -161,6 +165,11 @@ pub fn lower(modules: &[(FileId, ast::Module)]) -> Result<Program> {
                 None => None,
             },
             quiet: c.quiet.as_ref().map(quiet),
+            engagement: c
+                .engagement
+                .iter()
+                .map(|e| l.event(&e.name))
+                .collect::<Result<_>>()?,
         });
     }
     if let Some(limits) = limits {
@@ -347,6 +356,8 @@ struct Lowerer {
     /// (1.1) `sent`'s index in `events`, once an aggregate reads it.
     sent_event: Option<usize>,
     shapes: Vec<Shape>,
+    /// Per channel, its engagement events (for `via best of`).
+    channels_engagement: Vec<Vec<usize>>,
     aggregates: Vec<Aggregate>,
     /// Splits seen so far in the journey being lowered (their `split_index`).
     splits: u32,
@@ -594,13 +605,69 @@ impl Lowerer {
                 StepKind::Wait(d) => code.push(Instr::Wait(nanos(d.seconds)?)),
                 StepKind::WaitUntil(t) => code.push(Instr::WaitUntil(t.minutes)),
                 StepKind::WaitUntilExpr(e) => code.push(Instr::WaitUntilExpr(self.expr(e, scope)?)),
-                StepKind::Send { template, channels } => code.push(Instr::Send {
-                    template: Self::lookup(&self.template_ix, &template.name, "template")?,
-                    channels: channels
+                StepKind::Send {
+                    template,
+                    channels,
+                    best,
+                } => {
+                    let channels = channels
                         .iter()
                         .map(|c| self.channel(&c.name))
-                        .collect::<Result<_>>()?,
-                }),
+                        .collect::<Result<Vec<_>>>()?;
+                    let best = match best {
+                        true => Some(
+                            channels
+                                .iter()
+                                .map(|&c| self.engagement(c))
+                                .collect::<Result<_>>()?,
+                        ),
+                        false => None,
+                    };
+                    code.push(Instr::Send {
+                        template: Self::lookup(&self.template_ix, &template.name, "template")?,
+                        channels,
+                        best,
+                    })
+                }
+                StepKind::WaitFor {
+                    timeout,
+                    event,
+                    condition,
+                    then,
+                    otherwise,
+                } => {
+                    let event = self.event(&event.name)?;
+                    let scope = Scope {
+                        event: Some(ShapeRef::Event(event)),
+                        ..scope
+                    };
+                    let condition = condition
+                        .as_ref()
+                        .map(|c| self.expr(c, scope))
+                        .transpose()?;
+                    let at = code.len();
+                    code.push(Instr::WaitFor {
+                        event,
+                        condition,
+                        timeout: nanos(timeout.seconds)?,
+                        on_timeout: 0,
+                    });
+                    self.steps(then, scope, code)?;
+                    let on_timeout = match otherwise {
+                        Some(other) => {
+                            let skip = code.len();
+                            code.push(Instr::Jump(0));
+                            let start = code.len();
+                            self.steps(other, scope, code)?;
+                            patch_here(code, skip);
+                            start
+                        }
+                        None => code.len(),
+                    };
+                    if let Some(Instr::WaitFor { on_timeout: t, .. }) = code.get_mut(at) {
+                        *t = on_timeout;
+                    }
+                }
                 StepKind::Stop => code.push(Instr::Stop),
                 StepKind::If {
                     condition,
@@ -818,9 +885,69 @@ impl Lowerer {
         })
     }
 
+    /// The index of an aggregate, shared with an identical one.
+    fn aggregate(&mut self, aggregate: Aggregate) -> usize {
+        match self
+            .aggregates
+            .iter()
+            .position(|a| same_aggregate(a, &aggregate))
+        {
+            Some(i) => i,
+            None => {
+                self.aggregates.push(aggregate);
+                self.aggregates.len() - 1
+            }
+        }
+    }
+
+    /// (1.1) The aggregates that score channel `c` for `via best of`: its
+    /// sends (the built-in `sent` on that channel) and each engagement event,
+    /// over 90 days.
+    fn engagement(&mut self, c: usize) -> Result<Engagement> {
+        let sent = self.counted_event(crate::check::SENT)?;
+        let name = self
+            .channel_ix
+            .iter()
+            .find(|(_, i)| **i == c)
+            .map(|(n, _)| n.clone())
+            .map_or_else(|| err("channel index"), Ok)?;
+        let (slot, _) = self.prop(ShapeRef::Event(sent), "channel")?;
+        let on_channel = Expr {
+            kind: ExprKind::Compare(
+                CompareOp::Eq,
+                Box::new(Expr {
+                    kind: ExprKind::EventProp(slot),
+                    ty: Type::String,
+                }),
+                Box::new(Expr {
+                    kind: ExprKind::Const(Value::Str(name.as_str().into())),
+                    ty: Type::String,
+                }),
+            ),
+            ty: Type::Bool,
+        };
+        let count = |event, filter| Aggregate {
+            kind: AggregateKind::Count,
+            event,
+            filter,
+            window: Some(ENGAGEMENT_WINDOW),
+            previous: false,
+        };
+        let sends = self.aggregate(count(sent, Some(on_channel)));
+        let events = self
+            .channels_engagement
+            .get(c)
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| self.aggregate(count(e, None)))
+            .collect();
+        Ok(Engagement { sends, events })
+    }
+
     fn call(&mut self, c: &ast::Call, scope: Scope) -> Result<(ExprKind, Type)> {
         let name = c.function.name.as_str();
-        if matches!(name, "count" | "sum" | "since") {
+        if matches!(name, "count" | "sum" | "since" | "best_time") {
             let Some(Ast::Path(path)) = c.args.first().map(|a| &a.kind) else {
                 return err("an aggregate without an event");
             };
@@ -828,6 +955,7 @@ impl Lowerer {
             let kind = match name {
                 "count" => AggregateKind::Count,
                 "since" => AggregateKind::Since,
+                "best_time" => AggregateKind::BestTime,
                 _ => {
                     let prop = path.segments.get(1).map_or("", |s| s.name.as_str());
                     AggregateKind::Sum(self.prop(ShapeRef::Event(event), prop)?.0)
@@ -845,21 +973,11 @@ impl Lowerer {
                 window,
                 previous: c.previous.is_some(),
             };
-            let index = match self
-                .aggregates
-                .iter()
-                .position(|a| same_aggregate(a, &aggregate))
-            {
-                Some(i) => i,
-                None => {
-                    self.aggregates.push(aggregate);
-                    self.aggregates.len() - 1
-                }
-            };
-            let ty = if kind == AggregateKind::Since {
-                Type::Duration
-            } else {
-                Type::Number
+            let index = self.aggregate(aggregate);
+            let ty = match kind {
+                AggregateKind::Since => Type::Duration,
+                AggregateKind::BestTime => Type::TimeOfDay,
+                AggregateKind::Count | AggregateKind::Sum(_) => Type::Number,
             };
             return Ok((ExprKind::Aggregate(index), ty));
         }

@@ -202,6 +202,8 @@ pub struct Channel {
     pub address_attr: usize,
     pub consent: Option<usize>,
     pub quiet: Option<Quiet>,
+    /// (1.1) The events that count as engaging with the channel.
+    pub engagement: Vec<usize>,
 }
 
 /// Local quiet hours `from to to`, minutes after midnight; wraps when `from > to`.
@@ -258,6 +260,8 @@ pub enum AggregateKind {
     /// The summed property's slot.
     Sum(usize),
     Since,
+    /// (1.1) `best_time`: the local hour with the most events in the window.
+    BestTime,
 }
 
 #[derive(Debug, Clone)]
@@ -366,6 +370,17 @@ pub enum Instr {
     Send {
         template: usize,
         channels: Vec<usize>,
+        /// (1.1) `via best of`: per channel, the aggregates that score it.
+        best: Option<Vec<Engagement>>,
+    },
+    /// (1.1) `wait up to`: pause until a matching event (then go on at the
+    /// next instruction) or the timeout (then go on at `on_timeout`).
+    WaitFor {
+        event: usize,
+        condition: Option<Expr>,
+        /// Nanoseconds.
+        timeout: i64,
+        on_timeout: usize,
     },
     /// Jump to `target` when the condition is false.
     JumpUnless(Expr, usize),
@@ -376,6 +391,19 @@ pub enum Instr {
     },
     Stop,
 }
+
+/// (1.1) What scores a channel for `via best of` (§7.4): aggregates over the
+/// 90 days up to the send.
+#[derive(Debug, Clone)]
+pub struct Engagement {
+    /// `count(sent where event.channel == C within 90d)`.
+    pub sends: usize,
+    /// `count(E within 90d)` for each of the channel's engagement events.
+    pub events: Vec<usize>,
+}
+
+/// The window `via best of` scores channels over.
+pub const ENGAGEMENT_WINDOW: i64 = 90 * 24 * 3600 * 1_000_000_000;
 
 #[derive(Debug, Clone)]
 pub struct Arm {

@@ -1,7 +1,7 @@
 //! Choosing a channel for a `send` (LANGUAGE.md §7.4).
 
 use crate::interp::{self, Env};
-use crate::ir::{Cap, CapScope, CapWindow, Journey, Program, Quiet, TextPart, Value};
+use crate::ir::{Cap, CapScope, CapWindow, Engagement, Journey, Program, Quiet, TextPart, Value};
 use crate::runtime::decision::Why;
 use crate::runtime::state::{Profile, Sent};
 use crate::runtime::time;
@@ -41,6 +41,7 @@ pub fn choose(
     trigger: &[Value],
     template: usize,
     channels: &[usize],
+    best: Option<&[Engagement]>,
 ) -> Choice {
     let Context {
         program,
@@ -57,7 +58,9 @@ pub fn choose(
     // only there with `--explain`.
     let mut why: Option<Box<Why>> = cx.explain.then(Box::default);
     let mut defer_until: Option<i64> = None;
-    for &c in channels {
+    // (1.1) `via best of`: the available channels, each with its score.
+    let mut candidates: Vec<(usize, usize, Score)> = Vec::new();
+    for (k, &c) in channels.iter().enumerate() {
         let Some(channel) = program.channels.get(c) else {
             continue;
         };
@@ -92,39 +95,12 @@ pub fn choose(
             why.push((channel_name(), sentence));
         }
         match (reason, block) {
-            (None, Some((index, block))) => {
-                let env = Env {
-                    program,
-                    attrs: &profile.attrs,
-                    event: &[],
-                    trigger,
-                    now,
-                    tz,
-                    aggregates: profile,
-                    divisions_by_zero: cx.divisions_by_zero,
-                };
-                let names = cx
-                    .names
-                    .fields
-                    .get(template)
-                    .and_then(|blocks| blocks.get(index))
-                    .map_or(&[][..], Vec::as_slice);
-                let content = block
-                    .fields
-                    .iter()
-                    .zip(names)
-                    .map(|(f, name)| {
-                        let mut text = String::new();
-                        render(f.text_for(journey.shape).unwrap_or(&[]), &env, &mut text);
-                        (Rc::clone(name), text)
-                    })
-                    .collect();
-                return Choice::Send {
-                    channel: c,
-                    content,
-                    why,
-                };
-            }
+            (None, Some((index, _))) => match best.and_then(|b| b.get(k)) {
+                Some(engagement) => {
+                    candidates.push((c, index, Score::of(program, profile, engagement, now)))
+                }
+                None => return send(cx, profile, trigger, template, c, index, why),
+            },
             (Some(Reason::Quiet), _) => {
                 let quiet: Vec<Quiet> = quiet().copied().collect();
                 let until = time::quiet_end(tz, now, &quiet);
@@ -135,9 +111,140 @@ pub fn choose(
             (None, None) => reasons.push((channel_name(), Reason::NoContent)),
         }
     }
+    // The highest score wins; ties go to the earlier channel.
+    let winner = candidates
+        .iter()
+        .enumerate()
+        .fold(None::<usize>, |best, (i, (_, _, score))| match best {
+            Some(b) if !score.beats(&candidates[b].2) => Some(b),
+            _ => Some(i),
+        });
+    if let Some(w) = winner {
+        let (c, index, top) = candidates[w];
+        if let Some(why) = why.as_mut() {
+            for (channel, _, score) in &candidates {
+                let name = cx.names.channels.get(*channel);
+                if let Some((_, sentence)) = why.iter_mut().find(|(n, _)| Some(n) == name) {
+                    let winner = cx.names.channels.get(c).map_or("", |n| &**n);
+                    *sentence = if *channel == c {
+                        format!("available, and engaged with most: {}", score.text())
+                    } else if top.beats(score) {
+                        format!(
+                            "available, but engaged with less: {} (`{winner}` has {})",
+                            score.text(),
+                            top.ratio()
+                        )
+                    } else {
+                        format!(
+                            "available, and as engaged: {}; `{winner}` comes first in `via`",
+                            score.text()
+                        )
+                    };
+                }
+            }
+        }
+        return send(cx, profile, trigger, template, c, index, why);
+    }
     match defer_until {
         Some(until) => Choice::Defer(until, reasons, why),
         None => Choice::Suppressed(reasons, why),
+    }
+}
+
+/// The send on channel `c`, its template block `index` rendered.
+fn send(
+    cx: &Context<'_>,
+    profile: &Profile,
+    trigger: &[Value],
+    template: usize,
+    c: usize,
+    index: usize,
+    why: Option<Box<Why>>,
+) -> Choice {
+    let program = cx.program;
+    let env = Env {
+        program,
+        attrs: &profile.attrs,
+        event: &[],
+        trigger,
+        now: cx.now,
+        tz: cx.tz,
+        aggregates: profile,
+        divisions_by_zero: cx.divisions_by_zero,
+    };
+    let names = cx
+        .names
+        .fields
+        .get(template)
+        .and_then(|blocks| blocks.get(index))
+        .map_or(&[][..], Vec::as_slice);
+    let block = program
+        .templates
+        .get(template)
+        .and_then(|t| t.blocks.get(index));
+    let content = block
+        .map(|b| {
+            b.fields
+                .iter()
+                .zip(names)
+                .map(|(f, name)| {
+                    let mut text = String::new();
+                    render(f.text_for(cx.journey.shape).unwrap_or(&[]), &env, &mut text);
+                    (Rc::clone(name), text)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Choice::Send {
+        channel: c,
+        content,
+        why,
+    }
+}
+
+/// (1.1) A channel's engagement score for `via best of` (§7.4): `(e + 1) /
+/// (s + 2)` with `e` the engagement events and `s` the sends on the channel
+/// in the 90 days up to the send.
+#[derive(Clone, Copy, Debug)]
+struct Score {
+    engagements: u64,
+    sends: u64,
+}
+
+impl Score {
+    fn of(program: &Program, profile: &Profile, e: &Engagement, now: i64) -> Score {
+        use crate::interp::Aggregates;
+        let count = |i: usize| match profile.value(program, i, now) {
+            // Counts are whole and far below 2^53.
+            Value::Number(n) if n > 0.0 => n as u64,
+            _ => 0,
+        };
+        Score {
+            engagements: e.events.iter().map(|&i| count(i)).sum(),
+            sends: count(e.sends),
+        }
+    }
+
+    /// Strictly higher, compared exactly (cross-multiplied, no rounding).
+    fn beats(&self, other: &Score) -> bool {
+        let (a, b) = (self.engagements + 1, self.sends + 2);
+        let (c, d) = (other.engagements + 1, other.sends + 2);
+        u128::from(a) * u128::from(d) > u128::from(c) * u128::from(b)
+    }
+
+    fn ratio(&self) -> String {
+        format!("{}/{}", self.engagements + 1, self.sends + 2)
+    }
+
+    fn text(&self) -> String {
+        let plural =
+            |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        format!(
+            "{} and {} in 90 days, score {}",
+            plural(self.engagements, "engagement", "engagements"),
+            plural(self.sends, "send", "sends"),
+            self.ratio()
+        )
     }
 }
 

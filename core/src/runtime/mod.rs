@@ -172,8 +172,6 @@ struct Core {
     /// A counter of profile uses, for least-recently-used eviction.
     tick: u64,
     seen_added: Vec<(i64, u128)>,
-    /// Journeys an event ends or starts, reused from event to event.
-    scratch: Vec<usize>,
     /// Per event kind, what it can touch.
     plans: Rc<[EventPlan]>,
     /// `--explain`: say why for every channel, record `not_entered`.
@@ -186,8 +184,9 @@ struct Core {
 struct EventPlan {
     /// Aggregates over this event.
     aggregates: Vec<usize>,
-    /// Journeys with an `exit on` this event.
-    exits: Vec<usize>,
+    /// Journeys with an `exit on` this event or (1.1) a `wait up to … for` it:
+    /// their instances may end or resume (§7.3 step 6).
+    instances: Vec<usize>,
     /// Journeys this event triggers.
     triggers: Vec<usize>,
     /// (1.1) `previous` aggregates over this event: recorded once the
@@ -226,9 +225,16 @@ fn plans(program: &Program) -> Rc<[EventPlan]> {
         }
     }
     for (j, journey) in program.journeys.iter().enumerate() {
-        for (event, _) in &journey.exits {
-            if let Some(plan) = plans.get_mut(*event).filter(|p| p.exits.last() != Some(&j)) {
-                plan.exits.push(j);
+        let waits = journey.code.iter().filter_map(|i| match i {
+            Instr::WaitFor { event, .. } => Some(event),
+            _ => None,
+        });
+        for event in journey.exits.iter().map(|(e, _)| e).chain(waits) {
+            if let Some(plan) = plans
+                .get_mut(*event)
+                .filter(|p| p.instances.last() != Some(&j))
+            {
+                plan.instances.push(j);
             }
         }
         match &journey.trigger {
@@ -355,7 +361,6 @@ impl Engine {
                 has_inactivity,
                 tick: 0,
                 seen_added: Vec::new(),
-                scratch: Vec::new(),
                 plans,
                 explain: false,
             },
@@ -621,6 +626,16 @@ impl Engine {
                 continue;
             };
             instance.timer = None;
+            if std::mem::take(&mut instance.waits_for) {
+                // (1.1) A `wait up to` timed out: go on in its `else`.
+                let program = Arc::clone(&core.program);
+                let code = program.journeys.get(journey).map(|j| j.code.as_slice());
+                if let Some(Instr::WaitFor { on_timeout, .. }) =
+                    code.and_then(|c| c.get(instance.pc))
+                {
+                    instance.pc = *on_timeout;
+                }
+            }
             core.run(profile, journey, at, out);
         }
     }
@@ -736,33 +751,10 @@ impl Core {
         for &j in &plan.goals {
             self.convert(profile, j, kind, props, now, out);
         }
-        // 6. Exits, in priority order.
-        let jit = self.jit.clone();
-        let tz = profile.tz;
-        let mut chosen = std::mem::take(&mut self.scratch);
-        chosen.clear();
-        {
-            let env = event_env(&program, profile, props, now, tz, &self.divisions_by_zero);
-            chosen.extend(plan.exits.iter().copied().filter(|&j| {
-                profile.journeys.get(j).is_some_and(|s| s.active.is_some())
-                    && program.journeys.get(j).is_some_and(|journey| {
-                        journey.exits.iter().enumerate().any(|(k, (ev, cond))| {
-                            *ev == kind
-                                && cond.as_ref().is_none_or(|c| {
-                                    holds(jit.as_deref(), Site::Exit(j, k), c, &env)
-                                })
-                        })
-                    })
-            }));
+        // 6. Exits and (1.1) `wait up to` resumptions, in priority order.
+        for &j in &plan.instances {
+            self.exit_or_resume(profile, j, kind, props, now, out);
         }
-        for &j in &chosen {
-            self.end_instance(profile, j);
-            let exited = DecisionKind::Exited {
-                event: name(&self.names.events, kind),
-            };
-            out.push(self.decision(now, profile, j, exited));
-        }
-        self.scratch = chosen;
         // 7. Triggers, in priority order, each decided after the journeys
         // before it ran: (1.1) their sends are `sent` events a condition reads.
         for &j in &plan.triggers {
@@ -781,6 +773,72 @@ impl Core {
         }
         // 4 (1.1). `previous` aggregates see the event only now.
         self.record(profile, &plan.previous, timestamp, now, props);
+    }
+
+    /// Step 6 of §7.3 for journey `j`: an `exit on` clause this event matches
+    /// ends the profile's instance; else (1.1) a `wait up to … for` it matches
+    /// resumes it in the first block.
+    fn exit_or_resume(
+        &mut self,
+        profile: &mut Profile,
+        j: usize,
+        kind: usize,
+        props: &[Value],
+        now: i64,
+        out: &mut Vec<Decision>,
+    ) {
+        let program = Arc::clone(&self.program);
+        let Some(journey) = program.journeys.get(j) else {
+            return;
+        };
+        let Some(instance) = profile.journeys.get(j).and_then(|s| s.active.as_deref()) else {
+            return;
+        };
+        let jit = self.jit.clone();
+        let env = Env {
+            trigger: &instance.trigger,
+            ..event_env(
+                &program,
+                profile,
+                props,
+                now,
+                profile.tz,
+                &self.divisions_by_zero,
+            )
+        };
+        let exits = journey.exits.iter().enumerate().any(|(k, (ev, cond))| {
+            *ev == kind
+                && cond
+                    .as_ref()
+                    .is_none_or(|c| holds(jit.as_deref(), Site::Exit(j, k), c, &env))
+        });
+        if exits {
+            self.end_instance(profile, j);
+            let exited = DecisionKind::Exited {
+                event: name(&self.names.events, kind),
+            };
+            out.push(self.decision(now, profile, j, exited));
+            return;
+        }
+        let pc = instance.pc;
+        let resumes = instance.waits_for
+            && matches!(journey.code.get(pc), Some(Instr::WaitFor { event, condition, .. })
+                if *event == kind
+                    && condition.as_ref().is_none_or(|c| holds(jit.as_deref(), Site::Step(j, pc), c, &env)));
+        if !resumes {
+            return;
+        }
+        if let Some(at) = instance.timer {
+            self.timers
+                .remove(&(at, profile.id.clone(), slot(j, false)));
+            self.timer_changed(&profile.id, slot(j, false));
+        }
+        if let Some(instance) = instance_mut(profile, j) {
+            instance.waits_for = false;
+            instance.timer = None;
+            instance.pc = pc + 1;
+        }
+        self.run(profile, j, now, out);
     }
 
     /// Records an event in the aggregates `which` (those whose filter it passes).
@@ -888,6 +946,7 @@ impl Core {
             pc: 0,
             timer: None,
             arm: None,
+            waits_for: false,
         }));
         if let Some(longest) = journey.goals.iter().map(|g| g.within).max() {
             // (1.1) The instance's goal window opens with its entry; closed
@@ -1139,7 +1198,20 @@ impl Core {
                         None => set_pc(profile, j, pc + 1),
                     }
                 }
-                Instr::Send { template, channels } => {
+                Instr::WaitFor { timeout, .. } => {
+                    // The same instruction stays current: an event resumes it
+                    // (§7.3 step 6), the timer times it out.
+                    if let Some(instance) = instance_mut(profile, j) {
+                        instance.waits_for = true;
+                    }
+                    self.schedule(profile, j, now.saturating_add(*timeout));
+                    return;
+                }
+                Instr::Send {
+                    template,
+                    channels,
+                    best,
+                } => {
                     let number = instance.number;
                     let arm: Option<Rc<str>> = instance.arm.as_deref().map(Rc::from);
                     let outcome = choose::choose(
@@ -1157,6 +1229,7 @@ impl Core {
                         &instance.trigger,
                         *template,
                         channels,
+                        best.as_deref(),
                     );
                     let template_name = name(&self.names.templates, *template);
                     match outcome {
@@ -1406,6 +1479,7 @@ impl Native {
                         .iter()
                         .map(|instr| match instr {
                             Instr::JumpUnless(c, _) => id(Some(c)),
+                            Instr::WaitFor { condition, .. } => id(condition.as_ref()),
                             _ => None,
                         })
                         .collect()

@@ -170,6 +170,16 @@ impl Aggregates for Profile {
             AggregateState::Latest(latest) => {
                 latest.map_or(Value::None, |l| Value::Duration(now.saturating_sub(l)))
             }
+            AggregateState::Window { entries, .. } if def.kind == AggregateKind::BestTime => {
+                let from = now.saturating_sub(def.window.unwrap_or(i64::MAX));
+                best_hour(
+                    self.tz,
+                    entries
+                        .iter()
+                        .filter(|(t, _)| *t > from && *t <= now)
+                        .map(|(t, _)| *t),
+                )
+            }
             AggregateState::Window { entries, total } => {
                 let from = now.saturating_sub(def.window.unwrap_or(i64::MAX));
                 // Entries are never later than now; when none has left the window
@@ -185,6 +195,30 @@ impl Aggregates for Profile {
                 Value::Number(sum)
             }
         }
+    }
+}
+
+/// (1.1) `best_time`: the start of the local hour of day (in `tz`, the
+/// profile's current zone) with the most of these instants; ties go to the
+/// earliest hour; `none` when there are none.
+fn best_hour(tz: chrono_tz::Tz, instants: impl Iterator<Item = i64>) -> Value {
+    use chrono::{TimeZone, Timelike};
+    let mut hours = [0u64; 24];
+    for t in instants {
+        let hour = tz.timestamp_nanos(t).hour() as usize;
+        if let Some(h) = hours.get_mut(hour) {
+            *h += 1;
+        }
+    }
+    let mut best: Option<(usize, u64)> = None;
+    for (hour, &n) in hours.iter().enumerate() {
+        if n > 0 && best.is_none_or(|(_, m)| n > m) {
+            best = Some((hour, n));
+        }
+    }
+    match best {
+        Some((hour, _)) => Value::Duration(hour as i64 * 60 * crate::ir::NANOS_PER_MINUTE),
+        None => Value::None,
     }
 }
 
@@ -210,4 +244,7 @@ pub struct Instance {
     pub timer: Option<i64>,
     /// (1.1) The arm of its first split, once it passed one.
     pub arm: Option<Box<str>>,
+    /// (1.1) It waits in the `wait up to … for` at `pc`: an event resumes it,
+    /// its timer times it out.
+    pub waits_for: bool,
 }

@@ -203,6 +203,8 @@ pub struct ChannelDecl {
     pub address: Option<Path>,
     pub consent: Option<Ident>,
     pub quiet: Option<QuietWindow>,
+    /// (1.1) `engagement app_opened, push_tapped`.
+    pub engagement: Vec<Ident>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -428,6 +430,16 @@ pub enum StepKind {
     Send {
         template: Ident,
         channels: Vec<Ident>,
+        /// (1.1) `via best of …`.
+        best: bool,
+    },
+    /// (1.1) `wait up to D for E [where C] { … } [else { … }]`.
+    WaitFor {
+        timeout: DurationLit,
+        event: Ident,
+        condition: Option<Expr>,
+        then: Vec<Step>,
+        otherwise: Option<Vec<Step>>,
     },
     If {
         condition: Expr,

@@ -313,6 +313,7 @@ impl<'t> Builder<'t> {
             address: None,
             consent: None,
             quiet: None,
+            engagement: Vec::new(),
         };
         let mut seen: Vec<(&'static str, Span)> = Vec::new();
         for clause in inner {
@@ -332,6 +333,16 @@ impl<'t> Builder<'t> {
                     let quiet = self.quiet(clause);
                     channel.quiet = channel.quiet.or(quiet);
                     "quiet"
+                }
+                Rule::engagement_clause => {
+                    if channel.engagement.is_empty() {
+                        channel.engagement = clause
+                            .into_inner()
+                            .filter(|p| p.as_rule() == Rule::ident)
+                            .map(|p| self.ident(p))
+                            .collect();
+                    }
+                    "engagement"
                 }
                 _ => continue,
             };
@@ -672,11 +683,42 @@ impl<'t> Builder<'t> {
             Rule::send_step => {
                 let mut inner = pair.into_inner().skip(1);
                 let template = self.ident(next(&mut inner));
+                let mut best = false;
                 let channels = inner
-                    .filter(|p| p.as_rule() == Rule::ident)
+                    .filter(|p| {
+                        best |= p.as_rule() == Rule::best_of;
+                        p.as_rule() == Rule::ident
+                    })
                     .map(|p| self.ident(p))
                     .collect();
-                StepKind::Send { template, channels }
+                StepKind::Send {
+                    template,
+                    channels,
+                    best,
+                }
+            }
+            Rule::wait_for_step => {
+                let mut inner = pair.into_inner().skip(3);
+                let timeout = self.duration(&next(&mut inner));
+                let _for = inner.next();
+                let event = self.ident(next(&mut inner));
+                let mut condition = None;
+                let mut blocks = Vec::new();
+                for p in inner {
+                    match p.as_rule() {
+                        Rule::expr => condition = Some(self.expr(p)),
+                        Rule::block => blocks.push(self.steps(p)),
+                        _ => {}
+                    }
+                }
+                let mut blocks = blocks.into_iter();
+                StepKind::WaitFor {
+                    timeout: timeout?,
+                    event,
+                    condition,
+                    then: blocks.next().unwrap_or_default(),
+                    otherwise: blocks.next(),
+                }
             }
             Rule::if_step => {
                 let mut inner = pair.into_inner().skip(1);

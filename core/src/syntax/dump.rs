@@ -78,6 +78,10 @@ fn decl_kind(out: &mut String, kind: &DeclKind) {
             if let Some(q) = &c.quiet {
                 let _ = writeln!(out, "  {}", quiet(q));
             }
+            if !c.engagement.is_empty() {
+                let names: Vec<&str> = c.engagement.iter().map(|e| e.name.as_str()).collect();
+                let _ = writeln!(out, "  engagement {}", names.join(", "));
+            }
         }
         DeclKind::Limits(l) => {
             let _ = writeln!(out, "limits");
@@ -201,9 +205,42 @@ fn steps(out: &mut String, list: &[Step], depth: usize) {
             StepKind::WaitUntilExpr(e) => {
                 let _ = writeln!(out, "{pad}wait until {}", expr(e));
             }
-            StepKind::Send { template, channels } => {
+            StepKind::Send {
+                template,
+                channels,
+                best,
+            } => {
                 let via: Vec<&str> = channels.iter().map(|c| c.name.as_str()).collect();
-                let _ = writeln!(out, "{pad}send {} via {}", template.name, via.join(", "));
+                let best = if *best { "best of " } else { "" };
+                let _ = writeln!(
+                    out,
+                    "{pad}send {} via {best}{}",
+                    template.name,
+                    via.join(", ")
+                );
+            }
+            StepKind::WaitFor {
+                timeout,
+                event,
+                condition,
+                then,
+                otherwise,
+            } => {
+                let cond = condition
+                    .as_ref()
+                    .map(|c| format!(" where {}", expr(c)))
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "{pad}wait up to {} for {}{cond}",
+                    duration_text(timeout.seconds),
+                    event.name
+                );
+                steps(out, then, depth + 1);
+                if let Some(b) = otherwise {
+                    let _ = writeln!(out, "{pad}else");
+                    steps(out, b, depth + 1);
+                }
             }
             StepKind::If {
                 condition,

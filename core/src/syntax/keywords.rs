@@ -88,6 +88,7 @@ pub const FUNCTIONS: &[&str] = &[
     "local_hour",
     "weekday",
     "local_time",
+    "best_time",
 ];
 
 /// The type names of LANGUAGE.md §5.
