@@ -299,6 +299,14 @@ impl Walker<'_> {
                         self.event = None;
                     }
                 }
+                ClauseKind::WhenScheduled {
+                    condition: Some(cond),
+                    ..
+                } => {
+                    let trigger = self.trigger.take();
+                    self.expr(cond);
+                    self.trigger = trigger;
+                }
                 ClauseKind::Category(k) => {
                     self.add(k.span, Symbol::Decl("category", k.name.clone()), false)
                 }

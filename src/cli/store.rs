@@ -33,6 +33,8 @@ const SEEN: TableDefinition<'_, (i64, u64), &[u8]> = TableDefinition::new("seen_
 const SEEN_SEQ: &str = "seen_seq";
 /// Bytes per message id in a batch: the digest, then the time, little-endian.
 const SEEN_ENTRY: usize = 24;
+/// (1.1) Each profile's time zone, for scheduled journeys: profile → zone name.
+const ZONES: TableDefinition<'_, &str, &str> = TableDefinition::new("zones");
 /// Pending timers: (profile, timer slot: journey index × 2, + 1 for a trigger
 /// timer) → when.
 const TIMERS: TableDefinition<'_, (&str, u64), i64> = TableDefinition::new("timers");
@@ -292,7 +294,30 @@ impl Store {
             Err(redb::TableError::TableDoesNotExist(_)) => {}
             Err(e) => return Err(err("cannot read message ids", e)),
         }
-        Ok(Engine::restore(Arc::clone(program), clock, timers, seen))
+        let mut zones = Vec::new();
+        match txn.open_table(ZONES) {
+            Ok(table) => {
+                for entry in table.iter().map_err(|e| err("cannot read time zones", e))? {
+                    let (id, zone) = entry.map_err(|e| err("cannot read time zones", e))?;
+                    let tz = zone.value().parse().map_err(|_| {
+                        StoreError(format!(
+                            "the state's time zone `{}` is not a zone",
+                            zone.value()
+                        ))
+                    })?;
+                    zones.push((id.value().to_string(), tz));
+                }
+            }
+            Err(redb::TableError::TableDoesNotExist(_)) => {}
+            Err(e) => return Err(err("cannot read time zones", e)),
+        }
+        Ok(Engine::restore(
+            Arc::clone(program),
+            clock,
+            timers,
+            seen,
+            zones,
+        ))
     }
 
     /// A loader of stored profiles for the engine. A profile that cannot be read
@@ -345,6 +370,16 @@ impl Store {
                 profiles
                     .insert(id.as_str(), bytes.as_slice())
                     .map_err(|e| err("cannot write the state", e))?;
+            }
+            if !changes.zones.is_empty() {
+                let mut zones = txn
+                    .open_table(ZONES)
+                    .map_err(|e| err("cannot write the state", e))?;
+                for (id, zone) in &changes.zones {
+                    zones
+                        .insert(id.as_str(), *zone)
+                        .map_err(|e| err("cannot write the state", e))?;
+                }
             }
             // Pending timers, one row per journey that waits; only those that were
             // set, fired or cancelled since the last commit are written.

@@ -823,6 +823,19 @@ impl<'a> Checker<'a> {
                         self.condition(file, cond, &scope);
                     }
                 }
+                ClauseKind::WhenScheduled { condition, .. } => {
+                    has_when = true;
+                    trigger = EventCtx::Timer;
+                    if let Some(cond) = condition {
+                        let scope = Scope {
+                            place: Place::When,
+                            event: EventCtx::Timer,
+                            trigger: EventCtx::Absent,
+                            journey: Some(&journey.name.name),
+                        };
+                        self.condition(file, cond, &scope);
+                    }
+                }
                 ClauseKind::Goal {
                     event,
                     condition,

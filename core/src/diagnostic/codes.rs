@@ -61,6 +61,7 @@ codes! {
     InterpolationOutsideTemplate = "S014", Error, "`{{ … }}` is used outside a template field";
     ChainedComparison = "S015", Error, "comparisons are chained without parentheses";
     TooDeep = "S016", Error, "brackets or operators are nested too deeply";
+    InvalidSchedule = "S017", Error, "a schedule's day is not `day` or `mon`…`sun`, or its date does not exist";
     UnknownEvent = "N101", Error, "an event name is not declared";
     UnknownProperty = "N102", Error, "an event has no property of this name";
     UnknownAttribute = "N103", Error, "the profile has no attribute of this name";

@@ -71,6 +71,8 @@ pages! {
         "Compare twice and join with `and`: `1 < x and x < 5`.";
     TooDeep "S016" => "Brackets nest at most 64 deep and one declaration holds at most 1000 operators, so that checking and running stay fast and safe.",
         "Split the condition into named segments.";
+    InvalidSchedule "S017" => "A scheduled trigger runs `every day at HH:MM`, on listed weekdays (`every mon, thu at 09:00`, days written `mon` … `sun`), or once `at YYYY-MM-DD HH:MM`, in each profile's own time zone. A day name that is not one of these, or a date that does not exist (`2026-02-30`), cannot be scheduled.",
+        "Write `day`, three-letter weekdays separated by commas, or a date that exists.";
     UnknownEvent "N101" => "A journey, an `exit on` clause or an aggregate names an event that is not declared. Events are referred to by their declared name, not their `from` name.",
         "Use the declared name (the help suggests a close one), or declare the event.";
     UnknownProperty "N102" => "`event.NAME`, `trigger.NAME` or `sum(E.NAME …)` names a property the event does not declare.",

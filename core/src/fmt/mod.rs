@@ -464,6 +464,14 @@ impl<'a> Printer<'a> {
                 let head = format!("no {} for {}", names.join(", "), self.src(after.span));
                 format!("when {}", self.with_condition(head, condition.as_ref()))
             }
+            ClauseKind::WhenScheduled {
+                days,
+                time,
+                condition,
+            } => {
+                let head = format!("{} {}", schedule_days(days), self.src(time.span));
+                format!("when {}", self.with_condition(head, condition.as_ref()))
+            }
             ClauseKind::Category(c) => format!("category {}", c.name),
             ClauseKind::Cap {
                 count_span, window, ..
@@ -837,6 +845,33 @@ fn path_text(p: &Path) -> String {
         .map(|s| s.name.as_str())
         .collect::<Vec<_>>()
         .join(".")
+}
+
+/// (1.1) `at 2026-12-24`, `every day at`, `every mon, thu at`.
+pub fn schedule_days(days: &ScheduleDays) -> String {
+    match days {
+        ScheduleDays::Once {
+            year, month, day, ..
+        } => format!("at {year:04}-{month:02}-{day:02}"),
+        ScheduleDays::Every { weekdays, .. } => {
+            let mut seen = [false; 7];
+            for &d in weekdays {
+                if let Some(s) = seen.get_mut(d as usize) {
+                    *s = true;
+                }
+            }
+            if seen.iter().all(|s| *s) {
+                return "every day at".into();
+            }
+            let names: Vec<&str> = WEEKDAYS
+                .iter()
+                .zip(seen)
+                .filter(|(_, s)| *s)
+                .map(|(d, _)| *d)
+                .collect();
+            format!("every {} at", names.join(", "))
+        }
+    }
 }
 
 /// ` on email, sms`, ` on category promotions`, or nothing.

@@ -542,6 +542,36 @@ impl Lowerer {
                     let after = nanos(after.seconds)?;
                     trigger = Some((Trigger::Inactivity { events, after }, shape));
                 }
+                ClauseKind::WhenScheduled {
+                    days,
+                    time,
+                    condition: cond,
+                } => {
+                    let shape = self.shape(&[])?;
+                    condition = cond
+                        .as_ref()
+                        .map(|e| self.expr(e, Scope::default()))
+                        .transpose()?;
+                    let days = match days {
+                        ast::ScheduleDays::Once {
+                            year, month, day, ..
+                        } => Days::Once {
+                            year: *year,
+                            month: *month,
+                            day: *day,
+                        },
+                        ast::ScheduleDays::Every { weekdays, .. } => {
+                            Days::Every(weekdays.iter().fold(0u8, |m, d| m | 1 << (d % 7)))
+                        }
+                    };
+                    trigger = Some((
+                        Trigger::Schedule {
+                            days,
+                            minutes: time.minutes,
+                        },
+                        shape,
+                    ));
+                }
                 ClauseKind::ExitOn(t) => {
                     let ev = self.event(&t.event.name)?;
                     exits.push((ev, self.over_event(t.condition.as_ref(), ev)?));

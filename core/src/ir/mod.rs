@@ -329,6 +329,21 @@ pub enum Trigger {
     /// `when no E… for D`: D nanoseconds after the profile's latest event of
     /// those kinds (or its first line of any kind).
     Inactivity { events: Vec<usize>, after: i64 },
+    /// `when at DATE HH:MM`, `when every DAYS at HH:MM`: at a local time in
+    /// each profile's zone.
+    Schedule { days: Days, minutes: u16 },
+}
+
+/// (1.1) The days a schedule runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Days {
+    Once {
+        year: i32,
+        month: u32,
+        day: u32,
+    },
+    /// Weekdays, bit 0 Monday … bit 6 Sunday.
+    Every(u8),
 }
 
 impl Trigger {
@@ -336,6 +351,7 @@ impl Trigger {
     pub fn events(&self) -> &[usize] {
         match self {
             Trigger::Events(e) | Trigger::Inactivity { events: e, .. } => e,
+            Trigger::Schedule { .. } => &[],
         }
     }
 }

@@ -12,6 +12,7 @@ mod choose;
 pub mod decision;
 mod explain;
 mod id;
+mod schedule;
 pub mod state;
 pub mod time;
 
@@ -166,9 +167,12 @@ struct Core {
     loader: Option<Box<dyn ProfileLoader>>,
     /// Native code for the program's conditions (`--engine jit`).
     jit: Option<Rc<Native>>,
-    /// (1.1) Whether a journey starts on inactivity (`when no`): then every
-    /// valid line of a profile counts, ignored ones included.
+    /// (1.1) Whether a journey starts on inactivity (`when no`) or on a
+    /// schedule: then every valid line of a profile counts, ignored ones
+    /// included.
     has_inactivity: bool,
+    /// (1.1) Scheduled journeys and the profiles they run for, by zone.
+    schedules: schedule::Schedules,
     /// A counter of profile uses, for least-recently-used eviction.
     tick: u64,
     seen_added: Vec<(i64, u128)>,
@@ -252,6 +256,7 @@ fn plans(program: &Program) -> Rc<[EventPlan]> {
                     }
                 }
             }
+            Trigger::Schedule { .. } => {}
         }
         for goal in &journey.goals {
             if let Some(plan) = plans
@@ -320,6 +325,9 @@ pub struct Changes<'a> {
     pub timers: Vec<(ProfileId, usize, Option<i64>)>,
     pub seen_added: Vec<(i64, u128)>,
     pub clock: Option<i64>,
+    /// (1.1) Profiles that joined a time zone's schedule members: (profile,
+    /// zone name). Only when some journey is scheduled.
+    pub zones: Vec<(ProfileId, &'static str)>,
 }
 
 impl Engine {
@@ -336,10 +344,13 @@ impl Engine {
             .max()
             .unwrap_or(0);
         let plans = plans(&program);
-        let has_inactivity = program
-            .journeys
-            .iter()
-            .any(|j| matches!(j.trigger, Trigger::Inactivity { .. }));
+        let schedules = schedule::Schedules::new(&program);
+        let has_inactivity = program.journeys.iter().any(|j| {
+            matches!(
+                j.trigger,
+                Trigger::Inactivity { .. } | Trigger::Schedule { .. }
+            )
+        });
         Engine {
             profiles: Profiles::default(),
             core: Core {
@@ -359,6 +370,7 @@ impl Engine {
                 loader: None,
                 jit: None,
                 has_inactivity,
+                schedules,
                 tick: 0,
                 seen_added: Vec::new(),
                 plans,
@@ -375,10 +387,16 @@ impl Engine {
         clock: Option<i64>,
         timers: impl IntoIterator<Item = (i64, String, usize)>,
         seen: Vec<(i64, u128)>,
+        zones: impl IntoIterator<Item = (String, Tz)>,
     ) -> Engine {
         let mut engine = Engine::new(program);
         let core = &mut engine.core;
         core.track_changes = true;
+        core.schedules.track_changes();
+        core.schedules.restore(
+            zones.into_iter().map(|(id, tz)| (ProfileId::new(&id), tz)),
+            clock.unwrap_or(i64::MIN),
+        );
         core.clock = clock;
         core.timers.extend(
             timers
@@ -402,6 +420,7 @@ impl Engine {
     /// Starts recording what changes, for [`Engine::take_changes`].
     pub fn track_changes(&mut self) {
         self.core.track_changes = true;
+        self.core.schedules.track_changes();
     }
 
     /// The profiles and message ids changed since the last call (since
@@ -437,6 +456,7 @@ impl Engine {
                 .collect(),
             seen_added: std::mem::take(&mut self.core.seen_added),
             clock: self.core.clock,
+            zones: self.core.schedules.take_changed(),
         }
     }
 
@@ -483,7 +503,7 @@ impl Engine {
             self.core.counters.late += 1;
         }
         // 2. Timers due at or before now.
-        self.fire_timers(now, out);
+        self.fire_timers(now, now, out);
         let core = &mut self.core;
         core.clock = Some(now);
         let create = Some((event.timestamp, now));
@@ -533,7 +553,12 @@ impl Engine {
                         *a = value;
                     }
                 }
-                profile.tz = state::zone_of(&core.program, &profile.attrs);
+                let zone = state::zone_of(&core.program, &profile.attrs);
+                if zone != profile.tz {
+                    core.schedules.leave(&profile.id, profile.tz);
+                    core.schedules.join(&profile.id, zone, now);
+                }
+                profile.tz = zone;
                 apply_consents(profile, &consents, event.timestamp);
                 Outcome::Processed
             }
@@ -548,24 +573,29 @@ impl Engine {
 
     /// Fires every timer due at or before `until` (`--until`), moving the clock.
     pub fn advance_to(&mut self, until: i64, out: &mut Vec<Decision>) {
-        self.fire_timers(until, out);
+        self.fire_timers(until, until, out);
         if self.core.clock.is_none_or(|c| c < until) {
             self.core.clock = Some(until);
         }
     }
 
     /// Fires pending timers in time order until none is left (`--drain`).
+    /// (1.1) Occurrences of recurring schedules never run out, so none later
+    /// than the clock is fired (§7.2); one-off ones (`when at`) are.
     pub fn drain(&mut self, out: &mut Vec<Decision>) {
-        while let Some(&(at, _, _)) = self.core.timers.first() {
-            self.fire_timers(at, out);
+        let recurring_until = self.core.clock.unwrap_or(i64::MIN);
+        while let Some(at) = self.core.next_due(recurring_until) {
+            self.fire_timers(at, recurring_until, out);
             if self.core.clock.is_none_or(|c| c < at) {
                 self.core.clock = Some(at);
             }
         }
     }
 
+    /// Pending timers, and (1.1) pending schedule occurrences (one per
+    /// scheduled journey and time zone).
     pub fn pending_timers(&self) -> usize {
-        self.core.timers.len()
+        self.core.timers.len() + self.core.schedules.pending()
     }
 
     /// Evaluates conditions with native code compiled for this engine's program.
@@ -598,19 +628,54 @@ impl Engine {
         }
     }
 
-    fn fire_timers(&mut self, until: i64, out: &mut Vec<Decision>) {
-        let core = &mut self.core;
-        while let Some(first) = core.timers.first() {
-            if first.0 > until {
-                break;
+    /// Fires the timers and schedule occurrences due at or before `until`
+    /// (recurring occurrences only up to `recurring_until`), in §7.3's order.
+    fn fire_timers(&mut self, until: i64, recurring_until: i64, out: &mut Vec<Decision>) {
+        while let Some(at) = self.core.next_due(recurring_until).filter(|t| *t <= until) {
+            let mut streams = self.core.schedules.start(at, recurring_until);
+            loop {
+                let core = &mut self.core;
+                let timer = core
+                    .timers
+                    .first()
+                    .filter(|t| t.0 == at)
+                    .map(|t| (t.1.clone(), t.2));
+                let member = core.schedules.peek(&streams);
+                match (timer, member) {
+                    (Some((id, slot)), Some((m, j, k))) if (&m, 2 * j + 1) < (&id, slot) => {
+                        schedule::Schedules::advance(&mut streams, k, m.clone());
+                        self.fire_schedule(&m, j, at, out);
+                    }
+                    (Some(_), _) => self.fire_timer(out),
+                    (None, Some((m, j, k))) => {
+                        schedule::Schedules::advance(&mut streams, k, m.clone());
+                        self.fire_schedule(&m, j, at, out);
+                    }
+                    (None, None) => break,
+                }
             }
+        }
+    }
+
+    /// (1.1) A scheduled journey's occurrence for one profile.
+    fn fire_schedule(&mut self, id: &str, journey: usize, at: i64, out: &mut Vec<Decision>) {
+        let core = &mut self.core;
+        if let Some(profile) = core.profile(&mut self.profiles, id, None) {
+            core.try_enter(profile, journey, at, &[], out);
+        }
+    }
+
+    /// Fires the first pending timer.
+    fn fire_timer(&mut self, out: &mut Vec<Decision>) {
+        let core = &mut self.core;
+        {
             let Some((at, id, slot)) = core.timers.pop_first() else {
-                break;
+                return;
             };
             core.timer_changed(&id, slot);
             // A timer belongs to a profile that exists.
             let Some(profile) = core.profile(&mut self.profiles, &id, None) else {
-                continue;
+                return;
             };
             let (journey, trigger) = slot_journey(slot);
             if trigger {
@@ -620,10 +685,10 @@ impl Engine {
                     *due = None;
                 }
                 core.try_enter(profile, journey, at, &[], out);
-                continue;
+                return;
             }
             let Some(instance) = instance_mut(profile, journey) else {
-                continue;
+                return;
             };
             instance.timer = None;
             if std::mem::take(&mut instance.waits_for) {
@@ -642,6 +707,16 @@ impl Engine {
 }
 
 impl Core {
+    /// When the next timer or schedule occurrence is due.
+    fn next_due(&self, recurring_until: i64) -> Option<i64> {
+        let timer = self.timers.first().map(|t| t.0);
+        let occurrence = self.schedules.next_due(recurring_until);
+        match (timer, occurrence) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// The profile `id`, from memory or the loader; a new one when `create`
     /// (the line's timestamp and the clock) and it has never been seen. Marks
     /// it used (and changed, for a store).
@@ -670,8 +745,10 @@ impl Core {
                 entry.insert(profile)
             }
         };
-        // (1.1) A new profile's quiet periods start with its first line.
+        // (1.1) A new profile's quiet periods start with its first line, and
+        // schedules run for it from now on.
         if let Some((timestamp, now)) = created {
+            self.schedules.join(&profile.id, profile.tz, now);
             let program = Arc::clone(&self.program);
             for (j, journey) in program.journeys.iter().enumerate() {
                 if let Trigger::Inactivity { after, .. } = journey.trigger {

@@ -210,6 +210,35 @@ pub fn next_local_time(tz: Tz, t: i64, minutes: u16) -> i64 {
     t.saturating_add(DAY)
 }
 
+/// (1.1) The first instant strictly after `t` at which a schedule runs in
+/// `tz`: local time `minutes` on a day of `days` (by the compatible rule);
+/// `None` once a one-off schedule is past.
+pub fn next_occurrence(tz: Tz, t: i64, days: crate::ir::Days, minutes: u16) -> Option<i64> {
+    match days {
+        crate::ir::Days::Once { year, month, day } => {
+            let date = NaiveDate::from_ymd_opt(year, month, day)?;
+            let at = resolve(tz, at_minutes(date, minutes));
+            (at > t).then_some(at)
+        }
+        crate::ir::Days::Every(mask) if mask & 0x7f != 0 => {
+            let mut date = local(tz, t).date();
+            // A week and a day covers every weekday, whatever the offset.
+            for _ in 0..9 {
+                let weekday = date.weekday().num_days_from_monday();
+                if mask & (1 << weekday) != 0 {
+                    let at = resolve(tz, at_minutes(date, minutes));
+                    if at > t {
+                        return Some(at);
+                    }
+                }
+                date = date.succ_opt()?;
+            }
+            None
+        }
+        crate::ir::Days::Every(_) => None,
+    }
+}
+
 /// The start of the local day that contains `t`.
 pub fn start_of_day(tz: Tz, t: i64) -> i64 {
     resolve(tz, at_minutes(local(tz, t).date(), 0))

@@ -362,6 +362,12 @@ pub enum ClauseKind {
         after: DurationLit,
         condition: Option<Expr>,
     },
+    /// (1.1) `when at 2026-12-24 09:00` or `when every mon, thu at 09:00`.
+    WhenScheduled {
+        days: ScheduleDays,
+        time: TimeOfDay,
+        condition: Option<Expr>,
+    },
     /// (1.1) `category promotions`.
     Category(Ident),
     /// (1.1) `cap 1 per week`: this journey's own sends.
@@ -383,7 +389,9 @@ impl ClauseKind {
         match self {
             ClauseKind::Owner(_) => "owner",
             ClauseKind::Priority { .. } => "priority",
-            ClauseKind::When(_) | ClauseKind::WhenNo { .. } => "when",
+            ClauseKind::When(_) | ClauseKind::WhenNo { .. } | ClauseKind::WhenScheduled { .. } => {
+                "when"
+            }
             ClauseKind::ExitOn(_) => "exit on",
             ClauseKind::ReenterAfter(_) | ClauseKind::ReenterNever => "reenter",
             ClauseKind::RequireConsent(_) => "require consent",
@@ -394,6 +402,24 @@ impl ClauseKind {
         }
     }
 }
+
+/// (1.1) The days of a scheduled trigger.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ScheduleDays {
+    /// `at 2026-12-24`.
+    Once {
+        year: i32,
+        month: u32,
+        day: u32,
+        span: Span,
+    },
+    /// `every day` (all seven) or `every mon, thu`: weekdays 0 (Monday) to 6,
+    /// as written.
+    Every { weekdays: Vec<u8>, span: Span },
+}
+
+/// The names of the weekdays, Monday first, as schedules write them.
+pub const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
 /// `EVENT [where COND]`, as in `when` and `exit on`; (1.1) `when` may list
 /// several events (`when cart_abandoned, checkout_started`).

@@ -563,7 +563,15 @@ impl<'t> Builder<'t> {
             }
             Rule::when_clause => {
                 let first = inner.clone().next()?;
-                if first.as_rule() == Rule::when_no {
+                if matches!(first.as_rule(), Rule::when_at | Rule::when_every) {
+                    let (days, time) = self.schedule(first)?;
+                    let condition = inner.nth(2).map(|p| self.expr(p));
+                    ClauseKind::WhenScheduled {
+                        days,
+                        time,
+                        condition,
+                    }
+                } else if first.as_rule() == Rule::when_no {
                     let mut parts = first.into_inner().skip(1);
                     let mut events = Vec::new();
                     let mut after = None;
@@ -625,6 +633,92 @@ impl<'t> Builder<'t> {
             _ => return None,
         };
         Some(Clause { kind, span })
+    }
+
+    /// (1.1) `at DATE HH:MM` or `every DAYS at HH:MM`.
+    fn schedule(&mut self, pair: P<'_>) -> Option<(ScheduleDays, TimeOfDay)> {
+        let rule = pair.as_rule();
+        let mut days = Vec::new();
+        let mut once = None;
+        let mut time = None;
+        let mut days_span: Option<Span> = None;
+        let mut valid = true;
+        for p in pair.into_inner() {
+            let span = self.span(&p);
+            match p.as_rule() {
+                Rule::date => {
+                    once = self.date(&p);
+                    valid &= once.is_some();
+                    days_span = Some(span);
+                }
+                Rule::schedule_day => {
+                    days_span = Some(days_span.map_or(span, |s| s.to(span)));
+                    let word = p.as_str();
+                    match (word, WEEKDAYS.iter().position(|d| *d == word)) {
+                        ("day", _) => days.extend(0..7),
+                        (_, Some(d)) => days.push(d as u8),
+                        (_, None) => {
+                            valid = false;
+                            let lower = word.to_ascii_lowercase();
+                            let help = match WEEKDAYS.iter().find(|d| lower.starts_with(*d)) {
+                                Some(d) => format!("write `{d}`"),
+                                None => did_you_mean(word, WEEKDAYS.iter().copied().chain(["day"]))
+                                    .unwrap_or_else(|| "write `day`, or days among `mon`, `tue`, `wed`, `thu`, `fri`, `sat`, `sun`".into()),
+                            };
+                            self.error(
+                                Code::InvalidSchedule,
+                                span,
+                                format!("`{word}` is not a day of a schedule"),
+                                "not `day` or `mon`…`sun`",
+                            )
+                            .help = Some(help);
+                        }
+                    }
+                }
+                Rule::time_of_day => time = self.time_of_day(p),
+                _ => {}
+            }
+        }
+        let span = days_span?;
+        let days = match (rule, once) {
+            (Rule::when_at, Some((year, month, day))) => ScheduleDays::Once {
+                year,
+                month,
+                day,
+                span,
+            },
+            _ => ScheduleDays::Every {
+                weekdays: days,
+                span,
+            },
+        };
+        if !valid {
+            return None;
+        }
+        Some((days, time?))
+    }
+
+    /// (1.1) A `YYYY-MM-DD` date that exists.
+    fn date(&mut self, p: &P<'_>) -> Option<(i32, u32, u32)> {
+        let text = p.as_str();
+        let parsed = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok();
+        match parsed {
+            Some(d) => {
+                use chrono::Datelike;
+                Some((d.year(), d.month(), d.day()))
+            }
+            None => {
+                let span = self.span(p);
+                self.error(
+                    Code::InvalidSchedule,
+                    span,
+                    format!("`{text}` is not a date"),
+                    "no such day",
+                )
+                .help = Some("write a day that exists, as `YYYY-MM-DD`: `2026-12-24`".into());
+                None
+            }
+        }
     }
 
     fn trigger<'i>(&mut self, inner: impl Iterator<Item = P<'i>>) -> Trigger {

@@ -153,6 +153,21 @@ fn clause(kind: &ClauseKind) -> String {
                 None => head,
             }
         }
+        ClauseKind::WhenScheduled {
+            days,
+            time,
+            condition,
+        } => {
+            let head = format!(
+                "when {} {}",
+                crate::fmt::schedule_days(days),
+                time_of_day_text(time.minutes)
+            );
+            match condition {
+                Some(c) => format!("{head} where {}", expr(c)),
+                None => head,
+            }
+        }
         ClauseKind::Category(c) => format!("category {}", c.name),
         ClauseKind::Cap { count, window, .. } => format!("cap {count} per {}", window_text(window)),
         ClauseKind::Goal {
