@@ -390,10 +390,35 @@ pub fn run(args: RunArgs) -> Outcome {
             }
         }
     }
-    if args.drain {
-        engine.drain(&mut decisions);
-    } else if let Some(until) = args.until {
-        engine.advance_to(until, &mut decisions);
+    // Timers after the input, an instant at a time, committed and evicted as
+    // reading is: draining a million waits holds no more profiles than
+    // reading them did.
+    if args.drain || args.until.is_some() {
+        let mut steps: u64 = 0;
+        loop {
+            let more = match args.until {
+                Some(until) => engine.advance_step(until, &mut decisions),
+                None => engine.drain_step(&mut decisions),
+            };
+            if let Some(e) = load_failure.borrow_mut().take() {
+                return usage_error(format!("cannot read the state: {e}"));
+            }
+            if let Err(e) = write_all(&mut out, &mut decisions) {
+                return write_failed(&e);
+            }
+            if !more {
+                break;
+            }
+            steps += 1;
+            if steps.is_multiple_of(args.commit_every) {
+                if let Err(e) = commit(&mut engine, &mut out, &mut dead_out, &input_mark) {
+                    return usage_error(e);
+                }
+                if let Some(max) = args.max_profiles_in_memory {
+                    engine.evict(max as usize);
+                }
+            }
+        }
     }
     if let Some(e) = load_failure.borrow_mut().take() {
         return usage_error(format!("cannot read the state: {e}"));

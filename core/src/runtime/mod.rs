@@ -173,6 +173,9 @@ struct Core {
     has_inactivity: bool,
     /// (1.1) Scheduled journeys and the profiles they run for, by zone.
     schedules: schedule::Schedules,
+    /// While draining: the clock at end of input, the last instant recurring
+    /// schedules fire at (§7.2).
+    drain_until: Option<i64>,
     /// A counter of profile uses, for least-recently-used eviction.
     tick: u64,
     seen_added: Vec<(i64, u128)>,
@@ -371,6 +374,7 @@ impl Engine {
                 jit: None,
                 has_inactivity,
                 schedules,
+                drain_until: None,
                 tick: 0,
                 seen_added: Vec::new(),
                 plans,
@@ -583,11 +587,44 @@ impl Engine {
     /// (1.1) Occurrences of recurring schedules never run out, so none later
     /// than the clock is fired (§7.2); one-off ones (`when at`) are.
     pub fn drain(&mut self, out: &mut Vec<Decision>) {
+        while self.drain_step(out) {}
+    }
+
+    /// One step of [`Engine::drain`]: fires everything due at the next
+    /// instant; false once nothing is left. Between steps a store may commit
+    /// and evict, so that draining holds no more profiles than reading does.
+    /// (A run resumed mid-drain restores the clock of its last commit and
+    /// computes schedules' occurrences after it, so it fires exactly what the
+    /// uninterrupted drain would.)
+    pub fn drain_step(&mut self, out: &mut Vec<Decision>) -> bool {
         let recurring_until = self.core.clock.unwrap_or(i64::MIN);
-        while let Some(at) = self.core.next_due(recurring_until) {
-            self.fire_timers(at, recurring_until, out);
-            if self.core.clock.is_none_or(|c| c < at) {
-                self.core.clock = Some(at);
+        let recurring_until = *self.core.drain_until.get_or_insert(recurring_until);
+        let Some(at) = self.core.next_due(recurring_until) else {
+            return false;
+        };
+        self.fire_timers(at, recurring_until, out);
+        if self.core.clock.is_none_or(|c| c < at) {
+            self.core.clock = Some(at);
+        }
+        true
+    }
+
+    /// One step of [`Engine::advance_to`]: fires everything due at the next
+    /// instant up to `until`; false (with the clock at `until`) once none is.
+    pub fn advance_step(&mut self, until: i64, out: &mut Vec<Decision>) -> bool {
+        match self.core.next_due(until).filter(|at| *at <= until) {
+            Some(at) => {
+                self.fire_timers(at, at, out);
+                if self.core.clock.is_none_or(|c| c < at) {
+                    self.core.clock = Some(at);
+                }
+                true
+            }
+            None => {
+                if self.core.clock.is_none_or(|c| c < until) {
+                    self.core.clock = Some(until);
+                }
+                false
             }
         }
     }
