@@ -1,7 +1,9 @@
 //! Differential testing of the JIT against the interpreter: random well-typed
 //! conditions (every operator, optionals with `??` and `== none`, lists and `in`,
-//! durations, times and (1.1) times of day in several zones, string functions) over random profile values; the two
-//! evaluators must agree on every one.
+//! durations, times and (1.1) times of day in several zones, string functions,
+//! aggregates with and without (1.1) `previous`, `best_time` and the built-in
+//! `sent`) over random profile values and event histories; the two evaluators
+//! must agree on every one.
 
 #![allow(
     clippy::unwrap_used,
@@ -44,7 +46,11 @@ fn number() -> impl Strategy<Value = String> {
             "profile.n",
             "(profile.m ?? 7)",
             "len(profile.s)",
-            "event.x"
+            "event.x",
+            "count(e within 1h)",
+            "count(previous e within 1d)",
+            "sum(previous e.x within 7d)",
+            "count(sent where event.channel == \"c\" within 2d)"
         ])
         .prop_map(str::to_string),
     ];
@@ -58,7 +64,15 @@ fn number() -> impl Strategy<Value = String> {
 }
 
 fn duration() -> impl Strategy<Value = String> {
-    let base = leaf(vec!["1h", "30m", "profile.d", "2d"]).prop_map(str::to_string);
+    let base = leaf(vec![
+        "1h",
+        "30m",
+        "profile.d",
+        "2d",
+        "(since(previous e) ?? 1h)",
+        "(since(e where event.x > 0) ?? 0s)",
+    ])
+    .prop_map(str::to_string);
     base.prop_recursive(2, 8, 2, |inner| {
         prop_oneof![
             (inner.clone(), leaf(vec!["+", "-"]), inner.clone())
@@ -103,6 +117,7 @@ fn time_of_day() -> impl Strategy<Value = String> {
         "profile.w",
         "(profile.wo ?? 18:45)",
         "local_time(now)",
+        "(best_time(e within 30d) ?? 10:00)",
     ])
     .prop_map(str::to_string)
 }
@@ -188,7 +203,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: fuzz_cases(2_000), ..ProptestConfig::default() })]
 
     #[test]
-    fn jit_agrees_with_the_interpreter(cond in condition(), attrs in profile_values(), x in prop_oneof![Just(0.0), -10.0f64..10.0], now in 0i64..(86_400 * 365), zone in leaf(vec![chrono_tz::Tz::UTC, chrono_tz::Tz::Europe__Paris, chrono_tz::Tz::America__New_York, chrono_tz::Tz::Asia__Kolkata])) {
+    fn jit_agrees_with_the_interpreter(cond in condition(), attrs in profile_values(), x in prop_oneof![Just(0.0), -10.0f64..10.0], now in 0i64..(86_400 * 365), zone in leaf(vec![chrono_tz::Tz::UTC, chrono_tz::Tz::Europe__Paris, chrono_tz::Tz::America__New_York, chrono_tz::Tz::Asia__Kolkata]), history in prop::collection::vec((0i64..(86_400 * 40), -5.0f64..5.0), 0..8)) {
         let text = format!("{SCHEMA}\nsegment s = {cond}\njourney j {{\n  owner \"qa\"\n  when e where s\n}}\n");
         let mut sources = nudge::Sources::new();
         sources.add("diff.nudge", text);
@@ -199,6 +214,18 @@ proptest! {
         let jit = Jit::compile(Arc::clone(&program)).unwrap();
         let mut profile = Profile::new(&program);
         profile.attrs = attrs;
+        profile.tz = zone;
+        let now_nanos = 1_767_225_600_000_000_000 + now * 1_000_000_000;
+        // Earlier events in every aggregate, at most 40 days back.
+        for (state, def) in profile.aggregates.iter_mut().zip(&program.aggregates) {
+            for &(ago, value) in &history {
+                let value = match def.kind {
+                    nudge::ir::AggregateKind::Sum(_) => value,
+                    _ => 1.0,
+                };
+                state.record(now_nanos - ago * 1_000_000_000, value);
+            }
+        }
         let event = [Value::Number(x)];
         let (c1, c2) = (Cell::new(0), Cell::new(0));
         let condition = program.journeys[0].condition.as_ref().unwrap();
@@ -208,7 +235,7 @@ proptest! {
             attrs: &profile.attrs,
             event: &event,
             trigger: &[],
-            now: 1_767_225_600_000_000_000 + now * 1_000_000_000,
+            now: now_nanos,
             tz: zone,
             aggregates: &profile,
             divisions_by_zero: div0,

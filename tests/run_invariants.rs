@@ -4,7 +4,9 @@
 //!
 //! Invariants: no send without consent at its time; no cap exceeded; no send in
 //! quiet hours; no send to an unreachable channel; no send after the instance's
-//! exit; at most one active instance per profile and journey.
+//! exit; at most one active instance per profile and journey; (1.1) caps of
+//! every scope (channels, category, journey); a conversion only inside its
+//! entry's goal window, and at most one per entry.
 //!
 //! To make "at its time" exact, generated identify calls happen at odd seconds and
 //! everything else (tracks, and so every timer) at even ones.
@@ -147,9 +149,38 @@ fn check(program: &Program, lines: &[String], decisions: &[Decision]) -> Result<
     let by_name = |name: &str| program.journeys.iter().find(|j| j.name == name).unwrap();
     let mut sends: HashMap<String, Vec<(i64, usize, usize)>> = HashMap::new();
     let mut active: BTreeMap<(String, String), bool> = BTreeMap::new();
+    // (1.1) Entries by (profile, journey), and the entries that converted.
+    let mut entries: BTreeMap<(String, String), Vec<i64>> = BTreeMap::new();
+    let mut converted: std::collections::BTreeSet<(String, String, i64)> = Default::default();
     for d in decisions {
         let key = (d.profile.to_string(), d.journey.to_string());
+        if matches!(d.kind, DecisionKind::Entered) {
+            entries.entry(key.clone()).or_default().push(d.at);
+        }
         match &d.kind {
+            DecisionKind::Converted { entered_at, .. } => {
+                let journey = by_name(&d.journey);
+                let window = journey.goals.iter().map(|g| g.within).max();
+                let Some(window) = window else {
+                    return Err(format!("{key:?} converted without a goal at {}", d.at));
+                };
+                if !entries.get(&key).is_some_and(|e| e.contains(entered_at)) {
+                    return Err(format!(
+                        "{key:?} converted for an entry at {entered_at} that never happened"
+                    ));
+                }
+                if d.at < *entered_at || d.at - entered_at > window {
+                    return Err(format!(
+                        "{key:?} converted at {} outside the window of its entry at {entered_at}",
+                        d.at
+                    ));
+                }
+                if !converted.insert((key.0.clone(), key.1.clone(), *entered_at)) {
+                    return Err(format!(
+                        "{key:?} converted twice for its entry at {entered_at}"
+                    ));
+                }
+            }
             DecisionKind::Entered if active.insert(key.clone(), true) == Some(true) => {
                 return Err(format!("two active instances of {key:?} at {}", d.at));
             }
@@ -410,4 +441,47 @@ fn the_checker_catches_a_send_without_consent() {
     ];
     let err = check(&program, &input, &forged).unwrap_err();
     assert!(err.contains("without consent"), "{err}");
+}
+
+/// (1.1) The checker catches a conversion outside its window, and a second
+/// conversion of one entry.
+#[test]
+fn the_checker_catches_bad_conversions() {
+    let program = program();
+    let entered = 1_793_620_000 * S;
+    let decision = |at: i64, kind: DecisionKind| Decision {
+        at,
+        profile: "p1".into(),
+        journey: "cart_recovery".into(),
+        kind,
+    };
+    let converted = |at: i64| {
+        decision(
+            at,
+            DecisionKind::Converted {
+                event: "order_completed".into(),
+                entered_at: entered,
+                arm: None,
+            },
+        )
+    };
+    let week = 7 * 24 * 3600 * S;
+    let late = vec![
+        decision(entered, DecisionKind::Entered),
+        converted(entered + week + 1),
+    ];
+    let err = check(&program, &[], &late).unwrap_err();
+    assert!(err.contains("outside the window"), "{err}");
+    let on_time = vec![
+        decision(entered, DecisionKind::Entered),
+        converted(entered + week),
+    ];
+    check(&program, &[], &on_time).unwrap();
+    let twice = vec![
+        decision(entered, DecisionKind::Entered),
+        converted(entered + S),
+        converted(entered + 2 * S),
+    ];
+    let err = check(&program, &[], &twice).unwrap_err();
+    assert!(err.contains("converted twice"), "{err}");
 }
