@@ -198,6 +198,10 @@ impl Snapshot {
                         Symbol::Arm(journey, arm) => {
                             format!("Split arm `{arm}` of the journey `{journey}`.")
                         }
+                        // (1.1) The built-in event `sent`.
+                        Symbol::Decl("event", name) if keyword_doc(name).is_some() => {
+                            keyword_doc(name).unwrap_or_default().to_string()
+                        }
                         other => format!("`{other:?}` is not declared"),
                     },
                 };
@@ -436,39 +440,68 @@ impl Snapshot {
                 .next()
                 .unwrap_or("");
             let via = word_start.contains(" via ");
-            let (kind, detail, list) =
-                if previous == "via" || (via && word_start.trim_end().ends_with(',')) {
-                    (
-                        lsp::CompletionItemKind::INTERFACE,
-                        "channel",
-                        names("channel"),
-                    )
-                } else if previous == "send" {
-                    (lsp::CompletionItemKind::FILE, "template", names("template"))
-                } else if previous == "when" || previous == "on" {
-                    (lsp::CompletionItemKind::EVENT, "event", names("event"))
-                } else if previous == "consent" {
-                    (
-                        lsp::CompletionItemKind::CONSTANT,
-                        "consent topic",
-                        names("consent"),
-                    )
-                } else {
-                    let mut all: Vec<lsp::CompletionItem> = keywords_at(before)
+            // (1.1) After `when no`, `wait up to … for`, `goal`, `engagement`:
+            // events, also after a comma in those lists.
+            let event_list = ["when no ", "engagement "]
+                .iter()
+                .any(|w| word_start.contains(w))
+                && word_start.trim_end().ends_with(',');
+            let (kind, detail, list) = if previous == "via"
+                || previous == "of"
+                || (via && word_start.trim_end().ends_with(','))
+            {
+                (
+                    lsp::CompletionItemKind::INTERFACE,
+                    "channel",
+                    names("channel"),
+                )
+            } else if previous == "send" {
+                (lsp::CompletionItemKind::FILE, "template", names("template"))
+            } else if matches!(
+                previous,
+                "when" | "on" | "no" | "for" | "goal" | "engagement"
+            ) || event_list
+            {
+                (lsp::CompletionItemKind::EVENT, "event", names("event"))
+            } else if previous == "category" {
+                (
+                    lsp::CompletionItemKind::ENUM_MEMBER,
+                    "category",
+                    names("category"),
+                )
+            } else if previous == "every"
+                || (word_start.contains(" every ") && word_start.trim_end().ends_with(','))
+            {
+                (
+                    lsp::CompletionItemKind::CONSTANT,
+                    "day",
+                    ["day", "mon", "tue", "wed", "thu", "fri", "sat", "sun"]
                         .iter()
-                        .map(|k| {
-                            item(
-                                (*k).to_string(),
-                                lsp::CompletionItemKind::KEYWORD,
-                                "keyword",
-                            )
-                        })
-                        .collect();
-                    for s in names("segment") {
-                        all.push(item(s, lsp::CompletionItemKind::VARIABLE, "segment"));
-                    }
-                    return all;
-                };
+                        .map(|d| (*d).to_string())
+                        .collect(),
+                )
+            } else if previous == "consent" {
+                (
+                    lsp::CompletionItemKind::CONSTANT,
+                    "consent topic",
+                    names("consent"),
+                )
+            } else {
+                let mut all: Vec<lsp::CompletionItem> = keywords_at(before)
+                    .iter()
+                    .map(|k| {
+                        item(
+                            (*k).to_string(),
+                            lsp::CompletionItemKind::KEYWORD,
+                            "keyword",
+                        )
+                    })
+                    .collect();
+                for s in names("segment") {
+                    all.push(item(s, lsp::CompletionItemKind::VARIABLE, "segment"));
+                }
+                return all;
+            };
             items.extend(list.into_iter().map(|n| item(n, kind, detail)));
         }
         items.sort_by(|a, b| a.label.cmp(&b.label));
@@ -728,6 +761,42 @@ const KEYWORDS: &[(&str, &str)] = &[
         "`split { P% NAME { … } … }`: deterministic experiment arms; an arm without a block is a holdout.",
     ),
     ("stop", "`stop`: ends the instance."),
+    (
+        "goal",
+        "`goal EVENT [where COND] within DURATION`: the first matching event within the window after an entry records one `converted` decision for that instance (holdouts included).",
+    ),
+    (
+        "category",
+        "`category NAME`: a message category; a journey's `category` is counted by caps `on category NAME` and carried by its `sent` events.",
+    ),
+    (
+        "cap",
+        "`cap N per WINDOW [on C1, C2 | on category K]`: at most N sends per window; in a journey, its own sends only.",
+    ),
+    (
+        "every",
+        "`when every day at HH:MM` or `when every mon, thu at HH:MM`: runs for every profile seen, at that local time in its own zone.",
+    ),
+    (
+        "engagement",
+        "`engagement EVENT, …`: the events that show a profile engaging with the channel, for `via best of`.",
+    ),
+    (
+        "best",
+        "`send T via best of C1, C2`: among the available channels, the one with the highest (engagements + 1) / (sends + 2) over 90 days; ties to the earlier.",
+    ),
+    (
+        "previous",
+        "`count(previous EVENT …)`, `sum(previous …)`, `since(previous …)`: the same aggregate over the profile's events before the one being processed.",
+    ),
+    (
+        "best_time",
+        "`best_time(EVENT [where COND] within DURATION)`: `time_of_day?`, the start of the local hour in which most matching events happened (ties: the earliest); `none` when there were none.",
+    ),
+    (
+        "sent",
+        "`sent`: the built-in event of every send decision, with `journey`, `template`, `channel` and `category?`; only aggregates read it: `count(sent where event.channel == \"email\" within 2d)`.",
+    ),
     (
         "count",
         "`count(EVENT [where COND] within DURATION)`: number of matching events in the window.",

@@ -338,3 +338,71 @@ channel email { address profile.email consent email_marketing }
     assert_eq!(def.uri.as_str(), "file:///ws/schema.nudge");
     assert_eq!(def.range.start.line, 2);
 }
+
+/// (1.1) A schema with categories, a second event and engagement.
+const SCHEMA_1_1: &str = r#"consent email_marketing opt_out
+profile { email: string?, tier: string = "standard" }
+event cart_abandoned { cart_value: number }
+event app_opened { screen: string }
+channel email { address profile.email consent email_marketing engagement app_opened }
+channel inbox { address profile.email consent email_marketing }
+category promotions
+category newsletters
+"#;
+
+#[test]
+fn completion_in_1_1_constructs() {
+    let labels = |marked: &str| -> Vec<String> {
+        let (ws, pos, _) = at_with(SCHEMA_1_1, marked);
+        ws.analyze()
+            .completion("file:///ws/main.nudge", pos)
+            .into_iter()
+            .map(|c| c.label)
+            .collect()
+    };
+    let events = ["app_opened", "cart_abandoned"];
+    assert_eq!(labels("journey j {\n  when no ↑\n}"), events);
+    assert_eq!(labels("journey j {\n  when no app_opened, ↑\n}"), events);
+    assert_eq!(labels("journey j {\n  goal ↑\n}"), events);
+    assert_eq!(
+        labels("journey j {\n  wait up to 3d for ↑\n}"),
+        events,
+        "the event a `wait up to` waits for"
+    );
+    assert_eq!(
+        labels("journey j {\n  when every ↑\n}"),
+        ["day", "fri", "mon", "sat", "sun", "thu", "tue", "wed"]
+    );
+    assert_eq!(
+        labels("journey j {\n  when every mon, ↑\n}"),
+        ["day", "fri", "mon", "sat", "sun", "thu", "tue", "wed"]
+    );
+    assert_eq!(
+        labels("journey j {\n  when app_opened\n  send t via best of ↑\n}"),
+        ["email", "inbox"]
+    );
+    assert_eq!(
+        labels("journey j {\n  category ↑\n}"),
+        ["newsletters", "promotions"]
+    );
+    assert_eq!(
+        labels("limits { cap 2 per week on category ↑ }"),
+        ["newsletters", "promotions"]
+    );
+}
+
+#[test]
+fn hover_on_sent_previous_and_best_time() {
+    let text = "journey j {\n  owner \"x\"\n  when app_opened where count(sent within 1d) == 0 and since(previous app_opened) ?? 0s > 1d\n  wait until best_time(app_opened within 90d) ?? 10:00\n}\n";
+    for (needle, expected) in [
+        ("sent within", "built-in event of every send"),
+        ("previous app", "before the one being processed"),
+        ("best_time(", "the start of the local hour"),
+    ] {
+        let i = text.find(needle).unwrap();
+        let marked = format!("{}↑{}", &text[..i], &text[i..]);
+        let (ws, pos, _) = at_with(SCHEMA_1_1, &marked);
+        let m = hover_text(&ws, pos);
+        assert!(m.contains(expected), "{needle}: {m}");
+    }
+}
