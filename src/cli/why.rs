@@ -149,7 +149,7 @@ pub fn run(args: WhyArgs) -> Outcome {
                     }
                     _ => h,
                 });
-                collect(&mut timeline, heading, at, &mut decisions, &keep);
+                collect(&program, &mut timeline, heading, at, &mut decisions, &keep);
             }
             Err(dead) => {
                 if mentions(text, id) {
@@ -164,7 +164,14 @@ pub fn run(args: WhyArgs) -> Outcome {
         }
     }
     engine.drain(&mut decisions);
-    collect(&mut timeline, None, i64::MIN, &mut decisions, &keep);
+    collect(
+        &program,
+        &mut timeline,
+        None,
+        i64::MIN,
+        &mut decisions,
+        &keep,
+    );
     if !mentioned {
         let mut close: Vec<(usize, &String)> = seen_ids
             .iter()
@@ -197,6 +204,7 @@ pub fn run(args: WhyArgs) -> Outcome {
 /// Moves the kept decisions into the timeline: under `heading` (the profile's
 /// own event), or as timer entries of their own.
 fn collect(
+    program: &nudge::ir::Program,
     timeline: &mut Vec<Entry>,
     heading: Option<String>,
     at: i64,
@@ -221,13 +229,39 @@ fn collect(
                 }
                 _ => timeline.push(Entry {
                     at: d.at,
-                    heading: "timer: a wait or a deferral ends".into(),
+                    heading: timer_heading(program, &d),
                     decisions: vec![d],
                 }),
             },
         }
     }
     timeline.extend(event_entry);
+}
+
+/// What a timer was, from the first decision it made: (1.1) a journey started
+/// by a quiet period or a schedule, or an instance's wait going on.
+fn timer_heading(program: &nudge::ir::Program, d: &Decision) -> String {
+    use nudge::ir::Trigger;
+    let journey = program.journeys.iter().find(|j| *j.name == *d.journey);
+    match (&d.kind, journey.map(|j| &j.trigger)) {
+        (
+            DecisionKind::Entered | DecisionKind::NotEntered { .. },
+            Some(Trigger::Inactivity { after, .. }),
+        ) => {
+            format!(
+                "timer: quiet for {} (`{}`, `when no … for`)",
+                nudge::syntax::ast::duration_text((*after / 1_000_000_000).max(0) as u64),
+                d.journey
+            )
+        }
+        (
+            DecisionKind::Entered | DecisionKind::NotEntered { .. },
+            Some(Trigger::Schedule { .. }),
+        ) => {
+            format!("timer: the schedule of `{}`", d.journey)
+        }
+        _ => "timer: a wait, a deferral or a `wait up to` ends".into(),
+    }
 }
 
 /// Whether a rejected line names the profile (as `userId` or `anonymousId`).
