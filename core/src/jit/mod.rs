@@ -1,6 +1,6 @@
 //! The JIT: every condition of a program (trigger and exit conditions, `if`
-//! steps, aggregate filters, and the segments they use) compiled to native code
-//! with Cranelift.
+//! steps, aggregate filters, (1.1) `goal` and `wait up to … for` conditions,
+//! and the segments they use) compiled to native code with Cranelift.
 //!
 //! Promises: the compiled code computes exactly what [`crate::interp`] computes
 //! (tests run both and compare); it reads values straight from the runtime's slot
@@ -82,9 +82,14 @@ pub fn conditions(program: &Program) -> Vec<&Expr> {
     for j in &program.journeys {
         out.extend(j.condition.as_ref());
         out.extend(j.exits.iter().filter_map(|(_, c)| c.as_ref()));
+        out.extend(j.goals.iter().filter_map(|g| g.condition.as_ref()));
         for instr in &j.code {
-            if let Instr::JumpUnless(c, _) = instr {
-                out.push(c);
+            match instr {
+                Instr::JumpUnless(c, _) => out.push(c),
+                Instr::WaitFor {
+                    condition: Some(c), ..
+                } => out.push(c),
+                _ => {}
             }
         }
     }

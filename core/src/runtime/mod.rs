@@ -1840,7 +1840,8 @@ mod tests {
     }
 
     /// Every condition of a program is found once in the JIT's table, at its
-    /// own site: a filter, a trigger condition, each exit clause, each `if`.
+    /// own site: a filter, a trigger condition, each exit clause, each `if`,
+    /// (1.1) each `goal` and `wait up to … for` condition.
     #[test]
     fn every_condition_site_has_its_compiled_function() {
         let mut sources = crate::Sources::new();
@@ -1857,8 +1858,10 @@ journey j {
   exit on purchase where event.amount > 10
   exit on purchase where event.amount < 0
   when cart where count(cart where event.value > 5 within 1h) >= 2
+  goal purchase where event.amount > 100 within 7d
   if profile.tier == "gold" { send t via email } else { wait 1h }
   if count(cart within 1d) > 3 { stop }
+  wait up to 1d for purchase where event.amount > trigger.value { stop }
 }
 template t { email { subject: "E" } }
 "#,
@@ -1877,11 +1880,18 @@ template t { email { subject: "E" } }
             sites.push((Site::Exit(0, k), c.as_ref()));
         }
         for (pc, instr) in journey.code.iter().enumerate() {
-            if let Instr::JumpUnless(c, _) = instr {
-                sites.push((Site::Step(0, pc), Some(c)));
+            match instr {
+                Instr::JumpUnless(c, _) => sites.push((Site::Step(0, pc), Some(c))),
+                Instr::WaitFor { condition, .. } => {
+                    sites.push((Site::Step(0, pc), condition.as_ref()))
+                }
+                _ => {}
             }
         }
-        assert_eq!(sites.len(), 6);
+        for (g, goal) in journey.goals.iter().enumerate() {
+            sites.push((Site::Goal(0, g), goal.condition.as_ref()));
+        }
+        assert_eq!(sites.len(), 8);
         for (site, e) in sites {
             let e = e.unwrap();
             assert_eq!(native.id(site), jit.id(e));
