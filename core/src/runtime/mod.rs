@@ -443,7 +443,7 @@ impl Engine {
                     let (j, trigger) = slot_journey(slot);
                     let at = profiles.get(&IdRef(&id)).and_then(|p| {
                         if trigger {
-                            p.trigger_timers.get(j).copied().flatten()
+                            p.trigger_timer(j)
                         } else {
                             p.journeys.get(j)?.active.as_ref()?.timer
                         }
@@ -672,6 +672,14 @@ impl Engine {
             let mut streams = self.core.schedules.start(at, recurring_until);
             loop {
                 let core = &mut self.core;
+                if streams.is_empty() {
+                    // No schedule is due at this instant: the timers alone.
+                    if !core.timers.first().is_some_and(|t| t.0 == at) {
+                        break;
+                    }
+                    self.fire_timer(out);
+                    continue;
+                }
                 let timer = core
                     .timers
                     .first()
@@ -718,9 +726,7 @@ impl Engine {
             if trigger {
                 // (1.1) A quiet period ended: the journey may start, once; the
                 // next of its events starts the next period.
-                if let Some(due) = profile.trigger_timers.get_mut(journey) {
-                    *due = None;
-                }
+                *profile.trigger_timer_mut(journey) = None;
                 core.try_enter(profile, journey, at, &[], out);
                 return;
             }
@@ -854,7 +860,7 @@ impl Core {
                 program.journeys.get(j).map(|j| &j.trigger)
             {
                 let due = timestamp.saturating_add(*after).max(now);
-                let current = profile.trigger_timers.get(j).copied().flatten();
+                let current = profile.trigger_timer(j);
                 // The quiet period runs from the latest such event.
                 if current.is_none_or(|c| c < due) {
                     self.set_trigger_timer(profile, j, due);
@@ -964,6 +970,9 @@ impl Core {
         now: i64,
         props: &[Value],
     ) {
+        if which.is_empty() {
+            return;
+        }
         let jit = self.jit.clone();
         let program = Arc::clone(&self.program);
         let tz = profile.tz;
@@ -1065,10 +1074,9 @@ impl Core {
         if let Some(longest) = journey.goals.iter().map(|g| g.within).max() {
             // (1.1) The instance's goal window opens with its entry; closed
             // ones are forgotten here and when goals are tested.
-            profile
-                .goals
-                .retain(|w| !(w.journey as usize == j && now.saturating_sub(w.entered) > longest));
-            profile.goals.push(state::GoalWindow {
+            let goals = profile.goals_mut();
+            goals.retain(|w| !(w.journey as usize == j && now.saturating_sub(w.entered) > longest));
+            goals.push(state::GoalWindow {
                 journey: j as u32,
                 number,
                 entered: now,
@@ -1095,11 +1103,12 @@ impl Core {
             return;
         };
         let longest = journey.goals.iter().map(|g| g.within).max().unwrap_or(0);
-        profile
-            .goals
-            .retain(|w| !(w.journey as usize == j && now.saturating_sub(w.entered) > longest));
+        if let Some(w) = profile.watches.as_mut() {
+            w.goals
+                .retain(|w| !(w.journey as usize == j && now.saturating_sub(w.entered) > longest));
+        }
         let mut k = 0;
-        while let Some(window) = profile.goals.get(k) {
+        while let Some(window) = profile.goals().get(k) {
             if window.journey as usize != j {
                 k += 1;
                 continue;
@@ -1124,7 +1133,7 @@ impl Core {
                 k += 1;
                 continue;
             }
-            let window = profile.goals.remove(k);
+            let window = profile.goals_mut().remove(k);
             let converted = DecisionKind::Converted {
                 event: name(&self.names.events, kind),
                 entered_at: window.entered,
@@ -1136,10 +1145,7 @@ impl Core {
 
     /// (1.1) Sets journey `j`'s trigger timer (`when no … for`) to `at`.
     fn set_trigger_timer(&mut self, profile: &mut Profile, j: usize, at: i64) {
-        let Some(due) = profile.trigger_timers.get_mut(j) else {
-            return;
-        };
-        if let Some(old) = due.replace(at) {
+        if let Some(old) = profile.trigger_timer_mut(j).replace(at) {
             self.timers
                 .remove(&(old, profile.id.clone(), slot(j, true)));
         }
@@ -1289,11 +1295,11 @@ impl Core {
                         instance.arm = Some(arm.name.as_str().into());
                         let number = instance.number;
                         // (1.1) Conversions carry the arm too.
-                        if let Some(window) = profile
-                            .goals
-                            .iter_mut()
-                            .find(|w| w.journey as usize == j && w.number == number)
-                        {
+                        if let Some(window) = profile.watches.as_mut().and_then(|w| {
+                            w.goals
+                                .iter_mut()
+                                .find(|w| w.journey as usize == j && w.number == number)
+                        }) {
                             window.arm = Some(arm.name.as_str().into());
                         }
                     }

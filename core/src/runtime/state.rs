@@ -25,11 +25,10 @@ pub struct Profile {
     /// transactional journeys are not kept: no cap counts them).
     pub sends: VecDeque<Sent>,
     pub journeys: Vec<JourneyState>,
-    /// (1.1) Per journey, when its trigger timer (`when no … for`) is due, if
-    /// it is pending; empty when the program has no such journey.
-    pub trigger_timers: Vec<Option<i64>>,
-    /// (1.1) Open goal windows, in order of entry.
-    pub goals: Vec<GoalWindow>,
+    /// (1.1) Inactivity timers and goal windows, when the profile has any
+    /// (boxed: most profiles of most programs have none, and profiles are
+    /// scanned on every event, so they are kept small).
+    pub watches: Option<Box<Watches>>,
     /// When the profile was last used (the engine's counter), for eviction.
     #[serde(skip)]
     pub touched: u64,
@@ -61,16 +60,7 @@ impl Profile {
                 .collect(),
             sends: VecDeque::new(),
             journeys: vec![JourneyState::default(); program.journeys.len()],
-            trigger_timers: if program
-                .journeys
-                .iter()
-                .any(|j| matches!(j.trigger, crate::ir::Trigger::Inactivity { .. }))
-            {
-                vec![None; program.journeys.len()]
-            } else {
-                Vec::new()
-            },
-            goals: Vec::new(),
+            watches: None,
             touched: 0,
         }
     }
@@ -86,6 +76,47 @@ pub fn zone_of(program: &Program, attrs: &[Value]) -> chrono_tz::Tz {
             _ => None,
         })
         .unwrap_or(chrono_tz::Tz::UTC)
+}
+
+/// (1.1) What a profile waits for besides its instances.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Watches {
+    /// Per journey (by index), when its trigger timer (`when no … for`) is
+    /// due, if it is pending.
+    pub trigger_timers: Vec<Option<i64>>,
+    /// Open goal windows, in order of entry.
+    pub goals: Vec<GoalWindow>,
+}
+
+impl Profile {
+    /// When journey `j`'s trigger timer is due, if it is pending.
+    pub fn trigger_timer(&self, j: usize) -> Option<i64> {
+        self.watches
+            .as_ref()?
+            .trigger_timers
+            .get(j)
+            .copied()
+            .flatten()
+    }
+
+    /// Journey `j`'s trigger timer, to set or clear.
+    pub fn trigger_timer_mut(&mut self, j: usize) -> &mut Option<i64> {
+        let timers = &mut self.watches.get_or_insert_with(Box::default).trigger_timers;
+        if timers.len() <= j {
+            timers.resize(j + 1, None);
+        }
+        &mut timers[j]
+    }
+
+    /// The open goal windows, oldest entry first.
+    pub fn goals(&self) -> &[GoalWindow] {
+        self.watches.as_ref().map_or(&[], |w| w.goals.as_slice())
+    }
+
+    /// The open goal windows, to add to or close.
+    pub fn goals_mut(&mut self) -> &mut Vec<GoalWindow> {
+        &mut self.watches.get_or_insert_with(Box::default).goals
+    }
 }
 
 /// A send the caps count.
