@@ -907,6 +907,10 @@ impl Core {
         now: i64,
         out: &mut Vec<Decision>,
     ) {
+        // Most profiles have no instance of most journeys: nothing to do.
+        if profile.journeys.get(j).is_none_or(|s| s.active.is_none()) {
+            return;
+        }
         let program = Arc::clone(&self.program);
         let Some(journey) = program.journeys.get(j) else {
             return;
@@ -1028,8 +1032,8 @@ impl Core {
         event: &[Value],
         out: &mut Vec<Decision>,
     ) {
-        let program = Arc::clone(&self.program);
-        let (Some(journey), Some(state)) = (program.journeys.get(j), profile.journeys.get(j))
+        // An ineligible profile is turned away before anything is prepared.
+        let (Some(journey), Some(state)) = (self.program.journeys.get(j), profile.journeys.get(j))
         else {
             return;
         };
@@ -1037,6 +1041,10 @@ impl Core {
         if refusal.is_some() && !self.explain {
             return;
         }
+        let program = Arc::clone(&self.program);
+        let Some(journey) = program.journeys.get(j) else {
+            return;
+        };
         // Evaluated only to explain: a throwaway counter, so that `--explain`
         // changes no figure of a run.
         let scratch = Cell::new(0);
