@@ -674,7 +674,7 @@ impl Engine {
                 let core = &mut self.core;
                 if streams.is_empty() {
                     // No schedule is due at this instant: the timers alone.
-                    if !core.timers.first().is_some_and(|t| t.0 == at) {
+                    if core.timers.first().is_none_or(|t| t.0 != at) {
                         break;
                     }
                     self.fire_timer(out);
