@@ -35,19 +35,35 @@ impl<'a> Checker<'a> {
 
     /// (1.1) A category is a name a journey or a cap refers to.
     fn category_ref(&mut self, file: FileId, name: &'a Ident) {
-        if self.env.categories.contains_key(name.name.as_str())
-            || self.env.is_broken("category", &name.name)
-        {
+        let names: Vec<&str> = self.env.categories.keys().copied().collect();
+        self.declared_ref(
+            file,
+            name,
+            &names,
+            ("category", "category", Code::UnknownCategory),
+            format!("declare it: `category {}`", name.name),
+        );
+    }
+
+    /// A reference to a declaration of kind `keyword` among `names`: reported
+    /// with a did-you-mean (else `declare`) unless declared or broken.
+    fn declared_ref(
+        &mut self,
+        file: FileId,
+        name: &'a Ident,
+        names: &[&str],
+        (keyword, what, code): (&str, &str, Code),
+        declare: String,
+    ) {
+        if names.contains(&name.name.as_str()) || self.env.is_broken(keyword, &name.name) {
             return;
         }
-        let names: Vec<&str> = self.env.categories.keys().copied().collect();
-        let help = did_you_mean(&name.name, names.iter().copied())
-            .unwrap_or_else(|| format!("declare it: `category {}`", name.name));
+        let help = did_you_mean(&name.name, names.iter().copied()).unwrap_or(declare);
         self.unknown(
             file,
-            Code::UnknownCategory,
+            code,
             name,
-            format!("unknown category `{}`", name.name),
+            format!("unknown {what} `{}`", name.name),
             help,
         );
     }
@@ -534,20 +550,13 @@ impl<'a> Checker<'a> {
     }
 
     fn topic_ref(&mut self, file: FileId, name: &'a Ident) {
-        if self.env.consents.contains_key(name.name.as_str())
-            || self.env.is_broken("consent", &name.name)
-        {
-            return;
-        }
         let names: Vec<&str> = self.env.consents.keys().copied().collect();
-        let help = did_you_mean(&name.name, names.iter().copied())
-            .unwrap_or_else(|| format!("declare it: `consent {} opt_in` or `opt_out`", name.name));
-        self.unknown(
+        self.declared_ref(
             file,
-            Code::UnknownTopic,
             name,
-            format!("unknown consent topic `{}`", name.name),
-            help,
+            &names,
+            ("consent", "consent topic", Code::UnknownTopic),
+            format!("declare it: `consent {} opt_in` or `opt_out`", name.name),
         );
     }
 

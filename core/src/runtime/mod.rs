@@ -1247,16 +1247,13 @@ impl Core {
                     return;
                 }
                 Instr::WaitUntilExpr(e) => {
-                    let env = Env {
-                        program: &program,
-                        attrs: &profile.attrs,
-                        event: &[],
-                        trigger: &instance.trigger,
+                    let env = step_env(
+                        &program,
+                        profile,
+                        &instance.trigger,
                         now,
-                        tz,
-                        aggregates: &*profile,
-                        divisions_by_zero: &self.divisions_by_zero,
-                    };
+                        &self.divisions_by_zero,
+                    );
                     let value = interp::eval(e, &env);
                     set_pc(profile, j, pc + 1);
                     // A checked program gives a present `time_of_day` here.
@@ -1267,16 +1264,13 @@ impl Core {
                     }
                 }
                 Instr::JumpUnless(cond, target) => {
-                    let env = Env {
-                        program: &program,
-                        attrs: &profile.attrs,
-                        event: &[],
-                        trigger: &instance.trigger,
+                    let env = step_env(
+                        &program,
+                        profile,
+                        &instance.trigger,
                         now,
-                        tz,
-                        aggregates: &*profile,
-                        divisions_by_zero: &self.divisions_by_zero,
-                    };
+                        &self.divisions_by_zero,
+                    );
                     let next = if holds(jit.as_deref(), Site::Step(j, pc), cond, &env) {
                         pc + 1
                     } else {
@@ -1514,6 +1508,21 @@ fn instance_mut(profile: &mut Profile, journey: usize) -> Option<&mut Instance> 
 fn set_pc(profile: &mut Profile, journey: usize, pc: usize) {
     if let Some(instance) = instance_mut(profile, journey) {
         instance.pc = pc;
+    }
+}
+
+/// What a step reads (an `if` condition, a `wait until` time): the profile,
+/// the instance's trigger snapshot and the clock; no event.
+fn step_env<'a>(
+    program: &'a Program,
+    profile: &'a Profile,
+    trigger: &'a [Value],
+    now: i64,
+    divisions_by_zero: &'a Cell<u64>,
+) -> Env<'a> {
+    Env {
+        trigger,
+        ..event_env(program, profile, &[], now, profile.tz, divisions_by_zero)
     }
 }
 
