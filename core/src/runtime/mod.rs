@@ -575,14 +575,6 @@ impl Engine {
         }
     }
 
-    /// Fires every timer due at or before `until` (`--until`), moving the clock.
-    pub fn advance_to(&mut self, until: i64, out: &mut Vec<Decision>) {
-        self.fire_timers(until, until, out);
-        if self.core.clock.is_none_or(|c| c < until) {
-            self.core.clock = Some(until);
-        }
-    }
-
     /// Fires pending timers in time order until none is left (`--drain`).
     /// (1.1) Occurrences of recurring schedules never run out, so none later
     /// than the clock is fired (§7.2); one-off ones (`when at`) are.
@@ -609,8 +601,8 @@ impl Engine {
         true
     }
 
-    /// One step of [`Engine::advance_to`]: fires everything due at the next
-    /// instant up to `until`; false (with the clock at `until`) once none is.
+    /// One step of `--until`: fires everything due at the next instant up to
+    /// `until`; false (with the clock at `until`) once none is.
     pub fn advance_step(&mut self, until: i64, out: &mut Vec<Decision>) -> bool {
         match self.core.next_due(until).filter(|at| *at <= until) {
             Some(at) => {
