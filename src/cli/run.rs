@@ -232,7 +232,13 @@ pub fn run(args: RunArgs) -> Outcome {
     let load_failure = std::rc::Rc::new(std::cell::RefCell::new(None::<String>));
     if let Some(store) = &store {
         engine.set_loader(store.loader(std::rc::Rc::clone(&load_failure)));
+        // An instant that loads more profiles than may be held (a weekly
+        // newsletter's occurrence) pauses to commit and evict as reading does.
+        if let Some(max) = args.max_profiles_in_memory {
+            engine.hold_at_most(max as usize, args.commit_every as usize);
+        }
     }
+    let holds = with_state && args.max_profiles_in_memory.is_some();
 
     // The input, resumed where the last commit left it when it is the same file.
     let mut input_mark = InputMark {
@@ -310,8 +316,9 @@ pub fn run(args: RunArgs) -> Outcome {
             d.sync()
                 .map_err(|e| format!("cannot write the dead-letter file: {e}"))?;
         }
-        let changes = engine.take_changes();
+        let mut changes = engine.take_changes();
         let checkpoint = Checkpoint {
+            firing: changes.paused.take(),
             format: store::FORMAT.to_string(),
             fingerprint: program.fingerprint(),
             clock: changes.clock,
@@ -334,6 +341,7 @@ pub fn run(args: RunArgs) -> Outcome {
             Ok(_) => {}
             Err(e) => return usage_error(format!("cannot read events: {e}")),
         }
+        let before = (input_mark.offset, input_mark.lines, input_mark.digest);
         input_mark.offset += buf.len() as u64;
         input_mark.lines += 1;
         if with_state {
@@ -354,6 +362,36 @@ pub fn run(args: RunArgs) -> Outcome {
             };
             match parsed {
                 Ok(event) => {
+                    // What is due before the line may pause: committed then as
+                    // if the line had not been read, so that a restart reads it
+                    // again and resumes the instant.
+                    while holds
+                        && !engine.fire_due(
+                            event.timestamp,
+                            event.message_id.as_deref(),
+                            &mut decisions,
+                        )
+                    {
+                        if let Some(e) = load_failure.borrow_mut().take() {
+                            return usage_error(format!("cannot read the state: {e}"));
+                        }
+                        if let Err(e) = write_all(&mut out, &mut decisions) {
+                            return write_failed(&e);
+                        }
+                        let mark = InputMark {
+                            path: input_mark.path.clone(),
+                            offset: before.0,
+                            lines: before.1,
+                            digest: before.2,
+                        };
+                        if let Err(e) = commit(&mut engine, &mut out, &mut dead_out, &mark) {
+                            return usage_error(e);
+                        }
+                        since_commit = 0;
+                        if let Some(max) = args.max_profiles_in_memory {
+                            engine.evict(max as usize);
+                        }
+                    }
                     engine.process(event, &mut decisions);
                     if let Some(e) = load_failure.borrow_mut().take() {
                         return usage_error(format!("cannot read the state: {e}"));
@@ -410,7 +448,7 @@ pub fn run(args: RunArgs) -> Outcome {
                 break;
             }
             steps += 1;
-            if steps.is_multiple_of(args.commit_every) {
+            if steps.is_multiple_of(args.commit_every) || engine.paused() {
                 if let Err(e) = commit(&mut engine, &mut out, &mut dead_out, &input_mark) {
                     return usage_error(e);
                 }

@@ -47,6 +47,10 @@ pub struct Checkpoint {
     pub input: Option<InputMark>,
     pub out: Option<FileMark>,
     pub dead_letter: Option<FileMark>,
+    /// (1.1) An instant committed while it was being fired (a schedule's
+    /// occurrence over more profiles than may be held), to resume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firing: Option<nudge::runtime::Paused>,
 }
 
 /// How much of an input file the committed state has consumed.
@@ -232,7 +236,11 @@ impl Store {
                 )));
             }
         }
-        let engine = store.load(program, checkpoint.as_ref().and_then(|c| c.clock))?;
+        let engine = store.load(
+            program,
+            checkpoint.as_ref().and_then(|c| c.clock),
+            checkpoint.as_ref().and_then(|c| c.firing.clone()),
+        )?;
         Ok((store, engine, checkpoint))
     }
 
@@ -259,7 +267,12 @@ impl Store {
 
     /// The engine as committed: clock, pending timers and message ids. Profiles
     /// are read on demand through [`Store::loader`].
-    fn load(&self, program: &Arc<Program>, clock: Option<i64>) -> Result<Engine, StoreError> {
+    fn load(
+        &self,
+        program: &Arc<Program>,
+        clock: Option<i64>,
+        firing: Option<nudge::runtime::Paused>,
+    ) -> Result<Engine, StoreError> {
         let txn = self
             .db
             .begin_read()
@@ -317,6 +330,7 @@ impl Store {
             timers,
             seen,
             zones,
+            firing,
         ))
     }
 

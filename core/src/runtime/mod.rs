@@ -178,11 +178,32 @@ struct Core {
     drain_until: Option<i64>,
     /// A counter of profile uses, for least-recently-used eviction.
     tick: u64,
+    /// With a store that bounds memory: (profiles held, firings) past which a
+    /// firing pauses, so that the caller can commit and evict (see
+    /// [`Engine::hold_at_most`]).
+    hold: Option<(usize, usize)>,
+    /// An instant whose timers and occurrences were being fired when it paused.
+    firing: Option<Firing>,
     seen_added: Vec<(i64, u128)>,
     /// Per event kind, what it can touch.
     plans: Rc<[EventPlan]>,
     /// `--explain`: say why for every channel, record `not_entered`.
     explain: bool,
+}
+
+/// An instant being fired: its time and its schedules' streams (the timers
+/// still due at it are in the timer set).
+struct Firing {
+    at: i64,
+    streams: Vec<schedule::Stream>,
+}
+
+/// A paused firing as a store keeps it: the instant, and per scheduled journey
+/// and zone due at it, the last member fired (see [`Engine::hold_at_most`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Paused {
+    pub at: i64,
+    pub streams: Vec<(usize, String, Option<String>)>,
 }
 
 /// What an event of one kind can touch, so that processing it looks at nothing
@@ -331,6 +352,8 @@ pub struct Changes<'a> {
     /// (1.1) Profiles that joined a time zone's schedule members: (profile,
     /// zone name). Only when some journey is scheduled.
     pub zones: Vec<(ProfileId, &'static str)>,
+    /// A firing paused mid-instant, to resume after a restart.
+    pub paused: Option<Paused>,
 }
 
 impl Engine {
@@ -376,6 +399,8 @@ impl Engine {
                 schedules,
                 drain_until: None,
                 tick: 0,
+                hold: None,
+                firing: None,
                 seen_added: Vec::new(),
                 plans,
                 explain: false,
@@ -392,6 +417,7 @@ impl Engine {
         timers: impl IntoIterator<Item = (i64, String, usize)>,
         seen: Vec<(i64, u128)>,
         zones: impl IntoIterator<Item = (String, Tz)>,
+        paused: Option<Paused>,
     ) -> Engine {
         let mut engine = Engine::new(program);
         let core = &mut engine.core;
@@ -411,6 +437,17 @@ impl Engine {
             let at = core.seen.entry(d).or_insert(t);
             *at = (*at).max(t);
         }
+        // The clock of a paused firing is its instant: the occurrences due at
+        // it were taken (the restored zones' next ones are after it), and the
+        // streams go on after the members already fired.
+        core.firing = paused.map(|p| Firing {
+            at: p.at,
+            streams: p
+                .streams
+                .iter()
+                .filter_map(|s| core.schedules.load(s))
+                .collect(),
+        });
         engine
     }
 
@@ -461,6 +498,10 @@ impl Engine {
             seen_added: std::mem::take(&mut self.core.seen_added),
             clock: self.core.clock,
             zones: self.core.schedules.take_changed(),
+            paused: self.core.firing.as_ref().map(|f| Paused {
+                at: f.at,
+                streams: f.streams.iter().map(schedule::Schedules::save).collect(),
+            }),
         }
     }
 
@@ -507,7 +548,7 @@ impl Engine {
             self.core.counters.late += 1;
         }
         // 2. Timers due at or before now.
-        self.fire_timers(now, now, out);
+        self.fire_timers(now, now, false, out);
         let core = &mut self.core;
         core.clock = Some(now);
         let create = Some((event.timestamp, now));
@@ -594,7 +635,9 @@ impl Engine {
         let Some(at) = self.core.next_due(recurring_until) else {
             return false;
         };
-        self.fire_timers(at, recurring_until, out);
+        if !self.fire_timers(at, recurring_until, true, out) {
+            return true;
+        }
         if self.core.clock.is_none_or(|c| c < at) {
             self.core.clock = Some(at);
         }
@@ -606,7 +649,9 @@ impl Engine {
     pub fn advance_step(&mut self, until: i64, out: &mut Vec<Decision>) -> bool {
         match self.core.next_due(until).filter(|at| *at <= until) {
             Some(at) => {
-                self.fire_timers(at, at, out);
+                if !self.fire_timers(at, at, true, out) {
+                    return true;
+                }
                 if self.core.clock.is_none_or(|c| c < at) {
                     self.core.clock = Some(at);
                 }
@@ -657,12 +702,81 @@ impl Engine {
         }
     }
 
+    /// With a store: an instant whose timers and schedule occurrences load
+    /// more than `profiles` profiles pauses after every `every` of them
+    /// (with [`Engine::paused`] true), so that the caller can commit and evict
+    /// before it goes on; the next call of [`Engine::fire_due`],
+    /// [`Engine::drain_step`] or [`Engine::advance_step`] resumes it, as does
+    /// a restart from that commit. Without it a weekly newsletter's
+    /// occurrence holds every profile of its zone until the next commit.
+    pub fn hold_at_most(&mut self, profiles: usize, every: usize) {
+        self.core.hold = Some((profiles, every.max(1)));
+    }
+
+    /// Whether a firing paused (see [`Engine::hold_at_most`]): commit, evict
+    /// and call again.
+    pub fn paused(&self) -> bool {
+        self.core.firing.is_some()
+    }
+
+    /// Fires what is due before a line at `timestamp` with this message id
+    /// (§7.3 step 2), so that [`Engine::process`] finds nothing left to fire;
+    /// false when it paused (see [`Engine::hold_at_most`]). A repeated message
+    /// id fires nothing, as it has no effect at all.
+    pub fn fire_due(
+        &mut self,
+        timestamp: i64,
+        message_id: Option<&str>,
+        out: &mut Vec<Decision>,
+    ) -> bool {
+        let now = self.core.clock.map_or(timestamp, |c| c.max(timestamp));
+        if let Some(digest) = message_id.map(fnv1a_128)
+            && self
+                .core
+                .seen
+                .get(&digest)
+                .is_some_and(|at| now.saturating_sub(*at) < DEDUPE_WINDOW)
+        {
+            return true;
+        }
+        self.fire_timers(now, now, true, out)
+    }
+
     /// Fires the timers and schedule occurrences due at or before `until`
-    /// (recurring occurrences only up to `recurring_until`), in §7.3's order.
-    fn fire_timers(&mut self, until: i64, recurring_until: i64, out: &mut Vec<Decision>) {
-        while let Some(at) = self.core.next_due(recurring_until).filter(|t| *t <= until) {
-            let mut streams = self.core.schedules.start(at, recurring_until);
+    /// (recurring occurrences only up to `recurring_until`), in §7.3's order,
+    /// resuming a paused instant first; false when it paused again (only if
+    /// `may_pause`, see [`Engine::hold_at_most`]).
+    fn fire_timers(
+        &mut self,
+        until: i64,
+        recurring_until: i64,
+        may_pause: bool,
+        out: &mut Vec<Decision>,
+    ) -> bool {
+        let hold = self.core.hold.filter(|_| may_pause);
+        let mut fired = 0;
+        loop {
+            let (at, mut streams) = match self.core.firing.take() {
+                Some(firing) => (firing.at, firing.streams),
+                None => match self.core.next_due(recurring_until).filter(|t| *t <= until) {
+                    Some(at) => (at, self.core.schedules.start(at, recurring_until)),
+                    None => return true,
+                },
+            };
             loop {
+                if let Some((most, every)) = hold
+                    && fired >= every
+                    && self.profiles.len() > most
+                {
+                    // Everything before (at, the streams' cursors) is done:
+                    // a commit now holds the clock at this instant.
+                    self.core.firing = Some(Firing { at, streams });
+                    if self.core.clock.is_none_or(|c| c < at) {
+                        self.core.clock = Some(at);
+                    }
+                    return false;
+                }
+                fired += 1;
                 let core = &mut self.core;
                 if streams.is_empty() {
                     // No schedule is due at this instant: the timers alone.
@@ -744,6 +858,9 @@ impl Engine {
 impl Core {
     /// When the next timer or schedule occurrence is due.
     fn next_due(&self, recurring_until: i64) -> Option<i64> {
+        if let Some(firing) = &self.firing {
+            return Some(firing.at);
+        }
         let timer = self.timers.first().map(|t| t.0);
         let occurrence = self.schedules.next_due(recurring_until);
         match (timer, occurrence) {
@@ -1852,6 +1969,129 @@ mod tests {
             changed,
             [("p".to_string(), 0, Some(3 * (60 * time::MINUTE)))]
         );
+    }
+
+    /// (1.1) An occurrence over more profiles than may be held pauses after
+    /// every few of them; a store that commits at a pause and crashes resumes
+    /// it after the last profile it ran for: every profile enters once, in
+    /// id order, as without the pauses.
+    #[test]
+    fn paused_occurrences_resume_after_a_restart() {
+        let mut sources = crate::Sources::new();
+        sources.add(
+            "t.nudge",
+            "event e { x: number }\njourney daily {\n  owner \"qa\"\n  when every day at 09:00\n  wait 1h\n  stop\n}\n",
+        );
+        let analysis = crate::analyze(&sources);
+        let program = match crate::ir::lower(&analysis.modules) {
+            Ok(p) => Arc::new(p),
+            Err(e) => panic!("{e}: {:?}", analysis.diagnostics),
+        };
+        let event = |i: usize| {
+            Incoming::new(
+                format!("p{i}"),
+                i as i64 * time::SECOND,
+                None,
+                Body::Track {
+                    event: 0,
+                    props: vec![Value::Number(1.0)],
+                },
+            )
+        };
+        let day = 24 * 60 * time::MINUTE;
+        let mut reference = Vec::new();
+        let mut plain = Engine::new(Arc::clone(&program));
+        for i in 0..7 {
+            plain.process(event(i), &mut reference);
+        }
+        assert!(plain.fire_due(day, None, &mut reference));
+
+        // A store: profiles, timers, zones and the last commit's clock and pause.
+        #[derive(Default)]
+        struct Saved {
+            profiles: BTreeMap<String, Profile>,
+            timers: BTreeMap<(String, usize), i64>,
+            zones: Vec<(String, Tz)>,
+            clock: Option<i64>,
+            paused: Option<Paused>,
+        }
+        struct Loader(Rc<std::cell::RefCell<Saved>>);
+        impl ProfileLoader for Loader {
+            fn load(&mut self, id: &str) -> Option<Profile> {
+                self.0.borrow().profiles.get(id).cloned()
+            }
+        }
+        let saved = Rc::new(std::cell::RefCell::new(Saved::default()));
+        let commit = |engine: &mut Engine| {
+            let changes = engine.take_changes();
+            let mut s = saved.borrow_mut();
+            for (id, p) in changes.profiles {
+                s.profiles.insert(id.to_string(), p.clone());
+            }
+            for (id, slot, at) in changes.timers {
+                match at {
+                    Some(at) => s.timers.insert((id.to_string(), slot), at),
+                    None => s.timers.remove(&(id.to_string(), slot)),
+                };
+            }
+            for (id, zone) in changes.zones {
+                s.zones.push((id.to_string(), zone.parse().unwrap()));
+            }
+            s.clock = changes.clock;
+            s.paused = changes.paused;
+        };
+        let mut got = Vec::new();
+        let mut engine = Engine::new(Arc::clone(&program));
+        engine.track_changes();
+        engine.hold_at_most(2, 2);
+        for i in 0..7 {
+            engine.process(event(i), &mut got);
+        }
+        commit(&mut engine);
+        assert!(
+            !engine.fire_due(day, None, &mut got),
+            "seven profiles, two held"
+        );
+        assert!(engine.paused());
+        commit(&mut engine);
+        let first = got.len();
+        assert!(first < reference.len());
+        // The crash: what is not committed is lost; a new engine resumes.
+        drop(engine);
+        let restored = |saved: &Saved| {
+            let mut engine = Engine::restore(
+                Arc::clone(&program),
+                saved.clock,
+                saved
+                    .timers
+                    .iter()
+                    .map(|((id, slot), at)| (*at, id.clone(), *slot)),
+                Vec::new(),
+                saved.zones.clone(),
+                saved.paused.clone(),
+            );
+            engine.hold_at_most(2, 2);
+            engine
+        };
+        let mut engine = restored(&saved.borrow());
+        engine.set_loader(Box::new(Loader(Rc::clone(&saved))));
+        assert!(engine.paused(), "the pause was committed");
+        let mut rounds = 0;
+        while !engine.fire_due(day, None, &mut got) {
+            commit(&mut engine);
+            engine.evict(2);
+            rounds += 1;
+            assert!(rounds < 10, "the occurrence never finished");
+        }
+        assert!(rounds >= 1, "it paused again after the restart");
+        assert_eq!(got, reference);
+        // Committed after the occurrence, a restart fires nothing again.
+        commit(&mut engine);
+        let mut engine = restored(&saved.borrow());
+        engine.set_loader(Box::new(Loader(Rc::clone(&saved))));
+        let mut again = Vec::new();
+        assert!(engine.fire_due(day, None, &mut again));
+        assert_eq!(again, []);
     }
 
     /// Every condition of a program is found once in the JIT's table, at its

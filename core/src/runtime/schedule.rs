@@ -35,6 +35,7 @@ pub(super) struct Schedules {
 }
 
 /// An occurrence being fired: its zone's members after `cursor`, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct Stream {
     pub journey: usize,
     zone: &'static str,
@@ -182,6 +183,30 @@ impl Schedules {
         if let Some(s) = streams.get_mut(k) {
             s.cursor = Some(id);
         }
+    }
+
+    /// A stream as a store keeps it: (journey, zone, the last member fired).
+    pub fn save(stream: &Stream) -> (usize, String, Option<String>) {
+        (
+            stream.journey,
+            stream.zone.to_string(),
+            stream.cursor.as_ref().map(|c| c.as_str().to_string()),
+        )
+    }
+
+    /// A stream a store kept, if its journey is still scheduled and its zone
+    /// is one this build knows.
+    pub fn load(
+        &self,
+        (journey, zone, cursor): &(usize, String, Option<String>),
+    ) -> Option<Stream> {
+        self.journeys.iter().find(|(j, _, _)| j == journey)?;
+        let zone = zone.parse::<Tz>().ok()?.name();
+        Some(Stream {
+            journey: *journey,
+            zone,
+            cursor: cursor.as_deref().map(ProfileId::new),
+        })
     }
 
     /// Pending occurrences (for `--stats`).
