@@ -250,6 +250,72 @@ impl Walker<'_> {
             }
             DeclKind::Journey(j) => self.journey(j),
             DeclKind::Category(_) => {}
+            DeclKind::Test(t) => self.test(t),
+        }
+    }
+
+    /// (1.1) The names a test refers to: events, their properties, attributes
+    /// and consent topics it feeds, and the journeys, templates, channels and
+    /// events its expectations name.
+    fn test(&mut self, t: &TestDecl) {
+        for step in &t.steps {
+            match step {
+                TestStep::At { input, .. } => match input {
+                    Some(TestInput::Identify { traits, .. }) => {
+                        for f in traits.iter().flat_map(|o| &o.fields) {
+                            match &f.value {
+                                TestValue::Object(o) if f.name.name == "consent" => {
+                                    for topic in &o.fields {
+                                        let symbol =
+                                            Symbol::Decl("consent", topic.name.name.clone());
+                                        self.add(topic.name.span, symbol, false);
+                                    }
+                                }
+                                _ => {
+                                    let symbol = Symbol::Attr(f.name.name.clone());
+                                    self.add(f.name.span, symbol, false);
+                                }
+                            }
+                        }
+                    }
+                    Some(TestInput::Event { event, props, .. }) => {
+                        self.add(event.span, Symbol::Decl("event", event.name.clone()), false);
+                        for f in props.iter().flat_map(|o| &o.fields) {
+                            let symbol = Symbol::Prop(event.name.clone(), f.name.name.clone());
+                            self.add(f.name.span, symbol, false);
+                        }
+                    }
+                    None => {}
+                },
+                TestStep::Expect { fields, .. } => {
+                    for f in fields.iter().flat_map(|o| &o.fields) {
+                        let keyword = match f.name.name.as_str() {
+                            "journey" => "journey",
+                            "template" => "template",
+                            "channel" => "channel",
+                            "event" => "event",
+                            "reasons" => {
+                                if let TestValue::Object(o) = &f.value {
+                                    for c in &o.fields {
+                                        let symbol = Symbol::Decl("channel", c.name.name.clone());
+                                        self.add(c.name.span, symbol, false);
+                                    }
+                                }
+                                continue;
+                            }
+                            _ => continue,
+                        };
+                        if let TestValue::Expr(Expr {
+                            kind: ExprKind::Path(p),
+                            span,
+                        }) = &f.value
+                            && p.segments.len() == 1
+                        {
+                            self.add(*span, Symbol::Decl(keyword, p.root().to_string()), false);
+                        }
+                    }
+                }
+            }
         }
     }
 
@@ -497,6 +563,7 @@ fn first_line(decl: &Decl) -> String {
         }
         DeclKind::Journey(j) => format!("journey {}", j.name.name),
         DeclKind::Category(c) => format!("category {}", c.name.name),
+        DeclKind::Test(t) => format!("test {}", t.name.name),
         DeclKind::Profile(_) => "profile".into(),
         DeclKind::Limits(_) => "limits".into(),
     }

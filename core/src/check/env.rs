@@ -35,6 +35,8 @@ pub struct Env<'a> {
     pub journeys: BTreeMap<&'a str, Item<'a, JourneyDecl>>,
     /// (1.1) Message categories.
     pub categories: BTreeMap<&'a str, Item<'a, CategoryDecl>>,
+    /// (1.1) Tests (§10).
+    pub tests: BTreeMap<&'a str, Item<'a, TestDecl>>,
     /// Names of declarations with syntax errors, by keyword: references to them are
     /// not reported again.
     pub broken: BTreeSet<(&'a str, &'a str)>,
@@ -56,6 +58,7 @@ impl<'a> Env<'a> {
             templates: BTreeMap::new(),
             journeys: BTreeMap::new(),
             categories: BTreeMap::new(),
+            tests: BTreeMap::new(),
             broken: BTreeSet::new(),
             profile_broken: false,
         };
@@ -106,6 +109,9 @@ impl<'a> Env<'a> {
                         "category",
                         diags,
                     ),
+                    DeclKind::Test(t) => {
+                        insert(&mut env.tests, file, decl, t, &t.name, "test", diags)
+                    }
                     DeclKind::Channel(c) => {
                         insert(&mut env.channels, file, decl, c, &c.name, "channel", diags)
                     }

@@ -880,6 +880,20 @@ impl<'a> Checker<'a> {
         message: String,
         help: String,
     ) {
+        self.unknown_labelled(file, code, name, message, help, "not declared");
+    }
+
+    /// [`Checker::unknown`] with its own label, for names that are not
+    /// declarations (a decision kind, a field).
+    pub fn unknown_labelled(
+        &mut self,
+        file: FileId,
+        code: Code,
+        name: &Ident,
+        message: String,
+        help: String,
+        label: &str,
+    ) {
         if let Some(suggestion) = help
             .strip_prefix("did you mean `")
             .and_then(|h| h.strip_suffix("`?"))
@@ -887,8 +901,7 @@ impl<'a> Checker<'a> {
             self.suggested.insert(suggestion.to_string());
         }
         self.diags.push(
-            Diagnostic::new(code, message, Label::new(file, name.span, "not declared"))
-                .with_help(help),
+            Diagnostic::new(code, message, Label::new(file, name.span, label)).with_help(help),
         );
     }
 

@@ -10,6 +10,7 @@ mod consts;
 mod env;
 mod exprs;
 mod rules;
+mod test_decls;
 pub mod types;
 
 use crate::diagnostic::Diagnostic;
@@ -19,6 +20,7 @@ use env::Env;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use exprs::{EventCtx, Place, SENT, Scope, sent_event};
+pub use test_decls::{COMMON_FIELDS, KINDS, REASONS, fields_of};
 
 pub(crate) struct Checker<'a> {
     pub env: Env<'a>,

@@ -29,6 +29,7 @@ impl<'a> Checker<'a> {
         self.templates(&senders);
         self.unused_segments();
         self.unused_categories();
+        self.tests();
     }
 
     // ------------------------------------------------------------ categories

@@ -73,6 +73,8 @@ codes! {
     DuplicateDeclaration = "N110", Error, "two declarations of the same kind share a name";
     DuplicateMember = "N111", Error, "an attribute, property, field, channel block or arm is declared twice";
     UnknownCategory = "N112", Error, "a message category is not declared";
+    UnknownJourney = "N113", Error, "a test names a journey that is not declared";
+    UnknownTestName = "N114", Error, "a test names a decision kind, decision field, template field, split arm or reason that does not exist";
     TypeMismatch = "T201", Error, "a value has the wrong type for where it is used";
     UnguardedOptional = "T202", Error, "a value that may be missing is used without `?? default` or a `none` test";
     TriggerOutsideSteps = "T203", Error, "`trigger.` is used outside a journey's steps and templates";
@@ -84,6 +86,8 @@ codes! {
     UnknownTimeZone = "T209", Error, "a time zone is not an IANA zone name";
     FilterNotEventOnly = "T210", Error, "an aggregate filter uses more than `event.` paths and literals";
     TriggerPropertyNotShared = "T211", Error, "a property of a trigger on several events is not declared with one type on each";
+    TestNotLiteral = "T212", Error, "a test gives a value that is not a literal";
+    TestMissingProperty = "T213", Error, "a test's event lacks a property its event declares as required";
     MissingWhen = "P301", Error, "a journey has no `when` trigger";
     MissingOwner = "P302", Error, "a journey has no `owner`";
     RepeatedClause = "P303", Error, "a clause that may appear once appears twice";
@@ -97,6 +101,7 @@ codes! {
     InvalidPointer = "P311", Error, "a `from` JSON Pointer is not valid RFC 6901";
     SharedInputField = "P312", Error, "two declarations read the same input field";
     SendNeverPossible = "P313", Error, "a send's template has content for none of its channels";
+    TestOutOfOrder = "P314", Error, "a test's steps are not in time order, or its first step has no timestamp";
     MissingChannelBlock = "L401", Warning, "a send names a channel its template has no content for";
     StepAfterStop = "L402", Warning, "steps follow a `stop` and never run";
     SmsTooLong = "L403", Warning, "an SMS text is longer than one message";

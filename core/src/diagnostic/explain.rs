@@ -95,6 +95,10 @@ pages! {
         "Remove or rename the second one.";
     UnknownCategory "N112" => "A journey's `category` or a cap's `on category` names a category that is not declared. Categories are declared on their own line (`category promotions`) so that a misspelling cannot create a category no cap limits.",
         "Use a declared category (the help suggests the closest), or declare it: `category NAME`.";
+    UnknownJourney "N113" => "An `expect` in a test names a journey (`journey: cart_recovery`) that is not declared, so it could never match a decision.",
+        "Name a declared journey (the help suggests the closest), without quotes.";
+    UnknownTestName "N114" => "An `expect` in a test names something decisions never have: a kind that is not one of `entered`, `send`, `deferred`, `suppressed`, `holdout`, `exited`, `completed`, `converted` and `not_entered`; a field that decisions of that kind lack (an `entered` has no `channel`); a `content` field no block of the template has; a split arm the journey does not have; or a reason that is not one of §7.4's. Such an expectation could never hold, and `expect no …` would always hold.",
+        "Use the names the help lists; the fields of each kind are those of LANGUAGE.md §8.";
     TypeMismatch "T201" => "A value has the wrong type for where it is used: a string compared with a number, a number where a condition needs a `bool`, arithmetic on strings.",
         "Use a value of the expected type; the message names both types.";
     UnguardedOptional "T202" => "No silent nulls: a value that may be missing (`T?`) may only be compared with `none` or defaulted with `??`. Nudge never guesses what a missing value means.",
@@ -117,6 +121,10 @@ pages! {
         "Move the other conditions outside the aggregate.";
     TriggerPropertyNotShared "T211" => "A journey triggered by several events (`when cart_abandoned, checkout_started`) reads `event.P` in its `where`, or `trigger.P` in its steps and templates, for a property that is not declared with one type on every listed event: for some trigger it would have no value, or a value of another type.",
         "Declare the property with the same type on every listed event, or give the events that differ a journey of their own.";
+    TestNotLiteral "T212" => "A test feeds values as they would arrive in an event stream: literals (`50`, `\"shoes\"`, `true`, `2026-11-29T10:00:00Z`, `30m`, `09:00`, lists of literals, `none`), not expressions. Expectations name journeys, templates, channels, events, arms and reasons without quotes.",
+        "Write the value itself: `cart_value: 50`, not `cart_value: 25 * 2`.";
+    TestMissingProperty "T213" => "An event in a test lacks a property that its declaration does not mark optional. In a real stream such an event is a dead letter and nothing runs, which is rarely what a test means to show.",
+        "Give every required property, or declare the property optional (`coupon: string?`).";
     MissingWhen "P301" => "Every journey has exactly one `when` clause naming the event that starts it.",
         "Add `when EVENT` to the journey's header.";
     MissingOwner "P302" => "Every journey names its responsible team with `owner \"…\"`, so someone is accountable for what it sends.",
@@ -143,6 +151,8 @@ pages! {
         "Give one of the declarations a `from` naming another field, or remove it.";
     SendNeverPossible "P313" => "A `send` whose template has a content block for none of the channels in its `via` list can never send: every channel would be `no_content`, every time.",
         "Send via a channel the template has content for, or add a block for one of the channels to the template.";
+    TestOutOfOrder "P314" => "A test's steps run in time order: `at TIME` moves the clock forward and fires the timers due by then. A step earlier than the one before it would move the clock back, and the first step has no earlier time for `+DURATION` to count from.",
+        "Start the test with a timestamp (`at 2026-11-29T09:00:00Z …`) and keep later steps at or after the previous one (`at +1h`).";
     MissingChannelBlock "L401" => "A `send` lists a channel for which its template has no content block; that channel can never be chosen (reason `no_content`).",
         "Add a block for the channel to the template, or remove the channel from `via`.";
     StepAfterStop "L402" => "Steps after `stop` in the same block never run.",

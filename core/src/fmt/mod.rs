@@ -349,6 +349,13 @@ impl<'a> Printer<'a> {
             DeclKind::Category(c) => {
                 self.item(&format!("category {}", c.name.name), decl.span, false);
             }
+            DeclKind::Test(t) => {
+                self.open(&format!("test {}", t.name.name), decl.span, false);
+                for step in &t.steps {
+                    self.test_step(step);
+                }
+                self.close(decl.span);
+            }
             DeclKind::Journey(j) => {
                 self.open(&format!("journey {}", j.name.name), decl.span, false);
                 for c in &j.clauses {
@@ -441,6 +448,79 @@ impl<'a> Printer<'a> {
             self.item(&text, f.span, true);
         }
         self.close(b.span);
+    }
+
+    /// (1.1) A test step on one line, or its object broken over lines, one
+    /// field per line, when it does not fit.
+    fn test_step(&mut self, step: &TestStep) {
+        let (head, object) = match step {
+            TestStep::At { time, input, .. } => {
+                let time = match time {
+                    TestTime::After(d) => format!("+{}", self.src(d.span)),
+                    _ => self.src(time.span()).to_string(),
+                };
+                match input {
+                    None => (format!("at {time}"), None),
+                    Some(TestInput::Identify {
+                        profile, traits, ..
+                    }) => (
+                        format!("at {time} identify {}", self.string(profile)),
+                        traits.as_ref(),
+                    ),
+                    Some(TestInput::Event {
+                        event,
+                        profile,
+                        props,
+                        ..
+                    }) => (
+                        format!("at {time} {} {}", event.name, self.string(profile)),
+                        props.as_ref(),
+                    ),
+                }
+            }
+            TestStep::Expect {
+                no, kind, fields, ..
+            } => {
+                let no = if no.is_some() { "no " } else { "" };
+                (format!("expect {no}{}", kind.name), fields.as_ref())
+            }
+        };
+        let span = step.span();
+        let Some(object) = object.filter(|o| !o.fields.is_empty()) else {
+            self.item(&head, span, true);
+            return;
+        };
+        let one = format!("{head} {}", self.test_object(object));
+        if !self.has_comment_in(object.span) && one.len() + 2 * self.indent <= WIDTH {
+            self.item(&one, span, true);
+            return;
+        }
+        self.open(&head, span, true);
+        for f in &object.fields {
+            let text = self.test_field(f);
+            self.item(&text, f.span, true);
+        }
+        self.close(span);
+    }
+
+    fn test_object(&self, o: &TestObject) -> String {
+        if o.fields.is_empty() {
+            return "{}".into();
+        }
+        let fields: Vec<String> = o.fields.iter().map(|f| self.test_field(f)).collect();
+        format!("{{ {} }}", fields.join(", "))
+    }
+
+    /// `name: value`; an object after `consent` without the colon, as §10
+    /// writes it (`consent { push_marketing: true }`).
+    fn test_field(&self, f: &TestField) -> String {
+        match &f.value {
+            TestValue::Expr(e) => format!("{}: {}", f.name.name, self.expr(e)),
+            TestValue::Object(o) if f.name.name == "consent" => {
+                format!("consent {}", self.test_object(o))
+            }
+            TestValue::Object(o) => format!("{}: {}", f.name.name, self.test_object(o)),
+        }
     }
 
     fn clause(&self, c: &ClauseKind) -> String {

@@ -59,6 +59,8 @@ pub fn lower(modules: &[(FileId, ast::Module)]) -> Result<Program> {
             DeclKind::Profile(p) => profile = Some(p),
             DeclKind::Limits(x) => limits = Some(x),
             DeclKind::Category(c) => categories.push(&c.name.name),
+            // Tests are run by `nudge test` from the syntax tree; `run` ignores them.
+            DeclKind::Test(_) => {}
         }
     }
     categories.sort_unstable();

@@ -68,6 +68,8 @@ pub enum DeclKind {
     Journey(JourneyDecl),
     /// (1.1) `category promotions`.
     Category(CategoryDecl),
+    /// (1.1) `test NAME { at … expect … }` (LANGUAGE.md §10).
+    Test(TestDecl),
 }
 
 impl DeclKind {
@@ -83,6 +85,7 @@ impl DeclKind {
             DeclKind::Template(_) => "template",
             DeclKind::Journey(_) => "journey",
             DeclKind::Category(_) => "category",
+            DeclKind::Test(_) => "test",
         }
     }
 
@@ -96,9 +99,100 @@ impl DeclKind {
             DeclKind::Template(d) => Some(&d.name),
             DeclKind::Journey(d) => Some(&d.name),
             DeclKind::Category(d) => Some(&d.name),
+            DeclKind::Test(d) => Some(&d.name),
             DeclKind::Profile(_) | DeclKind::Limits(_) => None,
         }
     }
+}
+
+/// (1.1) An executable example of what the policy set must do (§10).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TestDecl {
+    pub name: Ident,
+    pub steps: Vec<TestStep>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TestStep {
+    /// `at TIME [identify "P" { … } | EVENT "P" { … }]`.
+    At {
+        time: TestTime,
+        input: Option<TestInput>,
+        span: Span,
+    },
+    /// `expect [no] KIND [{ field: value, … }]`.
+    Expect {
+        /// The span of `no`, when the expectation is that nothing matches.
+        no: Option<Span>,
+        kind: Ident,
+        fields: Option<TestObject>,
+        span: Span,
+    },
+}
+
+impl TestStep {
+    pub fn span(&self) -> Span {
+        match self {
+            TestStep::At { span, .. } | TestStep::Expect { span, .. } => *span,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TestTime {
+    /// An RFC 3339 timestamp: nanoseconds since the epoch.
+    At { nanos: i64, span: Span },
+    /// `+DURATION` after the previous step.
+    After(DurationLit),
+    /// Failed lexical validation (already reported).
+    Error(Span),
+}
+
+impl TestTime {
+    pub fn span(&self) -> Span {
+        match self {
+            TestTime::At { span, .. } | TestTime::Error(span) => *span,
+            TestTime::After(d) => d.span,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TestInput {
+    /// `identify "PROFILE" { trait: value, …, consent { topic: bool, … } }`.
+    Identify {
+        profile: StrLit,
+        traits: Option<TestObject>,
+        span: Span,
+    },
+    /// `EVENT "PROFILE" { prop: value, … }`.
+    Event {
+        event: Ident,
+        profile: StrLit,
+        props: Option<TestObject>,
+        span: Span,
+    },
+}
+
+/// `{ name: value, … }` in a test.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TestObject {
+    pub fields: Vec<TestField>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TestField {
+    pub name: Ident,
+    pub value: TestValue,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TestValue {
+    /// A literal or a name (checked by the checker: only literals and names).
+    Expr(Expr),
+    Object(TestObject),
 }
 
 /// (1.1) A message category.

@@ -93,6 +93,7 @@ impl<'t> Builder<'t> {
             Rule::category_decl => DeclKind::Category(CategoryDecl {
                 name: self.ident(next(&mut pair.into_inner().skip(1))),
             }),
+            Rule::test_decl => DeclKind::Test(self.test(pair)),
             rule => unreachable!("decl_entry only yields declarations, got {rule:?}"),
         }
     }
@@ -492,6 +493,113 @@ impl<'t> Builder<'t> {
             })
             .collect();
         TemplateDecl { name, blocks }
+    }
+
+    /// (1.1) `test NAME { … }`.
+    fn test(&mut self, pair: P<'_>) -> TestDecl {
+        let mut inner = pair.into_inner().skip(1);
+        let name = self.ident(next(&mut inner));
+        let steps = inner.map(|step| self.test_step(step)).collect();
+        TestDecl { name, steps }
+    }
+
+    fn test_step(&mut self, pair: P<'_>) -> TestStep {
+        let span = self.span(&pair);
+        let rule = pair.as_rule();
+        let mut inner = pair.into_inner().skip(1);
+        if rule == Rule::test_expect {
+            let mut no = None;
+            let mut kind = None;
+            let mut fields = None;
+            for p in inner {
+                match p.as_rule() {
+                    Rule::kw_no => no = Some(self.span(&p)),
+                    Rule::field_name => kind = Some(self.ident(p)),
+                    Rule::test_object => fields = Some(self.test_object(p)),
+                    _ => {}
+                }
+            }
+            let kind = kind.unwrap_or_else(|| Ident {
+                name: String::new(),
+                span,
+            });
+            return TestStep::Expect {
+                no,
+                kind,
+                fields,
+                span,
+            };
+        }
+        let time = next(&mut inner);
+        let time = match time.as_rule() {
+            Rule::test_after => {
+                let span = self.span(&time);
+                match time.into_inner().next().and_then(|d| self.duration(&d)) {
+                    Some(d) => TestTime::After(d),
+                    None => TestTime::Error(span),
+                }
+            }
+            _ => {
+                let span = self.span(&time);
+                match self.timestamp(&time) {
+                    Some((seconds, nanos)) => {
+                        // In range: `timestamp` checked that it fits in nanoseconds.
+                        let at = seconds
+                            .saturating_mul(1_000_000_000)
+                            .saturating_add(i64::from(nanos));
+                        TestTime::At { nanos: at, span }
+                    }
+                    None => TestTime::Error(span),
+                }
+            }
+        };
+        let input = inner.next().map(|input| {
+            let input_span = self.span(&input);
+            let rule = input.as_rule();
+            let mut parts = input.into_inner();
+            if rule == Rule::test_identify {
+                parts.next();
+                let profile = self.string(next(&mut parts), Some("a profile id"));
+                let traits = parts.next().map(|o| self.test_object(o));
+                TestInput::Identify {
+                    profile,
+                    traits,
+                    span: input_span,
+                }
+            } else {
+                let event = self.ident(next(&mut parts));
+                let profile = self.string(next(&mut parts), Some("a profile id"));
+                let props = parts.next().map(|o| self.test_object(o));
+                TestInput::Event {
+                    event,
+                    profile,
+                    props,
+                    span: input_span,
+                }
+            }
+        });
+        TestStep::At { time, input, span }
+    }
+
+    fn test_object(&mut self, pair: P<'_>) -> TestObject {
+        let span = self.span(&pair);
+        let fields: Vec<TestField> = pair
+            .into_inner()
+            .map(|field| {
+                let span = self.span(&field);
+                let mut f = field.into_inner();
+                let name = self.ident(next(&mut f));
+                let value = next(&mut f);
+                let value = match value.as_rule() {
+                    Rule::test_object => TestValue::Object(self.test_object(value)),
+                    _ => TestValue::Expr(self.expr(value)),
+                };
+                TestField { name, value, span }
+            })
+            .collect();
+        let spans: Vec<Span> = fields.iter().map(|f| f.span).collect();
+        self.require_separators(&spans, "fields");
+        TestObject { fields, span }
     }
 
     fn journey(&mut self, pair: P<'_>) -> JourneyDecl {
@@ -1072,32 +1180,9 @@ impl<'t> Builder<'t> {
                 Some(t) => ExprKind::TimeOfDay(t.minutes),
                 None => ExprKind::Error,
             },
-            Rule::timestamp => match chrono::DateTime::parse_from_rfc3339(pair.as_str()) {
-                Ok(t) if t.timestamp_nanos_opt().is_none() => {
-                    self.error(
-                        Code::InvalidTimestamp,
-                        span,
-                        format!("`{}` is outside the years 1678 to 2261", pair.as_str()),
-                        "out of range",
-                    )
-                    .help = Some("Nudge counts time in nanoseconds since 1970, which reaches from 1677 to 2262".into());
-                    ExprKind::Error
-                }
-                Ok(t) => ExprKind::Timestamp {
-                    seconds: t.timestamp(),
-                    nanos: t.timestamp_subsec_nanos(),
-                },
-                Err(e) => {
-                    self.error(
-                        Code::InvalidTimestamp,
-                        span,
-                        format!("`{}` is not a valid timestamp: {e}", pair.as_str()),
-                        "invalid timestamp",
-                    )
-                    .help =
-                        Some("write an RFC 3339 timestamp such as `2026-11-29T10:00:00Z`".into());
-                    ExprKind::Error
-                }
+            Rule::timestamp => match self.timestamp(&pair) {
+                Some((seconds, nanos)) => ExprKind::Timestamp { seconds, nanos },
+                None => ExprKind::Error,
             },
             Rule::string => ExprKind::Str(self.string(pair, Some("this string"))),
             Rule::kw_true => ExprKind::Bool(true),
@@ -1137,6 +1222,38 @@ impl<'t> Builder<'t> {
             rule => unreachable!("not a primary: {rule:?}"),
         };
         Expr { kind, span }
+    }
+
+    /// An RFC 3339 timestamp literal: seconds and nanoseconds since the epoch,
+    /// within the years nanoseconds reach.
+    fn timestamp(&mut self, pair: &P<'_>) -> Option<(i64, u32)> {
+        let span = self.span(pair);
+        match chrono::DateTime::parse_from_rfc3339(pair.as_str()) {
+            Ok(t) if t.timestamp_nanos_opt().is_none() => {
+                self.error(
+                    Code::InvalidTimestamp,
+                    span,
+                    format!("`{}` is outside the years 1678 to 2261", pair.as_str()),
+                    "out of range",
+                )
+                .help = Some(
+                    "Nudge counts time in nanoseconds since 1970, which reaches from 1677 to 2262"
+                        .into(),
+                );
+                None
+            }
+            Ok(t) => Some((t.timestamp(), t.timestamp_subsec_nanos())),
+            Err(e) => {
+                self.error(
+                    Code::InvalidTimestamp,
+                    span,
+                    format!("`{}` is not a valid timestamp: {e}", pair.as_str()),
+                    "invalid timestamp",
+                )
+                .help = Some("write an RFC 3339 timestamp such as `2026-11-29T10:00:00Z`".into());
+                None
+            }
+        }
     }
 
     fn path(&mut self, pair: P<'_>) -> Path {

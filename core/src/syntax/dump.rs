@@ -116,6 +116,41 @@ fn decl_kind(out: &mut String, kind: &DeclKind) {
         DeclKind::Category(c) => {
             let _ = writeln!(out, "category {}", c.name.name);
         }
+        DeclKind::Test(t) => {
+            let _ = writeln!(out, "test {}", t.name.name);
+            for step in &t.steps {
+                match step {
+                    TestStep::At { time, input, .. } => {
+                        let time = match time {
+                            TestTime::At { nanos, .. } => format!("{nanos}ns"),
+                            TestTime::After(d) => format!("+{}s", d.seconds),
+                            TestTime::Error(_) => "(error)".into(),
+                        };
+                        let input = match input {
+                            None => String::new(),
+                            Some(TestInput::Identify {
+                                profile, traits, ..
+                            }) => format!(" identify {}{}", string(profile), test_object(traits)),
+                            Some(TestInput::Event {
+                                event,
+                                profile,
+                                props,
+                                ..
+                            }) => {
+                                format!(" {} {}{}", event.name, string(profile), test_object(props))
+                            }
+                        };
+                        let _ = writeln!(out, "  at {time}{input}");
+                    }
+                    TestStep::Expect {
+                        no, kind, fields, ..
+                    } => {
+                        let no = if no.is_some() { "no " } else { "" };
+                        let _ = writeln!(out, "  expect {no}{}{}", kind.name, test_object(fields));
+                    }
+                }
+            }
+        }
         DeclKind::Journey(j) => {
             let recovered = if j.recovered { " (recovered)" } else { "" };
             let _ = writeln!(out, "journey {}{recovered}", j.name.name);
@@ -125,6 +160,24 @@ fn decl_kind(out: &mut String, kind: &DeclKind) {
             steps(out, &j.steps, 1);
         }
     }
+}
+
+fn test_object(object: &Option<TestObject>) -> String {
+    fn fields(o: &TestObject) -> String {
+        let inner: Vec<String> = o
+            .fields
+            .iter()
+            .map(|f| match &f.value {
+                TestValue::Expr(e) => format!("{}: {}", f.name.name, expr(e)),
+                TestValue::Object(o) => format!("{}: {}", f.name.name, fields(o)),
+            })
+            .collect();
+        format!("{{{}}}", inner.join(", "))
+    }
+    object
+        .as_ref()
+        .map(|o| format!(" {}", fields(o)))
+        .unwrap_or_default()
 }
 
 fn clause(kind: &ClauseKind) -> String {

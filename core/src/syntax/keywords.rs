@@ -56,7 +56,7 @@ pub const RESERVED: &[&str] = &[
 /// Words that start a top-level declaration.
 pub const DECLARATIONS: &[&str] = &[
     "consent", "profile", "event", "channel", "limits", "segment", "template", "journey",
-    "category",
+    "category", "test",
 ];
 
 /// Words that start a journey header clause.

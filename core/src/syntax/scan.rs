@@ -252,7 +252,18 @@ impl Scanner<'_> {
         let at_column_0 = start == 0 || self.bytes[start - 1] == b'\n';
         // `event: string` names a field (1.1: fields may be named by keywords).
         let after = self.take_while(end, |c| c == b' ' || c == b'\t');
+        // (1.1) `test` is not reserved (an event may be named `test`): it starts
+        // a declaration only where nothing else could go on, after a closing
+        // brace or at the start of a line.
+        let contextual = text == "test"
+            && !(at_column_0 && self.line_first)
+            && !self
+                .out
+                .tokens
+                .last()
+                .is_none_or(|t| t.kind == TokenKind::Punct(b'}'));
         let starts_declaration = keywords::DECLARATIONS.contains(&text)
+            && !contextual
             && self.bytes.get(end) != Some(&b'.')
             && self.bytes.get(after) != Some(&b':')
             && (self.depth == 0 || (at_column_0 && self.line_first));
