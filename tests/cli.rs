@@ -45,7 +45,7 @@ fn the_bundled_example_checks_clean() {
         stderr(&out)
     );
     assert!(
-        stdout(&out).contains("checked 12 files: no problems"),
+        stdout(&out).contains("checked 16 files: no problems"),
         "{}",
         stdout(&out)
     );

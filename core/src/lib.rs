@@ -16,6 +16,7 @@ pub mod jit;
 pub mod runtime;
 pub mod source;
 pub mod syntax;
+pub mod testing;
 
 pub use analysis::{Analysis, analyze};
 pub use diagnostic::{Code, Diagnostic, Severity};

@@ -9,6 +9,7 @@ mod load;
 mod lsp;
 mod run;
 mod store;
+mod test;
 mod why;
 
 use clap::{Parser, Subcommand};
@@ -39,6 +40,8 @@ enum Command {
     Lsp,
     /// Why did (or didn't) a customer get a message: one profile's timeline.
     Why(why::WhyArgs),
+    /// Run the `test` declarations of a policy set.
+    Test(test::TestArgs),
 }
 
 /// How a command ended; mapped to the exit codes of CLI.md.
@@ -125,6 +128,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Lsp => lsp::run(),
         Command::Why(args) => why::run(args),
+        Command::Test(args) => test::run(args),
     };
     match outcome {
         Outcome::Success => ExitCode::SUCCESS,
