@@ -402,6 +402,22 @@ impl Snapshot {
                 ..Default::default()
             };
         let mut items: Vec<lsp::CompletionItem> = Vec::new();
+        // (1.1) Inside a `test`: the names its steps and expectations take.
+        if let Some(headers) = test_headers(before) {
+            let names_of = |symbol: &dyn Fn(&Symbol) -> Option<String>| -> Vec<String> {
+                self.index
+                    .occurrences
+                    .iter()
+                    .filter(|o| o.is_decl)
+                    .filter_map(|o| symbol(&o.symbol))
+                    .collect()
+            };
+            let (kind, detail, list) = test_completion(&headers, word_start, &names, &names_of);
+            items.extend(list.into_iter().map(|n| item(n, kind, detail)));
+            items.sort_by(|a, b| a.label.cmp(&b.label));
+            items.dedup_by(|a, b| a.label == b.label);
+            return items;
+        }
         if word_start.ends_with("profile.") {
             for o in &self.index.occurrences {
                 if let (Symbol::Attr(a), true) = (&o.symbol, o.is_decl) {
@@ -584,6 +600,134 @@ impl Snapshot {
             lsp::Range::new(lsp::Position::new(0, 0), end),
             formatted,
         )])
+    }
+}
+
+/// (1.1) When `before` ends inside a `test` declaration: the headers of the
+/// braces open there, outermost (`test NAME`) first — `at … identify "u1"`,
+/// `at … cart_abandoned "u1"`, `consent`, `expect send`, `content:`,
+/// `reasons:`.
+fn test_headers(before: &str) -> Option<Vec<String>> {
+    let bytes = before.as_bytes();
+    let mut stack: Vec<String> = Vec::new();
+    let mut in_test = false;
+    let mut in_string = false;
+    // Where the text before the next `{` starts: a line, a comma or a brace.
+    let mut segment = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' if in_string => i += 1,
+            b'"' => in_string = !in_string,
+            b'/' if !in_string && bytes.get(i + 1) == Some(&b'/') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'\n' | b',' if !in_string => segment = i + 1,
+            b'{' if !in_string => {
+                let header = before[segment..i].trim().to_string();
+                if stack.is_empty() {
+                    in_test = header.starts_with("test ") || header == "test";
+                }
+                stack.push(header);
+                segment = i + 1;
+            }
+            b'}' if !in_string => {
+                stack.pop();
+                segment = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    (in_test && !stack.is_empty()).then_some(stack)
+}
+
+/// What completes at the end of `word_start` in a test whose open braces
+/// have `headers`.
+fn test_completion(
+    headers: &[String],
+    word_start: &str,
+    names: &dyn Fn(&str) -> Vec<String>,
+    names_of: &dyn Fn(&dyn Fn(&Symbol) -> Option<String>) -> Vec<String>,
+) -> (lsp::CompletionItemKind, &'static str, Vec<String>) {
+    use lsp::CompletionItemKind as K;
+    let strings = |list: &[&str]| list.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
+    // The text of this item so far: after the last brace or comma.
+    let item = word_start
+        .rsplit(['{', ','])
+        .next()
+        .unwrap_or("")
+        .trim_start();
+    let words: Vec<&str> = item.split_whitespace().collect();
+    let header = headers.last().map(String::as_str).unwrap_or("");
+    if headers.len() == 1 {
+        // A step: `at TIME [identify | EVENT "P"]` or `expect [no] KIND`.
+        return match words.as_slice() {
+            [] => (K::KEYWORD, "step", strings(&["at", "expect"])),
+            ["expect"] => {
+                let mut kinds = strings(nudge::check::KINDS);
+                kinds.push("no".into());
+                (K::ENUM_MEMBER, "decision", kinds)
+            }
+            ["expect", "no"] => (K::ENUM_MEMBER, "decision", strings(nudge::check::KINDS)),
+            ["at", _] => {
+                let mut events = names("event");
+                events.push("identify".into());
+                (K::EVENT, "input", events)
+            }
+            _ => (K::TEXT, "", Vec::new()),
+        };
+    }
+    // A value after `field:`.
+    if let Some(field) = words.last().and_then(|w| w.strip_suffix(':'))
+        && words.len() == 1
+    {
+        let in_reasons = header == "reasons:";
+        return match field {
+            _ if in_reasons => (K::CONSTANT, "reason", strings(nudge::check::REASONS)),
+            "journey" => (K::CLASS, "journey", names("journey")),
+            "template" => (K::FILE, "template", names("template")),
+            "channel" => (K::INTERFACE, "channel", names("channel")),
+            "event" => (K::EVENT, "event", names("event")),
+            "reason" => (K::CONSTANT, "reason", strings(nudge::check::NOT_ENTERED)),
+            "consent" => (K::KEYWORD, "", Vec::new()),
+            _ if header == "consent" => (K::VALUE, "granted", strings(&["true", "false"])),
+            _ => (K::TEXT, "", Vec::new()),
+        };
+    }
+    if !words.is_empty() {
+        return (K::TEXT, "", Vec::new());
+    }
+    // A field name, by the brace it is in.
+    let head: Vec<&str> = header.split_whitespace().collect();
+    match head.as_slice() {
+        ["at", _, "identify", ..] => {
+            let mut attrs = names_of(&|s| match s {
+                Symbol::Attr(a) => Some(a.clone()),
+                _ => None,
+            });
+            attrs.push("consent".into());
+            (K::FIELD, "trait", attrs)
+        }
+        ["at", _, event, ..] => {
+            let event = (*event).to_string();
+            let props = names_of(&|s| match s {
+                Symbol::Prop(e, p) if *e == event => Some(p.clone()),
+                _ => None,
+            });
+            (K::FIELD, "property", props)
+        }
+        ["consent"] => (K::CONSTANT, "consent topic", names("consent")),
+        ["reasons:"] => (K::INTERFACE, "channel", names("channel")),
+        ["expect", .., kind] => {
+            let mut fields = strings(nudge::check::COMMON_FIELDS);
+            fields.extend(strings(nudge::check::fields_of(kind)));
+            (K::FIELD, "decision field", fields)
+        }
+        _ => (K::TEXT, "", Vec::new()),
     }
 }
 

@@ -350,6 +350,107 @@ category promotions
 category newsletters
 "#;
 
+/// (1.1) In a `test`: steps, inputs, properties of the event fed, traits and
+/// consent topics, decision kinds and their fields, and the names values take.
+#[test]
+fn completion_in_tests() {
+    let labels = |marked: &str| -> Vec<String> {
+        let (ws, pos, _) = at_with(SCHEMA_1_1, marked);
+        ws.analyze()
+            .completion("file:///ws/main.nudge", pos)
+            .into_iter()
+            .map(|c| c.label)
+            .collect()
+    };
+    let journey = "journey j {\n  owner \"qa\"\n  when app_opened\n  send t via email\n}\ntemplate t { email { subject: \"s\" } }\n";
+    let test = |body: &str| format!("{journey}test t1 {{\n{body}\n}}\n");
+    assert_eq!(labels(&test("  ↑")), ["at", "expect"]);
+    assert_eq!(
+        labels(&test("  at 2026-11-29T09:00:00Z ↑")),
+        ["app_opened", "cart_abandoned", "identify"]
+    );
+    assert_eq!(
+        labels(&test(
+            "  at 2026-11-29T09:00:00Z cart_abandoned \"u1\" { ↑ }"
+        )),
+        ["cart_value"]
+    );
+    assert_eq!(
+        labels(&test(
+            "  at 2026-11-29T09:00:00Z identify \"u1\" { email: \"a\", ↑ }"
+        )),
+        ["consent", "email", "tier"]
+    );
+    assert_eq!(
+        labels(&test(
+            "  at 2026-11-29T09:00:00Z identify \"u1\" { consent { ↑ } }"
+        )),
+        ["email_marketing"]
+    );
+    let kinds = labels(&test("  expect ↑"));
+    assert!(
+        kinds.contains(&"send".to_string()) && kinds.contains(&"no".to_string()),
+        "{kinds:?}"
+    );
+    assert!(labels(&test("  expect no ↑")).contains(&"converted".to_string()));
+    assert_eq!(
+        labels(&test("  expect send { ↑ }")),
+        [
+            "arm",
+            "at",
+            "channel",
+            "content",
+            "journey",
+            "message_id",
+            "profile",
+            "template"
+        ]
+    );
+    assert_eq!(labels(&test("  expect entered { journey: ↑ }")), ["j"]);
+    assert_eq!(labels(&test("  expect send { template: ↑ }")), ["t"]);
+    assert_eq!(
+        labels(&test("  expect send { journey: j, channel: ↑ }")),
+        ["email", "inbox"]
+    );
+    assert_eq!(
+        labels(&test("  expect suppressed { reasons: { ↑ } }")),
+        ["email", "inbox"]
+    );
+    assert!(
+        labels(&test("  expect suppressed { reasons: { email: ↑ } }"))
+            .contains(&"no_consent".to_string())
+    );
+}
+
+/// (1.1) Names in a test are the declarations': hover shows them, and a
+/// journey renamed is renamed in the tests that expect it.
+#[test]
+fn hover_and_rename_in_tests() {
+    let text = "/// Sends a thank-you.\njourney j {\n  owner \"qa\"\n  when app_opened\n  send t via email\n}\ntemplate t { email { subject: \"s\" } }\ntest t1 {\n  at 2026-11-29T09:00:00Z app_opened \"u1\" { screen: \"home\" }\n  expect send { journey: j, template: t }\n}\n";
+    for (needle, expected) in [
+        ("j, template", "Sends a thank-you."),
+        ("t }", "template t"),
+        ("app_opened \"u1\"", "event app_opened"),
+        ("screen: \"home", "A property of the event `app_opened`"),
+    ] {
+        let i = text.find(needle).unwrap();
+        let marked = format!("{}↑{}", &text[..i], &text[i..]);
+        let (ws, pos, _) = at_with(SCHEMA_1_1, &marked);
+        let m = hover_text(&ws, pos);
+        assert!(m.contains(expected), "{needle}: {m}");
+    }
+    let i = text.find("j {").unwrap();
+    let (ws, pos, _) = at_with(SCHEMA_1_1, &format!("{}↑{}", &text[..i], &text[i..]));
+    let edit = ws
+        .analyze()
+        .rename("file:///ws/main.nudge", pos, "thanks")
+        .expect("a valid name")
+        .expect("an edit");
+    let total: usize = edit.changes.expect("changes").values().map(Vec::len).sum();
+    // The declaration and the test's `journey: j`.
+    assert_eq!(total, 2);
+}
+
 #[test]
 fn completion_in_1_1_constructs() {
     let labels = |marked: &str| -> Vec<String> {

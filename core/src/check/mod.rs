@@ -20,7 +20,7 @@ use env::Env;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use exprs::{EventCtx, Place, SENT, Scope, sent_event};
-pub use test_decls::{COMMON_FIELDS, KINDS, REASONS, fields_of};
+pub use test_decls::{COMMON_FIELDS, KINDS, NOT_ENTERED, REASONS, fields_of};
 
 pub(crate) struct Checker<'a> {
     pub env: Env<'a>,
