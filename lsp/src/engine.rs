@@ -404,7 +404,7 @@ impl Snapshot {
         let mut items: Vec<lsp::CompletionItem> = Vec::new();
         // (1.1) Inside a `test`: the names its steps and expectations take.
         if let Some(headers) = test_headers(before) {
-            let names_of = |symbol: &dyn Fn(&Symbol) -> Option<String>| -> Vec<String> {
+            let names_of = |symbol: SymbolName<'_>| -> Vec<String> {
                 self.index
                     .occurrences
                     .iter()
@@ -645,13 +645,16 @@ fn test_headers(before: &str) -> Option<Vec<String>> {
     (in_test && !stack.is_empty()).then_some(stack)
 }
 
+/// Picks a name out of the symbols it is interested in.
+type SymbolName<'a> = &'a dyn Fn(&Symbol) -> Option<String>;
+
 /// What completes at the end of `word_start` in a test whose open braces
 /// have `headers`.
 fn test_completion(
     headers: &[String],
     word_start: &str,
     names: &dyn Fn(&str) -> Vec<String>,
-    names_of: &dyn Fn(&dyn Fn(&Symbol) -> Option<String>) -> Vec<String>,
+    names_of: &dyn Fn(SymbolName<'_>) -> Vec<String>,
 ) -> (lsp::CompletionItemKind, &'static str, Vec<String>) {
     use lsp::CompletionItemKind as K;
     let strings = |list: &[&str]| list.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
