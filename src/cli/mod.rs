@@ -3,6 +3,7 @@
 
 mod check;
 mod compile;
+mod diff;
 mod explain;
 mod fmt;
 mod load;
@@ -42,6 +43,8 @@ enum Command {
     Why(why::WhyArgs),
     /// Run the `test` declarations of a policy set.
     Test(test::TestArgs),
+    /// What a change to a policy set would do, over the same events.
+    Diff(diff::DiffArgs),
 }
 
 /// How a command ended; mapped to the exit codes of CLI.md.
@@ -129,6 +132,7 @@ pub fn main() -> ExitCode {
         Command::Lsp => lsp::run(),
         Command::Why(args) => why::run(args),
         Command::Test(args) => test::run(args),
+        Command::Diff(args) => diff::run(args),
     };
     match outcome {
         Outcome::Success => ExitCode::SUCCESS,
