@@ -74,8 +74,11 @@ impl Side {
     }
 }
 
-/// Decisions by (journey, kind, channel): before and after.
-type Counts = BTreeMap<(String, &'static str, String), (u64, u64)>;
+/// (journey, kind, channel; empty but for sends).
+type Row = (String, &'static str, String);
+
+/// Decisions by row: before and after.
+type Counts = BTreeMap<Row, (u64, u64)>;
 
 /// What is compared, profile by profile.
 #[derive(Default)]
@@ -258,7 +261,7 @@ struct Report<'a> {
 }
 
 impl Report<'_> {
-    fn changed_rows(&self) -> Vec<(&(String, &'static str, String), &(u64, u64))> {
+    fn changed_rows(&self) -> Vec<(&Row, &(u64, u64))> {
         self.cmp
             .counts
             .iter()
