@@ -8,7 +8,10 @@ mod explain;
 mod fmt;
 mod load;
 mod lsp;
+mod report;
 mod run;
+mod simulate;
+mod stats;
 mod store;
 mod test;
 mod why;
@@ -45,6 +48,8 @@ enum Command {
     Test(test::TestArgs),
     /// What a change to a policy set would do, over the same events.
     Diff(diff::DiffArgs),
+    /// A backtest: a report of what the policy set would have done.
+    Simulate(simulate::SimulateArgs),
 }
 
 /// How a command ended; mapped to the exit codes of CLI.md.
@@ -133,6 +138,7 @@ pub fn main() -> ExitCode {
         Command::Why(args) => why::run(args),
         Command::Test(args) => test::run(args),
         Command::Diff(args) => diff::run(args),
+        Command::Simulate(args) => simulate::run(args),
     };
     match outcome {
         Outcome::Success => ExitCode::SUCCESS,

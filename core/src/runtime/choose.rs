@@ -16,7 +16,10 @@ pub enum Choice {
         content: Vec<(Rc<str>, String)>,
         why: Option<Box<Why>>,
     },
-    Suppressed(Vec<(Rc<str>, Reason)>, Option<Box<Why>>),
+    /// Every channel failed; (1.1) with the caps that stopped one, by their
+    /// index among the `limits` caps then the journey's own (for
+    /// `nudge simulate`'s suppressions by cap).
+    Suppressed(Vec<(Rc<str>, Reason)>, Option<Box<Why>>, Vec<usize>),
     /// Every channel failed, some only for quiet hours: try again at this time.
     Defer(i64, Vec<(Rc<str>, Reason)>, Option<Box<Why>>),
 }
@@ -51,9 +54,10 @@ pub fn choose(
         ..
     } = *cx;
     let Some(tpl) = program.templates.get(template) else {
-        return Choice::Suppressed(Vec::new(), None);
+        return Choice::Suppressed(Vec::new(), None, Vec::new());
     };
     let mut reasons = Vec::new();
+    let mut caps_hit: Vec<usize> = Vec::new();
     // Boxed: decisions are moved around on the hot path, and an explanation is
     // only there with `--explain`.
     let mut why: Option<Box<Why>> = cx.explain.then(Box::default);
@@ -76,7 +80,13 @@ pub fn choose(
             || !journey.required_consents.iter().all(|t| granted(*t))
         {
             Some(Reason::NoConsent)
-        } else if !journey.transactional && capped(cx, profile, c).is_some() {
+        } else if let Some((index, ..)) = (!journey.transactional)
+            .then(|| capped(cx, profile, c))
+            .flatten()
+        {
+            if !caps_hit.contains(&index) {
+                caps_hit.push(index);
+            }
             Some(Reason::Cap)
         } else if !journey.transactional && quiet().any(|q| time::in_quiet(tz, now, *q)) {
             Some(Reason::Quiet)
@@ -147,7 +157,7 @@ pub fn choose(
     }
     match defer_until {
         Some(until) => Choice::Defer(until, reasons, why),
-        None => Choice::Suppressed(reasons, why),
+        None => Choice::Suppressed(reasons, why, caps_hit),
     }
 }
 
@@ -252,40 +262,49 @@ impl Score {
 /// at `now`, with the sends it counted and where its window starts. Caps of
 /// `limits` come first, in order, then the journey's own (LANGUAGE.md §7.4
 /// rule 3).
-pub fn capped<'p>(cx: &Context<'p>, profile: &Profile, c: usize) -> Option<(&'p Cap, usize, i64)> {
+pub fn capped<'p>(
+    cx: &Context<'p>,
+    profile: &Profile,
+    c: usize,
+) -> Option<(usize, &'p Cap, usize, i64)> {
     let (program, journey, now, tz) = (cx.program, cx.journey, cx.now, cx.tz);
     let category_of = |j: u32| program.journeys.get(j as usize).and_then(|j| j.category);
-    program.caps.iter().chain(&journey.caps).find_map(|cap| {
-        // Whether the cap covers this send, and which sends it counts.
-        let counts: &dyn Fn(&Sent) -> bool = match &cap.scope {
-            CapScope::All => &|_| true,
-            CapScope::Channels(list) if list.contains(&c) => {
-                &|s: &Sent| list.contains(&(s.channel as usize))
-            }
-            CapScope::Channels(_) => return None,
-            CapScope::Category(k) if journey.category == Some(*k) => {
-                &|s: &Sent| category_of(s.journey) == Some(*k)
-            }
-            CapScope::Category(_) => return None,
-            CapScope::Journey => &|s: &Sent| s.journey as usize == cx.journey_index,
-        };
-        // Rolling windows are (now - D, now]; calendar ones [local start, now].
-        let (from, inclusive) = match cap.window {
-            CapWindow::Rolling(d) => (now.saturating_sub(d), false),
-            CapWindow::Day => (time::start_of_day(tz, now), true),
-            CapWindow::Week => (time::start_of_week(tz, now), true),
-        };
-        let after_start = |t: i64| if inclusive { t >= from } else { t > from };
-        // Sends are in time order and never later than now.
-        let sent = profile
-            .sends
-            .iter()
-            .rev()
-            .take_while(|s| after_start(s.at))
-            .filter(|s| s.at <= now && counts(s))
-            .count();
-        (sent >= cap.count as usize).then_some((cap, sent, from))
-    })
+    program
+        .caps
+        .iter()
+        .chain(&journey.caps)
+        .enumerate()
+        .find_map(|(index, cap)| {
+            // Whether the cap covers this send, and which sends it counts.
+            let counts: &dyn Fn(&Sent) -> bool = match &cap.scope {
+                CapScope::All => &|_| true,
+                CapScope::Channels(list) if list.contains(&c) => {
+                    &|s: &Sent| list.contains(&(s.channel as usize))
+                }
+                CapScope::Channels(_) => return None,
+                CapScope::Category(k) if journey.category == Some(*k) => {
+                    &|s: &Sent| category_of(s.journey) == Some(*k)
+                }
+                CapScope::Category(_) => return None,
+                CapScope::Journey => &|s: &Sent| s.journey as usize == cx.journey_index,
+            };
+            // Rolling windows are (now - D, now]; calendar ones [local start, now].
+            let (from, inclusive) = match cap.window {
+                CapWindow::Rolling(d) => (now.saturating_sub(d), false),
+                CapWindow::Day => (time::start_of_day(tz, now), true),
+                CapWindow::Week => (time::start_of_week(tz, now), true),
+            };
+            let after_start = |t: i64| if inclusive { t >= from } else { t > from };
+            // Sends are in time order and never later than now.
+            let sent = profile
+                .sends
+                .iter()
+                .rev()
+                .take_while(|s| after_start(s.at))
+                .filter(|s| s.at <= now && counts(s))
+                .count();
+            (sent >= cap.count as usize).then_some((index, cap, sent, from))
+        })
 }
 
 fn render(parts: &[TextPart], env: &Env<'_>, out: &mut String) {

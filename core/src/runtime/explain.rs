@@ -40,7 +40,7 @@ pub fn channel(
         }
         Some(Reason::NoConsent) => no_consent(cx, profile, c),
         Some(Reason::Cap) => match capped(cx, profile, c) {
-            Some((full, sent, from)) => cap(cx, full, sent, from),
+            Some((_, full, sent, from)) => cap(cx, full, sent, from),
             None => "a cap is full".into(),
         },
         Some(Reason::Quiet) => {

@@ -120,6 +120,12 @@ pub struct Counters {
     pub divisions_by_zero: u64,
     pub decisions: BTreeMap<&'static str, u64>,
     pub peak_profiles: usize,
+    /// (1.1) Instances that reached their journey's first split, by journey
+    /// and arm: the entries of each arm of an experiment (`nudge simulate`).
+    pub arm_entries: BTreeMap<(String, String), u64>,
+    /// (1.1) Suppressed sends by the cap (as written) that stopped one of
+    /// their channels; a send stopped by two caps counts for each.
+    pub cap_suppressions: BTreeMap<String, u64>,
 }
 
 /// Profiles by id. The profile's own `id` is shared with timers and decisions
@@ -178,6 +184,11 @@ struct Core {
     drain_until: Option<i64>,
     /// A counter of profile uses, for least-recently-used eviction.
     tick: u64,
+    /// (1.1) Instances that reached their first split, by journey and arm.
+    arm_entries: FxHashMap<(usize, Rc<str>), u64>,
+    /// (1.1) Suppressed sends by (journey, the cap that stopped a channel:
+    /// its index among the `limits` caps, then the journey's own).
+    cap_suppressions: FxHashMap<(usize, usize), u64>,
     /// With a store that bounds memory: (profiles held, firings) past which a
     /// firing pauses, so that the caller can commit and evict (see
     /// [`Engine::hold_at_most`]).
@@ -399,6 +410,8 @@ impl Engine {
                 schedules,
                 drain_until: None,
                 tick: 0,
+                arm_entries: FxHashMap::default(),
+                cap_suppressions: FxHashMap::default(),
                 hold: None,
                 firing: None,
                 seen_added: Vec::new(),
@@ -512,6 +525,30 @@ impl Engine {
     pub fn counters(&self) -> Counters {
         let mut c = self.core.counters.clone();
         c.divisions_by_zero = self.core.divisions_by_zero.get();
+        let journeys = &self.core.program.journeys;
+        c.arm_entries = self
+            .core
+            .arm_entries
+            .iter()
+            .filter_map(|((j, arm), n)| {
+                Some(((journeys.get(*j)?.name.clone(), arm.to_string()), *n))
+            })
+            .collect();
+        let program = &self.core.program;
+        for ((j, index), n) in &self.core.cap_suppressions {
+            let Some(journey) = journeys.get(*j) else {
+                continue;
+            };
+            let Some(cap) = program.caps.iter().chain(&journey.caps).nth(*index) else {
+                continue;
+            };
+            let mut written = explain::written(program, cap);
+            if *index >= program.caps.len() {
+                // A journey's own cap: said whose.
+                written = format!("{written} (journey {})", journey.name);
+            }
+            *c.cap_suppressions.entry(written).or_insert(0) += n;
+        }
         c.decisions = DecisionKind::NAMES
             .iter()
             .zip(self.core.decisions)
@@ -1404,6 +1441,10 @@ impl Core {
                         && instance.arm.is_none()
                     {
                         instance.arm = Some(arm.name.as_str().into());
+                        *self
+                            .arm_entries
+                            .entry((j, arm.name.as_str().into()))
+                            .or_insert(0) += 1;
                         let number = instance.number;
                         // (1.1) Conversions carry the arm too.
                         if let Some(window) = profile.watches.as_mut().and_then(|w| {
@@ -1497,7 +1538,10 @@ impl Core {
                             out.push(self.decision(now, profile, j, send));
                             set_pc(profile, j, pc + 1);
                         }
-                        choose::Choice::Suppressed(reasons, why) => {
+                        choose::Choice::Suppressed(reasons, why, caps) => {
+                            for cap in caps {
+                                *self.cap_suppressions.entry((j, cap)).or_insert(0) += 1;
+                            }
                             let suppressed = DecisionKind::Suppressed {
                                 template: template_name,
                                 reasons,
