@@ -9,11 +9,13 @@ use crate::cli::{Outcome, usage_error};
 use nudge::io::input::Reader;
 use nudge::io::output::write_decision;
 use nudge::ir::Program;
-use nudge::runtime::{Decision, DecisionKind, Engine};
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use nudge::runtime::{Decision, DecisionKind, Engine, ProfileId};
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::Arc;
 
 #[derive(clap::Args)]
@@ -80,46 +82,72 @@ type Row = (String, &'static str, String);
 /// Decisions by row: before and after.
 type Counts = BTreeMap<Row, (u64, u64)>;
 
+/// Decisions by (journey, kind, channel of a send), counted without
+/// allocating: the names are the decisions' own.
+type FastCounts = FxHashMap<(Rc<str>, &'static str, Option<Rc<str>>), (u64, u64)>;
+
 /// What is compared, profile by profile.
 #[derive(Default)]
 struct Comparison {
+    fast: FastCounts,
     counts: Counts,
     /// Decisions one side produced that the other has not (yet): the side
     /// (0 before, 1 after) and the JSON lines, per profile.
-    ahead: HashMap<String, (usize, VecDeque<String>)>,
+    ahead: FxHashMap<ProfileId, (usize, VecDeque<String>)>,
     /// Profiles seen in any decision.
-    profiles: HashSet<String>,
-    differing: HashSet<String>,
+    profiles: FxHashSet<ProfileId>,
+    differing: FxHashSet<ProfileId>,
     /// The first differing decisions of the lowest profile ids.
     examples: BTreeMap<String, (Option<String>, Option<String>)>,
     text: String,
 }
 
 impl Comparison {
+    fn count(&mut self, side: usize, d: &Decision) {
+        let channel = match &d.kind {
+            DecisionKind::Send { channel, .. } => Some(Rc::clone(channel)),
+            _ => None,
+        };
+        let entry = self
+            .fast
+            .entry((Rc::clone(&d.journey), d.kind.name(), channel))
+            .or_default();
+        if side == 0 {
+            entry.0 += 1;
+        } else {
+            entry.1 += 1;
+        }
+        if !self.profiles.contains(&d.profile) {
+            self.profiles.insert(d.profile.clone());
+        }
+    }
+
+    /// The decisions both sides made for one input line (or one drained
+    /// instant). The common case, the same decisions in the same order with
+    /// nothing pending, is counted and done; otherwise each profile's
+    /// decisions are compared in order, as JSON lines.
+    fn line(&mut self, before: &mut Vec<Decision>, after: &mut Vec<Decision>) {
+        if self.ahead.is_empty() && before == after {
+            for d in before.drain(..) {
+                self.count(0, &d);
+                self.count(1, &d);
+            }
+            after.clear();
+            return;
+        }
+        self.take(0, before);
+        self.take(1, after);
+    }
+
     fn take(&mut self, side: usize, decisions: &mut Vec<Decision>) {
         for d in decisions.drain(..) {
-            let channel = match &d.kind {
-                DecisionKind::Send { channel, .. } => channel.to_string(),
-                _ => String::new(),
-            };
-            let entry = self
-                .counts
-                .entry((d.journey.to_string(), d.kind.name(), channel))
-                .or_default();
-            if side == 0 {
-                entry.0 += 1;
-            } else {
-                entry.1 += 1;
+            self.count(side, &d);
+            if self.differing.contains(&d.profile) {
+                continue;
             }
             self.text.clear();
             write_decision(&d, &mut self.text);
-            let profile = d.profile.as_str();
-            if !self.profiles.contains(profile) {
-                self.profiles.insert(profile.to_string());
-            }
-            if self.differing.contains(profile) {
-                continue;
-            }
+            let profile = &d.profile;
             let line = std::mem::take(&mut self.text);
             match self.ahead.get_mut(profile) {
                 Some((s, queue)) if *s != side => {
@@ -133,28 +161,29 @@ impl Comparison {
                         } else {
                             (Some(line), first)
                         };
-                        self.differ(profile.to_string(), before, after);
+                        self.differ(profile.clone(), before, after);
                     }
                 }
                 Some((_, queue)) => queue.push_back(line),
                 None => {
                     self.ahead
-                        .insert(profile.to_string(), (side, VecDeque::from([line])));
+                        .insert(profile.clone(), (side, VecDeque::from([line])));
                 }
             }
         }
     }
 
-    fn differ(&mut self, profile: String, before: Option<String>, after: Option<String>) {
+    fn differ(&mut self, profile: ProfileId, before: Option<String>, after: Option<String>) {
         self.ahead.remove(&profile);
-        self.differing.insert(profile.clone());
+        let id = profile.as_str().to_string();
+        self.differing.insert(profile);
         let keep = self.examples.len() < EXAMPLES
             || self
                 .examples
                 .last_key_value()
-                .is_some_and(|(last, _)| profile < *last);
+                .is_some_and(|(last, _)| id < *last);
         if keep {
-            self.examples.insert(profile, (before, after));
+            self.examples.insert(id, (before, after));
             if self.examples.len() > EXAMPLES {
                 self.examples.pop_last();
             }
@@ -163,7 +192,16 @@ impl Comparison {
 
     /// At the end: what one side decided and the other never did.
     fn finish(&mut self) {
-        let left: Vec<(String, (usize, VecDeque<String>))> = self.ahead.drain().collect();
+        for ((journey, kind, channel), n) in self.fast.drain() {
+            let channel = channel.map(|c| c.to_string()).unwrap_or_default();
+            let entry = self
+                .counts
+                .entry((journey.to_string(), kind, channel))
+                .or_default();
+            entry.0 += n.0;
+            entry.1 += n.1;
+        }
+        let left: Vec<(ProfileId, (usize, VecDeque<String>))> = self.ahead.drain().collect();
         for (profile, (side, mut queue)) in left {
             let first = queue.pop_front();
             let (before, after) = if side == 0 {
@@ -223,8 +261,7 @@ pub fn run(args: DiffArgs) -> Outcome {
         }
         a.line(line);
         b.line(line);
-        cmp.take(0, &mut a.out);
-        cmp.take(1, &mut b.out);
+        cmp.line(&mut a.out, &mut b.out);
     }
     // Timers after the input, an instant at a time on both sides.
     let mut more = (true, true);
@@ -235,8 +272,7 @@ pub fn run(args: DiffArgs) -> Outcome {
         if more.1 {
             more.1 = b.engine.drain_step(&mut b.out);
         }
-        cmp.take(0, &mut a.out);
-        cmp.take(1, &mut b.out);
+        cmp.line(&mut a.out, &mut b.out);
     }
     cmp.finish();
     let report = Report {
