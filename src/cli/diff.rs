@@ -1,15 +1,16 @@
 //! `nudge diff` (1.1): what a change to a policy set would do. Both versions
-//! run over the same events in one pass (each line read once, parsed by each
-//! version's reader, fed to each version's engine), then drain, as
-//! `nudge simulate` does. Each profile's decisions are compared in order as
-//! they are produced; only the decisions one side has produced and the other
-//! not yet are held, so memory follows the differences, not the stream.
+//! run over the same events, each on its own thread (its reader, its engine,
+//! its counts), then drain, as `nudge simulate` does; the main thread reads
+//! the input once, hands each chunk of lines to both, and compares each
+//! profile's decisions in order as they come back. Lines on which both decide
+//! the same are done at once; otherwise only what one version is ahead by is
+//! held, so memory follows the differences, not the stream.
 
 use crate::cli::{Outcome, usage_error};
 use nudge::io::input::Reader;
 use nudge::io::output::write_decision;
 use nudge::ir::Program;
-use nudge::runtime::{Decision, DecisionKind, Engine, ProfileId};
+use nudge::runtime::{Decision, DecisionKind, Engine};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::fmt::Write as _;
@@ -17,6 +18,7 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 #[derive(clap::Args)]
 pub struct DiffArgs {
@@ -44,37 +46,19 @@ enum Format {
 
 /// How many differing profiles are shown.
 const EXAMPLES: usize = 20;
+/// Lines handed to the versions at a time.
+const CHUNK: usize = 1024;
 
-/// One side of the comparison.
-struct Side {
-    reader: Reader,
-    engine: Engine,
-    out: Vec<Decision>,
-    dead_letters: u64,
+/// A decision as a version's thread hands it over.
+#[derive(PartialEq, Eq)]
+struct Out {
+    profile: Box<str>,
+    /// The output line `nudge run` would write.
+    json: Box<str>,
 }
 
-impl Side {
-    fn new(program: Arc<Program>) -> Result<Side, String> {
-        let mut engine = Engine::new(Arc::clone(&program));
-        let jit = nudge::jit::Jit::compile(Arc::clone(&program)).map_err(|e| e.to_string())?;
-        engine.use_jit(std::rc::Rc::new(jit));
-        Ok(Side {
-            reader: Reader::new(program),
-            engine,
-            out: Vec::new(),
-            dead_letters: 0,
-        })
-    }
-
-    fn line(&mut self, line: &str) {
-        match self.reader.read(line) {
-            Ok(event) => {
-                self.engine.process(event, &mut self.out);
-            }
-            Err(_) => self.dead_letters += 1,
-        }
-    }
-}
+/// Per input line of a chunk (or, when draining, per instant): the decisions.
+type Batch = Vec<Vec<Out>>;
 
 /// (journey, kind, channel; empty but for sends).
 type Row = (String, &'static str, String);
@@ -82,100 +66,159 @@ type Row = (String, &'static str, String);
 /// Decisions by row: before and after.
 type Counts = BTreeMap<Row, (u64, u64)>;
 
-/// Decisions by (journey, kind, channel of a send), counted without
-/// allocating: the names are the decisions' own.
-type FastCounts = FxHashMap<(Rc<str>, &'static str, Option<Rc<str>>), (u64, u64)>;
+/// A version's own counts while it runs, keyed by the decisions' own names.
+type RowCounts = FxHashMap<(Rc<str>, &'static str, Option<Rc<str>>), u64>;
+
+/// What one version decided that the other has not (yet): the version and
+/// the JSON lines.
+type Ahead = (usize, VecDeque<Box<str>>);
+
+/// What a version's thread reports at the end.
+struct Totals {
+    counts: BTreeMap<Row, u64>,
+    dead_letters: u64,
+}
+
+/// One version: reads each chunk, decides, renders, counts.
+fn version(
+    program: Arc<Program>,
+    lines: Receiver<Arc<Vec<String>>>,
+    out: SyncSender<Batch>,
+) -> Result<Totals, String> {
+    let mut engine = Engine::new(Arc::clone(&program));
+    let jit = nudge::jit::Jit::compile(Arc::clone(&program)).map_err(|e| e.to_string())?;
+    engine.use_jit(Rc::new(jit));
+    let reader = Reader::new(program);
+    let mut counts = RowCounts::default();
+    let mut dead_letters = 0;
+    let mut decisions: Vec<Decision> = Vec::new();
+    let mut render = |decisions: &mut Vec<Decision>| -> Vec<Out> {
+        decisions
+            .drain(..)
+            .map(|d| {
+                let channel = match &d.kind {
+                    DecisionKind::Send { channel, .. } => Some(Rc::clone(channel)),
+                    _ => None,
+                };
+                *counts
+                    .entry((Rc::clone(&d.journey), d.kind.name(), channel))
+                    .or_insert(0) += 1;
+                let mut json = String::new();
+                write_decision(&d, &mut json);
+                Out {
+                    profile: d.profile.as_str().into(),
+                    json: json.into(),
+                }
+            })
+            .collect()
+    };
+    // A closed channel means the comparison stopped: stop quietly.
+    for chunk in lines {
+        let mut batch = Vec::with_capacity(chunk.len());
+        for line in chunk.iter() {
+            match reader.read(line) {
+                Ok(event) => {
+                    engine.process(event, &mut decisions);
+                }
+                Err(_) => dead_letters += 1,
+            }
+            batch.push(render(&mut decisions));
+        }
+        if out.send(batch).is_err() {
+            break;
+        }
+    }
+    // Timers after the input, an instant at a time.
+    let mut batch = Vec::new();
+    while engine.drain_step(&mut decisions) {
+        batch.push(render(&mut decisions));
+        if batch.len() >= CHUNK && out.send(std::mem::take(&mut batch)).is_err() {
+            break;
+        }
+    }
+    if !batch.is_empty() {
+        let _ = out.send(batch);
+    }
+    let counts = counts
+        .into_iter()
+        .map(|((journey, kind, channel), n)| {
+            let channel = channel.map(|c| c.to_string()).unwrap_or_default();
+            ((journey.to_string(), kind, channel), n)
+        })
+        .collect();
+    Ok(Totals {
+        counts,
+        dead_letters,
+    })
+}
 
 /// What is compared, profile by profile.
 #[derive(Default)]
 struct Comparison {
-    fast: FastCounts,
     counts: Counts,
-    /// Decisions one side produced that the other has not (yet): the side
-    /// (0 before, 1 after) and the JSON lines, per profile.
-    ahead: FxHashMap<ProfileId, (usize, VecDeque<String>)>,
-    /// Profiles seen in any decision.
-    profiles: FxHashSet<ProfileId>,
-    differing: FxHashSet<ProfileId>,
+    /// Decisions one version produced that the other has not (yet): the
+    /// version (0 before, 1 after) and the JSON lines, per profile.
+    ahead: FxHashMap<Box<str>, Ahead>,
+    /// Profiles in any decision.
+    profiles: FxHashSet<Box<str>>,
+    differing: FxHashSet<Box<str>>,
     /// The first differing decisions of the lowest profile ids.
     examples: BTreeMap<String, (Option<String>, Option<String>)>,
-    text: String,
 }
 
 impl Comparison {
-    fn count(&mut self, side: usize, d: &Decision) {
-        let channel = match &d.kind {
-            DecisionKind::Send { channel, .. } => Some(Rc::clone(channel)),
-            _ => None,
-        };
-        let entry = self
-            .fast
-            .entry((Rc::clone(&d.journey), d.kind.name(), channel))
-            .or_default();
-        if side == 0 {
-            entry.0 += 1;
-        } else {
-            entry.1 += 1;
-        }
-        if !self.profiles.contains(&d.profile) {
-            self.profiles.insert(d.profile.clone());
+    fn seen(&mut self, profile: &str) {
+        if !self.profiles.contains(profile) {
+            self.profiles.insert(profile.into());
         }
     }
 
-    /// The decisions both sides made for one input line (or one drained
-    /// instant). The common case, the same decisions in the same order with
-    /// nothing pending, is counted and done; otherwise each profile's
-    /// decisions are compared in order, as JSON lines.
-    fn line(&mut self, before: &mut Vec<Decision>, after: &mut Vec<Decision>) {
+    /// The decisions both versions made for one input line.
+    fn line(&mut self, before: Vec<Out>, after: Vec<Out>) {
         if self.ahead.is_empty() && before == after {
-            for d in before.drain(..) {
-                self.count(0, &d);
-                self.count(1, &d);
+            for o in &before {
+                self.seen(&o.profile);
             }
-            after.clear();
             return;
         }
         self.take(0, before);
         self.take(1, after);
     }
 
-    fn take(&mut self, side: usize, decisions: &mut Vec<Decision>) {
-        for d in decisions.drain(..) {
-            self.count(side, &d);
-            if self.differing.contains(&d.profile) {
+    fn take(&mut self, side: usize, decisions: Vec<Out>) {
+        for Out { profile, json } in decisions {
+            self.seen(&profile);
+            if self.differing.contains(&profile) {
                 continue;
             }
-            self.text.clear();
-            write_decision(&d, &mut self.text);
-            let profile = &d.profile;
-            let line = std::mem::take(&mut self.text);
-            match self.ahead.get_mut(profile) {
+            match self.ahead.get_mut(&profile) {
                 Some((s, queue)) if *s != side => {
                     let first = queue.pop_front();
                     if queue.is_empty() {
-                        self.ahead.remove(profile);
+                        self.ahead.remove(&profile);
                     }
-                    if first.as_deref() != Some(line.as_str()) {
+                    if first.as_deref() != Some(&*json) {
+                        let first = first.map(String::from);
+                        let json = Some(String::from(json));
                         let (before, after) = if side == 1 {
-                            (first, Some(line))
+                            (first, json)
                         } else {
-                            (Some(line), first)
+                            (json, first)
                         };
-                        self.differ(profile.clone(), before, after);
+                        self.differ(profile, before, after);
                     }
                 }
-                Some((_, queue)) => queue.push_back(line),
+                Some((_, queue)) => queue.push_back(json),
                 None => {
-                    self.ahead
-                        .insert(profile.clone(), (side, VecDeque::from([line])));
+                    self.ahead.insert(profile, (side, VecDeque::from([json])));
                 }
             }
         }
     }
 
-    fn differ(&mut self, profile: ProfileId, before: Option<String>, after: Option<String>) {
+    fn differ(&mut self, profile: Box<str>, before: Option<String>, after: Option<String>) {
         self.ahead.remove(&profile);
-        let id = profile.as_str().to_string();
+        let id = profile.to_string();
         self.differing.insert(profile);
         let keep = self.examples.len() < EXAMPLES
             || self
@@ -190,20 +233,17 @@ impl Comparison {
         }
     }
 
-    /// At the end: what one side decided and the other never did.
-    fn finish(&mut self) {
-        for ((journey, kind, channel), n) in self.fast.drain() {
-            let channel = channel.map(|c| c.to_string()).unwrap_or_default();
-            let entry = self
-                .counts
-                .entry((journey.to_string(), kind, channel))
-                .or_default();
-            entry.0 += n.0;
-            entry.1 += n.1;
+    /// At the end: what one version decided and the other never did.
+    fn finish(&mut self, before: Totals, after: Totals) {
+        for (row, n) in before.counts {
+            self.counts.entry(row).or_default().0 += n;
         }
-        let left: Vec<(ProfileId, (usize, VecDeque<String>))> = self.ahead.drain().collect();
+        for (row, n) in after.counts {
+            self.counts.entry(row).or_default().1 += n;
+        }
+        let left: Vec<(Box<str>, Ahead)> = self.ahead.drain().collect();
         for (profile, (side, mut queue)) in left {
-            let first = queue.pop_front();
+            let first = queue.pop_front().map(String::from);
             let (before, after) = if side == 0 {
                 (first, None)
             } else {
@@ -240,44 +280,111 @@ pub fn run(args: DiffArgs) -> Outcome {
             Err(e) => return usage_error(format!("cannot read `{}`: {e}", args.events)),
         }
     };
-    let (mut a, mut b) = match (Side::new(before), Side::new(after)) {
+    // Two chunks in flight per version: each works while the other and the
+    // comparison catch up, and memory stays a few chunks.
+    let spawn = |program: Arc<Program>| {
+        let (lines_tx, lines_rx) = sync_channel::<Arc<Vec<String>>>(2);
+        let (out_tx, out_rx) = sync_channel::<Batch>(2);
+        let handle = std::thread::spawn(move || version(program, lines_rx, out_tx));
+        (lines_tx, out_rx, handle)
+    };
+    let (a_lines, a_out, a_handle) = spawn(before);
+    let (b_lines, b_out, b_handle) = spawn(after);
+    let mut cmp = Comparison::default();
+    let mut in_flight = 0usize;
+    let mut failed = false;
+    let compare_one = |cmp: &mut Comparison| -> bool {
+        match (a_out.recv(), b_out.recv()) {
+            (Ok(a), Ok(b)) => {
+                for (before, after) in a.into_iter().zip(b) {
+                    cmp.line(before, after);
+                }
+                true
+            }
+            _ => false,
+        }
+    };
+    let mut buf = Vec::new();
+    let mut input = input;
+    let mut chunk = Vec::with_capacity(CHUNK);
+    let mut read_error = None;
+    loop {
+        buf.clear();
+        let end = match input.read_until(b'\n', &mut buf) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => {
+                read_error = Some(e);
+                true
+            }
+        };
+        if !end {
+            let line = String::from_utf8_lossy(&buf);
+            let line = line.trim_end_matches(['\n', '\r']);
+            if !line.trim().is_empty() {
+                chunk.push(line.to_string());
+            }
+        }
+        if chunk.len() == CHUNK || (end && !chunk.is_empty()) {
+            let shared = Arc::new(std::mem::take(&mut chunk));
+            if a_lines.send(Arc::clone(&shared)).is_err() || b_lines.send(shared).is_err() {
+                failed = true;
+                break;
+            }
+            in_flight += 1;
+            if in_flight > 1 {
+                if !compare_one(&mut cmp) {
+                    failed = true;
+                    break;
+                }
+                in_flight -= 1;
+            }
+        }
+        if end {
+            break;
+        }
+    }
+    while !failed && in_flight > 0 {
+        if !compare_one(&mut cmp) {
+            failed = true;
+        }
+        in_flight -= 1;
+    }
+    drop((a_lines, b_lines));
+    // The drained instants do not line up between versions: each profile's
+    // decisions are compared in order whatever the batches.
+    let (mut a_open, mut b_open) = (!failed, !failed);
+    while a_open || b_open {
+        if a_open {
+            match a_out.recv() {
+                Ok(batch) => batch.into_iter().for_each(|d| cmp.take(0, d)),
+                Err(_) => a_open = false,
+            }
+        }
+        if b_open {
+            match b_out.recv() {
+                Ok(batch) => batch.into_iter().for_each(|d| cmp.take(1, d)),
+                Err(_) => b_open = false,
+            }
+        }
+    }
+    drop((a_out, b_out));
+    let joined = |h: std::thread::JoinHandle<Result<Totals, String>>| match h.join() {
+        Ok(r) => r,
+        Err(_) => Err("a version's thread stopped unexpectedly".to_string()),
+    };
+    let (a, b) = match (joined(a_handle), joined(b_handle)) {
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => return usage_error(e),
     };
-    let mut cmp = Comparison::default();
-    let mut buf = Vec::new();
-    let mut input = input;
-    loop {
-        buf.clear();
-        match input.read_until(b'\n', &mut buf) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) => return usage_error(format!("cannot read events: {e}")),
-        }
-        let line = String::from_utf8_lossy(&buf);
-        let line = line.trim_end_matches(['\n', '\r']);
-        if line.trim().is_empty() {
-            continue;
-        }
-        a.line(line);
-        b.line(line);
-        cmp.line(&mut a.out, &mut b.out);
+    if let Some(e) = read_error {
+        return usage_error(format!("cannot read events: {e}"));
     }
-    // Timers after the input, an instant at a time on both sides.
-    let mut more = (true, true);
-    while more.0 || more.1 {
-        if more.0 {
-            more.0 = a.engine.drain_step(&mut a.out);
-        }
-        if more.1 {
-            more.1 = b.engine.drain_step(&mut b.out);
-        }
-        cmp.line(&mut a.out, &mut b.out);
-    }
-    cmp.finish();
+    let dead_letters = (a.dead_letters, b.dead_letters);
+    cmp.finish(a, b);
     let report = Report {
         cmp: &cmp,
-        dead_letters: (a.dead_letters, b.dead_letters),
+        dead_letters,
     };
     let text = match args.format {
         Format::Human => report.human(),
