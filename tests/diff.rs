@@ -69,6 +69,27 @@ fn the_same_set_makes_no_difference() {
         String::from_utf8_lossy(&out.stdout)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("no difference"));
+    // The same from standard input.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nudge"))
+        .current_dir(root())
+        .args([
+            "diff",
+            "--policy",
+            "examples/retail",
+            "--against",
+            copy.to_str().unwrap(),
+            "--events",
+            "-",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let events = std::fs::read(root().join(EVENTS)).unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), &events).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no difference"));
 }
 
 /// Raising the cart threshold: fewer cart recoveries, and each differing
