@@ -8,19 +8,9 @@ use crate::diagnostic::{Code, Diagnostic, Label, did_you_mean};
 use crate::source::{FileId, Span};
 use crate::syntax::ast::*;
 
-/// The decision kinds an `expect` may name (§8; `not_entered` is recorded
-/// because tests run with explanations).
-pub const KINDS: &[&str] = &[
-    "entered",
-    "send",
-    "deferred",
-    "suppressed",
-    "holdout",
-    "exited",
-    "completed",
-    "converted",
-    "not_entered",
-];
+/// The decision kinds an `expect` may name: those of §8 (`not_entered`
+/// included: tests run with explanations).
+pub const KINDS: &[&str] = &crate::runtime::DecisionKind::NAMES;
 
 /// The reasons a channel is not available (§7.4).
 pub const REASONS: &[&str] = &["no_content", "unreachable", "no_consent", "cap", "quiet"];
