@@ -235,7 +235,10 @@ fn the_report_is_one_self_contained_file() {
     // stderr is not a terminal here: no progress bar, only the closing line.
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.starts_with("simulated ") && !err.contains('\r'), "{err}");
+    assert!(
+        err.starts_with("simulated ") && !err.contains('\r'),
+        "{err}"
+    );
     let html = std::fs::read_to_string(&report).unwrap();
     assert!(html.starts_with("<!DOCTYPE html>"));
     for banned in ["<script", "<link", "@import", "url(", " src=", "href="] {
