@@ -13,11 +13,16 @@ if [ -z "$browser" ]; then
 fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-timeout 120 "$browser" --headless --no-sandbox --disable-gpu --hide-scrollbars \
+rm -f "$out"
+# Exit 3: the browser itself could not run here (not the report's fault).
+if ! timeout 120 "$browser" --headless --no-sandbox --disable-gpu --hide-scrollbars \
   --enable-logging=stderr --v=0 --window-size=1200,4400 \
-  --screenshot="$out" "file://$report" 2>"$log" >/dev/null
+  --screenshot="$out" "file://$report" 2>"$log" >/dev/null || [ ! -s "$out" ]; then
+  tail -5 "$log" >&2
+  echo "report-screenshot: chromium did not produce a screenshot" >&2
+  exit 3
+fi
 if grep -E "CONSOLE|Failed to load resource|Uncaught" "$log" >&2; then
   echo "report-screenshot: the page logged to the console" >&2
   exit 1
 fi
-test -s "$out"
