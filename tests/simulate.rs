@@ -298,6 +298,48 @@ fn usage_errors() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("Europe/Paris"));
+    // An output that cannot be written is refused before the run.
+    let out = nudge(&[
+        "simulate",
+        "--policy",
+        "examples/retail",
+        "--events",
+        EVENTS,
+        "--report",
+        "/nonexistent/dir/report.html",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot write") && !err.contains("simulated"),
+        "{err}"
+    );
+    let out = nudge(&[
+        "simulate",
+        "--policy",
+        "examples/retail",
+        "--events",
+        EVENTS,
+        "--json",
+        "x.json",
+        "--report",
+        "x.json",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = nudge(&[
+        "simulate",
+        "--policy",
+        "examples/retail",
+        "--events",
+        EVENTS,
+        "--json",
+        EVENTS,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        std::fs::metadata(root().join(EVENTS)).unwrap().len() > 0,
+        "the events were overwritten"
+    );
 }
 
 /// Opens the report in Debian's headless Chromium (scripts/report-screenshot.sh):

@@ -377,6 +377,31 @@ pub fn run(args: SimulateArgs) -> Outcome {
         Ok(p) => p,
         Err(outcome) => return outcome,
     };
+    // The outputs are opened before the run, so that a path that cannot be
+    // written is refused at once rather than after the whole history.
+    let to_stdout = args.json.as_ref().is_some_and(|p| p.as_os_str() == "-");
+    if args.json.is_some() && args.json == args.report {
+        return usage_error("--json and --report must be different files");
+    }
+    if [&args.json, &args.report]
+        .into_iter()
+        .flatten()
+        .any(|p| p.as_os_str() == args.events.as_str())
+    {
+        return usage_error("an output would overwrite the events it reads");
+    }
+    let create = |path: &PathBuf| {
+        std::fs::File::create(path)
+            .map_err(|e| usage_error(format!("cannot write `{}`: {e}", path.display())))
+    };
+    let json_file = match args.json.as_ref().filter(|_| !to_stdout).map(create) {
+        Some(Err(outcome)) => return outcome,
+        other => other.and_then(Result::ok),
+    };
+    let report_file = match args.report.as_ref().map(create) {
+        Some(Err(outcome)) => return outcome,
+        other => other.and_then(Result::ok),
+    };
     let read = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let (input, size): (Box<dyn BufRead>, Option<u64>) = if args.events == "-" {
         let counting = Counting {
@@ -448,23 +473,22 @@ pub fn run(args: SimulateArgs) -> Outcome {
         bar.finish_and_clear();
     }
     summary.finish(&program, &engine.counters());
-    if let Some(path) = &args.json {
-        let text = summary.json().to_string() + "\n";
-        let written = if path.as_os_str() == "-" {
-            super::print_out(&text)
-        } else {
-            match std::fs::write(path, text) {
-                Ok(()) => Outcome::Success,
-                Err(e) => usage_error(format!("cannot write `{}`: {e}", path.display())),
-            }
-        };
+    use std::io::Write as _;
+    if to_stdout {
+        let written = super::print_out(&(summary.json().to_string() + "\n"));
         if !matches!(written, Outcome::Success) {
             return written;
         }
     }
-    if let Some(path) = &args.report {
+    if let (Some(mut file), Some(path)) = (json_file, &args.json) {
+        let text = summary.json().to_string() + "\n";
+        if let Err(e) = file.write_all(text.as_bytes()).and_then(|()| file.flush()) {
+            return usage_error(format!("cannot write `{}`: {e}", path.display()));
+        }
+    }
+    if let (Some(mut file), Some(path)) = (report_file, &args.report) {
         let html = super::report::html(&summary, &program, &args.policy);
-        if let Err(e) = std::fs::write(path, html) {
+        if let Err(e) = file.write_all(html.as_bytes()).and_then(|()| file.flush()) {
             return usage_error(format!("cannot write `{}`: {e}", path.display()));
         }
     }
