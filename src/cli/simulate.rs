@@ -198,6 +198,15 @@ impl Summary {
         }
     }
 
+    /// Adds the decisions just made, each with its profile's zone (the
+    /// profile is in memory: it was just decided for).
+    fn take(&mut self, engine: &Engine, decisions: &mut Vec<Decision>) {
+        for d in decisions.drain(..) {
+            let zone = engine.profile_zone(d.profile.as_str());
+            self.add(&d, zone);
+        }
+    }
+
     /// Sends per profile and week, over all channels or on one.
     pub fn per_profile_week(&self, channel: Option<&str>) -> Histogram {
         let mut counts = BTreeMap::new();
@@ -458,16 +467,10 @@ pub fn run(args: SimulateArgs) -> Outcome {
             }
             Err(_) => summary.dead_letters += 1,
         }
-        for d in decisions.drain(..) {
-            let zone = engine.profile_zone(d.profile.as_str());
-            summary.add(&d, zone);
-        }
+        summary.take(&engine, &mut decisions);
     }
     while engine.drain_step(&mut decisions) {
-        for d in decisions.drain(..) {
-            let zone = engine.profile_zone(d.profile.as_str());
-            summary.add(&d, zone);
-        }
+        summary.take(&engine, &mut decisions);
     }
     if let Some(bar) = progress {
         bar.finish_and_clear();

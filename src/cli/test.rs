@@ -108,21 +108,26 @@ fn human(sources: &Sources, ran: &[Ran<'_>]) -> String {
         let _ = writeln!(out, "test {} ... {status}", r.case.test.name.name);
     }
     for r in ran.iter().filter(|r| !r.outcome.passed()) {
-        let text = &sources.get(r.case.file).text;
         let _ = writeln!(out, "\n---- {} ----", r.case.test.name.name);
-        for f in &r.outcome.failures {
-            let (file, line, column) = place(sources, r.case.file, f.span.start);
-            let written = text.get(f.span.range()).unwrap_or_default();
-            let _ = writeln!(out, "{file}:{line}:{column}: {}", f.message);
-            for l in written.lines() {
-                let _ = writeln!(out, "    {}", l.trim_end());
-            }
-            closest(&mut out, f);
-        }
+        write_failures(&mut out, sources, r);
     }
     let passed = ran.iter().filter(|r| r.outcome.passed()).count();
     let _ = writeln!(out, "\n{passed} passed, {} failed", ran.len() - passed);
     out
+}
+
+/// Each failed expectation of a test: its place, its text as written, and
+/// the decisions that came closest (the human report and JUnit's body).
+fn write_failures(out: &mut String, sources: &Sources, r: &Ran<'_>) {
+    let text = &sources.get(r.case.file).text;
+    for f in &r.outcome.failures {
+        let (file, line, column) = place(sources, r.case.file, f.span.start);
+        let _ = writeln!(out, "{file}:{line}:{column}: {}", f.message);
+        for l in text.get(f.span.range()).unwrap_or_default().lines() {
+            let _ = writeln!(out, "    {}", l.trim_end());
+        }
+        closest(out, f);
+    }
 }
 
 /// The decisions that came closest, each differing field side by side.
@@ -240,7 +245,6 @@ fn junit(sources: &Sources, ran: &[Ran<'_>], total: f64) -> String {
             xml(name),
             here.len()
         );
-        let text = &sources.get(file).text;
         for r in here {
             let (file_name, line, _) = place(sources, file, r.case.decl.span.start);
             let _ = write!(
@@ -258,14 +262,7 @@ fn junit(sources: &Sources, ran: &[Ran<'_>], total: f64) -> String {
             out.push_str(">\n");
             let first = &r.outcome.failures[0];
             let mut body = String::new();
-            for f in &r.outcome.failures {
-                let (file, line, column) = place(sources, r.case.file, f.span.start);
-                let _ = writeln!(body, "{file}:{line}:{column}: {}", f.message);
-                for l in text.get(f.span.range()).unwrap_or_default().lines() {
-                    let _ = writeln!(body, "    {}", l.trim_end());
-                }
-                closest(&mut body, f);
-            }
+            write_failures(&mut body, sources, r);
             let _ = writeln!(
                 out,
                 "      <failure message=\"{}\" type=\"expectation\">{}</failure>",
