@@ -298,6 +298,7 @@ fn keyword_named_fields_complete_hover_and_resolve() {
 profile { email: string?, channel: string = "web" from "Preferred Channel" }
 event ticket from "Ticket Created" { priority: string, from: string? from "/context/traits/from" }
 channel email { address profile.email consent email_marketing }
+limits { cap 3 per week }
 "#;
     let journey = "journey j {\n  owner \"x\"\n  when ticket where event.priority == \"urgent\" and profile.channel == \"web\"\n  send t via email\n}\ntemplate t { email { subject: \"{{trigger.from ?? \"?\"}}\" } }\n";
     let ws_with = |marked: &str| -> (Workspace, Position) {

@@ -133,7 +133,7 @@ fn a_session() {
     c.notify("initialized", json!({}));
 
     let uri = "file:///tmp/nudge-lsp-session/main.nudge";
-    let broken = "consent news opt_out\nprofile { email: string? }\nevent signup { plan: string }\nchannel email { address profile.email consent news }\njourney welcome {\n  owner \"x\"\n  when signup where event.plan == \"pro\"\n  send hello via emial\n}\ntemplate hello { email { subject: \"Hi\" } }\n";
+    let broken = "consent news opt_out\nprofile { email: string? }\nevent signup { plan: string }\nchannel email { address profile.email consent news }\njourney welcome {\n  owner \"x\"\n  when signup where event.plan == \"pro\"\n  send hello via emial\n}\ntemplate hello { email { subject: \"Hi\" } }\nlimits { cap 3 per week }\n";
     c.notify(
         "textDocument/didOpen",
         json!({"textDocument": {"uri": uri, "languageId": "nudge", "version": 1, "text": broken}}),
@@ -199,7 +199,7 @@ fn a_session() {
     assert!(status.success());
 }
 
-const SET: &str = "consent news opt_out\nprofile { email: string? }\nevent signup { plan: string }\nchannel email { address profile.email consent news }\njourney welcome {\n  owner \"x\"\n  when signup\n  send hello via email\n}\ntemplate hello { email { subject: \"Hi\" } }\n";
+const SET: &str = "consent news opt_out\nprofile { email: string? }\nevent signup { plan: string }\nchannel email { address profile.email consent news }\njourney welcome {\n  owner \"x\"\n  when signup\n  send hello via email\n}\ntemplate hello { email { subject: \"Hi\" } }\nlimits { cap 3 per week }\n";
 
 fn initialized(c: &mut Client, params: Value) -> Value {
     let init = c.request("initialize", params);
@@ -221,9 +221,9 @@ fn folder(name: &str) -> std::path::PathBuf {
 #[test]
 fn root_uri_only_and_uris_spelt_differently() {
     let dir = folder("root");
-    let schema = "consent news opt_out\nprofile { email: string? }\nevent signup { plan: string }\nchannel email { address profile.email consent news }\n";
+    let schema = "consent news opt_out\nprofile { email: string? }\nevent signup { plan: string }\nchannel email { address profile.email consent news }\nlimits { cap 3 per week }\n";
     std::fs::write(dir.join("schema.nudge"), schema).unwrap();
-    let journey = "journey welcome {\n  owner \"x\"\n  when signup\n  send hello via email\n}\ntemplate hello { email { subject: \"Hi\" } }\n";
+    let journey = "journey welcome {\n  owner \"x\"\n  when signup\n  send hello via email\n}\ntemplate hello { email { subject: \"Hi\" } }\nlimits { cap 3 per week }\n";
     std::fs::write(dir.join("caf\u{e9} +,:.nudge"), journey).unwrap();
     let mut c = Client::start();
     let root = format!("file://{}", dir.display());

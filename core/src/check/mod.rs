@@ -6,6 +6,7 @@
 //! every diagnostic has a code, a span and, where a fix is known, help. It reads
 //! only the ASTs and the source text, and does no IO.
 
+pub mod bounds;
 mod consts;
 mod env;
 mod exprs;

@@ -29,7 +29,35 @@ impl<'a> Checker<'a> {
         self.templates(&senders);
         self.unused_segments();
         self.unused_categories();
+        self.unbounded_sends();
         self.tests();
+    }
+
+    // ------------------------------------------------------------ bounds
+
+    /// (1.1) §9a: marketing sends no cap covers. Skipped on an incomplete set,
+    /// where a cap may be among what was lost.
+    fn unbounded_sends(&mut self) {
+        if self.incomplete {
+            return;
+        }
+        let bounds = crate::check::bounds::compute(&self.env, &self.texts);
+        for u in bounds.unbounded {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::UnboundedSends,
+                    format!(
+                        "`{}` sends of `{}` are not limited by any cap",
+                        u.channel, u.journey
+                    ),
+                    Label::new(u.file, u.span, "no cap covers these sends"),
+                )
+                .with_help(format!(
+                    "add `cap N per WINDOW on {}` to `limits`, a cap without `on`, a category cap, or `cap N per WINDOW` to the journey `{}`",
+                    u.channel, u.journey
+                )),
+            );
+        }
     }
 
     // ------------------------------------------------------------ categories
@@ -1201,7 +1229,7 @@ impl<'a> Checker<'a> {
             );
         }
         for step in steps {
-            for block in blocks(step) {
+            for block in step.blocks() {
                 self.lint_stops(file, block);
             }
         }
@@ -1229,7 +1257,7 @@ impl<'a> Checker<'a> {
                     );
                 }
                 _ => {
-                    for block in blocks(step) {
+                    for block in step.blocks() {
                         self.lint_waits(file, block, later);
                     }
                 }
@@ -1272,6 +1300,7 @@ impl<'a> Checker<'a> {
                 seen.insert(&block.channel.name, &block.channel);
                 self.channel_ref(file, &block.channel);
                 self.template_block(file, block, &users);
+                self.sensitive_content(file, t.node, block);
             }
         }
     }
@@ -1319,6 +1348,76 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// (1.1) §9a: a sensitive attribute may be interpolated only into content
+    /// for a `private` channel (seen by the recipient alone, after opening it).
+    fn sensitive_content(&mut self, file: FileId, template: &TemplateDecl, block: &TemplateBlock) {
+        let Some(channel) = self.env.channels.get(block.channel.name.as_str()) else {
+            return;
+        };
+        if channel.node.private.is_some() {
+            return;
+        }
+        let private: Vec<&str> = self
+            .env
+            .channels
+            .iter()
+            .filter(|(_, c)| c.node.private.is_some())
+            .map(|(name, _)| *name)
+            .collect();
+        for field in &block.fields {
+            for part in &field.value.parts {
+                let StrPart::Interp(e) = part else { continue };
+                let mut paths = Vec::new();
+                profile_paths(e, &mut paths);
+                for path in paths {
+                    let Some(attr) = path.segments.get(1) else {
+                        continue;
+                    };
+                    let Some(&(attr_file, decl)) = self.env.attrs.get(attr.name.as_str()) else {
+                        continue;
+                    };
+                    let Some(mark) = decl.sensitive else { continue };
+                    let has_block = |c: &str| template.blocks.iter().any(|b| b.channel.name == c);
+                    let help = match private.as_slice() {
+                        [] => format!(
+                            "mark a channel `private` if only the recipient sees its content, after opening it (email, an in-app inbox), and put `{}` in the template's block for that channel",
+                            attr.name
+                        ),
+                        list => {
+                            let names: Vec<String> = list
+                                .iter()
+                                .map(|c| {
+                                    if has_block(c) {
+                                        format!("`{c}` (the template has a block for it)")
+                                    } else {
+                                        format!("`{c}`")
+                                    }
+                                })
+                                .collect();
+                            format!(
+                                "put `{}` in the template's block for a private channel instead: {}",
+                                attr.name,
+                                names.join(", ")
+                            )
+                        }
+                    };
+                    self.diags.push(
+                        Diagnostic::new(
+                            Code::SensitiveOnPublicChannel,
+                            format!(
+                                "the sensitive attribute `{}` is put into `{}` content, and `{}` is not private",
+                                attr.name, block.channel.name, block.channel.name
+                            ),
+                            Label::new(file, path.span, "sensitive"),
+                        )
+                        .with_secondary(Label::new(attr_file, mark, "marked sensitive here"))
+                        .with_help(help),
+                    );
+                }
+            }
+        }
+    }
+
     fn lint_sms(&mut self, file: FileId, field: &TemplateField) {
         let text: String = field
             .value
@@ -1358,34 +1457,35 @@ struct JourneyClauses<'a> {
     transactional: bool,
 }
 
-/// The nested step lists of a step.
-fn blocks(step: &Step) -> Vec<&[Step]> {
-    match &step.kind {
-        StepKind::If {
-            then, otherwise, ..
-        } => {
-            let mut out = vec![then.as_slice()];
-            match otherwise {
-                Some(Else::Block(b)) => out.push(b.as_slice()),
-                Some(Else::If(s)) => out.push(std::slice::from_ref(s.as_ref())),
-                None => {}
+/// Every `profile.…` path of an expression.
+fn profile_paths<'e>(e: &'e Expr, out: &mut Vec<&'e Path>) {
+    match &e.kind {
+        ExprKind::Path(p) if p.root() == "profile" => out.push(p),
+        ExprKind::List(items) => items.iter().for_each(|i| profile_paths(i, out)),
+        ExprKind::Call(c) => {
+            c.args.iter().for_each(|a| profile_paths(a, out));
+            if let Some(f) = &c.filter {
+                profile_paths(f, out);
             }
-            out
         }
-        StepKind::Split { arms } => arms.iter().filter_map(|a| a.body.as_deref()).collect(),
-        StepKind::WaitFor {
-            then, otherwise, ..
-        } => std::iter::once(then.as_slice())
-            .chain(otherwise.as_deref())
-            .collect(),
-        _ => Vec::new(),
+        ExprKind::Unary(_, x) | ExprKind::Paren(x) => profile_paths(x, out),
+        ExprKind::Binary(_, a, b) => {
+            profile_paths(a, out);
+            profile_paths(b, out);
+        }
+        ExprKind::Str(s) => s.parts.iter().for_each(|p| {
+            if let StrPart::Interp(x) = p {
+                profile_paths(x, out);
+            }
+        }),
+        _ => {}
     }
 }
 
 fn sends_in(steps: &[Step]) -> bool {
     steps
         .iter()
-        .any(|s| matches!(s.kind, StepKind::Send { .. }) || blocks(s).into_iter().any(sends_in))
+        .any(|s| matches!(s.kind, StepKind::Send { .. }) || s.blocks().into_iter().any(sends_in))
 }
 
 /// The GSM 03.38 basic alphabet; each of these is one septet.

@@ -101,6 +101,7 @@ codes! {
     InvalidPointer = "P311", Error, "a `from` JSON Pointer is not valid RFC 6901";
     SharedInputField = "P312", Error, "two declarations read the same input field";
     SendNeverPossible = "P313", Error, "a send's template has content for none of its channels";
+    SensitiveOnPublicChannel = "P315", Error, "a sensitive attribute is interpolated into content for a channel that is not private";
     TestOutOfOrder = "P314", Error, "a test's steps are not in time order, or its first step has no timestamp";
     MissingChannelBlock = "L401", Warning, "a send names a channel its template has no content for";
     StepAfterStop = "L402", Warning, "steps follow a `stop` and never run";
@@ -113,6 +114,7 @@ codes! {
     TransactionalNeverLimited = "L409", Warning, "a `cap` or `category` on a transactional journey limits nothing";
     UnusedCategory = "L410", Warning, "a message category is used by no journey";
     BestOfWithoutEngagement = "L411", Warning, "`via best of` lists a channel without an `engagement` clause";
+    UnboundedSends = "L412", Warning, "a marketing journey's sends on a channel are limited by no cap";
 }
 
 impl Code {

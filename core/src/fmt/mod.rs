@@ -264,7 +264,12 @@ impl<'a> Printer<'a> {
                         .map(|d| format!(" = {}", self.expr(d)))
                         .unwrap_or_default();
                     let from = self.from(a.source.as_ref());
-                    let line = format!("{}: {}{default}{from}", a.name.name, a.ty);
+                    let sensitive = if a.sensitive.is_some() {
+                        " sensitive"
+                    } else {
+                        ""
+                    };
+                    let line = format!("{}: {}{sensitive}{default}{from}", a.name.name, a.ty);
                     self.item(&line, a.span, true);
                 }
                 self.close(decl.span);
@@ -403,6 +408,9 @@ impl<'a> Printer<'a> {
         }
         if let Some(q) = &c.quiet {
             clauses.push((self.quiet(q), q.span));
+        }
+        if let Some(span) = c.private {
+            clauses.push(("private".into(), span));
         }
         if let (Some(first), Some(last)) = (c.engagement.first(), c.engagement.last()) {
             let names: Vec<&str> = c.engagement.iter().map(|e| e.name.as_str()).collect();

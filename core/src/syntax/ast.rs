@@ -228,6 +228,8 @@ pub struct AttrDecl {
     pub default: Option<Expr>,
     /// (1.1) `from "…"`: the input field the attribute is read from.
     pub source: Option<StrLit>,
+    /// (1.1) `sensitive` (§9a): the span of the word.
+    pub sensitive: Option<Span>,
     pub span: Span,
 }
 
@@ -299,6 +301,8 @@ pub struct ChannelDecl {
     pub quiet: Option<QuietWindow>,
     /// (1.1) `engagement app_opened, push_tapped`.
     pub engagement: Vec<Ident>,
+    /// (1.1) `private` (§9a): the span of the word.
+    pub private: Option<Span>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -539,6 +543,33 @@ impl Trigger {
 pub struct Step {
     pub kind: StepKind,
     pub span: Span,
+}
+
+impl Step {
+    /// The nested step lists of a step: an `if`'s branches, a `split`'s arms,
+    /// (1.1) a `wait up to`'s two outcomes.
+    pub fn blocks(&self) -> Vec<&[Step]> {
+        match &self.kind {
+            StepKind::If {
+                then, otherwise, ..
+            } => {
+                let mut out = vec![then.as_slice()];
+                match otherwise {
+                    Some(Else::Block(b)) => out.push(b.as_slice()),
+                    Some(Else::If(s)) => out.push(std::slice::from_ref(s.as_ref())),
+                    None => {}
+                }
+                out
+            }
+            StepKind::Split { arms } => arms.iter().filter_map(|a| a.body.as_deref()).collect(),
+            StepKind::WaitFor {
+                then, otherwise, ..
+            } => std::iter::once(then.as_slice())
+                .chain(otherwise.as_deref())
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -135,9 +135,26 @@ impl<'t> Builder<'t> {
         let ty = self.type_expr(next(&mut inner));
         let mut default = None;
         let mut source = None;
+        let mut sensitive: Option<Span> = None;
         for p in inner {
             match p.as_rule() {
                 Rule::field_source => source = Some(self.field_source(p)),
+                Rule::sensitive_mark => {
+                    let at = self.span(&p);
+                    if let Some(first) = sensitive {
+                        let file = self.file;
+                        self.error(
+                            Code::MisplacedClause,
+                            at,
+                            format!("the attribute `{}` is marked `sensitive` twice", name.name),
+                            "repeated here",
+                        )
+                        .with_secondary_in_place(Label::new(file, first, "first given here"))
+                        .help = Some("keep one `sensitive`, after the type".into());
+                    } else {
+                        sensitive = Some(at);
+                    }
+                }
                 _ => default = Some(self.expr(p)),
             }
         }
@@ -146,6 +163,7 @@ impl<'t> Builder<'t> {
             ty,
             default,
             source,
+            sensitive,
             span,
         }
     }
@@ -315,6 +333,7 @@ impl<'t> Builder<'t> {
             consent: None,
             quiet: None,
             engagement: Vec::new(),
+            private: None,
         };
         let mut seen: Vec<(&'static str, Span)> = Vec::new();
         for clause in inner {
@@ -344,6 +363,10 @@ impl<'t> Builder<'t> {
                             .collect();
                     }
                     "engagement"
+                }
+                Rule::private_clause => {
+                    channel.private = channel.private.or(Some(span));
+                    "private"
                 }
                 _ => continue,
             };

@@ -41,9 +41,14 @@ fn decl_kind(out: &mut String, kind: &DeclKind) {
                     .as_ref()
                     .map(|d| format!(" = {}", expr(d)))
                     .unwrap_or_default();
+                let sensitive = if a.sensitive.is_some() {
+                    " sensitive"
+                } else {
+                    ""
+                };
                 let _ = writeln!(
                     out,
-                    "  attr {}: {}{default}{}",
+                    "  attr {}: {}{sensitive}{default}{}",
                     a.name.name,
                     a.ty,
                     from_text(&a.source)
@@ -77,6 +82,9 @@ fn decl_kind(out: &mut String, kind: &DeclKind) {
             }
             if let Some(q) = &c.quiet {
                 let _ = writeln!(out, "  {}", quiet(q));
+            }
+            if c.private.is_some() {
+                let _ = writeln!(out, "  private");
             }
             if !c.engagement.is_empty() {
                 let names: Vec<&str> = c.engagement.iter().map(|e| e.name.as_str()).collect();
