@@ -205,11 +205,24 @@ impl Snapshot {
                         other => format!("`{other:?}` is not declared"),
                     },
                 };
+                let doc = match &o.symbol {
+                    Symbol::Decl("channel", name) => {
+                        format!("{doc}\n\n{}", self.channel_bound(name))
+                    }
+                    _ => doc,
+                };
                 (doc, Some(self.range(file, o.span)))
             }
             None => {
                 let (word, span) = word_at(self.text(file), at)?;
-                (keyword_doc(word)?.to_string(), Some(self.range(file, span)))
+                let doc = keyword_doc(word)?.to_string();
+                // (1.1) §9a: on `limits`, the proven bounds of the whole set.
+                let doc = if word == "limits" {
+                    format!("{doc}\n\n{}", self.bounds_table())
+                } else {
+                    doc
+                };
+                (doc, Some(self.range(file, span)))
             }
         };
         Some(lsp::Hover {
@@ -219,6 +232,51 @@ impl Snapshot {
             }),
             range,
         })
+    }
+
+    /// (1.1) The proven bounds (LANGUAGE.md §9a), or why there are none.
+    fn bounds(&self) -> Result<nudge::check::bounds::Bounds, &'static str> {
+        if self.analysis.has_errors() {
+            return Err("Bounds are proven once the policy set has no errors.");
+        }
+        Ok(nudge::check::bounds::bounds(
+            &self.sources,
+            &self.analysis.modules,
+        ))
+    }
+
+    fn channel_bound(&self, name: &str) -> String {
+        match self.bounds() {
+            Ok(b) => match b.channel(name) {
+                Some(bound) => format!(
+                    "Marketing messages per profile on `{name}` in any 7 days: {}.",
+                    bound.describe()
+                ),
+                None => String::new(),
+            },
+            Err(why) => why.to_string(),
+        }
+    }
+
+    fn bounds_table(&self) -> String {
+        let b = match self.bounds() {
+            Ok(b) => b,
+            Err(why) => return why.to_string(),
+        };
+        let mut out = String::from(
+            "The most marketing messages one profile can receive in any 7 days (`nudge check --bounds`):\n\n| channels | bound |\n|---|---|\n",
+        );
+        out.push_str(&format!("| all | {} |\n", b.all.describe()));
+        for (name, bound) in &b.per_channel {
+            out.push_str(&format!("| `{name}` | {} |\n", bound.describe()));
+        }
+        for u in &b.unbounded {
+            out.push_str(&format!(
+                "\n`{}` sends of `{}` are not limited by any cap.",
+                u.channel, u.journey
+            ));
+        }
+        out
     }
 
     pub fn definition(&self, uri: &str, pos: lsp::Position) -> Option<lsp::Location> {
@@ -795,8 +853,14 @@ fn keywords_at(before: &str) -> Vec<&'static str> {
             k.push("else");
             k
         }
-        (_, "channel") => vec!["address", "consent", "quiet", "to"],
+        (_, "channel") => vec!["address", "consent", "quiet", "to", "engagement", "private"],
         (_, "limits") => vec!["cap", "per", "on", "quiet", "to", "day", "week"],
+        // (1.1) After an attribute's type: `sensitive`.
+        (_, "profile") if line.contains(':') => {
+            let mut k = nudge::syntax::keywords::TYPES.to_vec();
+            k.push("sensitive");
+            k
+        }
         (_, "profile" | "event") => nudge::syntax::keywords::TYPES.to_vec(),
         _ => {
             let mut k = EXPRESSION.to_vec();
@@ -923,6 +987,14 @@ const KEYWORDS: &[(&str, &str)] = &[
     (
         "every",
         "`when every day at HH:MM` or `when every mon, thu at HH:MM`: runs for every profile seen, at that local time in its own zone.",
+    ),
+    (
+        "sensitive",
+        "`NAME: TYPE sensitive`: the attribute holds data only its owner should see. Only the content of `private` channels may show it (P315); dead letters show `***` in its place, and `why` and `--explain` name it without its value.",
+    ),
+    (
+        "private",
+        "`private` in a channel: its content is seen only by the recipient, after opening it (an email, an in-app inbox), so it may show `sensitive` attributes.",
     ),
     (
         "engagement",

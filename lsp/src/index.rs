@@ -184,10 +184,17 @@ impl Walker<'_> {
                     self.add(a.name.span, symbol.clone(), true);
                     self.index.docs.push((
                         symbol,
-                        format!(
-                            "```nudge\nprofile.{}: {}\n```\nA profile attribute.",
-                            a.name.name, a.ty
-                        ),
+                        if a.sensitive.is_some() {
+                            format!(
+                                "```nudge\nprofile.{}: {} sensitive\n```\nA sensitive profile attribute: only `private` channels' content may show it, and Nudge never writes its value to dead letters, `why` or `--explain`.",
+                                a.name.name, a.ty
+                            )
+                        } else {
+                            format!(
+                                "```nudge\nprofile.{}: {}\n```\nA profile attribute.",
+                                a.name.name, a.ty
+                            )
+                        },
                     ));
                     if let Some(d) = &a.default {
                         self.expr(d);
@@ -548,8 +555,9 @@ fn first_line(decl: &Decl) -> String {
             format!("event {}{from} {{ {} }}", e.name.name, props.join(", "))
         }
         DeclKind::Channel(c) => format!(
-            "channel {}{}",
+            "channel {}{}{}",
             c.name.name,
+            if c.private.is_some() { " private" } else { "" },
             if c.consent.is_none() {
                 " (transactional: no consent topic)"
             } else {

@@ -508,3 +508,64 @@ fn hover_on_sent_previous_and_best_time() {
         assert!(m.contains(expected), "{needle}: {m}");
     }
 }
+
+/// (1.1) §9a: hover on `limits` shows the proven bounds of the set, hover on a
+/// channel its own; `private` and `sensitive` complete where they may be
+/// written, and hover says what they mean.
+#[test]
+fn guardrails_in_the_editor() {
+    let schema = r#"consent email_marketing opt_out
+profile { email: string?, phone: string?, ssn_last4: string? sensitive }
+event cart_abandoned { cart_value: number }
+channel email { address profile.email consent email_marketing private }
+channel sms { address profile.phone consent email_marketing }
+"#;
+    let policy = "limits {\n  cap 2 per week on email\n}\njourney j {\n  owner \"x\"\n  when cart_abandoned\n  send t via email, sms\n}\ntemplate t { email { subject: \"{{profile.ssn_last4 ?? \"\"}}\" } sms { text: \"hi\" } }\n";
+    let at_needle = |needle: &str, nth: usize| {
+        let i = policy.match_indices(needle).nth(nth).expect("needle").0;
+        let (ws, pos, _) = at_with(schema, &format!("{}↑{}", &policy[..i], &policy[i..]));
+        (ws, pos)
+    };
+    let (ws, pos) = at_needle("limits", 0);
+    let limits = hover_text(&ws, pos);
+    assert!(limits.contains("| all | unbounded"), "{limits}");
+    assert!(
+        limits.contains("| `email` | at most 6 in any 7 days (`cap 2 per week on email`) |"),
+        "{limits}"
+    );
+    assert!(
+        limits.contains("`sms` sends of `j` are not limited by any cap"),
+        "{limits}"
+    );
+    let (ws, pos) = at_needle("email, sms", 0);
+    let email = hover_text(&ws, pos);
+    assert!(email.contains("channel email private"), "{email}");
+    assert!(
+        email.contains("on `email` in any 7 days: at most 6"),
+        "{email}"
+    );
+    let (ws, pos) = at_needle("sms {", 0);
+    let sms = hover_text(&ws, pos);
+    assert!(sms.contains("on `sms` in any 7 days: unbounded"), "{sms}");
+    let (ws, pos) = at_needle("ssn_last4", 0);
+    let attr = hover_text(&ws, pos);
+    assert!(attr.contains("ssn_last4: string? sensitive"), "{attr}");
+    // Completion: `private` in a channel, `sensitive` after a type.
+    let labels = |marked: &str| -> Vec<String> {
+        let (ws, pos, _) = at_with(schema, marked);
+        ws.analyze()
+            .completion("file:///ws/main.nudge", pos)
+            .into_iter()
+            .map(|c| c.label)
+            .collect()
+    };
+    assert!(labels("channel inbox { address profile.email ↑ }").contains(&"private".to_string()));
+    assert!(labels("profile {\n  card: string? ↑\n}").contains(&"sensitive".to_string()));
+    // Errors: no bounds, and the hover says why.
+    let (ws, pos, _) = at_with(schema, "↑limits { cap 2 per week on emial }\n");
+    assert!(
+        hover_text(&ws, pos).contains("once the policy set has no errors"),
+        "{}",
+        hover_text(&ws, pos)
+    );
+}

@@ -199,6 +199,7 @@ pub(crate) fn compute(env: &Env<'_>, texts: &[&str]) -> Bounds {
         }
     }
     let mut pairs: Vec<Pair<'_>> = Vec::new();
+    let mut seen: std::collections::BTreeSet<(&str, &str)> = Default::default();
     for (name, j) in &env.journeys {
         let journey = j.node;
         let kinds = || journey.clauses.iter().map(|c| (&c.kind, c.span));
@@ -232,10 +233,7 @@ pub(crate) fn compute(env: &Env<'_>, texts: &[&str]) -> Bounds {
             for c in channels {
                 let known = env.channels.contains_key(c.name.as_str());
                 let has_block = t.node.blocks.iter().any(|b| b.channel.name == c.name);
-                let seen = pairs
-                    .iter()
-                    .any(|p| p.journey == *name && p.channel == c.name);
-                if known && has_block && !seen {
+                if known && has_block && seen.insert((name, &c.name)) {
                     pairs.push(Pair {
                         journey: name,
                         category,
