@@ -401,8 +401,10 @@ pub fn run(args: RunArgs) -> Outcome {
                     dead_letters += 1;
                     match dead_out.as_mut() {
                         Some(w) => {
+                            // (1.1) §9a: sensitive values never reach a dead letter.
+                            let raw = reader.redact(line);
                             if let Err(e) =
-                                w.line(&dead_letter_json(input_mark.lines, &dead.0, line))
+                                w.line(&dead_letter_json(input_mark.lines, &dead.0, &raw))
                             {
                                 return usage_error(format!(
                                     "cannot write the dead-letter file: {e}"

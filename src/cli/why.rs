@@ -192,8 +192,18 @@ pub fn run(args: WhyArgs) -> Outcome {
             "the stream never mentions the profile `{id}`{hint}"
         ));
     }
+    // (1.1) §9a: a sensitive zone is not shown, not even as local times, unless
+    // the operator names one with `--tz`.
+    let zone_is_sensitive = program
+        .timezone_attr
+        .and_then(|a| program.attrs.get(a))
+        .is_some_and(|a| a.sensitive);
     let zone = fixed_zone
-        .or_else(|| engine.profile_zone(id))
+        .or_else(|| {
+            (!zone_is_sensitive)
+                .then(|| engine.profile_zone(id))
+                .flatten()
+        })
         .unwrap_or(Tz::UTC);
     let paint = Paint {
         on: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),

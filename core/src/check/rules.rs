@@ -268,14 +268,28 @@ impl<'a> Checker<'a> {
             && let Some(zone) = s.as_plain()
             && zone.parse::<chrono_tz::Tz>().is_err()
         {
-            let help = did_you_mean(&zone, chrono_tz::TZ_VARIANTS.iter().map(|z| z.name()))
-                .unwrap_or_else(|| {
-                    "use an IANA zone name such as `Europe/Paris` or `America/New_York`".into()
-                });
+            let generic = || "use an IANA zone name such as `Europe/Paris` or `America/New_York`";
+            // (1.1) §9a: a sensitive attribute's value is not repeated in
+            // messages (SARIF and JSON reports travel further than the source).
+            let (message, help) = if attr.sensitive.is_some() {
+                (
+                    format!(
+                        "the default of the sensitive attribute `{}` is not an IANA time zone",
+                        attr.name.name
+                    ),
+                    generic().to_string(),
+                )
+            } else {
+                (
+                    format!("`{zone}` is not an IANA time zone"),
+                    did_you_mean(&zone, chrono_tz::TZ_VARIANTS.iter().map(|z| z.name()))
+                        .unwrap_or_else(|| generic().into()),
+                )
+            };
             self.diags.push(
                 Diagnostic::new(
                     Code::UnknownTimeZone,
-                    format!("`{zone}` is not an IANA time zone"),
+                    message,
                     Label::new(file, default.span, "unknown time zone"),
                 )
                 .with_help(help),

@@ -104,6 +104,62 @@ impl Reader {
         self.consent_by_name.get(name).copied()
     }
 
+    /// (1.1) A rejected line as its dead letter may show it (LANGUAGE.md §9a):
+    /// the values of sensitive attributes replaced with `"***"`, wherever the
+    /// line carries a member of their input name (in `traits`, `context.traits`
+    /// or anywhere else) or has their JSON Pointer. A line that is not JSON is
+    /// masked lexically after every `"NAME":`. Lines with nothing to mask are
+    /// returned as they are.
+    pub fn redact<'a>(&self, raw: &'a str) -> Cow<'a, str> {
+        let sensitive = self.program.attrs.iter().filter(|a| a.sensitive);
+        let mut keys: Vec<String> = Vec::new();
+        let mut pointers: Vec<&str> = Vec::new();
+        for attr in sensitive {
+            match &attr.source {
+                Source::Member(name) => keys.push(name.clone()),
+                Source::Pointer(p) => {
+                    pointers.push(p);
+                    // The member the pointer ends at, for lines that are not JSON.
+                    if let Some(last) = p.rsplit('/').next() {
+                        keys.push(last.replace("~1", "/").replace("~0", "~"));
+                    }
+                }
+            }
+        }
+        if keys.is_empty() {
+            return Cow::Borrowed(raw);
+        }
+        let text = raw.strip_prefix('\u{feff}').unwrap_or(raw);
+        match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(mut v) => {
+                let mut changed = false;
+                for p in &pointers {
+                    if let Some(slot) = v.pointer_mut(p) {
+                        *slot = serde_json::Value::String(MASK.into());
+                        changed = true;
+                    }
+                }
+                let member_keys: Vec<String> = self
+                    .program
+                    .attrs
+                    .iter()
+                    .filter(|a| a.sensitive)
+                    .filter_map(|a| match &a.source {
+                        Source::Member(name) => Some(name.clone()),
+                        Source::Pointer(_) => None,
+                    })
+                    .collect();
+                changed |= mask_members(&mut v, &member_keys);
+                if changed {
+                    Cow::Owned(v.to_string())
+                } else {
+                    Cow::Borrowed(raw)
+                }
+            }
+            Err(_) => mask_lexically(raw, &keys).map_or(Cow::Borrowed(raw), Cow::Owned),
+        }
+    }
+
     pub fn read<'a>(&self, line: &'a str) -> Result<Incoming<'a>, DeadLetter> {
         // A byte-order mark (files saved by some editors and exporters) is no
         // part of the JSON.
@@ -281,7 +337,7 @@ impl Reader {
                 Ok(Slot::Value(v)) => attrs.push((*slot, v)),
                 Ok(Slot::Null) => attrs.push((*slot, attr.default.clone())),
                 Ok(Slot::Wrong(found)) => return Err(wrong(&what(), attr.ty.ty, found)),
-                Ok(Slot::UnknownZone(zone)) => return Err(unknown_zone(&what(), &zone)),
+                Ok(Slot::UnknownZone(zone)) => return Err(attr_zone(attr, &what(), &zone)),
                 Ok(Slot::Absent) | Err(_) => {}
             }
         }
@@ -391,7 +447,7 @@ impl Reader {
                     problems.push((&attr.name, wrong(&what(), attr.ty.ty, found)))
                 }
                 Slot::UnknownZone(zone) => {
-                    problems.push((&attr.name, unknown_zone(&what(), &zone)))
+                    problems.push((&attr.name, attr_zone(attr, &what(), &zone)))
                 }
             }
         }
@@ -555,6 +611,92 @@ fn bad_timestamp(s: &str) -> DeadLetter {
 
 fn unknown_zone(what: &str, zone: &str) -> DeadLetter {
     dead(format!("{what} names an unknown time zone `{zone}`"))
+}
+
+/// [`unknown_zone`] of an attribute: (1.1) a sensitive one's value is not quoted.
+fn attr_zone(attr: &crate::ir::Attr, what: &str, zone: &str) -> DeadLetter {
+    if attr.sensitive {
+        dead(format!(
+            "{what} names an unknown time zone (the value is sensitive)"
+        ))
+    } else {
+        unknown_zone(what, zone)
+    }
+}
+
+/// What a masked value reads as (LANGUAGE.md §9a).
+pub const MASK: &str = "***";
+
+/// Replaces the value after every `"KEY":` with `"***"`, lexically: for lines
+/// that are not JSON, where nothing better than the text itself is known. A
+/// string value runs to its closing quote (or the end of the line), anything
+/// else to the next `,`, `}` or `]`.
+fn mask_lexically(raw: &str, keys: &[String]) -> Option<String> {
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw;
+    let mut changed = false;
+    'scan: while !rest.is_empty() {
+        for key in keys {
+            let quoted = format!("\"{key}\"");
+            let Some(tail) = rest.strip_prefix(quoted.as_str()) else {
+                continue;
+            };
+            let after_key = tail.trim_start();
+            let Some(value) = after_key.strip_prefix(':') else {
+                continue;
+            };
+            let value = value.trim_start();
+            let end = if let Some(body) = value.strip_prefix('"') {
+                let mut escaped = false;
+                let close = body.char_indices().find(|&(_, c)| {
+                    let close = c == '"' && !escaped;
+                    escaped = c == '\\' && !escaped;
+                    close
+                });
+                close.map_or(value.len(), |(i, _)| i + 2)
+            } else {
+                value.find([',', '}', ']']).unwrap_or(value.len())
+            };
+            out.push_str(&quoted);
+            out.push_str(":\"");
+            out.push_str(MASK);
+            out.push('"');
+            rest = &value[end..];
+            changed = true;
+            continue 'scan;
+        }
+        let mut chars = rest.chars();
+        if let Some(c) = chars.next() {
+            out.push(c);
+        }
+        rest = chars.as_str();
+    }
+    changed.then_some(out)
+}
+
+/// Every member named one of `keys`, at any depth, masked; true if one was.
+fn mask_members(v: &mut serde_json::Value, keys: &[String]) -> bool {
+    use serde_json::Value;
+    let mut changed = false;
+    match v {
+        Value::Object(members) => {
+            for (k, member) in members.iter_mut() {
+                if keys.iter().any(|key| key == k) {
+                    *member = Value::String(MASK.into());
+                    changed = true;
+                } else {
+                    changed |= mask_members(member, keys);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                changed |= mask_members(item, keys);
+            }
+        }
+        _ => {}
+    }
+    changed
 }
 
 fn type_name(t: Type) -> &'static str {
@@ -1328,4 +1470,38 @@ fn parse_time_of_day(s: &str) -> Option<i64> {
     }
     let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
     (h < 24 && m < 60).then_some(h * 60 + m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask_lexically;
+
+    fn mask(raw: &str) -> Option<String> {
+        mask_lexically(raw, &["ssn".to_string(), "Home Zone".to_string()])
+    }
+
+    #[test]
+    fn lexical_masking_covers_strings_escapes_numbers_and_cut_lines() {
+        assert_eq!(
+            mask(r#"{"ssn":"12\"34","a":1"#).as_deref(),
+            Some(r#"{"ssn":"***","a":1"#)
+        );
+        assert_eq!(
+            mask(r#"{"ssn" :  9876 , "Home Zone":"Mars/X"}"#).as_deref(),
+            Some(r#"{"ssn":"***", "Home Zone":"***"}"#)
+        );
+        // A string cut by the end of the line is masked to the end.
+        assert_eq!(
+            mask(r#"{"x":{"ssn":"1234"#).as_deref(),
+            Some(r#"{"x":{"ssn":"***""#)
+        );
+        // A name that is a value, not a member, is left alone; so is no match.
+        assert_eq!(mask(r#"{"field":"ssn", "n": 1"#), None);
+        assert_eq!(mask("not json at all"), None);
+        // Multi-byte text around it survives.
+        assert_eq!(
+            mask(r#"{"é":"ü","ssn":"1"}"#).as_deref(),
+            Some(r#"{"é":"ü","ssn":"***"}"#)
+        );
+    }
 }

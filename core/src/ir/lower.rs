@@ -117,6 +117,7 @@ pub fn lower(modules: &[(FileId, ast::Module)]) -> Result<Program> {
                 ty,
                 default,
                 source: source(&attr.name, attr.source.as_ref()),
+                sensitive: attr.sensitive.is_some(),
             });
         }
     }

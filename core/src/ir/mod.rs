@@ -157,6 +157,9 @@ pub struct Attr {
     pub default: Value,
     /// Where `identify` calls carry it.
     pub source: Source,
+    /// (1.1) `sensitive` (§9a): its value is never written outside decisions'
+    /// `content` (dead letters mask it).
+    pub sensitive: bool,
 }
 
 /// (1.1) Where an attribute or property is read from in an input message.

@@ -48,15 +48,19 @@ pub fn channel(
             let global = program
                 .global_quiet
                 .filter(|q| time::in_quiet(cx.tz, cx.now, *q));
+            // (1.1) §9a: a sensitive zone is named by its attribute only.
+            let zone = match program.timezone_attr.and_then(|a| program.attrs.get(a)) {
+                Some(attr) if attr.sensitive => {
+                    format!("the profile's time zone (`{}`, sensitive)", attr.name)
+                }
+                _ => cx.tz.name().to_string(),
+            };
             match (global, own) {
-                (Some(q), _) => format!("quiet {} in {} (limits)", window(q), cx.tz.name()),
-                (None, Some(q)) => format!(
-                    "quiet {} in {} (channel `{}`)",
-                    window(q),
-                    cx.tz.name(),
-                    channel.name
-                ),
-                (None, None) => format!("quiet hours in {}", cx.tz.name()),
+                (Some(q), _) => format!("quiet {} in {zone} (limits)", window(q)),
+                (None, Some(q)) => {
+                    format!("quiet {} in {zone} (channel `{}`)", window(q), channel.name)
+                }
+                (None, None) => format!("quiet hours in {zone}"),
             }
         }
     }
