@@ -93,6 +93,19 @@ fn stderr_style() -> render::HumanStyle {
 /// The lowered program of a policy set that is to run (`run`, `why`): its
 /// errors printed and exit 1 if it has any, exit 2 if it cannot be read.
 fn program(paths: &[std::path::PathBuf]) -> Result<std::sync::Arc<nudge::ir::Program>, Outcome> {
+    program_and_bounds(paths).map(|(p, _)| p)
+}
+
+/// [`program`] and (1.1) the set's proven volume bounds (LANGUAGE.md §9a).
+fn program_and_bounds(
+    paths: &[std::path::PathBuf],
+) -> Result<
+    (
+        std::sync::Arc<nudge::ir::Program>,
+        nudge::check::bounds::Bounds,
+    ),
+    Outcome,
+> {
     let sources = load::load(paths).map_err(|e| usage_error(e.0))?;
     let analysis = nudge::analyze(&sources);
     if analysis.has_errors() {
@@ -100,9 +113,13 @@ fn program(paths: &[std::path::PathBuf]) -> Result<std::sync::Arc<nudge::ir::Pro
         eprintln!("error: the policy set has {errors} error(s); nothing was run");
         return Err(Outcome::PolicyErrors);
     }
-    nudge::ir::lower(&analysis.modules)
+    let program = nudge::ir::lower(&analysis.modules)
         .map(std::sync::Arc::new)
-        .map_err(usage_error)
+        .map_err(usage_error)?;
+    Ok((
+        program,
+        nudge::check::bounds::bounds(&sources, &analysis.modules),
+    ))
 }
 
 /// Prints the errors of an analysis (not its warnings) to stderr; how many.

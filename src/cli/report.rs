@@ -58,12 +58,15 @@ fn err<E: std::fmt::Debug>(e: E) -> String {
 }
 
 /// Vertical bars, one per label.
+/// `marker`: a text over one bar; `limit`: a red line at the left edge of one
+/// segment, with its text (the proven bound of the weekly chart).
 fn bars(
     title: &str,
     labels: &[String],
     values: &[u64],
     color: RGBColor,
     marker: Option<(usize, String)>,
+    limit: Option<(usize, String)>,
 ) -> String {
     if values.iter().all(|v| *v == 0) {
         return format!("<p class=\"empty\">{}: nothing to show.</p>", escape(title));
@@ -111,6 +114,22 @@ fn bars(
                 text,
                 (SegmentValue::Exact(i), at + top / 20 + 1),
                 (FONT, 13).into_font().color(&BLACK),
+            )))
+            .map_err(err)?;
+        }
+        if let Some((i, text)) = limit {
+            // After the bar of the bound itself: the line is what no count passes.
+            let x = SegmentValue::Exact(i as i32 + 1);
+            let y_top = top + top / 10;
+            c.draw_series(std::iter::once(PathElement::new(
+                vec![(x.clone(), 0), (x.clone(), y_top)],
+                RED.stroke_width(2),
+            )))
+            .map_err(err)?;
+            c.draw_series(std::iter::once(Text::new(
+                text,
+                (x, y_top),
+                (FONT, 13).into_font().color(&RED),
             )))
             .map_err(err)?;
         }
@@ -233,7 +252,12 @@ fn percent(x: f64) -> String {
     format!("{:.1}%", x * 100.0)
 }
 
-pub fn html(s: &Summary, program: &Program, policy: &[PathBuf]) -> String {
+pub fn html(
+    s: &Summary,
+    program: &Program,
+    bounds: &nudge::check::bounds::Bounds,
+    policy: &[PathBuf],
+) -> String {
     register_font();
     let mut out = String::new();
     let set: Vec<String> = policy.iter().map(|p| p.display().to_string()).collect();
@@ -347,26 +371,55 @@ pub fn html(s: &Summary, program: &Program, policy: &[PathBuf]) -> String {
     }
     out.push_str("</table>\n");
 
-    // Per profile per week.
+    // Per profile per week, beside the proven bound (LANGUAGE.md §9a).
     let h = s.per_profile_week(None);
-    let labels: Vec<String> = (1..=h.max).map(|n| n.to_string()).collect();
-    let values: Vec<u64> = (1..=h.max)
+    let proven = bounds.all.max;
+    // The axis reaches the bound when it is near enough to be drawn usefully.
+    let shown = match proven {
+        Some(b) if b <= u64::from(h.max) + 12 => b.max(u64::from(h.max)) as u32,
+        _ => h.max,
+    };
+    let labels: Vec<String> = (1..=shown).map(|n| n.to_string()).collect();
+    let values: Vec<u64> = (1..=shown)
         .map(|n| h.counts.get(&n).copied().unwrap_or(0))
         .collect();
-    out.push_str("<h2>Messages per customer per week</h2><p>How many sends a customer received in a week (Monday to Sunday), over all channels: the number of customer-weeks with each count, and the most any customer got.</p>");
+    out.push_str("<h2>Messages per customer per week</h2><p>How many marketing sends (those of journeys that are not transactional) a customer received in a week (Monday to Sunday), over all channels: the number of customer-weeks with each count, and the most any customer got, beside the most the caps allow in any 7 days (<code>nudge check --bounds</code>; a week with a daylight-saving change is an hour longer or shorter).</p>");
+    let bound_text = match (proven, &bounds.all.basis) {
+        (None, _) => "No proven bound: some marketing sends are limited by no cap.".to_string(),
+        (Some(b), nudge::check::bounds::Basis::Cap(cap)) => {
+            format!(
+                "Proven bound: at most {b} in any 7 days (<code>{}</code>).",
+                escape(&cap.written)
+            )
+        }
+        (Some(b), _) => format!("Proven bound: at most {b} in any 7 days."),
+    };
+    let _ = write!(
+        out,
+        "<p class=\"bound\">Observed maximum: {}. {bound_text}</p>",
+        h.max
+    );
     let marker = (h.max > 0).then(|| ((h.max - 1) as usize, format!("max {}", h.max)));
+    let limit = proven
+        .filter(|b| *b >= 1 && *b <= u64::from(shown))
+        .map(|b| ((b - 1) as usize, format!("bound {b}")));
     out.push_str(&bars(
         "Customer-weeks by sends received",
         &labels,
         &values,
         PALETTE[0],
         marker,
+        limit,
     ));
-    out.push_str("<table><tr><th>channel</th><th>most sends to one customer in a week</th></tr>");
+    out.push_str("<table><tr><th>channel</th><th>most marketing sends to one customer in a week</th><th>proven bound in any 7 days</th></tr>");
     for c in s.channels() {
+        let bound = bounds
+            .channel(&c)
+            .map(|b| b.max.map_or("none".to_string(), |n| n.to_string()))
+            .unwrap_or_default();
         let _ = write!(
             out,
-            "<tr><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{bound}</td></tr>",
             escape(&c),
             s.per_profile_week(Some(&c)).max
         );
@@ -388,6 +441,7 @@ pub fn html(s: &Summary, program: &Program, policy: &[PathBuf]) -> String {
         &values,
         PALETTE[5],
         None,
+        None,
     ));
     let (labels, values): (Vec<String>, Vec<u64>) =
         s.caps.iter().map(|(c, n)| (c.clone(), *n)).unzip();
@@ -396,6 +450,7 @@ pub fn html(s: &Summary, program: &Program, policy: &[PathBuf]) -> String {
         &labels,
         &values,
         PALETTE[1],
+        None,
         None,
     ));
 
@@ -407,6 +462,7 @@ pub fn html(s: &Summary, program: &Program, policy: &[PathBuf]) -> String {
         &labels,
         &s.deferrals_by_hour,
         PALETTE[2],
+        None,
         None,
     ));
 

@@ -119,8 +119,11 @@ pub struct Summary {
     pub journeys: BTreeMap<String, JourneyFigures>,
     /// (day in `tz`, channel) → sends.
     pub per_channel_day: BTreeMap<(String, String), u64>,
-    /// (profile, Monday of the week in `tz`) → sends per channel.
+    /// (profile, Monday of the week in `tz`) → marketing sends per channel
+    /// (those of transactional journeys are counted by no cap, nor here).
     weeks: HashMap<(String, i64), BTreeMap<String, u32>>,
+    /// The transactional journeys' names.
+    transactional: std::collections::HashSet<String>,
     /// Deferrals by the local hour (in the profile's zone) they happened at.
     pub deferrals_by_hour: [u64; 24],
     pub caps: BTreeMap<String, u64>,
@@ -149,6 +152,12 @@ impl Summary {
             journeys,
             per_channel_day: BTreeMap::new(),
             weeks: HashMap::new(),
+            transactional: program
+                .journeys
+                .iter()
+                .filter(|j| j.transactional)
+                .map(|j| j.name.clone())
+                .collect(),
             deferrals_by_hour: [0; 24],
             caps: BTreeMap::new(),
             experiments: Vec::new(),
@@ -180,6 +189,9 @@ impl Summary {
                     .or_insert(0) += 1;
                 let monday = local.date_naive().num_days_from_ce()
                     - i32::try_from(local.weekday().num_days_from_monday()).unwrap_or(0);
+                if self.transactional.contains(&*d.journey) {
+                    return;
+                }
                 *self
                     .weeks
                     .entry((d.profile.as_str().to_string(), i64::from(monday)))
@@ -371,6 +383,20 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
+/// The `--json` document: the summary, and (1.1) the proven bounds beside the
+/// observed weekly maxima (`per_profile_week.bound`, and each channel's).
+fn document(summary: &Summary, bounds: &nudge::check::bounds::Bounds) -> serde_json::Value {
+    let mut doc = summary.json();
+    doc["bounds"] = bounds.to_json();
+    doc["per_profile_week"]["bound"] = serde_json::json!(bounds.all.max);
+    if let Some(per) = doc["per_profile_week"]["per_channel"].as_object_mut() {
+        for (channel, h) in per.iter_mut() {
+            h["bound"] = serde_json::json!(bounds.channel(channel).and_then(|b| b.max));
+        }
+    }
+    doc
+}
+
 pub fn run(args: SimulateArgs) -> Outcome {
     let Ok(tz) = args.tz.parse::<Tz>() else {
         let zones = chrono_tz::TZ_VARIANTS.iter().map(|z| z.name());
@@ -382,7 +408,7 @@ pub fn run(args: SimulateArgs) -> Outcome {
             "say where to write: --report FILE.html and/or --json FILE (- for stdout)",
         );
     }
-    let program = match super::program(&args.policy) {
+    let (program, bounds) = match super::program_and_bounds(&args.policy) {
         Ok(p) => p,
         Err(outcome) => return outcome,
     };
@@ -478,19 +504,19 @@ pub fn run(args: SimulateArgs) -> Outcome {
     summary.finish(&program, &engine.counters());
     use std::io::Write as _;
     if to_stdout {
-        let written = super::print_out(&(summary.json().to_string() + "\n"));
+        let written = super::print_out(&(document(&summary, &bounds).to_string() + "\n"));
         if !matches!(written, Outcome::Success) {
             return written;
         }
     }
     if let (Some(mut file), Some(path)) = (json_file, &args.json) {
-        let text = summary.json().to_string() + "\n";
+        let text = document(&summary, &bounds).to_string() + "\n";
         if let Err(e) = file.write_all(text.as_bytes()).and_then(|()| file.flush()) {
             return usage_error(format!("cannot write `{}`: {e}", path.display()));
         }
     }
     if let (Some(mut file), Some(path)) = (report_file, &args.report) {
-        let html = super::report::html(&summary, &program, &args.policy);
+        let html = super::report::html(&summary, &program, &bounds, &args.policy);
         if let Err(e) = file.write_all(html.as_bytes()).and_then(|()| file.flush()) {
             return usage_error(format!("cannot write `{}`: {e}", path.display()));
         }
