@@ -401,6 +401,44 @@ fn lsp_is_served_by_the_nudge_binary() {
     assert!(child.wait().expect("waits").success());
 }
 
+/// SIGTERM (what an editor or a process manager sends on the way out) ends
+/// `nudge lsp` even while its stdin stays open and a request is pending: the
+/// server is this process, not a child left running behind it.
+#[test]
+fn lsp_ends_on_sigterm() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nudge"))
+        .arg("lsp")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"capabilities":{}}}"#;
+    let _ = write!(stdin, "Content-Length: {}\r\n\r\n{body}", body.len());
+    let _ = stdin.flush();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waits") {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nudge lsp still runs 10 s after SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(!status.success(), "{status:?}");
+    drop(stdin);
+}
+
 #[test]
 fn compile_emits_clif() {
     insta::glob!("clif/*.nudge", |path| {

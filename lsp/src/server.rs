@@ -15,9 +15,10 @@ use tower_lsp_server::{Client, LanguageServer, LspService, Server};
 
 pub struct Backend {
     client: Client,
-    workspace: Mutex<Workspace>,
+    /// Shared with the debounced publishes, which run as tasks of their own.
+    workspace: Arc<Mutex<Workspace>>,
     /// Bumped by every edit; a delayed publish runs only if no edit came after it.
-    generation: AtomicU64,
+    generation: Arc<AtomicU64>,
     /// Documents the client has open (their text is the client's, not the disk's).
     open: Mutex<std::collections::BTreeSet<String>>,
     /// Whether the client asked for a shutdown before `exit` (LSP: exit code 0
@@ -44,37 +45,46 @@ pub fn key(uri: &Uri) -> String {
 /// How long diagnostics wait for typing to pause.
 const DEBOUNCE: Duration = Duration::from_millis(150);
 
+/// Runs `f` on the workspace under `catch_unwind`: a panic is logged and
+/// becomes an internal error; the server keeps serving.
+fn with_workspace<T>(
+    workspace: &Mutex<Workspace>,
+    f: impl FnOnce(&mut Workspace) -> T,
+) -> Result<T> {
+    let mut ws = workspace
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    catch_unwind(AssertUnwindSafe(|| f(&mut ws))).map_err(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        // stderr is the server's log in every LSP client.
+        eprintln!("nudge-lsp: a request failed and was answered with an error: {what}");
+        let mut e = Error::internal_error();
+        e.message = "nudge-lsp failed on this request; the server is still running".into();
+        e
+    })
+}
+
+/// Analyses the workspace and publishes every document's diagnostics.
+async fn publish_all(client: &Client, workspace: &Mutex<Workspace>) {
+    let all = with_workspace(workspace, |ws| ws.analyze().diagnostics()).unwrap_or_default();
+    for (uri, diagnostics) in all {
+        if let Ok(uri) = uri.parse::<Uri>() {
+            client.publish_diagnostics(uri, diagnostics, None).await;
+        }
+    }
+}
+
 impl Backend {
     fn with<T>(&self, f: impl FnOnce(&mut Workspace) -> T) -> Result<T> {
-        let mut ws = self
-            .workspace
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        catch_unwind(AssertUnwindSafe(|| f(&mut ws))).map_err(|panic| {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            // stderr is the server's log in every LSP client.
-            eprintln!("nudge-lsp: a request failed and was answered with an error: {what}");
-            let mut e = Error::internal_error();
-            e.message = "nudge-lsp failed on this request; the server is still running".into();
-            e
-        })
+        with_workspace(&self.workspace, f)
     }
 
     async fn publish(&self) {
-        let all = self
-            .with(|ws| ws.analyze().diagnostics())
-            .unwrap_or_default();
-        for (uri, diagnostics) in all {
-            if let Ok(uri) = uri.parse::<Uri>() {
-                self.client
-                    .publish_diagnostics(uri, diagnostics, None)
-                    .await;
-            }
-        }
+        publish_all(&self.client, &self.workspace).await;
     }
 }
 
@@ -312,11 +322,21 @@ impl LanguageServer for Backend {
             ws.remember_good();
         });
         // Debounced: while the user types, only the last edit's analysis is sent.
+        // The wait is a task of its own, so that the notification's handler
+        // returns at once and holds none of the server's request slots (it did:
+        // quick edits delayed formatting and completion by their debounces).
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
-        tokio::time::sleep(DEBOUNCE).await;
-        if self.generation.load(Ordering::SeqCst) == generation {
-            self.publish().await;
-        }
+        let (client, workspace, latest) = (
+            self.client.clone(),
+            Arc::clone(&self.workspace),
+            Arc::clone(&self.generation),
+        );
+        tokio::spawn(async move {
+            tokio::time::sleep(DEBOUNCE).await;
+            if latest.load(Ordering::SeqCst) == generation {
+                publish_all(&client, &workspace).await;
+            }
+        });
     }
 
     async fn code_action(&self, p: CodeActionParams) -> Result<Option<CodeActionResponse>> {
@@ -432,8 +452,8 @@ pub async fn serve_stdio() -> bool {
     let flag = Arc::clone(&shut_down);
     let (service, socket) = LspService::new(move |client| Backend {
         client,
-        workspace: Mutex::new(Workspace::default()),
-        generation: AtomicU64::new(0),
+        workspace: Arc::new(Mutex::new(Workspace::default())),
+        generation: Arc::new(AtomicU64::new(0)),
         open: Mutex::new(std::collections::BTreeSet::new()),
         shut_down: flag,
         markdown: AtomicBool::new(true),

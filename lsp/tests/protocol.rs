@@ -367,3 +367,52 @@ fn plaintext_hovers_and_exit_without_shutdown() {
     c.notify("exit", Value::Null);
     assert_eq!(c.child.wait().unwrap().code(), Some(1));
 }
+
+/// Quick edits do not hold the server's request slots while they wait for
+/// typing to pause: a formatting request after 80 `didChange`s is answered
+/// at once. Before, each notification slept its 150 ms debounce in one of the
+/// server's four concurrent slots, so the request waited for 80 / 4 × 150 ms =
+/// 3 s; the bound below is a third of that, far above what the answer takes
+/// on a loaded machine (a few milliseconds).
+#[test]
+fn edits_do_not_delay_requests() {
+    let mut c = Client::start();
+    initialized(
+        &mut c,
+        json!({"capabilities": {}, "processId": null, "rootUri": null}),
+    );
+    let uri = "file:///tmp/nudge-lsp-typing/main.nudge";
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "nudge", "version": 1, "text": SET}}),
+    );
+    let started = std::time::Instant::now();
+    for version in 2..82 {
+        // Typing a stray word at the end of the file, one letter at a time.
+        let line = SET.lines().count();
+        c.notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": uri, "version": version},
+                   "contentChanges": [{"range": {"start": {"line": line, "character": 0},
+                                                 "end": {"line": line, "character": 0}},
+                                       "text": "x"}]}),
+        );
+    }
+    let formatted = c.request(
+        "textDocument/formatting",
+        json!({"textDocument": {"uri": uri}, "options": {"tabSize": 2, "insertSpaces": true}}),
+    );
+    let waited = started.elapsed();
+    assert!(formatted["error"].is_null(), "{formatted}");
+    assert!(
+        waited < Duration::from_millis(1000),
+        "a request waited {waited:?} behind 80 edits"
+    );
+    // The debounced publish still comes once typing stops, for the last text
+    // (the stray word is a syntax error; the opened text had none).
+    let mut published = c.diagnostics_for(uri);
+    while published.is_empty() {
+        published = c.diagnostics_for(uri);
+    }
+    assert_eq!(published[0]["code"], "S001", "{published:?}");
+}
