@@ -36,6 +36,12 @@ macro_rules! codes {
                 match self { $( Code::$variant => Severity::$severity, )* }
             }
 
+            /// The code's name for people and tools (SARIF's rule `name`, which
+            /// must differ from its `id`): `UnboundedSends` for `L412`.
+            pub fn name(self) -> &'static str {
+                match self { $( Code::$variant => stringify!($variant), )* }
+            }
+
             /// One line saying what the code is about.
             pub fn summary(self) -> &'static str {
                 match self { $( Code::$variant => $summary, )* }

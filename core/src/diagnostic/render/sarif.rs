@@ -50,7 +50,7 @@ pub fn sarif(sources: &Sources, diagnostics: &[Diagnostic]) -> String {
             let (meaning, fix) = crate::diagnostic::meaning_and_fix(*code);
             json!({
                 "id": code.as_str(),
-                "name": code.as_str(),
+                "name": code.name(),
                 "shortDescription": { "text": code.summary() },
                 // GitHub code scanning requires it: what the rule is about.
                 "fullDescription": { "text": meaning },
