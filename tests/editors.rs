@@ -102,3 +102,44 @@ fn neovim_drives_the_language_server() {
     assert_eq!(report.trim(), "ok", "{report}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `vsce package` runs without a prompt and the `.vsix` holds the bundled
+/// client, the grammar and the licence, not `node_modules`.
+#[test]
+fn the_vscode_extension_packages_without_a_prompt() {
+    let dir = root().join("editors/vscode");
+    if !dir.join("node_modules/.bin/vsce").exists() {
+        return skip(
+            "the VS Code packaging test",
+            "run `npm ci --prefix editors/vscode` (.ci/run does)",
+        );
+    }
+    let out = Command::new("npm")
+        .args(["run", "package"])
+        .current_dir(&dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("npm runs");
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{log}");
+    // The archive's listing, by Python's zipfile (a .vsix is a zip).
+    let listing = Command::new("python3")
+        .args(["-m", "zipfile", "-l"])
+        .arg(dir.join("nudge.vsix"))
+        .output()
+        .expect("python3 runs");
+    let listing = String::from_utf8_lossy(&listing.stdout).into_owned();
+    for file in [
+        "extension/dist/extension.js",
+        "extension/syntaxes/nudge.tmLanguage.json",
+        "extension/package.json",
+        "extension/LICENSE.txt",
+    ] {
+        assert!(listing.contains(file), "{file} missing:\n{listing}");
+    }
+    assert!(!listing.contains("node_modules"), "{listing}");
+}

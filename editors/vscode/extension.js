@@ -1,5 +1,6 @@
-// Starts `nudge lsp` for .nudge files (the server lives in the nudge binary's
-// companion, nudge-lsp; see the project README).
+// Starts `nudge lsp` for .nudge files: the language server is a subcommand of
+// the one `nudge` binary (`nudge.path` in the settings names another). Bundled
+// with its dependencies into dist/extension.js by `npm run package`.
 const vscode = require("vscode");
 const { LanguageClient } = require("vscode-languageclient/node");
 
