@@ -12,6 +12,7 @@ pub mod fmt;
 pub mod interp;
 pub mod io;
 pub mod ir;
+#[cfg(feature = "jit")]
 pub mod jit;
 pub mod runtime;
 pub mod source;

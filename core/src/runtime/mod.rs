@@ -12,6 +12,7 @@ mod choose;
 pub mod decision;
 mod explain;
 mod id;
+mod native;
 mod schedule;
 pub mod state;
 pub mod time;
@@ -20,10 +21,10 @@ pub use decision::{Decision, DecisionKind, Reason};
 
 use crate::interp::{self, Env};
 use crate::ir::{CapWindow, Instr, Program, Reenter, ShapeRef, Trigger, Value};
-use crate::jit::{ConditionId, Jit};
 use chrono_tz::Tz;
 use id::IdRef;
 pub use id::ProfileId;
+use native::{Native, Site, holds};
 use rustc_hash::{FxHashMap, FxHashSet};
 use state::Instance;
 pub use state::Profile;
@@ -710,7 +711,8 @@ impl Engine {
     }
 
     /// Evaluates conditions with native code compiled for this engine's program.
-    pub fn use_jit(&mut self, jit: Rc<Jit>) {
+    #[cfg(feature = "jit")]
+    pub fn use_jit(&mut self, jit: Rc<crate::jit::Jit>) {
         self.core.jit = Some(Rc::new(Native::new(jit, &self.core.program)));
     }
 
@@ -1700,96 +1702,6 @@ fn event_env<'a>(
     }
 }
 
-/// Evaluates a condition with the JIT when there is one, else the interpreter.
-fn holds(native: Option<&Native>, site: Site, e: &crate::ir::Expr, env: &Env<'_>) -> bool {
-    match native {
-        Some(native) => match native.id(site) {
-            Some(id) => native.jit.holds_id(id, e, env),
-            None => native.jit.holds(e, env),
-        },
-        None => interp::holds(e, env),
-    }
-}
-
-/// Where a condition sits in the program.
-#[derive(Clone, Copy)]
-enum Site {
-    /// An aggregate's filter.
-    Filter(usize),
-    /// A journey's trigger condition.
-    Trigger(usize),
-    /// A journey's `exit on` clause, by position.
-    Exit(usize, usize),
-    /// A journey's `if` step, by instruction.
-    Step(usize, usize),
-    /// (1.1) A journey's `goal` clause, by position.
-    Goal(usize, usize),
-}
-
-/// Native code for a program's conditions, each condition's function found
-/// once rather than looked up on every evaluation.
-struct Native {
-    jit: Rc<Jit>,
-    filters: Vec<Option<ConditionId>>,
-    triggers: Vec<Option<ConditionId>>,
-    exits: Vec<Vec<Option<ConditionId>>>,
-    steps: Vec<Vec<Option<ConditionId>>>,
-    goals: Vec<Vec<Option<ConditionId>>>,
-}
-
-impl Native {
-    fn new(jit: Rc<Jit>, program: &Program) -> Native {
-        let id = |e: Option<&crate::ir::Expr>| e.and_then(|e| jit.id(e));
-        Native {
-            filters: program
-                .aggregates
-                .iter()
-                .map(|a| id(a.filter.as_ref()))
-                .collect(),
-            triggers: program
-                .journeys
-                .iter()
-                .map(|j| id(j.condition.as_ref()))
-                .collect(),
-            exits: program
-                .journeys
-                .iter()
-                .map(|j| j.exits.iter().map(|(_, c)| id(c.as_ref())).collect())
-                .collect(),
-            goals: program
-                .journeys
-                .iter()
-                .map(|j| j.goals.iter().map(|g| id(g.condition.as_ref())).collect())
-                .collect(),
-            steps: program
-                .journeys
-                .iter()
-                .map(|j| {
-                    j.code
-                        .iter()
-                        .map(|instr| match instr {
-                            Instr::JumpUnless(c, _) => id(Some(c)),
-                            Instr::WaitFor { condition, .. } => id(condition.as_ref()),
-                            _ => None,
-                        })
-                        .collect()
-                })
-                .collect(),
-            jit,
-        }
-    }
-
-    fn id(&self, site: Site) -> Option<ConditionId> {
-        match site {
-            Site::Filter(i) => self.filters.get(i).copied().flatten(),
-            Site::Trigger(j) => self.triggers.get(j).copied().flatten(),
-            Site::Exit(j, k) => self.exits.get(j)?.get(k).copied().flatten(),
-            Site::Step(j, pc) => self.steps.get(j)?.get(pc).copied().flatten(),
-            Site::Goal(j, g) => self.goals.get(j)?.get(g).copied().flatten(),
-        }
-    }
-}
-
 /// Aggregates are not readable in aggregate filters (the checker ensures it).
 struct NoAggregates;
 
@@ -2141,6 +2053,7 @@ mod tests {
     /// Every condition of a program is found once in the JIT's table, at its
     /// own site: a filter, a trigger condition, each exit clause, each `if`,
     /// (1.1) each `goal` and `wait up to … for` condition.
+    #[cfg(feature = "jit")]
     #[test]
     fn every_condition_site_has_its_compiled_function() {
         let mut sources = crate::Sources::new();
@@ -2170,7 +2083,7 @@ template t { email { subject: "E" } }
             Ok(p) => Arc::new(p),
             Err(e) => panic!("{e}: {:?}", analysis.diagnostics),
         };
-        let jit = Rc::new(Jit::compile(Arc::clone(&program)).unwrap());
+        let jit = Rc::new(crate::jit::Jit::compile(Arc::clone(&program)).unwrap());
         let native = Native::new(Rc::clone(&jit), &program);
         let journey = &program.journeys[0];
         let mut sites = vec![(Site::Filter(0), program.aggregates[0].filter.as_ref())];
