@@ -5,6 +5,7 @@
 use crate::index::{Index, Symbol};
 use crate::positions::{LineMap, Utf16Position};
 use nudge::diagnostic::Severity;
+use nudge::syntax::ast::DeclKind;
 use nudge::{FileId, Sources};
 use std::collections::{BTreeMap, HashMap};
 use tower_lsp_server::ls_types as lsp;
@@ -406,14 +407,75 @@ impl Snapshot {
                     .name()
                     .map_or(d.kind.keyword().to_string(), |n| n.name.clone());
                 let selection = d.kind.name().map_or(d.span, |n| n.span);
+                // A journey is a declaration of clauses and steps, not a
+                // function one calls; a test is one, run by `nudge test`.
                 let kind = match d.kind.keyword() {
-                    "journey" => lsp::SymbolKind::FUNCTION,
+                    "journey" => lsp::SymbolKind::CLASS,
+                    "test" => lsp::SymbolKind::METHOD,
                     "event" => lsp::SymbolKind::EVENT,
                     "template" => lsp::SymbolKind::STRING,
                     "segment" => lsp::SymbolKind::BOOLEAN,
                     "channel" => lsp::SymbolKind::INTERFACE,
                     "consent" => lsp::SymbolKind::KEY,
+                    "category" => lsp::SymbolKind::ENUM_MEMBER,
                     _ => lsp::SymbolKind::STRUCT,
+                };
+                let child =
+                    |name: &str, detail: String, kind, span: nudge::Span, at: nudge::Span| {
+                        lsp::DocumentSymbol {
+                            name: name.to_string(),
+                            detail: Some(detail),
+                            kind,
+                            tags: None,
+                            deprecated: None,
+                            range: self.range(file, span),
+                            selection_range: self.range(file, at),
+                            children: None,
+                        }
+                    };
+                // The members a reader jumps to: attributes, properties, a
+                // template's channel blocks.
+                let children: Vec<lsp::DocumentSymbol> = match &d.kind {
+                    DeclKind::Profile(p) => p
+                        .attrs
+                        .iter()
+                        .map(|a| {
+                            child(
+                                &a.name.name,
+                                a.ty.to_string(),
+                                lsp::SymbolKind::FIELD,
+                                a.span,
+                                a.name.span,
+                            )
+                        })
+                        .collect(),
+                    DeclKind::Event(e) => e
+                        .props
+                        .iter()
+                        .map(|p| {
+                            child(
+                                &p.name.name,
+                                p.ty.to_string(),
+                                lsp::SymbolKind::PROPERTY,
+                                p.span,
+                                p.name.span,
+                            )
+                        })
+                        .collect(),
+                    DeclKind::Template(t) => t
+                        .blocks
+                        .iter()
+                        .map(|b| {
+                            child(
+                                &b.channel.name,
+                                "channel block".into(),
+                                lsp::SymbolKind::FIELD,
+                                b.span,
+                                b.channel.span,
+                            )
+                        })
+                        .collect(),
+                    _ => Vec::new(),
                 };
                 lsp::DocumentSymbol {
                     name,
@@ -423,7 +485,7 @@ impl Snapshot {
                     deprecated: None,
                     range: self.range(file, d.span),
                     selection_range: self.range(file, selection),
-                    children: None,
+                    children: (!children.is_empty()).then_some(children),
                 }
             })
             .collect()
@@ -486,6 +548,8 @@ impl Snapshot {
                     ));
                 }
             }
+        } else if word_start.ends_with("event.") && !in_where(before) {
+            // T204: `event.` is read only in a `where` condition; nothing to offer.
         } else if word_start.ends_with("event.") || word_start.ends_with("trigger.") {
             // The event: the nearest `when`/`exit on`/aggregate before the cursor,
             // or the journey's trigger for `trigger.`.
@@ -795,6 +859,14 @@ fn test_completion(
 /// The keywords that can be typed where `before` ends: declarations at the top
 /// level; clauses and steps at the start of a line in a journey; the words of a
 /// block's own clauses in channels and limits; otherwise expression words.
+/// Whether the cursor is in a `where` condition: a `where` since the last
+/// brace (a block, or an interpolation, opens a new place).
+fn in_where(before: &str) -> bool {
+    let tail = before.rsplit(['{', '}']).next().unwrap_or(before);
+    tail.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .any(|w| w == "where")
+}
+
 fn keywords_at(before: &str) -> Vec<&'static str> {
     // Brace depth and the declaration the cursor is in, skipping strings and
     // comments.
@@ -847,9 +919,16 @@ fn keywords_at(before: &str) -> Vec<&'static str> {
     ];
     match (depth, declaration) {
         (0, _) if line_start => nudge::syntax::keywords::DECLARATIONS.to_vec(),
-        (_, "journey") if line_start => {
+        // Header clauses only in the journey's own block; inside `if`, `else`,
+        // a split arm or `wait up to`, only steps.
+        (1, "journey") if line_start => {
             let mut k = nudge::syntax::keywords::CLAUSES.to_vec();
             k.extend_from_slice(nudge::syntax::keywords::STEPS);
+            k.push("else");
+            k
+        }
+        (_, "journey") if line_start => {
+            let mut k = nudge::syntax::keywords::STEPS.to_vec();
             k.push("else");
             k
         }

@@ -569,3 +569,92 @@ channel sms { address profile.phone consent email_marketing }
         hover_text(&ws, pos)
     );
 }
+
+/// Document symbols: a journey is a class of clauses and steps (not a
+/// function), and the profile, events and templates list their members.
+#[test]
+fn symbols_have_kinds_and_members() {
+    use tower_lsp_server::ls_types::SymbolKind;
+    let (ws, _, _) = at_with(
+        "channel email { address profile.email consent email_marketing }\nconsent email_marketing opt_out\n",
+        "profile { email: string?, tier: string = \"x\" }\nevent cart { value: number }\njourney j { owner \"x\" when cart send t via email }\ntemplate t { email { subject: \"x\" } }\ntest t1 { at 2026-01-01T00:00:00Z identify \"u\" }↑",
+    );
+    let symbols = ws.analyze().document_symbols("file:///ws/main.nudge");
+    let summary: Vec<(String, SymbolKind, Vec<String>)> = symbols
+        .into_iter()
+        .map(|s| {
+            let children = s
+                .children
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| format!("{}: {}", c.name, c.detail.unwrap_or_default()))
+                .collect();
+            (s.name, s.kind, children)
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                "profile".to_string(),
+                SymbolKind::STRUCT,
+                vec!["email: string?".to_string(), "tier: string".to_string()]
+            ),
+            (
+                "cart".into(),
+                SymbolKind::EVENT,
+                vec!["value: number".into()]
+            ),
+            ("j".into(), SymbolKind::CLASS, vec![]),
+            (
+                "t".into(),
+                SymbolKind::STRING,
+                vec!["email: channel block".into()]
+            ),
+            ("t1".into(), SymbolKind::METHOD, vec![]),
+        ]
+    );
+}
+
+/// Completion offers what the checker accepts there: no header clauses inside
+/// an `else` (or any nested block), and no `event.` properties outside a
+/// `where` (T204), while a `where` of a trigger, an aggregate or a
+/// `wait up to` still gets them.
+#[test]
+fn completion_follows_the_checker() {
+    let labels = |marked: &str| -> Vec<String> {
+        let (ws, pos, _) = at(marked);
+        ws.analyze()
+            .completion("file:///ws/main.nudge", pos)
+            .into_iter()
+            .map(|c| c.label)
+            .collect()
+    };
+    let head = "journey j {\n  owner \"x\"\n  when cart_abandoned\n";
+    let top = labels(&format!("{head}  ↑\n}}\n"));
+    assert!(
+        top.contains(&"priority".to_string()) && top.contains(&"send".to_string()),
+        "{top:?}"
+    );
+    let nested = labels(&format!(
+        "{head}  if profile.tier == \"gold\" {{ stop }} else {{\n    ↑\n  }}\n}}\n"
+    ));
+    assert!(nested.contains(&"send".to_string()), "{nested:?}");
+    assert!(!nested.contains(&"priority".to_string()), "{nested:?}");
+    assert!(!nested.contains(&"when".to_string()), "{nested:?}");
+    // `event.` in a step's condition is T204: nothing offered.
+    assert_eq!(
+        labels(&format!("{head}  if event.↑\n}}\n")),
+        Vec::<String>::new()
+    );
+    // In a `where`: the event's properties.
+    let in_where = labels("journey j {\n  owner \"x\"\n  when cart_abandoned where event.↑\n}\n");
+    assert!(in_where.contains(&"cart_value".to_string()), "{in_where:?}");
+    let in_aggregate = labels(&format!(
+        "{head}  if count(cart_abandoned where event.↑ within 7d) > 1 {{ stop }}\n}}\n"
+    ));
+    assert!(
+        in_aggregate.contains(&"category".to_string()),
+        "{in_aggregate:?}"
+    );
+}
