@@ -8,6 +8,7 @@
 //! offsets and LSP's UTF-16 positions.
 
 pub mod engine;
+pub mod framing;
 pub mod index;
 pub mod positions;
 pub mod server;

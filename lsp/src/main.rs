@@ -11,7 +11,11 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    if runtime.block_on(nudge_lsp::server::serve_stdio()) {
+    let clean = runtime.block_on(nudge_lsp::server::serve_stdio());
+    // A read of stdin may still be blocked in the runtime's thread pool: it is
+    // not waited for (the client may keep the pipe open after `exit`).
+    runtime.shutdown_background();
+    if clean {
         std::process::ExitCode::SUCCESS
     } else {
         // LSP: `exit` without `shutdown` first (or the client went away).

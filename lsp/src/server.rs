@@ -459,8 +459,28 @@ pub async fn serve_stdio() -> bool {
         markdown: AtomicBool::new(true),
         watches_files: AtomicBool::new(false),
     });
-    Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
+    // The client's frames are checked before tower-lsp-server sees them, and its
+    // answers are written whole (crate::framing): a malformed message is
+    // answered with a parse error instead of ending the session.
+    let (server_in, to_server) = tokio::io::duplex(1 << 16);
+    let (from_server, server_out) = tokio::io::duplex(1 << 16);
+    let (errors, error_rx) = tokio::sync::mpsc::unbounded_channel();
+    let input = tokio::spawn(crate::framing::pump_input(
+        tokio::io::BufReader::new(tokio::io::stdin()),
+        to_server,
+        errors,
+    ));
+    let output = tokio::spawn(crate::framing::pump_output(
+        tokio::io::BufReader::new(from_server),
+        tokio::io::stdout(),
+        error_rx,
+    ));
+    Server::new(server_in, server_out, socket)
         .serve(service)
         .await;
+    // The server's output is closed: the last answers reach the client. The
+    // client's input may stay open after `exit`; it is not waited for.
+    let _ = output.await;
+    input.abort();
     shut_down.load(Ordering::SeqCst)
 }

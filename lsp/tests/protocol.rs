@@ -416,3 +416,45 @@ fn edits_do_not_delay_requests() {
     }
     assert_eq!(published[0]["code"], "S001", "{published:?}");
 }
+
+/// A malformed frame (a body that is not JSON, a bad length, a header line
+/// that is not a header) is answered with JSON-RPC's parse error and the
+/// session goes on: before, the server stopped at the first one.
+#[test]
+fn malformed_frames_are_answered_and_the_session_goes_on() {
+    let mut c = Client::start();
+    write!(c.stdin, "Content-Length: 5\r\n\r\n{{oops").unwrap();
+    write!(c.stdin, "Content-Length: many\r\n\r\n").unwrap();
+    write!(c.stdin, "not a header\r\nContent-Length: 2\r\n\r\n{{}}").unwrap();
+    c.stdin.flush().unwrap();
+    // Each is answered with a parse error, `id: null`, naming what is wrong.
+    let mut errors = Vec::new();
+    while errors.len() < 3 {
+        let m = c
+            .messages
+            .recv_timeout(Duration::from_secs(20))
+            .expect("a parse error");
+        assert_eq!(m["error"]["code"], -32700, "{m}");
+        assert!(m["id"].is_null(), "{m}");
+        errors.push(m["error"]["message"].as_str().unwrap().to_string());
+    }
+    assert!(errors[0].contains("not JSON"), "{errors:?}");
+    assert!(
+        errors[1].contains("`Content-Length: many` is not a length"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[2].contains("`not a header` is not a header"),
+        "{errors:?}"
+    );
+    // And the session goes on.
+    let init = c.request(
+        "initialize",
+        json!({"capabilities": {}, "processId": null, "rootUri": null}),
+    );
+    assert_eq!(init["result"]["serverInfo"]["name"], "nudge-lsp", "{init}");
+    let shutdown = c.request("shutdown", Value::Null);
+    assert!(shutdown["error"].is_null(), "{shutdown}");
+    c.notify("exit", Value::Null);
+    assert!(c.child.wait().unwrap().success());
+}

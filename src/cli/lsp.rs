@@ -14,7 +14,11 @@ pub fn run() -> Outcome {
             return Outcome::UsageOrIo;
         }
     };
-    if runtime.block_on(nudge_lsp::server::serve_stdio()) {
+    let clean = runtime.block_on(nudge_lsp::server::serve_stdio());
+    // A read of stdin may still be blocked in the runtime's thread pool: it is
+    // not waited for (the client may keep the pipe open after `exit`).
+    runtime.shutdown_background();
+    if clean {
         Outcome::Success
     } else {
         // LSP: `exit` without `shutdown` first (or the client went away) is 1.

@@ -1,0 +1,284 @@
+//! LSP's base protocol (`Content-Length` frames) in front of tower-lsp-server.
+//!
+//! tower-lsp-server stops serving at the first frame it cannot decode: one
+//! malformed message from a client (or a stray write to the server's stdin)
+//! ended the session silently. Here every frame is read and checked first: a
+//! frame without a usable `Content-Length`, over [`MAX_FRAME`], or whose body
+//! is not JSON is answered with JSON-RPC's parse error (`-32700`, `id: null`)
+//! and logged on stderr, and the server goes on with the next frame. Good
+//! frames are passed on unchanged; the server's own output is written to
+//! stdout one whole frame at a time, so the parse errors never split one.
+//!
+//! Promise: nothing a client sends ends the session but the end of its input
+//! or `exit`.
+
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+/// The largest frame accepted: far above a 5 MB document in a `didOpen`.
+pub const MAX_FRAME: usize = 256 << 20;
+/// The longest header line read before the line is refused.
+const MAX_HEADER_LINE: usize = 8 << 10;
+
+#[derive(Debug, PartialEq)]
+pub enum Frame {
+    /// A well-formed message's body.
+    Message(Vec<u8>),
+    /// A frame that cannot be passed on, and why.
+    Malformed(String),
+    /// The input ended (mid-frame included).
+    End,
+}
+
+/// Reads one frame: header lines up to an empty one, then `Content-Length`
+/// bytes of body.
+pub async fn read_frame<R: AsyncBufRead + Unpin>(input: &mut R) -> std::io::Result<Frame> {
+    read_frame_within(input, MAX_FRAME).await
+}
+
+/// [`read_frame`] with another size limit.
+async fn read_frame_within<R: AsyncBufRead + Unpin>(
+    input: &mut R,
+    max: usize,
+) -> std::io::Result<Frame> {
+    let mut length: Option<Result<usize, String>> = None;
+    let mut problem: Option<String> = None;
+    let mut seen_header = false;
+    loop {
+        let mut line = Vec::new();
+        let n = (&mut *input)
+            .take(MAX_HEADER_LINE as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .await?;
+        if n == 0 {
+            return Ok(Frame::End);
+        }
+        if line.len() > MAX_HEADER_LINE && !line.ends_with(b"\n") {
+            // Skip the rest of the over-long line.
+            let mut rest = Vec::new();
+            input.read_until(b'\n', &mut rest).await?;
+            problem.get_or_insert_with(|| "a header line is too long".into());
+            seen_header = true;
+            continue;
+        }
+        let text = String::from_utf8_lossy(&line);
+        let text = text.trim_end_matches(['\r', '\n']);
+        if text.is_empty() {
+            if seen_header {
+                break;
+            }
+            // Blank lines between frames are tolerated.
+            continue;
+        }
+        seen_header = true;
+        match text.split_once(':') {
+            Some((name, value)) if name.trim().eq_ignore_ascii_case("content-length") => {
+                let value = value.trim();
+                length = Some(
+                    value
+                        .parse::<usize>()
+                        .map_err(|_| format!("`Content-Length: {value}` is not a length")),
+                );
+            }
+            Some(_) => {}
+            None => {
+                problem.get_or_insert_with(|| format!("`{text}` is not a header"));
+            }
+        }
+    }
+    let length = match length {
+        Some(Ok(n)) => n,
+        Some(Err(why)) => return Ok(Frame::Malformed(why)),
+        None => {
+            return Ok(Frame::Malformed(problem.unwrap_or_else(|| {
+                "a frame without a `Content-Length` header".into()
+            })));
+        }
+    };
+    if length > max {
+        // Read past it, so that the next frame starts where it should.
+        let skipped = tokio::io::copy(
+            &mut (&mut *input).take(length as u64),
+            &mut tokio::io::sink(),
+        )
+        .await?;
+        if (skipped as usize) < length {
+            return Ok(Frame::End);
+        }
+        return Ok(Frame::Malformed(format!(
+            "a frame of {length} bytes is larger than the {max} accepted"
+        )));
+    }
+    let mut body = vec![0; length];
+    if input.read_exact(&mut body).await.is_err() {
+        return Ok(Frame::End);
+    }
+    if let Some(why) = problem {
+        return Ok(Frame::Malformed(why));
+    }
+    match serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
+        Ok(_) => Ok(Frame::Message(body)),
+        Err(e) => Ok(Frame::Malformed(format!("the body is not JSON: {e}"))),
+    }
+}
+
+/// A body as one frame.
+pub fn frame(body: &[u8]) -> Vec<u8> {
+    let mut out = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+/// JSON-RPC's answer to a message it cannot parse.
+fn parse_error(why: &str) -> Vec<u8> {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": {"code": -32700, "message": format!("Parse error: {why}")},
+    });
+    frame(body.to_string().as_bytes())
+}
+
+/// Copies the client's frames to the server (`to_server`), answering the
+/// malformed ones through `errors`. Ends, closing `to_server`, when the
+/// client's input ends.
+pub async fn pump_input<R, W>(
+    mut from_client: R,
+    mut to_server: W,
+    errors: mpsc::UnboundedSender<Vec<u8>>,
+) where
+    R: AsyncBufRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    loop {
+        match read_frame(&mut from_client).await {
+            Ok(Frame::Message(body)) => {
+                if to_server.write_all(&frame(&body)).await.is_err() {
+                    return;
+                }
+            }
+            Ok(Frame::Malformed(why)) => {
+                // stderr is the server's log in every LSP client.
+                eprintln!("nudge-lsp: a malformed message was skipped: {why}");
+                let _ = errors.send(parse_error(&why));
+            }
+            Ok(Frame::End) | Err(_) => return,
+        }
+    }
+}
+
+/// Writes the server's frames (`from_server`) and the parse errors to the
+/// client, each whole. Ends when the server's output ends.
+pub async fn pump_output<R, W>(
+    mut from_server: R,
+    mut to_client: W,
+    mut errors: mpsc::UnboundedReceiver<Vec<u8>>,
+) where
+    R: AsyncBufRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut errors_open = true;
+    loop {
+        let next = tokio::select! {
+            got = read_frame(&mut from_server) => match got {
+                Ok(Frame::Message(body)) => Some(frame(&body)),
+                // The server writes only good frames; anything else ends it.
+                _ => None,
+            },
+            error = errors.recv(), if errors_open => match error {
+                Some(e) => Some(e),
+                None => {
+                    errors_open = false;
+                    continue;
+                }
+            },
+        };
+        let Some(bytes) = next else { break };
+        if to_client.write_all(&bytes).await.is_err() || to_client.flush().await.is_err() {
+            return;
+        }
+    }
+    // Parse errors already queued still reach the client.
+    while let Ok(e) = errors.try_recv() {
+        let _ = to_client.write_all(&e).await;
+    }
+    let _ = to_client.flush().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn frames(input: &[u8]) -> Vec<Frame> {
+        let mut r = tokio::io::BufReader::new(input);
+        let mut out = Vec::new();
+        loop {
+            let f = read_frame(&mut r).await.unwrap_or(Frame::End);
+            let end = f == Frame::End;
+            out.push(f);
+            if end {
+                return out;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn malformed_frames_are_named_and_the_next_one_is_read() {
+        let good = br#"{"jsonrpc":"2.0","method":"initialized","params":{}}"#;
+        let mut input = Vec::new();
+        input.extend_from_slice(b"Content-Length: 5\r\n\r\n{oops");
+        input.extend_from_slice(b"Content-Length: twelve\r\n\r\n");
+        input.extend_from_slice(b"garbage line\r\nContent-Length: 2\r\n\r\n{}");
+        input.extend_from_slice(b"Content-Type: x\r\n\r\n");
+        input.extend_from_slice(b"\r\n");
+        input.extend_from_slice(&frame(good));
+        input.extend_from_slice(b"content-length: 2\r\n\r\n[]");
+        input.extend_from_slice(b"Content-Length: 10\r\n\r\n{\"a\"");
+        let got = frames(&input).await;
+        let kinds: Vec<String> = got
+            .iter()
+            .map(|f| match f {
+                Frame::Message(b) => format!("message {}", String::from_utf8_lossy(b)),
+                Frame::Malformed(why) => format!("malformed: {why}"),
+                Frame::End => "end".into(),
+            })
+            .collect();
+        assert!(
+            kinds[0].starts_with("malformed: the body is not JSON"),
+            "{kinds:?}"
+        );
+        assert_eq!(
+            kinds[1],
+            "malformed: `Content-Length: twelve` is not a length"
+        );
+        assert_eq!(kinds[2], "malformed: `garbage line` is not a header");
+        assert_eq!(
+            kinds[3],
+            "malformed: a frame without a `Content-Length` header"
+        );
+        assert_eq!(
+            kinds[4],
+            format!("message {}", String::from_utf8_lossy(good))
+        );
+        // Header names are case-insensitive.
+        assert_eq!(kinds[5], "message []");
+        // A body cut by the end of the input is the end.
+        assert_eq!(kinds[6], "end");
+        assert_eq!(kinds.len(), 7);
+    }
+
+    #[tokio::test]
+    async fn an_oversized_frame_is_skipped_whole() {
+        let mut input = b"Content-Length: 1001\r\n\r\n".to_vec();
+        input.extend(std::iter::repeat_n(b' ', 1001));
+        input.extend_from_slice(&frame(b"{}"));
+        let mut r = tokio::io::BufReader::new(&input[..]);
+        let first = read_frame_within(&mut r, 1000).await.unwrap();
+        assert!(
+            matches!(&first, Frame::Malformed(why) if why.contains("larger than the 1000")),
+            "{first:?}"
+        );
+        let second = read_frame_within(&mut r, 1000).await.unwrap();
+        assert_eq!(second, Frame::Message(b"{}".to_vec()));
+    }
+}
