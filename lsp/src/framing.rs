@@ -4,8 +4,9 @@
 //! malformed message from a client (or a stray write to the server's stdin)
 //! ended the session silently. Here every frame is read and checked first: a
 //! frame without a usable `Content-Length`, over [`MAX_FRAME`], or whose body
-//! is not JSON is answered with JSON-RPC's parse error (`-32700`, `id: null`)
-//! and logged on stderr, and the server goes on with the next frame. Good
+//! is not JSON is answered with JSON-RPC's parse error (`-32700`, `id: null`),
+//! JSON that is not a JSON-RPC message with its invalid request (`-32600`),
+//! each logged on stderr, and the server goes on with the next frame. Good
 //! frames are passed on unchanged; the server's own output is written to
 //! stdout one whole frame at a time, so the parse errors never split one.
 //!
@@ -24,8 +25,11 @@ const MAX_HEADER_LINE: usize = 8 << 10;
 pub enum Frame {
     /// A well-formed message's body.
     Message(Vec<u8>),
-    /// A frame that cannot be passed on, and why.
+    /// A frame that cannot be passed on, and why: not a frame, or not JSON
+    /// (JSON-RPC's parse error).
     Malformed(String),
+    /// JSON that is not a JSON-RPC message (JSON-RPC's invalid request).
+    Invalid(String),
     /// The input ended (mid-frame included).
     End,
 }
@@ -116,9 +120,47 @@ async fn read_frame_within<R: AsyncBufRead + Unpin>(
     if let Some(why) = problem {
         return Ok(Frame::Malformed(why));
     }
-    match serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
-        Ok(_) => Ok(Frame::Message(body)),
-        Err(e) => Ok(Frame::Malformed(format!("the body is not JSON: {e}"))),
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
+        return Ok(Frame::Malformed(format!("the body is not JSON: {e}")));
+    }
+    match shape(&body) {
+        Ok(()) => Ok(Frame::Message(body)),
+        Err(why) => Ok(Frame::Invalid(why)),
+    }
+}
+
+/// Whether a JSON body is a JSON-RPC 2.0 message tower-lsp-server can take: an
+/// object with `"jsonrpc": "2.0"` that is a request or notification (a string
+/// `method`; an `id` that is an integer, a string or null; `params` structured)
+/// or a response (an `id`, and `result` or `error`). tower-lsp-server stops at
+/// anything else (`[1,2,3]` ended the session).
+fn shape(body: &[u8]) -> Result<(), String> {
+    use serde_json::value::RawValue;
+    // Members by name, unparsed (a member whose value is `null` is present).
+    let members: std::collections::HashMap<std::borrow::Cow<'_, str>, &RawValue> =
+        serde_json::from_slice(body).map_err(|_| "a JSON-RPC message is an object".to_string())?;
+    let raw = |name: &str| members.get(name).map(|v| v.get().trim());
+    if raw("jsonrpc") != Some("\"2.0\"") {
+        return Err("`jsonrpc` must be \"2.0\"".into());
+    }
+    let id_ok =
+        raw("id").is_none_or(|id| id == "null" || id.starts_with('"') || id.parse::<i64>().is_ok());
+    if !id_ok {
+        return Err("an `id` is an integer, a string or null".into());
+    }
+    match raw("method") {
+        Some(method) if !method.starts_with('"') => Err("`method` must be a string".into()),
+        Some(_) => match raw("params").and_then(|p| p.bytes().next()) {
+            None | Some(b'{' | b'[') => Ok(()),
+            Some(_) if raw("params") == Some("null") => Ok(()),
+            Some(_) => Err("`params` must be an object or an array".into()),
+        },
+        None if raw("id").is_some() && (raw("result").is_some() || raw("error").is_some()) => {
+            Ok(())
+        }
+        None => {
+            Err("neither a request (`method`) nor a response (`id` and `result` or `error`)".into())
+        }
     }
 }
 
@@ -129,12 +171,18 @@ pub fn frame(body: &[u8]) -> Vec<u8> {
     out
 }
 
-/// JSON-RPC's answer to a message it cannot parse.
-fn parse_error(why: &str) -> Vec<u8> {
+/// JSON-RPC's answer to a message it cannot take: `-32700` parse error or
+/// `-32600` invalid request, with `id: null` (the id could not be read).
+fn error_frame(code: i32, why: &str) -> Vec<u8> {
+    let what = if code == -32700 {
+        "Parse error"
+    } else {
+        "Invalid request"
+    };
     let body = serde_json::json!({
         "jsonrpc": "2.0",
         "id": null,
-        "error": {"code": -32700, "message": format!("Parse error: {why}")},
+        "error": {"code": code, "message": format!("{what}: {why}")},
     });
     frame(body.to_string().as_bytes())
 }
@@ -160,7 +208,11 @@ pub async fn pump_input<R, W>(
             Ok(Frame::Malformed(why)) => {
                 // stderr is the server's log in every LSP client.
                 eprintln!("nudge-lsp: a malformed message was skipped: {why}");
-                let _ = errors.send(parse_error(&why));
+                let _ = errors.send(error_frame(-32700, &why));
+            }
+            Ok(Frame::Invalid(why)) => {
+                eprintln!("nudge-lsp: a message that is not JSON-RPC was skipped: {why}");
+                let _ = errors.send(error_frame(-32600, &why));
             }
             Ok(Frame::End) | Err(_) => return,
         }
@@ -170,30 +222,41 @@ pub async fn pump_input<R, W>(
 /// Writes the server's frames (`from_server`) and the parse errors to the
 /// client, each whole. Ends when the server's output ends.
 pub async fn pump_output<R, W>(
-    mut from_server: R,
+    from_server: R,
     mut to_client: W,
     mut errors: mpsc::UnboundedReceiver<Vec<u8>>,
 ) where
     R: AsyncBufRead + Unpin,
     W: AsyncWrite + Unpin,
 {
+    // The read of the server's next frame is kept across the loop, never
+    // dropped half-way when a parse error is written first (a dropped read
+    // would lose the bytes it had taken).
+    async fn next<R: AsyncBufRead + Unpin>(mut r: R) -> (R, std::io::Result<Frame>) {
+        let got = read_frame(&mut r).await;
+        (r, got)
+    }
+    let mut reading = Box::pin(next(from_server));
     let mut errors_open = true;
     loop {
-        let next = tokio::select! {
-            got = read_frame(&mut from_server) => match got {
-                Ok(Frame::Message(body)) => Some(frame(&body)),
-                // The server writes only good frames; anything else ends it.
-                _ => None,
+        let bytes = tokio::select! {
+            (r, got) = &mut reading => {
+                reading = Box::pin(next(r));
+                match got {
+                    // The server's own frames pass as they are.
+                    Ok(Frame::Message(body)) => frame(&body),
+                    Ok(Frame::Invalid(_) | Frame::Malformed(_)) => continue,
+                    Ok(Frame::End) | Err(_) => break,
+                }
             },
             error = errors.recv(), if errors_open => match error {
-                Some(e) => Some(e),
+                Some(e) => e,
                 None => {
                     errors_open = false;
                     continue;
                 }
             },
         };
-        let Some(bytes) = next else { break };
         if to_client.write_all(&bytes).await.is_err() || to_client.flush().await.is_err() {
             return;
         }
@@ -240,6 +303,7 @@ mod tests {
             .map(|f| match f {
                 Frame::Message(b) => format!("message {}", String::from_utf8_lossy(b)),
                 Frame::Malformed(why) => format!("malformed: {why}"),
+                Frame::Invalid(why) => format!("invalid: {why}"),
                 Frame::End => "end".into(),
             })
             .collect();
@@ -260,11 +324,39 @@ mod tests {
             kinds[4],
             format!("message {}", String::from_utf8_lossy(good))
         );
-        // Header names are case-insensitive.
-        assert_eq!(kinds[5], "message []");
+        // Header names are case-insensitive; JSON that is not JSON-RPC is its
+        // own kind.
+        assert_eq!(kinds[5], "invalid: a JSON-RPC message is an object");
         // A body cut by the end of the input is the end.
         assert_eq!(kinds[6], "end");
         assert_eq!(kinds.len(), 7);
+    }
+
+    #[test]
+    fn json_rpc_shapes() {
+        for ok in [
+            r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#,
+            r#"{"jsonrpc":"2.0","method":"exit"}"#,
+            r#"{"jsonrpc":"2.0","method":"x","params":null}"#,
+            r#"{"jsonrpc":"2.0","id":"a","method":"x","params":[1]}"#,
+            // A response whose result is null (the answer to `shutdown`).
+            r#"{"jsonrpc":"2.0","result":null,"id":7}"#,
+            r#"{"jsonrpc":"2.0","error":{"code":1,"message":"m"},"id":null}"#,
+        ] {
+            assert_eq!(shape(ok.as_bytes()), Ok(()), "{ok}");
+        }
+        for bad in [
+            "[1,2,3]",
+            "null",
+            r#"{"id":"x"}"#,
+            r#"{"jsonrpc":"2.0","method":5}"#,
+            r#"{"jsonrpc":"2.0","id":{},"method":"m"}"#,
+            r#"{"jsonrpc":"2.0","id":1.5,"method":"m"}"#,
+            r#"{"jsonrpc":"2.0","method":"m","params":3}"#,
+            r#"{"jsonrpc":"2.0","id":3}"#,
+        ] {
+            assert!(shape(bad.as_bytes()).is_err(), "{bad}");
+        }
     }
 
     #[tokio::test]
@@ -279,6 +371,6 @@ mod tests {
             "{first:?}"
         );
         let second = read_frame_within(&mut r, 1000).await.unwrap();
-        assert_eq!(second, Frame::Message(b"{}".to_vec()));
+        assert!(matches!(second, Frame::Invalid(_)), "{second:?}");
     }
 }
