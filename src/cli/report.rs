@@ -371,47 +371,63 @@ pub fn html(
     }
     out.push_str("</table>\n");
 
-    // Per profile per week, beside the proven bound (LANGUAGE.md §9a).
+    // Per profile per week: every send, as customers receive them.
     let h = s.per_profile_week(None);
-    let proven = bounds.all.max;
-    // The axis reaches the bound when it is near enough to be drawn usefully.
-    let shown = match proven {
-        Some(b) if b <= u64::from(h.max) + 12 => b.max(u64::from(h.max)) as u32,
-        _ => h.max,
-    };
-    let labels: Vec<String> = (1..=shown).map(|n| n.to_string()).collect();
-    let values: Vec<u64> = (1..=shown)
+    let labels: Vec<String> = (1..=h.max).map(|n| n.to_string()).collect();
+    let values: Vec<u64> = (1..=h.max)
         .map(|n| h.counts.get(&n).copied().unwrap_or(0))
         .collect();
-    out.push_str("<h2>Messages per customer per week</h2><p>How many marketing sends (those of journeys that are not transactional) a customer received in a week (Monday to Sunday), over all channels: the number of customer-weeks with each count, and the most any customer got, beside the most the caps allow in any 7 days (<code>nudge check --bounds</code>; a week with a daylight-saving change is an hour longer or shorter).</p>");
-    let bound_text = match (proven, &bounds.all.basis) {
-        (None, _) => "No proven bound: some marketing sends are limited by no cap.".to_string(),
-        (Some(b), nudge::check::bounds::Basis::Cap(cap)) => {
-            format!(
-                "Proven bound: at most {b} in any 7 days (<code>{}</code>).",
-                escape(&cap.written)
-            )
-        }
-        (Some(b), _) => format!("Proven bound: at most {b} in any 7 days."),
-    };
-    let _ = write!(
-        out,
-        "<p class=\"bound\">Observed maximum: {}. {bound_text}</p>",
-        h.max
-    );
+    out.push_str("<h2>Messages per customer per week</h2><p>How many sends a customer received in a week (Monday to Sunday), over all channels: the number of customer-weeks with each count, and the most any customer got.</p>");
     let marker = (h.max > 0).then(|| ((h.max - 1) as usize, format!("max {}", h.max)));
-    let limit = proven
-        .filter(|b| *b >= 1 && *b <= u64::from(shown))
-        .map(|b| ((b - 1) as usize, format!("bound {b}")));
     out.push_str(&bars(
         "Customer-weeks by sends received",
         &labels,
         &values,
         PALETTE[0],
         marker,
+        None,
+    ));
+
+    // (1.1) Marketing sends per profile per week, beside the proven bound
+    // (LANGUAGE.md §9a): transactional sends are counted by no cap.
+    let m = s.marketing_per_profile_week(None);
+    let proven = bounds.all.max;
+    // The axis reaches the bound when it is near enough to be drawn usefully.
+    let shown = match proven {
+        Some(b) if b <= u64::from(m.max) + 12 => b.max(u64::from(m.max)) as u32,
+        _ => m.max,
+    };
+    let labels: Vec<String> = (1..=shown).map(|n| n.to_string()).collect();
+    let values: Vec<u64> = (1..=shown)
+        .map(|n| m.counts.get(&n).copied().unwrap_or(0))
+        .collect();
+    out.push_str("<p>Marketing sends only (journeys that are not transactional), beside the most the caps allow in any 7 days (<code>nudge check --bounds</code>; a week with a daylight-saving change is an hour longer or shorter).</p>");
+    let bound_text = match (proven, &bounds.all.basis) {
+        (None, _) => "No proven bound: some marketing sends are limited by no cap.".to_string(),
+        (Some(b), nudge::check::bounds::Basis::Cap(cap)) => format!(
+            "Proven bound: at most {b} in any 7 days (<code>{}</code>).",
+            escape(&cap.written)
+        ),
+        (Some(b), _) => format!("Proven bound: at most {b} in any 7 days."),
+    };
+    let _ = write!(
+        out,
+        "<p class=\"bound\">Observed maximum of marketing sends: {}. {bound_text}</p>",
+        m.max
+    );
+    let marker = (m.max > 0).then(|| ((m.max - 1) as usize, format!("max {}", m.max)));
+    let limit = proven
+        .filter(|b| *b >= 1 && *b <= u64::from(shown))
+        .map(|b| ((b - 1) as usize, format!("bound {b}")));
+    out.push_str(&bars(
+        "Customer-weeks by marketing sends received",
+        &labels,
+        &values,
+        PALETTE[3],
+        marker,
         limit,
     ));
-    out.push_str("<table><tr><th>channel</th><th>most marketing sends to one customer in a week</th><th>proven bound in any 7 days</th></tr>");
+    out.push_str("<table><tr><th>channel</th><th>most sends to one customer in a week</th><th>most marketing sends to one customer in a week</th><th>proven bound in any 7 days</th></tr>");
     for c in s.channels() {
         let bound = bounds
             .channel(&c)
@@ -419,9 +435,10 @@ pub fn html(
             .unwrap_or_default();
         let _ = write!(
             out,
-            "<tr><td>{}</td><td>{}</td><td>{bound}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{bound}</td></tr>",
             escape(&c),
-            s.per_profile_week(Some(&c)).max
+            s.per_profile_week(Some(&c)).max,
+            s.marketing_per_profile_week(Some(&c)).max
         );
     }
     out.push_str("</table>\n");

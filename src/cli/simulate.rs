@@ -119,9 +119,12 @@ pub struct Summary {
     pub journeys: BTreeMap<String, JourneyFigures>,
     /// (day in `tz`, channel) → sends.
     pub per_channel_day: BTreeMap<(String, String), u64>,
-    /// (profile, Monday of the week in `tz`) → marketing sends per channel
-    /// (those of transactional journeys are counted by no cap, nor here).
+    /// (profile, Monday of the week in `tz`) → sends per channel: what a
+    /// customer actually receives (CLI.md).
     weeks: HashMap<(String, i64), BTreeMap<String, u32>>,
+    /// (1.1) The same for marketing sends only (those of journeys that are not
+    /// transactional), which the proven bound is about (LANGUAGE.md §9a).
+    marketing_weeks: HashMap<(String, i64), BTreeMap<String, u32>>,
     /// The transactional journeys' names.
     transactional: std::collections::HashSet<String>,
     /// Deferrals by the local hour (in the profile's zone) they happened at.
@@ -152,6 +155,7 @@ impl Summary {
             journeys,
             per_channel_day: BTreeMap::new(),
             weeks: HashMap::new(),
+            marketing_weeks: HashMap::new(),
             transactional: program
                 .journeys
                 .iter()
@@ -189,12 +193,18 @@ impl Summary {
                     .or_insert(0) += 1;
                 let monday = local.date_naive().num_days_from_ce()
                     - i32::try_from(local.weekday().num_days_from_monday()).unwrap_or(0);
-                if self.transactional.contains(&*d.journey) {
-                    return;
+                let key = (d.profile.as_str().to_string(), i64::from(monday));
+                if !self.transactional.contains(&*d.journey) {
+                    *self
+                        .marketing_weeks
+                        .entry(key.clone())
+                        .or_default()
+                        .entry(channel.to_string())
+                        .or_insert(0) += 1;
                 }
                 *self
                     .weeks
-                    .entry((d.profile.as_str().to_string(), i64::from(monday)))
+                    .entry(key)
                     .or_default()
                     .entry(channel.to_string())
                     .or_insert(0) += 1;
@@ -221,8 +231,21 @@ impl Summary {
 
     /// Sends per profile and week, over all channels or on one.
     pub fn per_profile_week(&self, channel: Option<&str>) -> Histogram {
+        Self::histogram_of(&self.weeks, channel)
+    }
+
+    /// (1.1) Marketing sends per profile and week, over all channels or on one.
+    pub fn marketing_per_profile_week(&self, channel: Option<&str>) -> Histogram {
+        Self::histogram_of(&self.marketing_weeks, channel)
+    }
+
+    /// The distribution of a (profile, week) → sends per channel table.
+    fn histogram_of(
+        weeks: &HashMap<(String, i64), BTreeMap<String, u32>>,
+        channel: Option<&str>,
+    ) -> Histogram {
         let mut counts = BTreeMap::new();
-        for per_channel in self.weeks.values() {
+        for per_channel in weeks.values() {
             let n = match channel {
                 None => per_channel.values().sum(),
                 Some(c) => per_channel.get(c).copied().unwrap_or(0),
@@ -384,13 +407,18 @@ impl<R: Read> Read for Counting<R> {
 }
 
 /// The `--json` document: the summary, and (1.1) the proven bounds beside the
-/// observed weekly maxima (`per_profile_week.bound`, and each channel's).
+/// observed weekly maxima of marketing sends (`per_profile_week.bound` and
+/// `marketing_max`, and each channel's).
 fn document(summary: &Summary, bounds: &nudge::check::bounds::Bounds) -> serde_json::Value {
     let mut doc = summary.json();
     doc["bounds"] = bounds.to_json();
+    doc["per_profile_week"]["marketing_max"] =
+        serde_json::json!(summary.marketing_per_profile_week(None).max);
     doc["per_profile_week"]["bound"] = serde_json::json!(bounds.all.max);
     if let Some(per) = doc["per_profile_week"]["per_channel"].as_object_mut() {
         for (channel, h) in per.iter_mut() {
+            h["marketing_max"] =
+                serde_json::json!(summary.marketing_per_profile_week(Some(channel)).max);
             h["bound"] = serde_json::json!(bounds.channel(channel).and_then(|b| b.max));
         }
     }
