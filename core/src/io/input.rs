@@ -41,6 +41,10 @@ pub struct Reader {
     /// properties read through one: such lines are also read as a whole value.
     pointer_attrs: Vec<(usize, String)>,
     pointer_props: Vec<Vec<(usize, String)>>,
+    /// (1.1) Where sensitive attributes' values stand in a line, for dead
+    /// letters: members by input name, and JSON Pointers.
+    sensitive_members: Vec<String>,
+    sensitive_pointers: Vec<String>,
 }
 
 /// A rejected line's reason.
@@ -89,6 +93,11 @@ impl Reader {
                     .collect()
             })
             .collect();
+        let sensitive = || program.attrs.iter().filter(|a| a.sensitive);
+        let sensitive_members = sensitive()
+            .filter_map(|a| a.source.member().map(str::to_owned))
+            .collect();
+        let sensitive_pointers = sensitive().filter_map(|a| pointer(&a.source)).collect();
         Reader {
             program,
             by_external,
@@ -96,6 +105,8 @@ impl Reader {
             consent_by_name,
             pointer_attrs,
             pointer_props,
+            sensitive_members,
+            sensitive_pointers,
         }
     }
 
@@ -111,52 +122,33 @@ impl Reader {
     /// masked lexically after every `"NAME":`. Lines with nothing to mask are
     /// returned as they are.
     pub fn redact<'a>(&self, raw: &'a str) -> Cow<'a, str> {
-        let sensitive = self.program.attrs.iter().filter(|a| a.sensitive);
-        let mut keys: Vec<String> = Vec::new();
-        let mut pointers: Vec<&str> = Vec::new();
-        for attr in sensitive {
-            match &attr.source {
-                Source::Member(name) => keys.push(name.clone()),
-                Source::Pointer(p) => {
-                    pointers.push(p);
-                    // The member the pointer ends at, for lines that are not JSON.
-                    if let Some(last) = p.rsplit('/').next() {
-                        keys.push(last.replace("~1", "/").replace("~0", "~"));
-                    }
-                }
-            }
-        }
-        if keys.is_empty() {
+        if self.sensitive_members.is_empty() && self.sensitive_pointers.is_empty() {
             return Cow::Borrowed(raw);
         }
         let text = raw.strip_prefix('\u{feff}').unwrap_or(raw);
-        match serde_json::from_str::<serde_json::Value>(text) {
-            Ok(mut v) => {
-                let mut changed = false;
-                for p in &pointers {
-                    if let Some(slot) = v.pointer_mut(p) {
-                        *slot = serde_json::Value::String(MASK.into());
-                        changed = true;
-                    }
-                }
-                let member_keys: Vec<String> = self
-                    .program
-                    .attrs
-                    .iter()
-                    .filter(|a| a.sensitive)
-                    .filter_map(|a| match &a.source {
-                        Source::Member(name) => Some(name.clone()),
-                        Source::Pointer(_) => None,
-                    })
-                    .collect();
-                changed |= mask_members(&mut v, &member_keys);
-                if changed {
-                    Cow::Owned(v.to_string())
-                } else {
-                    Cow::Borrowed(raw)
-                }
+        let Ok(mut v) = serde_json::from_str::<serde_json::Value>(text) else {
+            // Not JSON: masked after each member name, a pointer's last one
+            // included.
+            let mut keys = self.sensitive_members.clone();
+            keys.extend(self.sensitive_pointers.iter().filter_map(|p| {
+                p.rsplit('/')
+                    .next()
+                    .map(|last| last.replace("~1", "/").replace("~0", "~"))
+            }));
+            return mask_lexically(raw, &keys).map_or(Cow::Borrowed(raw), Cow::Owned);
+        };
+        let mut changed = false;
+        for p in &self.sensitive_pointers {
+            if let Some(slot) = v.pointer_mut(p) {
+                *slot = serde_json::Value::String(MASK.into());
+                changed = true;
             }
-            Err(_) => mask_lexically(raw, &keys).map_or(Cow::Borrowed(raw), Cow::Owned),
+        }
+        changed |= mask_members(&mut v, &self.sensitive_members);
+        if changed {
+            Cow::Owned(v.to_string())
+        } else {
+            Cow::Borrowed(raw)
         }
     }
 
