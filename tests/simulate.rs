@@ -8,6 +8,9 @@
     reason = "tests fail loudly on broken fixtures"
 )]
 
+#[path = "../benches/support/retail.rs"]
+mod retail;
+
 use chrono::Datelike;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -425,29 +428,7 @@ fn the_report_renders_in_a_headless_browser() {
 
 /// The retail set's transactional journeys, from the lowered program.
 fn transactional_journeys() -> std::collections::HashSet<String> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/retail");
-    let mut files = Vec::new();
-    let mut dirs = vec![root];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if path.extension().is_some_and(|e| e == "nudge") {
-                files.push(path);
-            }
-        }
-    }
-    let mut sources = nudge::Sources::new();
-    for f in files {
-        sources.add(
-            f.display().to_string(),
-            std::fs::read_to_string(&f).unwrap(),
-        );
-    }
-    let analysis = nudge::analyze(&sources);
-    let program = nudge::ir::lower(&analysis.modules).unwrap();
-    let names: std::collections::HashSet<String> = program
+    let names: std::collections::HashSet<String> = retail::program(&[])
         .journeys
         .iter()
         .filter(|j| j.transactional)
