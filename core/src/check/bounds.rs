@@ -280,16 +280,19 @@ pub(crate) fn compute(env: &Env<'_>, texts: &[&str]) -> Bounds {
         basis: Basis::NoSends,
     };
 
+    // Each pair's own bound, found once.
+    let own: Vec<Option<u64>> = pairs
+        .iter()
+        .map(|p| least(std::slice::from_ref(&p)).map(|c| c.allowance))
+        .collect();
     let mut per_channel = Vec::new();
     for name in env.channels.keys() {
-        let set: Vec<&Pair<'_>> = pairs.iter().filter(|p| p.channel == *name).collect();
+        let on = || (0..pairs.len()).filter(|i| pairs[*i].channel == *name);
+        let set: Vec<&Pair<'_>> = on().map(|i| &pairs[i]).collect();
         let bound = if set.is_empty() {
             no_sends.clone()
         } else {
-            let parts = sum(set
-                .iter()
-                .map(|p| least(std::slice::from_ref(p)).map(|c| c.allowance)));
-            combine(least(&set), parts)
+            combine(least(&set), sum(on().map(|i| own[i])))
         };
         per_channel.push((name.to_string(), bound));
     }
@@ -302,8 +305,9 @@ pub(crate) fn compute(env: &Env<'_>, texts: &[&str]) -> Bounds {
     };
     let mut unbounded: Vec<Unbounded> = pairs
         .iter()
-        .filter(|p| least(std::slice::from_ref(p)).is_none())
-        .map(|p| Unbounded {
+        .zip(&own)
+        .filter(|(_, own)| own.is_none())
+        .map(|(p, _)| Unbounded {
             journey: p.journey.to_string(),
             channel: p.channel.to_string(),
             file: p.file,
