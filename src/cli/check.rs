@@ -145,10 +145,7 @@ fn human_bounds(bounds: Option<&nudge::check::bounds::Bounds>) -> String {
     let number = |n: Option<u64>| n.map_or("unbounded".to_string(), |n| n.to_string());
     let why = |basis: &Basis, parts: &str| match basis {
         Basis::NoSends => "no marketing journey sends here".to_string(),
-        Basis::Cap(cap) => match &cap.journey {
-            Some(j) => format!("`{}` of `{j}`", cap.written),
-            None => format!("`{}`", cap.written),
-        },
+        Basis::Cap(cap) => cap.quoted(),
         Basis::Sum => format!("the sum of {parts}"),
         Basis::Unbounded => "sends no cap covers".to_string(),
     };

@@ -248,6 +248,13 @@ fn grouped(title: &str, groups: &[String], series: &[(&str, Vec<u64>)]) -> Strin
     })
 }
 
+/// A weekly histogram as bars: one per count of sends from 1 to `upto`.
+fn week_bars(h: &crate::cli::simulate::Histogram, upto: u32) -> (Vec<String>, Vec<u64>) {
+    (1..=upto)
+        .map(|n| (n.to_string(), h.counts.get(&n).copied().unwrap_or(0)))
+        .unzip()
+}
+
 fn percent(x: f64) -> String {
     format!("{:.1}%", x * 100.0)
 }
@@ -373,10 +380,7 @@ pub fn html(
 
     // Per profile per week: every send, as customers receive them.
     let h = s.per_profile_week(None);
-    let labels: Vec<String> = (1..=h.max).map(|n| n.to_string()).collect();
-    let values: Vec<u64> = (1..=h.max)
-        .map(|n| h.counts.get(&n).copied().unwrap_or(0))
-        .collect();
+    let (labels, values) = week_bars(&h, h.max);
     out.push_str("<h2>Messages per customer per week</h2><p>How many sends a customer received in a week (Monday to Sunday), over all channels: the number of customer-weeks with each count, and the most any customer got.</p>");
     let marker = (h.max > 0).then(|| ((h.max - 1) as usize, format!("max {}", h.max)));
     out.push_str(&bars(
@@ -397,10 +401,7 @@ pub fn html(
         Some(b) if b <= u64::from(m.max) + 12 => b.max(u64::from(m.max)) as u32,
         _ => m.max,
     };
-    let labels: Vec<String> = (1..=shown).map(|n| n.to_string()).collect();
-    let values: Vec<u64> = (1..=shown)
-        .map(|n| m.counts.get(&n).copied().unwrap_or(0))
-        .collect();
+    let (labels, values) = week_bars(&m, shown);
     out.push_str("<p>Marketing sends only (journeys that are not transactional), beside the most the caps allow in any 7 days (<code>nudge check --bounds</code>; a week with a daylight-saving change is an hour longer or shorter).</p>");
     let bound_text = match (proven, &bounds.all.basis) {
         (None, _) => "No proven bound: some marketing sends are limited by no cap.".to_string(),

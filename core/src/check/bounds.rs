@@ -98,15 +98,22 @@ impl Bounds {
     }
 }
 
+impl CapRef {
+    /// The cap quoted for people: "`cap 4 per 7d`", "`cap 1 per 30d` of `winback`".
+    pub fn quoted(&self) -> String {
+        match &self.journey {
+            Some(j) => format!("`{}` of `{j}`", self.written),
+            None => format!("`{}`", self.written),
+        }
+    }
+}
+
 impl Bound {
     /// "at most 4 in any 7 days (`cap 4 per 7d`)", for people.
     pub fn describe(&self) -> String {
         match (&self.max, &self.basis) {
             (Some(0), _) | (_, Basis::NoSends) => "none: no marketing journey sends here".into(),
-            (Some(n), Basis::Cap(cap)) => match &cap.journey {
-                Some(j) => format!("at most {n} in any 7 days (`{}` of `{j}`)", cap.written),
-                None => format!("at most {n} in any 7 days (`{}`)", cap.written),
-            },
+            (Some(n), Basis::Cap(cap)) => format!("at most {n} in any 7 days ({})", cap.quoted()),
             (Some(n), _) => format!("at most {n} in any 7 days (the sum of its parts' bounds)"),
             (None, _) => "unbounded: some sends are limited by no cap".into(),
         }
