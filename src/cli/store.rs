@@ -345,6 +345,58 @@ impl Store {
         })
     }
 
+    /// Writes a whole state, as raw stored values, into a new store in one
+    /// transaction: `nudge serve` rebuilds its local cache of a partition from
+    /// the changelog this way. The values are the store's own encodings (a
+    /// profile in postcard, a message-id batch packed as [`Store::commit`]
+    /// packs it).
+    pub fn import<'a>(
+        &self,
+        profiles: impl Iterator<Item = (&'a str, &'a [u8])>,
+        timers: impl Iterator<Item = ((&'a str, u64), i64)>,
+        zones: impl Iterator<Item = (&'a str, &'a str)>,
+        seen: impl Iterator<Item = ((i64, u64), &'a [u8])>,
+        checkpoint: &Checkpoint,
+    ) -> Result<(), StoreError> {
+        guarded(&self.path, || {
+            fn write(e: impl std::fmt::Display) -> StoreError {
+                err("cannot write the state", e)
+            }
+            let mut txn = self.db.begin_write().map_err(write)?;
+            txn.set_durability(Durability::Immediate).map_err(write)?;
+            {
+                let mut table = txn.open_table(PROFILES).map_err(write)?;
+                for (id, bytes) in profiles {
+                    table.insert(id, bytes).map_err(write)?;
+                }
+                let mut table = txn.open_table(TIMERS).map_err(write)?;
+                for (key, at) in timers {
+                    table.insert(key, at).map_err(write)?;
+                }
+                let mut table = txn.open_table(ZONES).map_err(write)?;
+                for (id, zone) in zones {
+                    table.insert(id, zone).map_err(write)?;
+                }
+                let mut table = txn.open_table(SEEN).map_err(write)?;
+                let mut last = 0;
+                for (key, batch) in seen {
+                    if batch.len() % SEEN_ENTRY != 0 {
+                        return Err(StoreError("a batch of message ids is damaged".into()));
+                    }
+                    last = last.max(key.1);
+                    table.insert(key, batch).map_err(write)?;
+                }
+                let mut meta = txn.open_table(META).map_err(write)?;
+                meta.insert(SEEN_SEQ, last.to_le_bytes().as_slice())
+                    .map_err(write)?;
+                let bytes = serde_json::to_vec(checkpoint)
+                    .map_err(|e| err("cannot encode the checkpoint", e))?;
+                meta.insert("checkpoint", bytes.as_slice()).map_err(write)?;
+            }
+            txn.commit().map_err(|e| err("cannot commit the state", e))
+        })
+    }
+
     /// Writes the changes and the checkpoint in one durable transaction.
     pub fn commit(&self, changes: Changes<'_>, checkpoint: &Checkpoint) -> Result<(), StoreError> {
         // A store whose file was removed or replaced under us would take the

@@ -704,6 +704,19 @@ impl Engine {
         }
     }
 
+    /// When the earliest pending timer or schedule occurrence is due (recurring
+    /// occurrences only up to `recurring_until`), or a paused instant's time;
+    /// `None` when nothing waits. A live service (§7.2) asks it to decide
+    /// whether a tick would fire anything.
+    pub fn next_due(&self, recurring_until: i64) -> Option<i64> {
+        self.core.next_due(recurring_until)
+    }
+
+    /// The clock: the largest time seen so far (§7.2), `None` before any.
+    pub fn clock(&self) -> Option<i64> {
+        self.core.clock
+    }
+
     /// Pending timers, and (1.1) pending schedule occurrences (one per
     /// scheduled journey and time zone).
     pub fn pending_timers(&self) -> usize {

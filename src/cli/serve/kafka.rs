@@ -1,0 +1,920 @@
+//! `nudge serve --kafka`: the runtime as a member of a Kafka consumer group.
+//!
+//! One thread polls the group's consumer and runs one engine per assigned
+//! input partition. Rebalance callbacks run on that thread inside `poll`
+//! (librdkafka serves them from the consumer queue), so the engines live in a
+//! thread-local the callbacks reach: an assignment restores each new
+//! partition from its changelog before its first message is fetched (the
+//! assignment carries the offset the changelog's checkpoint names); a
+//! revocation commits the partition before it is handed to another member.
+//!
+//! A commit of the partitions that changed: their decisions are already in
+//! the producer's queue; their changelog records are produced; the producer
+//! is flushed (everything acknowledged, or the service stops); then their
+//! checkpoints are produced and flushed; then the group's offsets are
+//! committed (for lag monitoring — the changelog's checkpoint is what a
+//! restore trusts). A crash before a checkpoint is acknowledged replays the
+//! input since the previous one: the same decisions again, with the same
+//! `message_id`s (README, "Run it as a service").
+//!
+//! The live clock (LANGUAGE.md §7.2): when a partition has a timer due by
+//! wall time − `--lag`, a tick record `{"type":"tick","timestamp":…}` is
+//! written into that input partition, and the clock moves when the tick is
+//! read back like any message. The ticks are in the log, so a replay of the
+//! topic — by `nudge serve` or by `nudge run` over its messages — gives the
+//! same decisions byte for byte.
+
+use super::ServeArgs;
+use super::changelog::{self, PartitionCheckpoint, Record, Restore};
+use crate::cli::store::{self, Checkpoint, Store};
+use crate::cli::{Outcome, usage_error};
+use nudge::io::input::Reader;
+use nudge::io::output::write_decision;
+use nudge::ir::Program;
+use nudge::runtime::{Decision, DecisionKind, Engine, time};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long any one wait on the broker may take before the service gives up
+/// with an error (a restore, a flush, a metadata request).
+const BROKER_WAIT: Duration = Duration::from_secs(60);
+
+/// Records the first failed delivery: a commit that follows it must not be
+/// made (what it would record as delivered was not).
+#[derive(Default)]
+struct Delivery {
+    failed: Mutex<Option<String>>,
+}
+
+impl ClientContext for Delivery {}
+
+impl ProducerContext for Delivery {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, m)) = result
+            && let Ok(mut failed) = self.failed.lock()
+        {
+            failed.get_or_insert_with(|| {
+                format!("a message to `{}` was not delivered: {e}", m.topic())
+            });
+        }
+    }
+}
+
+type Sender = ThreadedProducer<Delivery>;
+
+/// The consumer's context: rebalances go to the service in [`SERVICE`].
+struct Group;
+
+impl ClientContext for Group {}
+
+impl ConsumerContext for Group {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            rdkafka::consumer::RebalanceProtocol::Cooperative
+        );
+        let result = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                with_service(|s| s.assign(tpl));
+                if cooperative {
+                    consumer.incremental_assign(tpl)
+                } else {
+                    consumer.assign(tpl)
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                let lost = consumer.assignment_lost();
+                with_service(|s| s.revoke(consumer, tpl, lost));
+                if cooperative {
+                    consumer.incremental_unassign(tpl)
+                } else {
+                    consumer.unassign()
+                }
+            }
+            other => Err(KafkaError::Rebalance(other.into())),
+        };
+        if let Err(e) = result {
+            with_service(|s| s.fail(format!("the consumer group's rebalance failed: {e}")));
+        }
+    }
+}
+
+thread_local! {
+    /// The service of this thread, reached by the rebalance callbacks (which
+    /// librdkafka runs inside `poll`, on the polling thread).
+    static SERVICE: RefCell<Option<Service>> = const { RefCell::new(None) };
+}
+
+fn with_service(f: impl FnOnce(&mut Service)) {
+    SERVICE.with(|s| {
+        if let Ok(mut s) = s.try_borrow_mut()
+            && let Some(s) = s.as_mut()
+        {
+            f(s);
+        }
+    });
+}
+
+/// Where decisions or dead letters go.
+enum Sink {
+    Topic(String),
+    File(std::io::BufWriter<std::fs::File>, PathBuf),
+    /// Dead letters without a sink: counted and logged.
+    Log,
+}
+
+/// One assigned input partition.
+struct Partition {
+    engine: Engine,
+    store: Store,
+    load_failure: Rc<RefCell<Option<String>>>,
+    /// The offset of the next input message to apply.
+    next_offset: i64,
+    /// The live message-id batches in the changelog.
+    seen: BTreeSet<(i64, u64)>,
+    /// Records of a crashed owner's commit to overwrite (changelog.rs).
+    repair: Vec<Record>,
+    /// Input messages applied since the last commit.
+    uncommitted: u64,
+    /// A tick written into the partition and not read back yet.
+    tick_pending: bool,
+}
+
+struct Service {
+    program: Arc<Program>,
+    args: Settings,
+    producer: Arc<Sender>,
+    restorer: BaseConsumer,
+    reader: Reader,
+    jit: Option<Rc<nudge::jit::Jit>>,
+    partitions: BTreeMap<i32, Partition>,
+    out: Sink,
+    dead: Sink,
+    decisions: Vec<Decision>,
+    text: String,
+    /// The first error that must stop the service.
+    fatal: Option<String>,
+    last_commit: Instant,
+}
+
+/// What the service keeps of its arguments.
+struct Settings {
+    topic: String,
+    changelog: String,
+    state: PathBuf,
+    lag: i64,
+    commit_every: u64,
+    commit_interval: Duration,
+    explain: bool,
+}
+
+impl Service {
+    fn fail(&mut self, message: String) {
+        tracing::error!("{message}");
+        self.fatal.get_or_insert(message);
+    }
+
+    fn send(&self, record: BaseRecord<'_, [u8], [u8]>) -> Result<(), String> {
+        send(&self.producer, record)
+    }
+
+    /// Restores every newly assigned partition and sets the offset it is to
+    /// be read from.
+    fn assign(&mut self, tpl: &mut TopicPartitionList) {
+        let partitions: Vec<i32> = tpl
+            .elements_for_topic(&self.args.topic)
+            .iter()
+            .map(|e| e.partition())
+            .collect();
+        for p in partitions {
+            let started = Instant::now();
+            match self.restore(p) {
+                Ok(partition) => {
+                    let offset = partition.next_offset;
+                    tracing::info!(
+                        partition = p,
+                        offset,
+                        ms = started.elapsed().as_millis() as u64,
+                        "partition assigned and restored"
+                    );
+                    self.partitions.insert(p, partition);
+                    let at = if offset == 0 {
+                        Offset::Beginning
+                    } else {
+                        Offset::Offset(offset)
+                    };
+                    if let Err(e) = tpl.set_partition_offset(&self.args.topic, p, at) {
+                        self.fail(format!("cannot set the offset of partition {p}: {e}"));
+                    }
+                }
+                Err(e) => self.fail(format!("cannot restore partition {p}: {e}")),
+            }
+        }
+    }
+
+    /// Commits and drops revoked partitions; lost ones (their session
+    /// expired, another member may own them) are dropped without a commit.
+    fn revoke(&mut self, consumer: &BaseConsumer<Group>, tpl: &TopicPartitionList, lost: bool) {
+        let partitions: Vec<i32> = tpl
+            .elements_for_topic(&self.args.topic)
+            .iter()
+            .map(|e| e.partition())
+            .filter(|p| self.partitions.contains_key(p))
+            .collect();
+        if !lost
+            && self.fatal.is_none()
+            && let Err(e) = self.commit(consumer, &partitions)
+        {
+            self.fail(e);
+        }
+        for p in partitions {
+            self.partitions.remove(&p);
+            tracing::info!(partition = p, lost, "partition revoked");
+        }
+    }
+
+    /// Reads partition `p`'s changelog up to a marker of ours, rebuilds the
+    /// local cache from it, and returns the engine in that state.
+    fn restore(&mut self, p: i32) -> Result<Partition, String> {
+        let nonce = format!(
+            "{}:{}:{p}:{}",
+            hostname(),
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        );
+        let marker = changelog::marker(nonce.as_bytes());
+        self.send(changelog_record(&self.args.changelog, p, &marker))?;
+        flush(&self.producer)?;
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(&self.args.changelog, p, Offset::Beginning)
+            .map_err(|e| e.to_string())?;
+        self.restorer.assign(&tpl).map_err(|e| e.to_string())?;
+        let mut restore = Restore::new(nonce.as_bytes());
+        let deadline = Instant::now() + BROKER_WAIT;
+        loop {
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "the changelog `{}` partition {p} was not read up to this process's marker within {}s",
+                    self.args.changelog,
+                    BROKER_WAIT.as_secs()
+                ));
+            }
+            match self.restorer.poll(Duration::from_millis(200)) {
+                Some(Ok(m)) if restore.feed(m.key().unwrap_or_default(), m.payload())? => break,
+                Some(Ok(_)) => {}
+                Some(Err(e)) => tracing::warn!(partition = p, "reading the changelog: {e}"),
+                None => {}
+            }
+        }
+        self.restorer.unassign().map_err(|e| e.to_string())?;
+        let restored = restore.finish();
+        let snapshot = restored.snapshot;
+        if let Some(c) = &snapshot.checkpoint {
+            if c.state.format != store::FORMAT {
+                return Err(format!(
+                    "its changelog was written in format `{}`, and this version of nudge reads `{}`",
+                    c.state.format,
+                    store::FORMAT
+                ));
+            }
+            if c.state.fingerprint != self.program.fingerprint() {
+                return Err(format!(
+                    "its changelog `{}` was written for a different policy set; run the policy set it was written for, or use a new --group",
+                    self.args.changelog
+                ));
+            }
+        }
+        // The local cache, rebuilt from the changelog: the changelog is the
+        // truth, and the cache may be stale or another partition's.
+        let dir = self.args.state.join(format!("p{p}"));
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)
+                .map_err(|e| format!("cannot clear `{}`: {e}", dir.display()))?;
+        }
+        let fresh = Store::open(&dir, &self.program, store::DEFAULT_CACHE_MIB).map_err(|e| e.0)?;
+        let state = snapshot
+            .checkpoint
+            .as_ref()
+            .map(|c| c.state.clone())
+            .unwrap_or_else(|| self.checkpoint_state(None, None));
+        fresh
+            .0
+            .import(
+                snapshot
+                    .profiles
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_slice())),
+                snapshot
+                    .timers
+                    .iter()
+                    .map(|((id, slot), at)| ((id.as_str(), *slot), *at)),
+                snapshot.zones.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                snapshot.seen.iter().map(|(k, v)| (*k, v.as_slice())),
+                &state,
+            )
+            .map_err(|e| e.0)?;
+        drop(fresh);
+        let (store, mut engine, _) =
+            Store::open(&dir, &self.program, store::DEFAULT_CACHE_MIB).map_err(|e| e.0)?;
+        engine.set_explain(self.args.explain);
+        if let Some(jit) = &self.jit {
+            engine.use_jit(Rc::clone(jit));
+        }
+        let load_failure = Rc::new(RefCell::new(None));
+        engine.set_loader(store.loader(Rc::clone(&load_failure)));
+        Ok(Partition {
+            engine,
+            store,
+            load_failure,
+            next_offset: snapshot.checkpoint.as_ref().map_or(0, |c| c.offset),
+            seen: snapshot.seen.keys().copied().collect(),
+            repair: restored.repair,
+            uncommitted: 0,
+            tick_pending: false,
+        })
+    }
+
+    fn checkpoint_state(
+        &self,
+        clock: Option<i64>,
+        firing: Option<nudge::runtime::Paused>,
+    ) -> Checkpoint {
+        Checkpoint {
+            format: store::FORMAT.to_string(),
+            fingerprint: self.program.fingerprint(),
+            clock,
+            input: None,
+            out: None,
+            dead_letter: None,
+            firing,
+        }
+    }
+
+    /// Applies one input message.
+    fn apply(&mut self, p: i32, offset: i64, payload: Option<&[u8]>, key: Option<&[u8]>) {
+        let Some(partition) = self.partitions.get_mut(&p) else {
+            // A message fetched before a revocation took effect.
+            return;
+        };
+        if offset < partition.next_offset {
+            return;
+        }
+        partition.next_offset = offset + 1;
+        partition.uncommitted += 1;
+        let line = match payload.map(std::str::from_utf8) {
+            Some(Ok(text)) => Ok(text.trim_end_matches(['\n', '\r'])),
+            Some(Err(_)) => Err("not UTF-8 text"),
+            None => Err("an empty message (no value)"),
+        };
+        let parsed = line.map_err(str::to_string).and_then(|line| {
+            self.reader
+                .read(line)
+                .map(|event| (event, line))
+                .map_err(|d| d.0)
+        });
+        match parsed {
+            Ok((event, _)) => {
+                if matches!(event.body, nudge::runtime::Body::Tick) {
+                    partition.tick_pending = false;
+                }
+                partition.engine.process(event, &mut self.decisions);
+                let failure = partition.load_failure.borrow_mut().take();
+                if let Some(e) = failure {
+                    self.fail(format!("cannot read the local state of partition {p}: {e}"));
+                    return;
+                }
+                if let Err(e) = self.emit() {
+                    self.fail(e);
+                }
+            }
+            Err(reason) => {
+                let raw = payload.map(String::from_utf8_lossy).unwrap_or_default();
+                let raw = self.reader.redact(&raw).into_owned();
+                if let Err(e) = self.dead_letter(p, offset, key, &reason, &raw) {
+                    self.fail(e);
+                }
+            }
+        }
+    }
+
+    /// Hands the decisions made so far to the sink.
+    fn emit(&mut self) -> Result<(), String> {
+        for d in self.decisions.drain(..) {
+            self.text.clear();
+            write_decision(&d, &mut self.text);
+            match &mut self.out {
+                Sink::Topic(topic) => {
+                    let mut record = BaseRecord::to(topic.as_str())
+                        .key(d.profile.as_str().as_bytes())
+                        .payload(self.text.as_bytes());
+                    if let DecisionKind::Send { message_id, .. } = &d.kind {
+                        record = record.headers(OwnedHeaders::new().insert(Header {
+                            key: "message_id",
+                            value: Some(message_id.as_str()),
+                        }));
+                    }
+                    send(&self.producer, record)?;
+                }
+                Sink::File(w, path) => {
+                    writeln!(w, "{}", self.text)
+                        .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+                }
+                Sink::Log => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn dead_letter(
+        &mut self,
+        p: i32,
+        offset: i64,
+        key: Option<&[u8]>,
+        reason: &str,
+        raw: &str,
+    ) -> Result<(), String> {
+        let line = serde_json::json!({
+            "partition": p,
+            "offset": offset,
+            "reason": reason,
+            "raw": raw,
+        })
+        .to_string();
+        match &mut self.dead {
+            Sink::Topic(topic) => {
+                let mut record = BaseRecord::to(topic.as_str()).payload(line.as_bytes());
+                if let Some(k) = key {
+                    record = record.key(k);
+                }
+                send(&self.producer, record)
+            }
+            Sink::File(w, path) => {
+                writeln!(w, "{line}").map_err(|e| format!("cannot write `{}`: {e}", path.display()))
+            }
+            Sink::Log => {
+                tracing::warn!(partition = p, offset, "rejected message: {reason}");
+                Ok(())
+            }
+        }
+    }
+
+    /// Commits the named partitions (those with anything to commit).
+    fn commit(&mut self, consumer: &BaseConsumer<Group>, which: &[i32]) -> Result<(), String> {
+        let started = Instant::now();
+        let mut checkpoints = Vec::new();
+        for &p in which {
+            let Some(partition) = self.partitions.get_mut(&p) else {
+                continue;
+            };
+            let mut changes = partition.engine.take_changes();
+            let nothing = partition.uncommitted == 0
+                && partition.repair.is_empty()
+                && changes.profiles.is_empty()
+                && changes.timers.is_empty()
+                && changes.zones.is_empty()
+                && changes.seen_added.is_empty();
+            if nothing {
+                continue;
+            }
+            let mut records = std::mem::take(&mut partition.repair);
+            records.extend(changelog::records(&changes, &mut partition.seen)?);
+            for r in &records {
+                send(&self.producer, changelog_record(&self.args.changelog, p, r))?;
+            }
+            let state = Checkpoint {
+                format: store::FORMAT.to_string(),
+                fingerprint: self.program.fingerprint(),
+                clock: changes.clock,
+                input: None,
+                out: None,
+                dead_letter: None,
+                firing: changes.paused.take(),
+            };
+            checkpoints.push((
+                p,
+                PartitionCheckpoint {
+                    state: state.clone(),
+                    offset: partition.next_offset,
+                },
+            ));
+            // The cache follows; it is rebuilt from the changelog whenever the
+            // partition is assigned, so it need not lead it.
+            partition.store.commit(changes, &state).map_err(|e| e.0)?;
+            partition.uncommitted = 0;
+        }
+        if checkpoints.is_empty() {
+            self.last_commit = Instant::now();
+            return Ok(());
+        }
+        for sink in [&mut self.out, &mut self.dead] {
+            if let Sink::File(w, path) = sink {
+                w.flush()
+                    .and_then(|()| w.get_ref().sync_data())
+                    .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+            }
+        }
+        flush(&self.producer)?;
+        let mut offsets = TopicPartitionList::new();
+        for (p, c) in &checkpoints {
+            send(
+                &self.producer,
+                changelog_record(&self.args.changelog, *p, &changelog::checkpoint(c)?),
+            )?;
+            offsets
+                .add_partition_offset(&self.args.topic, *p, Offset::Offset(c.offset))
+                .map_err(|e| e.to_string())?;
+        }
+        flush(&self.producer)?;
+        // For lag monitoring and other tools; a restore reads the changelog.
+        if let Err(e) = consumer.commit(&offsets, CommitMode::Async) {
+            tracing::warn!("cannot commit the group's offsets: {e}");
+        }
+        self.last_commit = Instant::now();
+        tracing::debug!(
+            partitions = checkpoints.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "committed"
+        );
+        Ok(())
+    }
+
+    fn due_for_commit(&self) -> Vec<i32> {
+        let by_count = self
+            .partitions
+            .values()
+            .any(|p| p.uncommitted >= self.args.commit_every);
+        if by_count || self.last_commit.elapsed() >= self.args.commit_interval {
+            self.partitions.keys().copied().collect()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Writes a tick into each partition with a timer due by wall time − lag.
+    fn tick(&mut self) -> Result<(), String> {
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        // Whole seconds: a tick is a line of the log a person may read.
+        let horizon = wall
+            .saturating_sub(self.args.lag / time::SECOND)
+            .saturating_mul(time::SECOND);
+        for (&p, partition) in &mut self.partitions {
+            if partition.tick_pending
+                || partition.engine.clock().is_some_and(|c| c >= horizon)
+                || partition
+                    .engine
+                    .next_due(horizon)
+                    .is_none_or(|at| at > horizon)
+            {
+                continue;
+            }
+            let line = format!(
+                r#"{{"type":"tick","timestamp":"{}"}}"#,
+                time::rfc3339(horizon)
+            );
+            send(
+                &self.producer,
+                BaseRecord::to(self.args.topic.as_str())
+                    .partition(p)
+                    .payload(line.as_bytes()),
+            )?;
+            partition.tick_pending = true;
+        }
+        Ok(())
+    }
+}
+
+fn changelog_record<'a>(topic: &'a str, p: i32, r: &'a Record) -> BaseRecord<'a, [u8], [u8]> {
+    let record = BaseRecord::to(topic).partition(p).key(r.key.as_slice());
+    match &r.value {
+        Some(v) => record.payload(v.as_slice()),
+        None => record,
+    }
+}
+
+/// Queues a record, waiting while the producer's queue is full.
+fn send(producer: &Sender, mut record: BaseRecord<'_, [u8], [u8]>) -> Result<(), String> {
+    let deadline = Instant::now() + BROKER_WAIT;
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
+                if Instant::now() < deadline =>
+            {
+                record = back;
+                producer.poll(Duration::from_millis(5));
+            }
+            Err((e, back)) => {
+                return Err(format!("cannot send a message to `{}`: {e}", back.topic));
+            }
+        }
+    }
+}
+
+/// Waits until everything queued is acknowledged; an error if anything failed.
+fn flush(producer: &Sender) -> Result<(), String> {
+    producer.flush(BROKER_WAIT).map_err(|e| {
+        format!(
+            "the broker did not acknowledge what was sent within {}s: {e}",
+            BROKER_WAIT.as_secs()
+        )
+    })?;
+    match producer.context().failed.lock() {
+        Ok(failed) => match failed.as_ref() {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        },
+        Err(_) => Err("the producer's delivery record is poisoned".into()),
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+fn config(brokers: &str, extra: &[(String, String)]) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", brokers);
+    for (k, v) in extra {
+        c.set(k, v);
+    }
+    c
+}
+
+/// The input topic's partition count, and the changelog created (compacted,
+/// as many partitions) when missing.
+fn prepare_topics(
+    args: &ServeArgs,
+    brokers: &str,
+    topic: &str,
+    changelog: &str,
+) -> Result<usize, String> {
+    let probe: BaseConsumer = config(brokers, &args.kafka_config)
+        .create()
+        .map_err(|e| format!("cannot create a Kafka client: {e}"))?;
+    let partitions_of = |name: &str| -> Result<Option<usize>, String> {
+        let metadata = probe
+            .fetch_metadata(Some(name), Duration::from_secs(10))
+            .map_err(|e| format!("cannot reach the Kafka brokers `{brokers}`: {e}"))?;
+        Ok(metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == name && t.error().is_none())
+            .map(|t| t.partitions().len())
+            .filter(|n| *n > 0))
+    };
+    let Some(count) = partitions_of(topic)? else {
+        return Err(format!("the topic `{topic}` does not exist on `{brokers}`"));
+    };
+    match partitions_of(changelog)? {
+        Some(n) if n >= count => return Ok(count),
+        Some(n) => {
+            return Err(format!(
+                "the changelog topic `{changelog}` has {n} partitions, fewer than the {count} of `{topic}`: each input partition keeps its state in the changelog partition of the same number"
+            ));
+        }
+        None => {}
+    }
+    let admin: AdminClient<DefaultClientContext> = config(brokers, &args.kafka_config)
+        .create()
+        .map_err(|e| format!("cannot create a Kafka admin client: {e}"))?;
+    let partitions = i32::try_from(count).map_err(|_| "too many partitions".to_string())?;
+    let new = NewTopic::new(changelog, partitions, TopicReplication::Fixed(-1))
+        .set("cleanup.policy", "compact")
+        // Records younger than a day are never compacted: a crashed owner's
+        // incomplete commit is repaired by the next owner well within it.
+        .set("min.compaction.lag.ms", "86400000");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .map_err(|e| format!("cannot start a runtime: {e}"))?;
+    let results = runtime
+        .block_on(admin.create_topics(
+            [&new],
+            &AdminOptions::new().operation_timeout(Some(BROKER_WAIT)),
+        ))
+        .map_err(|e| format!("cannot create the changelog topic `{changelog}`: {e}"))?;
+    for r in results {
+        match r {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, e)) => {
+                return Err(format!("cannot create the changelog topic `{name}`: {e}"));
+            }
+        }
+    }
+    tracing::info!(
+        topic = changelog,
+        partitions = count,
+        "created the changelog topic"
+    );
+    Ok(count)
+}
+
+fn open_sink(topic: &Option<String>, file: &Option<PathBuf>) -> Result<Sink, String> {
+    if let Some(t) = topic {
+        return Ok(Sink::Topic(t.clone()));
+    }
+    if let Some(path) = file {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+        return Ok(Sink::File(std::io::BufWriter::new(f), path.clone()));
+    }
+    Ok(Sink::Log)
+}
+
+pub fn serve(args: &ServeArgs, program: Arc<Program>) -> Outcome {
+    init_logs();
+    match serve_inner(args, program) {
+        Ok(()) => Outcome::Success,
+        Err(e) => usage_error(e),
+    }
+}
+
+fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .with_max_level(tracing::Level::INFO)
+        .try_init();
+}
+
+fn serve_inner(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
+    let brokers = args.kafka.as_deref().unwrap_or_default();
+    let topic = args.topic.clone().unwrap_or_default();
+    let group = args.group.clone().unwrap_or_default();
+    let changelog = args
+        .changelog_topic
+        .clone()
+        .unwrap_or_else(|| format!("{group}-changelog"));
+    let (state, _lock) = super::state_dir(args.state.as_deref(), &group)?;
+    prepare_topics(args, brokers, &topic, &changelog)?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .map_err(|e| format!("cannot handle signals: {e}"))?;
+    }
+
+    let producer: Sender = config(brokers, &args.kafka_config)
+        .set("enable.idempotence", "true")
+        // Where Java producers put a key (NOTES.md), so that decisions of a
+        // profile land where other tools expect them.
+        .set("partitioner", "murmur2_random")
+        .set("linger.ms", "5")
+        .create_with_context(Delivery::default())
+        .map_err(|e| format!("cannot create a Kafka producer: {e}"))?;
+    // librdkafka assigns partitions only to a consumer with a group id; this
+    // one never subscribes nor commits, so it never joins the group.
+    let restorer: BaseConsumer = config(brokers, &args.kafka_config)
+        .set("group.id", format!("{group}-restore"))
+        // A restore reads to the marker just written: no reason to wait for
+        // a full fetch.
+        .set("fetch.wait.max.ms", "10")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false")
+        .create()
+        .map_err(|e| format!("cannot create a Kafka consumer: {e}"))?;
+    let consumer: BaseConsumer<Group> = config(brokers, &args.kafka_config)
+        .set("group.id", &group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        .create_with_context(Group)
+        .map_err(|e| format!("cannot create a Kafka consumer: {e}"))?;
+
+    let jit = if args.engine == super::Evaluator::Jit {
+        Some(Rc::new(
+            nudge::jit::Jit::compile(Arc::clone(&program)).map_err(|e| e.to_string())?,
+        ))
+    } else {
+        None
+    };
+    let service = Service {
+        reader: Reader::new(Arc::clone(&program)),
+        program,
+        args: Settings {
+            topic: topic.clone(),
+            changelog,
+            state,
+            lag: i64::try_from(args.lag.as_nanos()).unwrap_or(i64::MAX),
+            commit_every: args.commit_every,
+            commit_interval: args.commit_interval,
+            explain: args.explain,
+        },
+        producer: Arc::new(producer),
+        restorer,
+        jit,
+        partitions: BTreeMap::new(),
+        out: open_sink(&args.out_topic, &args.out)?,
+        dead: open_sink(&args.dead_letter_topic, &args.dead_letter)?,
+        decisions: Vec::new(),
+        text: String::new(),
+        fatal: None,
+        last_commit: Instant::now(),
+    };
+    SERVICE.with(|s| *s.borrow_mut() = Some(service));
+    let result = serve_loop(&consumer, &stop, &topic);
+    // Leaving the group revokes what is still held: the callback commits it.
+    if result.is_ok() {
+        consumer.unsubscribe();
+        let deadline = Instant::now() + BROKER_WAIT;
+        while SERVICE.with(|s| {
+            s.borrow()
+                .as_ref()
+                .is_some_and(|s| !s.partitions.is_empty())
+        }) && Instant::now() < deadline
+        {
+            let _ = consumer.poll(Duration::from_millis(100));
+        }
+    }
+    drop(consumer);
+    let fatal = SERVICE.with(|s| s.borrow_mut().take().and_then(|s| s.fatal));
+    result?;
+    match fatal {
+        Some(e) => Err(e),
+        None => {
+            tracing::info!("stopped cleanly");
+            Ok(())
+        }
+    }
+}
+
+fn serve_loop(
+    consumer: &BaseConsumer<Group>,
+    stop: &AtomicBool,
+    topic: &str,
+) -> Result<(), String> {
+    consumer
+        .subscribe(&[topic])
+        .map_err(|e| format!("cannot subscribe to `{topic}`: {e}"))?;
+    tracing::info!(topic, "joined the consumer group");
+    let mut last_tick = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        let polled = consumer.poll(Duration::from_millis(100));
+        let fatal = SERVICE.with(|s| -> Option<String> {
+            let mut s = s.borrow_mut();
+            let s = s.as_mut()?;
+            match polled {
+                Some(Ok(m)) => s.apply(m.partition(), m.offset(), m.payload(), m.key()),
+                Some(Err(e)) => tracing::warn!("from the consumer: {e}"),
+                None => {}
+            }
+            if s.fatal.is_none() {
+                let due = s.due_for_commit();
+                if !due.is_empty()
+                    && let Err(e) = s.commit(consumer, &due)
+                {
+                    s.fail(e);
+                }
+            }
+            if s.fatal.is_none() && last_tick.elapsed() >= Duration::from_millis(250) {
+                last_tick = Instant::now();
+                if let Err(e) = s.tick() {
+                    s.fail(e);
+                }
+            }
+            s.fatal.clone()
+        });
+        if let Some(e) = fatal {
+            return Err(e);
+        }
+    }
+    tracing::info!("stopping: committing and leaving the group");
+    SERVICE.with(|s| -> Result<(), String> {
+        let mut s = s.borrow_mut();
+        let Some(s) = s.as_mut() else { return Ok(()) };
+        let all: Vec<i32> = s.partitions.keys().copied().collect();
+        s.commit(consumer, &all)
+    })
+}

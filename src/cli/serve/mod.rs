@@ -1,0 +1,220 @@
+//! `nudge serve` (CLI.md `serve`): `nudge run` for a stream that never ends.
+//!
+//! `--kafka` makes the process a member of a consumer group over the input
+//! topic; each assigned partition is an engine of its own (LANGUAGE.md §7.2,
+//! partitions), its state kept in a compacted changelog topic
+//! ([`changelog`]) with a local store as a cache, its clock moved by the wall
+//! clock through tick records written into the input partition itself, so
+//! that replaying the topic replays the decisions ([`kafka`]).
+
+mod changelog;
+#[cfg(feature = "kafka")]
+mod kafka;
+
+use crate::cli::Outcome;
+use nudge::runtime::time;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Policy files or directories (searched recursively for `*.nudge`).
+    #[arg(long, num_args = 1.., required = true)]
+    pub policy: Vec<PathBuf>,
+    /// Kafka bootstrap servers (`host:port,…`): consume `--topic` as a member
+    /// of `--group`.
+    #[arg(long, required = true, requires_all = ["topic", "group"])]
+    pub kafka: Option<String>,
+    /// The input topic: Segment-spec JSON messages keyed by profile id.
+    #[arg(long)]
+    pub topic: Option<String>,
+    /// The consumer group the processes of one deployment share.
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Where decisions go: a topic, keyed by profile id, with the decision's
+    /// `message_id` as a header.
+    #[arg(long, conflicts_with = "out", required_unless_present = "out")]
+    pub out_topic: Option<String>,
+    /// Where decisions go: a file, appended to.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Where rejected messages go: a topic.
+    #[arg(long, conflicts_with = "dead_letter")]
+    pub dead_letter_topic: Option<String>,
+    /// Where rejected messages go: a file, appended to.
+    #[arg(long)]
+    pub dead_letter: Option<PathBuf>,
+    /// The compacted topic that holds each partition's state (default
+    /// `GROUP-changelog`; created when missing).
+    #[arg(long)]
+    pub changelog_topic: Option<String>,
+    /// The local cache of partition state (default: `nudge-GROUP` in the
+    /// system's temporary directory).
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// The allowed lateness: each partition's clock follows the wall clock
+    /// minus this (LANGUAGE.md §7.2).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub lag: Duration,
+    /// Commit after this many input messages of a partition …
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub commit_every: u64,
+    /// … or this long after the last commit, whichever comes first.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub commit_interval: Duration,
+    /// A librdkafka setting for every client (`KEY=VALUE`, repeatable):
+    /// security settings, `session.timeout.ms` and the like.
+    #[arg(long = "kafka-config", value_name = "KEY=VALUE", value_parser = parse_setting)]
+    pub kafka_config: Vec<(String, String)>,
+    /// The evaluator: the reference interpreter, or the Cranelift JIT.
+    #[arg(long, value_enum, default_value_t = Evaluator::Jit)]
+    pub engine: Evaluator,
+    /// Say why for every channel of every send (as `run --explain`).
+    #[arg(long)]
+    pub explain: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Evaluator {
+    Jit,
+    Interp,
+}
+
+/// `90s`, `5m`, `1h`, `2d`, `500ms`: a whole number and a unit.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration such as 500ms, 90s, 5m, 1h or 2d"))?;
+    let unit_seconds = match unit {
+        "ms" => return Ok(Duration::from_millis(n)),
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => {
+            return Err(format!(
+                "`{s}` is not a duration such as 500ms, 90s, 5m, 1h or 2d"
+            ));
+        }
+    };
+    n.checked_mul(unit_seconds)
+        // The clock is nanoseconds in an i64: a lateness beyond it is no lateness.
+        .filter(|secs| *secs <= (i64::MAX / time::SECOND) as u64)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("`{s}` is too long a duration"))
+}
+
+fn parse_setting(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("`{s}` is not a setting KEY=VALUE")),
+    }
+}
+
+pub fn run(args: ServeArgs) -> Outcome {
+    let program = match super::program(&args.policy) {
+        Ok(p) => p,
+        Err(outcome) => return outcome,
+    };
+    #[cfg(feature = "kafka")]
+    {
+        kafka::serve(&args, program)
+    }
+    #[cfg(not(feature = "kafka"))]
+    {
+        let _ = program;
+        crate::cli::usage_error(
+            "this nudge was built without Kafka (the `kafka` feature): build it with `cargo build --release` on a machine with a C compiler and make",
+        )
+    }
+}
+
+/// The local state directory, locked for this process: the one named, or
+/// `nudge-GROUP` in the temporary directory (`nudge-GROUP.2`, `.3` … when
+/// another process on this machine holds it, so that several processes of one
+/// group can run here with no flag).
+pub fn state_dir(
+    named: Option<&std::path::Path>,
+    group: &str,
+) -> Result<(PathBuf, std::fs::File), String> {
+    let lock = |dir: &std::path::Path| -> Result<Option<std::fs::File>, String> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
+        let path = dir.join("lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(file)),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(format!("cannot lock `{}`: {e}", path.display()))
+            }
+        }
+    };
+    if let Some(dir) = named {
+        return match lock(dir)? {
+            Some(file) => Ok((dir.to_path_buf(), file)),
+            None => Err(format!(
+                "`{}` is in use by another nudge serve: give each process its own --state directory",
+                dir.display()
+            )),
+        };
+    }
+    let safe: String = group
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let base = std::env::temp_dir().join(format!("nudge-{safe}"));
+    for n in 1..=64 {
+        let dir = if n == 1 {
+            base.clone()
+        } else {
+            PathBuf::from(format!("{}.{n}", base.display()))
+        };
+        if let Some(file) = lock(&dir)? {
+            return Ok((dir, file));
+        }
+    }
+    Err(format!(
+        "64 nudge serve processes of group `{group}` already run on this machine: give this one a --state directory"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172_800)));
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("m").is_err());
+        assert!(parse_duration("5 m").is_err());
+        assert!(parse_duration("99999999999999w").is_err());
+    }
+
+    #[test]
+    fn a_held_state_directory_is_not_shared() {
+        let dir = std::env::temp_dir().join(format!("nudge-state-lock-{}", std::process::id()));
+        let (first, _held) = state_dir(Some(&dir), "g").expect("free");
+        assert_eq!(first, dir);
+        let e = state_dir(Some(&dir), "g").expect_err("held");
+        assert!(e.contains("in use by another nudge serve"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
