@@ -350,6 +350,7 @@ impl Store {
     /// the changelog this way. The values are the store's own encodings (a
     /// profile in postcard, a message-id batch packed as [`Store::commit`]
     /// packs it).
+    #[cfg(feature = "kafka")]
     pub fn import<'a>(
         &self,
         profiles: impl Iterator<Item = (&'a str, &'a [u8])>,

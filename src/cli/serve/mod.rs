@@ -7,6 +7,7 @@
 //! clock through tick records written into the input partition itself, so
 //! that replaying the topic replays the decisions ([`kafka`]).
 
+#[cfg(feature = "kafka")]
 mod changelog;
 #[cfg(feature = "kafka")]
 mod kafka;
@@ -136,6 +137,7 @@ pub fn run(args: ServeArgs) -> Outcome {
 /// `nudge-GROUP` in the temporary directory (`nudge-GROUP.2`, `.3` … when
 /// another process on this machine holds it, so that several processes of one
 /// group can run here with no flag).
+#[cfg(feature = "kafka")]
 pub fn state_dir(
     named: Option<&std::path::Path>,
     group: &str,
@@ -208,6 +210,7 @@ mod tests {
         assert!(parse_duration("99999999999999w").is_err());
     }
 
+    #[cfg(feature = "kafka")]
     #[test]
     fn a_held_state_directory_is_not_shared() {
         let dir = std::env::temp_dir().join(format!("nudge-state-lock-{}", std::process::id()));

