@@ -538,3 +538,225 @@ fn an_unreachable_broker_is_a_usage_error_at_start() {
         "{stderr}"
     );
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// One HTTP/1.1 request; the status and the body.
+fn http(addr: &str, method: &str, path: &str, auth: Option<&str>, body: &[u8]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(90)))
+        .expect("timeout");
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if let Some(a) = auth {
+        request.push_str(&format!("Authorization: {a}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).expect("write");
+    // A refused request may be answered before all of a large body is read.
+    let _ = stream.write_all(body);
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {text:?}"));
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (status, body)
+}
+
+fn wait_ready(addr: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if std::net::TcpStream::connect(addr).is_ok()
+            && http(addr, "GET", "/readyz", None, b"").0 == 200
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "not ready within 60 s");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The samples of a Prometheus text exposition: `name{labels}` → value.
+fn samples(text: &str) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
+        let (name, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("not a sample: {line}"));
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("not a number: {line}"));
+        out.insert(name.to_string(), value);
+    }
+    out
+}
+
+#[test]
+fn http_ingest_answers_once_durable_and_metrics_are_served() {
+    use base64::Engine as _;
+    let dir = scratch("http");
+    let Some(broker) = broker(&dir) else { return };
+    let addr = broker.addr.clone();
+    create_topics(&addr, &["ingest", "ingest-decisions", "ingest-dead"]);
+    let web = format!("127.0.0.1:{}", free_port());
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let service = serve(
+        &addr,
+        "ingest",
+        "ingest-group",
+        &dir.join("s"),
+        &[
+            "--http",
+            &web,
+            "--write-key",
+            "wk_live",
+            "--metrics",
+            &metrics,
+        ],
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(&metrics).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "no metrics endpoint within 30 s:\n{}",
+            service.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(http(&metrics, "GET", "/healthz", None, b"").0, 200);
+    wait_ready(&metrics);
+    let auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("wk_live:")
+    );
+    // One customer's calls from the retail stream, as a Segment library
+    // would batch them.
+    let events = retail_events();
+    let calls: Vec<serde_json::Value> = events
+        .iter()
+        .filter(|l| l.contains(r#""userId":"cust-050""#))
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(calls.len() > 3, "the fixture has cust-050's calls");
+    let body = serde_json::json!({ "batch": calls }).to_string();
+    assert_eq!(
+        http(&web, "POST", "/v1/batch", None, body.as_bytes()).0,
+        401
+    );
+    let wrong = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("nope:")
+    );
+    assert_eq!(
+        http(&web, "POST", "/v1/batch", Some(&wrong), body.as_bytes()).0,
+        401
+    );
+    let (status, answer) = http(&web, "POST", "/v1/batch", Some(&auth), body.as_bytes());
+    assert_eq!((status, answer.as_str()), (200, r#"{"success":true}"#));
+    // Acknowledged means in the topic: every call is there now.
+    let stored = read_all(&addr, "ingest", Duration::from_secs(2));
+    let from_http = stored
+        .iter()
+        .filter(|m| m.key.as_deref() == Some("cust-050"))
+        .count();
+    assert_eq!(from_http, calls.len());
+
+    let (status, answer) = http(&web, "POST", "/v1/track", Some(&auth), b"{\"userId\":");
+    assert_eq!(status, 400);
+    assert!(answer.contains("not JSON"), "{answer}");
+    let (status, answer) = http(
+        &web,
+        "POST",
+        "/v1/track",
+        Some(&auth),
+        br#"{"event":"Order Completed"}"#,
+    );
+    assert_eq!(status, 400);
+    assert!(answer.contains("no profile id"), "{answer}");
+    let (status, answer) = http(
+        &web,
+        "POST",
+        "/v1/identify",
+        Some(&auth),
+        br#"{"type":"track","userId":"u"}"#,
+    );
+    assert_eq!(status, 400, "{answer}");
+    let big = format!(
+        r#"{{"userId":"u","event":"x","properties":{{"p":"{}"}}}}"#,
+        "x".repeat(600 * 1024)
+    );
+    assert_eq!(
+        http(&web, "POST", "/v1/track", Some(&auth), big.as_bytes()).0,
+        413
+    );
+    let one_big = format!(
+        r#"{{"userId":"u","event":"x","properties":{{"p":"{}"}}}}"#,
+        "x".repeat(40 * 1024)
+    );
+    assert_eq!(
+        http(&web, "POST", "/v1/track", Some(&auth), one_big.as_bytes()).0,
+        413
+    );
+
+    let decided = decided(&read_settled(&addr, "ingest-decisions"));
+    assert!(
+        decided.contains_key("cust-050"),
+        "the ingested calls were decided on: {decided:?}"
+    );
+    let (status, text) = http(&metrics, "GET", "/metrics", None, b"");
+    assert_eq!(status, 200);
+    let s = samples(&text);
+    assert!(s["nudge_events_total"] >= calls.len() as f64, "{text}");
+    assert_eq!(
+        s["nudge_ingested_events_total"],
+        calls.len() as f64,
+        "{text}"
+    );
+    assert_eq!(
+        s["nudge_partitions_assigned"],
+        f64::from(PARTITIONS),
+        "{text}"
+    );
+    let decisions: f64 = s
+        .iter()
+        .filter(|(k, _)| k.starts_with("nudge_decisions_total{"))
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(
+        decisions,
+        decided.values().map(Vec::len).sum::<usize>() as f64,
+        "{text}"
+    );
+    assert!(
+        s.keys()
+            .any(|k| k.starts_with("nudge_timers_pending{partition=")),
+        "{text}"
+    );
+    assert!(
+        s.keys()
+            .any(|k| k.starts_with("nudge_profiles_held{partition=")),
+        "{text}"
+    );
+    assert!(s["nudge_commit_seconds_count"] >= 1.0, "{text}");
+    assert_eq!(service.terminate().code(), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}

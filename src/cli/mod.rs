@@ -52,7 +52,7 @@ enum Command {
     /// A backtest: a report of what the policy set would have done.
     Simulate(simulate::SimulateArgs),
     /// Run the policies as a service over a Kafka topic (CLI.md `serve`).
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
 }
 
 /// How a command ended; mapped to the exit codes of CLI.md.
@@ -154,7 +154,7 @@ pub fn main() -> ExitCode {
         Command::Compile(args) => compile::run(args),
         Command::Fmt(args) => fmt::run(args),
         Command::Run(args) => run::run(args),
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Lsp => lsp::run(),
         Command::Why(args) => why::run(args),
         Command::Test(args) => test::run(args),

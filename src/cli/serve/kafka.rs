@@ -26,6 +26,7 @@
 
 use super::ServeArgs;
 use super::changelog::{self, PartitionCheckpoint, Record, Restore};
+use super::http::{self, DecisionLabels, Metrics, PartitionLabels, ReasonLabels};
 use crate::cli::store::{self, Checkpoint, Store};
 use crate::cli::{Outcome, usage_error};
 use nudge::io::input::Reader;
@@ -176,6 +177,14 @@ struct Service {
     /// The first error that must stop the service.
     fatal: Option<String>,
     last_commit: Instant,
+    metrics: Arc<Metrics>,
+    /// The decision counters by kind and journey, found once each.
+    decision_counters: std::collections::HashMap<
+        (&'static str, Rc<str>),
+        prometheus_client::metrics::counter::Counter,
+    >,
+    /// Each held partition's next offset, for the lag thread.
+    positions: Arc<Mutex<BTreeMap<i32, i64>>>,
 }
 
 /// What the service keeps of its arguments.
@@ -231,6 +240,19 @@ impl Service {
                 Err(e) => self.fail(format!("cannot restore partition {p}: {e}")),
             }
         }
+        self.held_changed();
+        self.metrics.ready.store(true, Ordering::Relaxed);
+    }
+
+    /// The gauges and the lag thread's list follow the partitions held.
+    fn held_changed(&mut self) {
+        self.metrics.partitions.set(self.partitions.len() as i64);
+        if let Ok(mut positions) = self.positions.lock() {
+            positions.retain(|p, _| self.partitions.contains_key(p));
+            for (p, partition) in &self.partitions {
+                positions.insert(*p, partition.next_offset);
+            }
+        }
     }
 
     /// Commits and drops revoked partitions; lost ones (their session
@@ -250,8 +272,10 @@ impl Service {
         }
         for p in partitions {
             self.partitions.remove(&p);
+            self.metrics.forget(p);
             tracing::info!(partition = p, lost, "partition revoked");
         }
+        self.held_changed();
     }
 
     /// Reads partition `p`'s changelog up to a marker of ours, rebuilds the
@@ -385,6 +409,7 @@ impl Service {
         }
         partition.next_offset = offset + 1;
         partition.uncommitted += 1;
+        self.metrics.events.inc();
         let line = match payload.map(std::str::from_utf8) {
             Some(Ok(text)) => Ok(text.trim_end_matches(['\n', '\r'])),
             Some(Err(_)) => Err("not UTF-8 text"),
@@ -412,6 +437,12 @@ impl Service {
                 }
             }
             Err(reason) => {
+                self.metrics
+                    .dead_letters
+                    .get_or_create(&ReasonLabels {
+                        reason: http::reason_label(&reason),
+                    })
+                    .inc();
                 let raw = payload.map(String::from_utf8_lossy).unwrap_or_default();
                 let raw = self.reader.redact(&raw).into_owned();
                 if let Err(e) = self.dead_letter(p, offset, key, &reason, &raw) {
@@ -424,6 +455,20 @@ impl Service {
     /// Hands the decisions made so far to the sink.
     fn emit(&mut self) -> Result<(), String> {
         for d in self.decisions.drain(..) {
+            let kind = d.kind.name();
+            let metrics = &self.metrics;
+            self.decision_counters
+                .entry((kind, Rc::clone(&d.journey)))
+                .or_insert_with(|| {
+                    metrics
+                        .decisions
+                        .get_or_create(&DecisionLabels {
+                            kind: kind.to_string(),
+                            journey: d.journey.to_string(),
+                        })
+                        .clone()
+                })
+                .inc();
             self.text.clear();
             write_decision(&d, &mut self.text);
             match &mut self.out {
@@ -554,6 +599,32 @@ impl Service {
             tracing::warn!("cannot commit the group's offsets: {e}");
         }
         self.last_commit = Instant::now();
+        self.metrics
+            .commit_seconds
+            .observe(started.elapsed().as_secs_f64());
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        for (p, _) in &checkpoints {
+            if let Some(partition) = self.partitions.get(p) {
+                let labels = PartitionLabels { partition: *p };
+                self.metrics
+                    .timers
+                    .get_or_create(&labels)
+                    .set(partition.engine.pending_timers() as i64);
+                self.metrics
+                    .profiles
+                    .get_or_create(&labels)
+                    .set(partition.engine.profiles_held() as i64);
+                if let Some(clock) = partition.engine.clock() {
+                    self.metrics
+                        .clock_lag_seconds
+                        .get_or_create(&labels)
+                        .set(wall - clock.div_euclid(time::SECOND));
+                }
+            }
+        }
+        self.held_changed();
         tracing::debug!(
             partitions = checkpoints.len(),
             ms = started.elapsed().as_millis() as u64,
@@ -604,6 +675,7 @@ impl Service {
                     .payload(line.as_bytes()),
             )?;
             partition.tick_pending = true;
+            self.metrics.ticks.inc();
         }
         Ok(())
     }
@@ -813,6 +885,47 @@ fn serve_inner(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
         .create_with_context(Group)
         .map_err(|e| format!("cannot create a Kafka consumer: {e}"))?;
 
+    // The endpoints come up before the group is joined: /healthz answers at
+    // once, /readyz once partitions are assigned.
+    let metrics = Arc::new(Metrics::new());
+    let ingest = match args.http {
+        Some(addr) => {
+            let producer: rdkafka::producer::FutureProducer = config(brokers, &args.kafka_config)
+                .set("enable.idempotence", "true")
+                .set("partitioner", "murmur2_random")
+                .set("linger.ms", "2")
+                .create()
+                .map_err(|e| format!("cannot create a Kafka producer: {e}"))?;
+            Some((
+                addr,
+                http::Ingest {
+                    producer,
+                    topic: topic.clone(),
+                    write_key: args.write_key.clone(),
+                    reader: Reader::new(Arc::clone(&program)),
+                },
+            ))
+        }
+        None => None,
+    };
+    let endpoints = if args.metrics.is_some() || ingest.is_some() {
+        Some(http::start(Arc::clone(&metrics), args.metrics, ingest)?)
+    } else {
+        None
+    };
+    let positions = Arc::new(Mutex::new(BTreeMap::new()));
+    let lag_thread = if args.metrics.is_some() {
+        Some(watch_lag(
+            config(brokers, &args.kafka_config),
+            topic.clone(),
+            Arc::clone(&positions),
+            Arc::clone(&metrics),
+            Arc::clone(&stop),
+        )?)
+    } else {
+        None
+    };
+
     let jit = if args.engine == super::Evaluator::Jit {
         Some(Rc::new(
             nudge::jit::Jit::compile(Arc::clone(&program)).map_err(|e| e.to_string())?,
@@ -842,9 +955,14 @@ fn serve_inner(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
         text: String::new(),
         fatal: None,
         last_commit: Instant::now(),
+        metrics: Arc::clone(&metrics),
+        decision_counters: std::collections::HashMap::new(),
+        positions,
     };
     SERVICE.with(|s| *s.borrow_mut() = Some(service));
     let result = serve_loop(&consumer, &stop, &topic);
+    metrics.stopping.store(true, Ordering::Relaxed);
+    stop.store(true, Ordering::Relaxed);
     // Leaving the group revokes what is still held: the callback commits it.
     if result.is_ok() {
         consumer.unsubscribe();
@@ -859,6 +977,10 @@ fn serve_inner(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
         }
     }
     drop(consumer);
+    drop(endpoints);
+    if let Some(t) = lag_thread {
+        let _ = t.join();
+    }
     let fatal = SERVICE.with(|s| s.borrow_mut().take().and_then(|s| s.fatal));
     result?;
     match fatal {
@@ -868,6 +990,48 @@ fn serve_inner(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// Every few seconds, each held partition's lag: the broker's high watermark
+/// minus the next offset to apply (on its own client and thread, so that a
+/// slow broker answer never holds the service loop).
+fn watch_lag(
+    config: ClientConfig,
+    topic: String,
+    positions: Arc<Mutex<BTreeMap<i32, i64>>>,
+    metrics: Arc<Metrics>,
+    stop: Arc<AtomicBool>,
+) -> Result<std::thread::JoinHandle<()>, String> {
+    let client: BaseConsumer = config
+        .create()
+        .map_err(|e| format!("cannot create a Kafka client: {e}"))?;
+    std::thread::Builder::new()
+        .name("nudge-lag".into())
+        .spawn(move || {
+            let mut last = Instant::now() - Duration::from_secs(60);
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100));
+                if last.elapsed() < Duration::from_secs(5) {
+                    continue;
+                }
+                last = Instant::now();
+                let held: Vec<(i32, i64)> = positions
+                    .lock()
+                    .map(|p| p.iter().map(|(k, v)| (*k, *v)).collect())
+                    .unwrap_or_default();
+                for (p, next) in held {
+                    if let Ok((_, high)) =
+                        client.fetch_watermarks(&topic, p, Duration::from_secs(2))
+                    {
+                        metrics
+                            .lag
+                            .get_or_create(&PartitionLabels { partition: p })
+                            .set((high - next).max(0));
+                    }
+                }
+            }
+        })
+        .map_err(|e| format!("cannot start a thread: {e}"))
 }
 
 fn serve_loop(

@@ -10,6 +10,8 @@
 #[cfg(feature = "kafka")]
 mod changelog;
 #[cfg(feature = "kafka")]
+mod http;
+#[cfg(feature = "kafka")]
 mod kafka;
 
 use crate::cli::Outcome;
@@ -67,6 +69,17 @@ pub struct ServeArgs {
     /// security settings, `session.timeout.ms` and the like.
     #[arg(long = "kafka-config", value_name = "KEY=VALUE", value_parser = parse_setting)]
     pub kafka_config: Vec<(String, String)>,
+    /// Accept Segment's HTTP Tracking API here (`POST /v1/track`,
+    /// `/v1/identify`, `/v1/batch`) into `--topic`, answering once the broker
+    /// has the events.
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<std::net::SocketAddr>,
+    /// With --http: the write key clients must send (HTTP basic auth user).
+    #[arg(long, requires = "http")]
+    pub write_key: Option<String>,
+    /// Serve Prometheus metrics (`/metrics`), `/healthz` and `/readyz` here.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<std::net::SocketAddr>,
     /// The evaluator: the reference interpreter, or the Cranelift JIT.
     #[arg(long, value_enum, default_value_t = Evaluator::Jit)]
     pub engine: Evaluator,
