@@ -414,7 +414,14 @@ fn a_killed_member_is_replaced_and_no_decision_is_lost_or_differs() {
         &dir.join("a"),
         &["--commit-every", "50", "--commit-interval", "1h"],
     );
-    let b = serve(&addr, "kill", "kill-group", &dir.join("b"), &[]);
+    // The survivor runs its partitions on two threads.
+    let b = serve(
+        &addr,
+        "kill",
+        "kill-group",
+        &dir.join("b"),
+        &["--threads", "2"],
+    );
     a.wait_holding(1);
     b.wait_holding(1);
     let events = retail_events();

@@ -48,7 +48,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 /// How long any one wait on the broker may take before the service gives up
@@ -79,8 +79,58 @@ impl ProducerContext for Delivery {
 
 type Sender = ThreadedProducer<Delivery>;
 
-/// The consumer's context: rebalances go to the service in [`SERVICE`].
-struct Group;
+/// What the workers and the polling thread share.
+struct Shared {
+    /// The first error that must stop the service.
+    fatal: Mutex<Option<String>>,
+    /// Each partition's offset as last checkpointed, for the group's commit.
+    committed: Mutex<BTreeMap<i32, i64>>,
+    /// Each held partition's next offset, for the lag thread.
+    positions: Arc<Mutex<BTreeMap<i32, i64>>>,
+    metrics: Arc<Metrics>,
+}
+
+impl Shared {
+    fn fail(&self, message: String) {
+        tracing::error!("{message}");
+        if let Ok(mut f) = self.fatal.lock() {
+            f.get_or_insert(message);
+        }
+    }
+
+    fn fatal(&self) -> Option<String> {
+        self.fatal.lock().ok().and_then(|f| f.clone())
+    }
+}
+
+/// What the polling thread asks of a worker.
+enum Command {
+    /// Restore these partitions; the reply is each one's next offset.
+    Assign(Vec<i32>, mpsc::SyncSender<Vec<(i32, i64)>>),
+    /// Commit (unless lost) and drop these partitions; the reply says done.
+    Revoke(Vec<i32>, bool, mpsc::SyncSender<()>),
+    Messages(Vec<Input>),
+}
+
+/// One input message, copied out of the consumer for a worker.
+struct Input {
+    partition: i32,
+    offset: i64,
+    payload: Option<Vec<u8>>,
+    key: Option<Vec<u8>>,
+}
+
+/// The consumer's context: rebalances run on the polling thread, inside
+/// `poll`; each partition goes to the worker holding fewest, which restores
+/// it before the assignment (carrying its offset) is made, and commits it
+/// before a revocation is acknowledged.
+struct Group {
+    topic: String,
+    workers: Vec<mpsc::SyncSender<Command>>,
+    /// Partition → the worker that holds it.
+    owner: Mutex<BTreeMap<i32, usize>>,
+    shared: Arc<Shared>,
+}
 
 impl ClientContext for Group {}
 
@@ -95,9 +145,25 @@ impl ConsumerContext for Group {
             consumer.rebalance_protocol(),
             rdkafka::consumer::RebalanceProtocol::Cooperative
         );
+        let partitions: Vec<i32> = tpl
+            .elements_for_topic(&self.topic)
+            .iter()
+            .map(|e| e.partition())
+            .collect();
         let result = match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                with_service(|s| s.assign(tpl));
+                for (p, offset) in self.assign(&partitions) {
+                    let at = if offset == 0 {
+                        Offset::Beginning
+                    } else {
+                        Offset::Offset(offset)
+                    };
+                    if let Err(e) = tpl.set_partition_offset(&self.topic, p, at) {
+                        self.shared
+                            .fail(format!("cannot set the offset of partition {p}: {e}"));
+                    }
+                }
+                self.shared.metrics.ready.store(true, Ordering::Relaxed);
                 if cooperative {
                     consumer.incremental_assign(tpl)
                 } else {
@@ -105,8 +171,7 @@ impl ConsumerContext for Group {
                 }
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
-                let lost = consumer.assignment_lost();
-                with_service(|s| s.revoke(consumer, tpl, lost));
+                self.revoke(&partitions, consumer.assignment_lost());
                 if cooperative {
                     consumer.incremental_unassign(tpl)
                 } else {
@@ -116,31 +181,87 @@ impl ConsumerContext for Group {
             other => Err(KafkaError::Rebalance(other.into())),
         };
         if let Err(e) = result {
-            with_service(|s| s.fail(format!("the consumer group's rebalance failed: {e}")));
+            self.shared
+                .fail(format!("the consumer group's rebalance failed: {e}"));
         }
     }
 }
 
-thread_local! {
-    /// The service of this thread, reached by the rebalance callbacks (which
-    /// librdkafka runs inside `poll`, on the polling thread).
-    static SERVICE: RefCell<Option<Service>> = const { RefCell::new(None) };
-}
-
-fn with_service(f: impl FnOnce(&mut Service)) {
-    SERVICE.with(|s| {
-        if let Ok(mut s) = s.try_borrow_mut()
-            && let Some(s) = s.as_mut()
-        {
-            f(s);
+impl Group {
+    /// Hands each partition to the worker holding fewest and waits for the
+    /// restores (the workers restore theirs in parallel).
+    fn assign(&self, partitions: &[i32]) -> Vec<(i32, i64)> {
+        let Ok(mut owner) = self.owner.lock() else {
+            return Vec::new();
+        };
+        let mut load = vec![0usize; self.workers.len()];
+        for w in owner.values() {
+            load[*w] += 1;
         }
-    });
+        let mut by_worker: BTreeMap<usize, Vec<i32>> = BTreeMap::new();
+        for &p in partitions {
+            let w = (0..load.len()).min_by_key(|w| load[*w]).unwrap_or(0);
+            load[w] += 1;
+            owner.insert(p, w);
+            by_worker.entry(w).or_default().push(p);
+        }
+        let mut replies = Vec::new();
+        for (w, ps) in by_worker {
+            let (tx, rx) = mpsc::sync_channel(1);
+            if self.workers[w].send(Command::Assign(ps, tx)).is_err() {
+                self.shared.fail("a partition worker stopped".into());
+                continue;
+            }
+            replies.push(rx);
+        }
+        let offsets = replies
+            .into_iter()
+            .flat_map(|rx| rx.recv().unwrap_or_default())
+            .collect();
+        self.shared.metrics.partitions.set(owner.len() as i64);
+        offsets
+    }
+
+    /// Has each worker commit (unless `lost`: another member may own them
+    /// already) and drop its revoked partitions, and waits for it.
+    fn revoke(&self, partitions: &[i32], lost: bool) {
+        let Ok(mut owner) = self.owner.lock() else {
+            return;
+        };
+        let mut by_worker: BTreeMap<usize, Vec<i32>> = BTreeMap::new();
+        for p in partitions {
+            if let Some(w) = owner.remove(p) {
+                by_worker.entry(w).or_default().push(*p);
+            }
+        }
+        let mut replies = Vec::new();
+        for (w, ps) in by_worker {
+            let (tx, rx) = mpsc::sync_channel(1);
+            if self.workers[w].send(Command::Revoke(ps, lost, tx)).is_ok() {
+                replies.push(rx);
+            }
+        }
+        for rx in replies {
+            let _ = rx.recv();
+        }
+        if let Ok(mut committed) = self.committed_lock() {
+            for p in partitions {
+                committed.remove(p);
+            }
+        }
+        self.shared.metrics.partitions.set(owner.len() as i64);
+    }
+
+    fn committed_lock(&self) -> Result<std::sync::MutexGuard<'_, BTreeMap<i32, i64>>, ()> {
+        self.shared.committed.lock().map_err(|_| ())
+    }
 }
 
-/// Where decisions or dead letters go.
+/// Where decisions or dead letters go (a file is shared by the workers).
+#[derive(Clone)]
 enum Sink {
     Topic(String),
-    File(std::io::BufWriter<std::fs::File>, PathBuf),
+    File(Arc<Mutex<std::io::BufWriter<std::fs::File>>>, PathBuf),
     /// Dead letters without a sink: counted and logged.
     Log,
 }
@@ -162,7 +283,8 @@ struct Partition {
     tick_pending: bool,
 }
 
-struct Service {
+/// A thread running the engines of some of the assigned partitions.
+struct Worker {
     program: Arc<Program>,
     args: Settings,
     producer: Arc<Sender>,
@@ -176,6 +298,7 @@ struct Service {
     text: String,
     /// The first error that must stop the service.
     fatal: Option<String>,
+    shared: Arc<Shared>,
     last_commit: Instant,
     metrics: Arc<Metrics>,
     /// The decision counters by kind and journey, found once each.
@@ -183,11 +306,10 @@ struct Service {
         (&'static str, Rc<str>),
         prometheus_client::metrics::counter::Counter,
     >,
-    /// Each held partition's next offset, for the lag thread.
-    positions: Arc<Mutex<BTreeMap<i32, i64>>>,
 }
 
-/// What the service keeps of its arguments.
+/// What the workers keep of the arguments.
+#[derive(Clone)]
 struct Settings {
     topic: String,
     changelog: String,
@@ -198,9 +320,9 @@ struct Settings {
     explain: bool,
 }
 
-impl Service {
+impl Worker {
     fn fail(&mut self, message: String) {
-        tracing::error!("{message}");
+        self.shared.fail(message.clone());
         self.fatal.get_or_insert(message);
     }
 
@@ -208,15 +330,10 @@ impl Service {
         send(&self.producer, record)
     }
 
-    /// Restores every newly assigned partition and sets the offset it is to
-    /// be read from.
-    fn assign(&mut self, tpl: &mut TopicPartitionList) {
-        let partitions: Vec<i32> = tpl
-            .elements_for_topic(&self.args.topic)
-            .iter()
-            .map(|e| e.partition())
-            .collect();
-        for p in partitions {
+    /// Restores newly assigned partitions; each one's next offset.
+    fn assign(&mut self, partitions: &[i32]) -> Vec<(i32, i64)> {
+        let mut offsets = Vec::new();
+        for &p in partitions {
             let started = Instant::now();
             match self.restore(p) {
                 Ok(partition) => {
@@ -228,54 +345,95 @@ impl Service {
                         "partition assigned and restored"
                     );
                     self.partitions.insert(p, partition);
-                    let at = if offset == 0 {
-                        Offset::Beginning
-                    } else {
-                        Offset::Offset(offset)
-                    };
-                    if let Err(e) = tpl.set_partition_offset(&self.args.topic, p, at) {
-                        self.fail(format!("cannot set the offset of partition {p}: {e}"));
-                    }
+                    offsets.push((p, offset));
                 }
                 Err(e) => self.fail(format!("cannot restore partition {p}: {e}")),
             }
         }
         self.held_changed();
-        self.metrics.ready.store(true, Ordering::Relaxed);
+        offsets
     }
 
-    /// The gauges and the lag thread's list follow the partitions held.
+    /// The lag thread's list follows this worker's partitions.
     fn held_changed(&mut self) {
-        self.metrics.partitions.set(self.partitions.len() as i64);
-        if let Ok(mut positions) = self.positions.lock() {
-            positions.retain(|p, _| self.partitions.contains_key(p));
+        if let Ok(mut positions) = self.shared.positions.lock() {
             for (p, partition) in &self.partitions {
                 positions.insert(*p, partition.next_offset);
             }
         }
     }
 
-    /// Commits and drops revoked partitions; lost ones (their session
-    /// expired, another member may own them) are dropped without a commit.
-    fn revoke(&mut self, consumer: &BaseConsumer<Group>, tpl: &TopicPartitionList, lost: bool) {
-        let partitions: Vec<i32> = tpl
-            .elements_for_topic(&self.args.topic)
-            .iter()
-            .map(|e| e.partition())
-            .filter(|p| self.partitions.contains_key(p))
-            .collect();
+    /// Commits (unless lost) and drops revoked partitions.
+    fn revoke(&mut self, partitions: &[i32], lost: bool) {
         if !lost
             && self.fatal.is_none()
-            && let Err(e) = self.commit(consumer, &partitions)
+            && let Err(e) = self.commit(partitions)
         {
             self.fail(e);
         }
         for p in partitions {
-            self.partitions.remove(&p);
-            self.metrics.forget(p);
-            tracing::info!(partition = p, lost, "partition revoked");
+            if self.partitions.remove(p).is_some() {
+                self.metrics.forget(*p);
+                if let Ok(mut positions) = self.shared.positions.lock() {
+                    positions.remove(p);
+                }
+                tracing::info!(partition = p, lost, "partition revoked");
+            }
         }
-        self.held_changed();
+    }
+
+    /// Runs commands until the polling thread hangs up, committing and
+    /// ticking on time in between; then commits what it holds.
+    fn run(&mut self, commands: mpsc::Receiver<Command>) {
+        let mut last_tick = Instant::now();
+        loop {
+            match commands.recv_timeout(Duration::from_millis(50)) {
+                Ok(Command::Messages(batch)) => {
+                    for m in batch {
+                        if self.fatal.is_some() {
+                            break;
+                        }
+                        self.apply(
+                            m.partition,
+                            m.offset,
+                            m.payload.as_deref(),
+                            m.key.as_deref(),
+                        );
+                    }
+                }
+                Ok(Command::Assign(ps, reply)) => {
+                    let offsets = self.assign(&ps);
+                    let _ = reply.send(offsets);
+                }
+                Ok(Command::Revoke(ps, lost, reply)) => {
+                    self.revoke(&ps, lost);
+                    let _ = reply.send(());
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+            if self.fatal.is_some() {
+                continue;
+            }
+            let due = self.due_for_commit();
+            if !due.is_empty()
+                && let Err(e) = self.commit(&due)
+            {
+                self.fail(e);
+            }
+            if self.fatal.is_none() && last_tick.elapsed() >= Duration::from_millis(250) {
+                last_tick = Instant::now();
+                if let Err(e) = self.tick() {
+                    self.fail(e);
+                }
+            }
+        }
+        if self.fatal.is_none() {
+            let all: Vec<i32> = self.partitions.keys().copied().collect();
+            if let Err(e) = self.commit(&all) {
+                self.fail(e);
+            }
+        }
     }
 
     /// Reads partition `p`'s changelog up to a marker of ours, rebuilds the
@@ -485,6 +643,9 @@ impl Service {
                     send(&self.producer, record)?;
                 }
                 Sink::File(w, path) => {
+                    let mut w = w
+                        .lock()
+                        .map_err(|_| "a sink's lock is poisoned".to_string())?;
                     writeln!(w, "{}", self.text)
                         .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
                 }
@@ -518,6 +679,9 @@ impl Service {
                 send(&self.producer, record)
             }
             Sink::File(w, path) => {
+                let mut w = w
+                    .lock()
+                    .map_err(|_| "a sink's lock is poisoned".to_string())?;
                 writeln!(w, "{line}").map_err(|e| format!("cannot write `{}`: {e}", path.display()))
             }
             Sink::Log => {
@@ -528,7 +692,7 @@ impl Service {
     }
 
     /// Commits the named partitions (those with anything to commit).
-    fn commit(&mut self, consumer: &BaseConsumer<Group>, which: &[i32]) -> Result<(), String> {
+    fn commit(&mut self, which: &[i32]) -> Result<(), String> {
         let started = Instant::now();
         let mut checkpoints = Vec::new();
         for &p in which {
@@ -575,28 +739,30 @@ impl Service {
             self.last_commit = Instant::now();
             return Ok(());
         }
-        for sink in [&mut self.out, &mut self.dead] {
+        for sink in [&self.out, &self.dead] {
             if let Sink::File(w, path) = sink {
+                let mut w = w
+                    .lock()
+                    .map_err(|_| "a sink's lock is poisoned".to_string())?;
                 w.flush()
                     .and_then(|()| w.get_ref().sync_data())
                     .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
             }
         }
         flush(&self.producer)?;
-        let mut offsets = TopicPartitionList::new();
         for (p, c) in &checkpoints {
             send(
                 &self.producer,
                 changelog_record(&self.args.changelog, *p, &changelog::checkpoint(c)?),
             )?;
-            offsets
-                .add_partition_offset(&self.args.topic, *p, Offset::Offset(c.offset))
-                .map_err(|e| e.to_string())?;
         }
         flush(&self.producer)?;
-        // For lag monitoring and other tools; a restore reads the changelog.
-        if let Err(e) = consumer.commit(&offsets, CommitMode::Async) {
-            tracing::warn!("cannot commit the group's offsets: {e}");
+        // For the group's commit (lag monitoring and other tools); a restore
+        // reads the changelog.
+        if let Ok(mut committed) = self.shared.committed.lock() {
+            for (p, c) in &checkpoints {
+                committed.insert(*p, c.offset);
+            }
         }
         self.last_commit = Instant::now();
         self.metrics
@@ -819,7 +985,10 @@ fn open_sink(topic: &Option<String>, file: &Option<PathBuf>) -> Result<Sink, Str
             .append(true)
             .open(path)
             .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
-        return Ok(Sink::File(std::io::BufWriter::new(f), path.clone()));
+        return Ok(Sink::File(
+            Arc::new(Mutex::new(std::io::BufWriter::new(f))),
+            path.clone(),
+        ));
     }
     Ok(Sink::Log)
 }
@@ -858,32 +1027,16 @@ fn serve_inner(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
             .map_err(|e| format!("cannot handle signals: {e}"))?;
     }
 
-    let producer: Sender = config(brokers, &args.kafka_config)
-        .set("enable.idempotence", "true")
-        // Where Java producers put a key (NOTES.md), so that decisions of a
-        // profile land where other tools expect them.
-        .set("partitioner", "murmur2_random")
-        .set("linger.ms", "5")
-        .create_with_context(Delivery::default())
-        .map_err(|e| format!("cannot create a Kafka producer: {e}"))?;
-    // librdkafka assigns partitions only to a consumer with a group id; this
-    // one never subscribes nor commits, so it never joins the group.
-    let restorer: BaseConsumer = config(brokers, &args.kafka_config)
-        .set("group.id", format!("{group}-restore"))
-        // A restore reads to the marker just written: no reason to wait for
-        // a full fetch.
-        .set("fetch.wait.max.ms", "10")
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "false")
-        .create()
-        .map_err(|e| format!("cannot create a Kafka consumer: {e}"))?;
-    let consumer: BaseConsumer<Group> = config(brokers, &args.kafka_config)
-        .set("group.id", &group)
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("partition.assignment.strategy", "cooperative-sticky")
-        .create_with_context(Group)
-        .map_err(|e| format!("cannot create a Kafka consumer: {e}"))?;
+    let producer: Arc<Sender> = Arc::new(
+        config(brokers, &args.kafka_config)
+            .set("enable.idempotence", "true")
+            // Where Java producers put a key (NOTES.md), so that decisions of
+            // a profile land where other tools expect them.
+            .set("partitioner", "murmur2_random")
+            .set("linger.ms", "5")
+            .create_with_context(Delivery::default())
+            .map_err(|e| format!("cannot create a Kafka producer: {e}"))?,
+    );
 
     // The endpoints come up before the group is joined: /healthz answers at
     // once, /readyz once partitions are assigned.
@@ -913,12 +1066,17 @@ fn serve_inner(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
     } else {
         None
     };
-    let positions = Arc::new(Mutex::new(BTreeMap::new()));
+    let shared = Arc::new(Shared {
+        fatal: Mutex::new(None),
+        committed: Mutex::new(BTreeMap::new()),
+        positions: Arc::new(Mutex::new(BTreeMap::new())),
+        metrics: Arc::clone(&metrics),
+    });
     let lag_thread = if args.metrics.is_some() {
         Some(watch_lag(
             config(brokers, &args.kafka_config),
             topic.clone(),
-            Arc::clone(&positions),
+            Arc::clone(&shared.positions),
             Arc::clone(&metrics),
             Arc::clone(&stop),
         )?)
@@ -926,64 +1084,129 @@ fn serve_inner(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
         None
     };
 
-    let jit = if args.engine == super::Evaluator::Jit {
-        Some(Rc::new(
-            nudge::jit::Jit::compile(Arc::clone(&program)).map_err(|e| e.to_string())?,
-        ))
-    } else {
-        None
+    let settings = Settings {
+        topic: topic.clone(),
+        changelog,
+        state,
+        lag: i64::try_from(args.lag.as_nanos()).unwrap_or(i64::MAX),
+        commit_every: args.commit_every,
+        commit_interval: args.commit_interval,
+        explain: args.explain,
     };
-    let service = Service {
-        reader: Reader::new(Arc::clone(&program)),
-        program,
-        args: Settings {
+    let out = open_sink(&args.out_topic, &args.out)?;
+    let dead = open_sink(&args.dead_letter_topic, &args.dead_letter)?;
+    let threads = usize::try_from(args.threads).unwrap_or(1).max(1);
+    let mut senders = Vec::with_capacity(threads);
+    let mut workers = Vec::with_capacity(threads);
+    for w in 0..threads {
+        // librdkafka assigns partitions only to a consumer with a group id;
+        // this one never subscribes nor commits, so it never joins the group.
+        let restorer: BaseConsumer = config(brokers, &args.kafka_config)
+            .set("group.id", format!("{group}-restore"))
+            // A restore reads to the marker just written: no reason to wait
+            // for a full fetch.
+            .set("fetch.wait.max.ms", "10")
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "false")
+            .create()
+            .map_err(|e| format!("cannot create a Kafka consumer: {e}"))?;
+        // Bounded: a worker that falls behind holds the polling thread back
+        // rather than the process's memory growing.
+        let (tx, rx) = mpsc::sync_channel::<Command>(64);
+        senders.push(tx);
+        let (program, settings, producer, out, dead, shared, metrics) = (
+            Arc::clone(&program),
+            settings.clone(),
+            Arc::clone(&producer),
+            out.clone(),
+            dead.clone(),
+            Arc::clone(&shared),
+            Arc::clone(&metrics),
+        );
+        let jit_wanted = args.engine == super::Evaluator::Jit;
+        let thread = std::thread::Builder::new()
+            .name(format!("nudge-worker-{w}"))
+            .spawn(move || {
+                // The engines of a worker are built on its thread (they are
+                // not `Send`), with one compiled program for all of them.
+                let jit = if jit_wanted {
+                    match nudge::jit::Jit::compile(Arc::clone(&program)) {
+                        Ok(j) => Some(Rc::new(j)),
+                        Err(e) => {
+                            shared.fail(e.to_string());
+                            return;
+                        }
+                    }
+                } else {
+                    None
+                };
+                let mut worker = Worker {
+                    reader: Reader::new(Arc::clone(&program)),
+                    program,
+                    args: settings,
+                    producer,
+                    restorer,
+                    jit,
+                    partitions: BTreeMap::new(),
+                    out,
+                    dead,
+                    decisions: Vec::new(),
+                    text: String::new(),
+                    fatal: None,
+                    shared,
+                    last_commit: Instant::now(),
+                    metrics,
+                    decision_counters: std::collections::HashMap::new(),
+                };
+                worker.run(rx);
+            })
+            .map_err(|e| format!("cannot start a worker thread: {e}"))?;
+        workers.push(thread);
+    }
+    let consumer: BaseConsumer<Group> = config(brokers, &args.kafka_config)
+        .set("group.id", &group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        .create_with_context(Group {
             topic: topic.clone(),
-            changelog,
-            state,
-            lag: i64::try_from(args.lag.as_nanos()).unwrap_or(i64::MAX),
-            commit_every: args.commit_every,
-            commit_interval: args.commit_interval,
-            explain: args.explain,
-        },
-        producer: Arc::new(producer),
-        restorer,
-        jit,
-        partitions: BTreeMap::new(),
-        out: open_sink(&args.out_topic, &args.out)?,
-        dead: open_sink(&args.dead_letter_topic, &args.dead_letter)?,
-        decisions: Vec::new(),
-        text: String::new(),
-        fatal: None,
-        last_commit: Instant::now(),
-        metrics: Arc::clone(&metrics),
-        decision_counters: std::collections::HashMap::new(),
-        positions,
-    };
-    SERVICE.with(|s| *s.borrow_mut() = Some(service));
-    let result = serve_loop(&consumer, &stop, &topic);
+            workers: senders,
+            owner: Mutex::new(BTreeMap::new()),
+            shared: Arc::clone(&shared),
+        })
+        .map_err(|e| format!("cannot create a Kafka consumer: {e}"))?;
+
+    let result = serve_loop(&consumer, &stop, &topic, &shared);
     metrics.stopping.store(true, Ordering::Relaxed);
     stop.store(true, Ordering::Relaxed);
-    // Leaving the group revokes what is still held: the callback commits it.
+    // Leaving the group revokes what is still held: the workers commit it.
     if result.is_ok() {
         consumer.unsubscribe();
         let deadline = Instant::now() + BROKER_WAIT;
-        while SERVICE.with(|s| {
-            s.borrow()
-                .as_ref()
-                .is_some_and(|s| !s.partitions.is_empty())
-        }) && Instant::now() < deadline
+        while consumer
+            .context()
+            .owner
+            .lock()
+            .map(|o| !o.is_empty())
+            .unwrap_or(false)
+            && Instant::now() < deadline
         {
             let _ = consumer.poll(Duration::from_millis(100));
         }
+        commit_group(&consumer, &shared);
     }
     drop(consumer);
+    // The workers end when their channels close (the consumer's context
+    // held them), each committing what it still holds.
+    for w in workers {
+        let _ = w.join();
+    }
     drop(endpoints);
     if let Some(t) = lag_thread {
         let _ = t.join();
     }
-    let fatal = SERVICE.with(|s| s.borrow_mut().take().and_then(|s| s.fatal));
     result?;
-    match fatal {
+    match shared.fatal() {
         Some(e) => Err(e),
         None => {
             tracing::info!("stopped cleanly");
@@ -992,9 +1215,28 @@ fn serve_inner(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
     }
 }
 
+/// Commits the group's offsets as the workers last checkpointed them.
+fn commit_group(consumer: &BaseConsumer<Group>, shared: &Shared) {
+    let Ok(committed) = shared.committed.lock() else {
+        return;
+    };
+    if committed.is_empty() {
+        return;
+    }
+    let mut offsets = TopicPartitionList::new();
+    for (p, offset) in committed.iter() {
+        let _ =
+            offsets.add_partition_offset(&consumer.context().topic, *p, Offset::Offset(*offset));
+    }
+    drop(committed);
+    if let Err(e) = consumer.commit(&offsets, CommitMode::Async) {
+        tracing::warn!("cannot commit the group's offsets: {e}");
+    }
+}
+
 /// Every few seconds, each held partition's lag: the broker's high watermark
 /// minus the next offset to apply (on its own client and thread, so that a
-/// slow broker answer never holds the service loop).
+/// slow broker answer never holds the service).
 fn watch_lag(
     config: ClientConfig,
     topic: String,
@@ -1008,13 +1250,13 @@ fn watch_lag(
     std::thread::Builder::new()
         .name("nudge-lag".into())
         .spawn(move || {
-            let mut last = Instant::now() - Duration::from_secs(60);
+            let mut last: Option<Instant> = None;
             while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(100));
-                if last.elapsed() < Duration::from_secs(5) {
+                if last.is_some_and(|l| l.elapsed() < Duration::from_secs(5)) {
                     continue;
                 }
-                last = Instant::now();
+                last = Some(Instant::now());
                 let held: Vec<(i32, i64)> = positions
                     .lock()
                     .map(|p| p.iter().map(|(k, v)| (*k, *v)).collect())
@@ -1034,51 +1276,65 @@ fn watch_lag(
         .map_err(|e| format!("cannot start a thread: {e}"))
 }
 
+/// Polls the group and hands each message to the worker of its partition,
+/// in batches, until stopped or a worker fails.
 fn serve_loop(
     consumer: &BaseConsumer<Group>,
     stop: &AtomicBool,
     topic: &str,
+    shared: &Shared,
 ) -> Result<(), String> {
     consumer
         .subscribe(&[topic])
         .map_err(|e| format!("cannot subscribe to `{topic}`: {e}"))?;
     tracing::info!(topic, "joined the consumer group");
-    let mut last_tick = Instant::now();
+    let context = consumer.context();
+    let mut batches: Vec<Vec<Input>> = (0..context.workers.len()).map(|_| Vec::new()).collect();
+    let mut last_group_commit = Instant::now();
     while !stop.load(Ordering::Relaxed) {
-        let polled = consumer.poll(Duration::from_millis(100));
-        let fatal = SERVICE.with(|s| -> Option<String> {
-            let mut s = s.borrow_mut();
-            let s = s.as_mut()?;
+        let mut wait = Duration::from_millis(100);
+        // Up to a batch's worth of what is already fetched, without waiting.
+        for _ in 0..512 {
+            let Some(polled) = consumer.poll(wait) else {
+                break;
+            };
+            wait = Duration::ZERO;
             match polled {
-                Some(Ok(m)) => s.apply(m.partition(), m.offset(), m.payload(), m.key()),
-                Some(Err(e)) => tracing::warn!("from the consumer: {e}"),
-                None => {}
-            }
-            if s.fatal.is_none() {
-                let due = s.due_for_commit();
-                if !due.is_empty()
-                    && let Err(e) = s.commit(consumer, &due)
-                {
-                    s.fail(e);
+                Ok(m) => {
+                    let owner = context
+                        .owner
+                        .lock()
+                        .ok()
+                        .and_then(|o| o.get(&m.partition()).copied());
+                    if let Some(w) = owner {
+                        batches[w].push(Input {
+                            partition: m.partition(),
+                            offset: m.offset(),
+                            payload: m.payload().map(<[u8]>::to_vec),
+                            key: m.key().map(<[u8]>::to_vec),
+                        });
+                    }
                 }
+                Err(e) => tracing::warn!("from the consumer: {e}"),
             }
-            if s.fatal.is_none() && last_tick.elapsed() >= Duration::from_millis(250) {
-                last_tick = Instant::now();
-                if let Err(e) = s.tick() {
-                    s.fail(e);
-                }
+        }
+        for (w, batch) in batches.iter_mut().enumerate() {
+            if !batch.is_empty()
+                && context.workers[w]
+                    .send(Command::Messages(std::mem::take(batch)))
+                    .is_err()
+            {
+                shared.fail("a partition worker stopped".into());
             }
-            s.fatal.clone()
-        });
-        if let Some(e) = fatal {
+        }
+        if let Some(e) = shared.fatal() {
             return Err(e);
+        }
+        if last_group_commit.elapsed() >= Duration::from_secs(1) {
+            last_group_commit = Instant::now();
+            commit_group(consumer, shared);
         }
     }
     tracing::info!("stopping: committing and leaving the group");
-    SERVICE.with(|s| -> Result<(), String> {
-        let mut s = s.borrow_mut();
-        let Some(s) = s.as_mut() else { return Ok(()) };
-        let all: Vec<i32> = s.partitions.keys().copied().collect();
-        s.commit(consumer, &all)
-    })
+    Ok(())
 }

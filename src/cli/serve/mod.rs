@@ -80,6 +80,10 @@ pub struct ServeArgs {
     /// Serve Prometheus metrics (`/metrics`), `/healthz` and `/readyz` here.
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<std::net::SocketAddr>,
+    /// Run the assigned partitions on this many threads (each partition on
+    /// one of them).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub threads: u64,
     /// The evaluator: the reference interpreter, or the Cranelift JIT.
     #[arg(long, value_enum, default_value_t = Evaluator::Jit)]
     pub engine: Evaluator,
