@@ -767,3 +767,72 @@ fn http_ingest_answers_once_durable_and_metrics_are_served() {
     assert_eq!(service.terminate().code(), Some(0));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn an_idle_partition_fires_its_timers_on_time_by_the_wall_clock() {
+    let dir = scratch("live");
+    let Some(broker) = broker(&dir) else { return };
+    let addr = broker.addr.clone();
+    create_topics(&addr, &["live", "live-decisions", "live-dead"]);
+    let service = serve(&addr, "live", "live-group", &dir.join("s"), &["--lag", "5m"]);
+    service.wait_holding(PARTITIONS as usize);
+    let now = chrono::Utc::now().timestamp();
+    // cart_recovery waits 1h: its timer is due 8 s from now, once the clock
+    // (wall time − 5m) passes it, with no further input.
+    let abandoned = now - 300 - 3600 + 8;
+    let due = abandoned + 3600;
+    let at = |t: i64| {
+        chrono::DateTime::from_timestamp(t, 0)
+            .expect("a time")
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
+    };
+    produce(
+        &addr,
+        "live",
+        &[
+            format!(
+                r#"{{"type":"identify","userId":"live-1","traits":{{"email":"a@example.com","timezone":"UTC","push_token":"t","consent":{{"push_marketing":true,"email_marketing":true}}}},"timestamp":"{}"}}"#,
+                at(abandoned - 1)
+            ),
+            format!(
+                r#"{{"type":"track","event":"Cart Abandoned","userId":"live-1","properties":{{"cart_id":"c","cart_value":99,"category":"denim","item_count":1}},"timestamp":"{}"}}"#,
+                at(abandoned)
+            ),
+        ],
+    );
+    let stamp = format!(r#""at":"{}""#, at(due));
+    // When the decision was produced: its CreateTime, stamped by the service.
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &addr)
+        .set("group.id", "nudge-test-live")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        tpl.add_partition_offset("live-decisions", p, Offset::Beginning)
+            .expect("partition");
+    }
+    consumer.assign(&tpl).expect("assign");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let fired_ms = loop {
+        assert!(Instant::now() < deadline, "the timer did not fire:\n{}", service.log());
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200))
+            && String::from_utf8_lossy(m.payload().unwrap_or_default()).contains(&stamp)
+        {
+            break m.timestamp().to_millis().expect("a CreateTime");
+        }
+    };
+    let fired = fired_ms / 1000;
+    assert!(fired >= due + 300, "fired before wall time − lag passed it");
+    assert!(fired <= due + 300 + 5, "fired {} s late", fired - due - 300);
+    let ticks: Vec<String> = read_all(&addr, "live", Duration::from_secs(1))
+        .into_iter()
+        .filter(|m| m.value.contains(r#""type":"tick""#))
+        .map(|m| m.value)
+        .collect();
+    assert!(!ticks.is_empty(), "the advance is in the log as a tick");
+    assert_eq!(service.terminate().code(), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
