@@ -27,6 +27,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
+use support::{free_port, http};
+
+mod support;
 
 const PARTITIONS: i32 = 4;
 
@@ -546,46 +549,6 @@ fn an_unreachable_broker_is_a_usage_error_at_start() {
     );
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-/// One HTTP/1.1 request; the status and the body.
-fn http(addr: &str, method: &str, path: &str, auth: Option<&str>, body: &[u8]) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(90)))
-        .expect("timeout");
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    if let Some(a) = auth {
-        request.push_str(&format!("Authorization: {a}\r\n"));
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).expect("write");
-    // A refused request may be answered before all of a large body is read.
-    let _ = stream.write_all(body);
-    let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response);
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("not an HTTP response: {text:?}"));
-    let body = text
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_string();
-    (status, body)
-}
-
 fn wait_ready(addr: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -774,7 +737,13 @@ fn an_idle_partition_fires_its_timers_on_time_by_the_wall_clock() {
     let Some(broker) = broker(&dir) else { return };
     let addr = broker.addr.clone();
     create_topics(&addr, &["live", "live-decisions", "live-dead"]);
-    let service = serve(&addr, "live", "live-group", &dir.join("s"), &["--lag", "5m"]);
+    let service = serve(
+        &addr,
+        "live",
+        "live-group",
+        &dir.join("s"),
+        &["--lag", "5m"],
+    );
     service.wait_holding(PARTITIONS as usize);
     let now = chrono::Utc::now().timestamp();
     // cart_recovery waits 1h: its timer is due 8 s from now, once the clock
@@ -817,7 +786,11 @@ fn an_idle_partition_fires_its_timers_on_time_by_the_wall_clock() {
     consumer.assign(&tpl).expect("assign");
     let deadline = Instant::now() + Duration::from_secs(90);
     let fired_ms = loop {
-        assert!(Instant::now() < deadline, "the timer did not fire:\n{}", service.log());
+        assert!(
+            Instant::now() < deadline,
+            "the timer did not fire:\n{}",
+            service.log()
+        );
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200))
             && String::from_utf8_lossy(m.payload().unwrap_or_default()).contains(&stamp)
         {

@@ -78,7 +78,7 @@ fn parse_time(s: &str) -> Result<i64, String> {
 }
 
 /// An output file, counting what it holds so that commits can record it.
-struct Output {
+pub(crate) struct Output {
     writer: BufWriter<Box<dyn Write>>,
     /// The file, for syncing; `None` for stdout.
     file: Option<File>,
@@ -113,7 +113,7 @@ impl Output {
     /// length the last commit recorded for it; without, it is truncated. A path
     /// that is no regular file (a pipe, a FIFO, `/dev/stdout`) is appended to and
     /// never seeked, and refused with state: it could not be cut back after a crash.
-    fn file(
+    pub(crate) fn file(
         path: &Path,
         with_state: bool,
         new_store: bool,
@@ -181,7 +181,7 @@ impl Output {
         })
     }
 
-    fn line(&mut self, text: &str) -> std::io::Result<()> {
+    pub(crate) fn line(&mut self, text: &str) -> std::io::Result<()> {
         self.writer.write_all(text.as_bytes())?;
         self.writer.write_all(b"\n")?;
         self.len += text.len() as u64 + 1;
@@ -189,7 +189,7 @@ impl Output {
     }
 
     /// Flushes and syncs, so that a commit never records bytes that are not on disk.
-    fn sync(&mut self) -> std::io::Result<()> {
+    pub(crate) fn sync(&mut self) -> std::io::Result<()> {
         self.writer.flush()?;
         if let Some(f) = &self.file {
             f.sync_data()?;
@@ -197,7 +197,7 @@ impl Output {
         Ok(())
     }
 
-    fn mark(&self) -> Option<FileMark> {
+    pub(crate) fn mark(&self) -> Option<FileMark> {
         self.path.as_ref().map(|p| FileMark {
             path: p.clone(),
             len: self.len,
@@ -579,7 +579,7 @@ fn distinct_paths(args: &RunArgs) -> Result<(), String> {
 }
 
 /// Whether the file starts with the bytes the mark consumed.
-fn same_prefix(file: &mut File, mark: &InputMark) -> bool {
+pub(crate) fn same_prefix(file: &mut File, mark: &InputMark) -> bool {
     let Ok(len) = file.metadata().map(|m| m.len()) else {
         return false;
     };
@@ -611,7 +611,7 @@ fn write_failed(e: &std::io::Error) -> Outcome {
     }
 }
 
-fn write_all(
+pub(crate) fn write_all(
     out: &mut Output,
     decisions: &mut Vec<nudge::runtime::Decision>,
 ) -> std::io::Result<()> {

@@ -3,7 +3,9 @@
 //! metrics (`--metrics`), and the health checks on both.
 //!
 //! Ingest answers only once the events are durable: produced to the input
-//! topic and acknowledged by the broker (all replicas the topic asks for).
+//! topic and acknowledged by the broker (all replicas the topic asks for),
+//! or, without Kafka, appended to the local journal and committed with the
+//! state they produced (`local.rs`).
 //! Each event is first read as the service will read it, so that a line the
 //! service would dead-letter is refused here with its reason (400) instead.
 
@@ -20,6 +22,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+#[cfg(feature = "kafka")]
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -148,6 +151,7 @@ impl Metrics {
     }
 
     /// Forgets a partition's gauges (it moved to another process).
+    #[cfg(feature = "kafka")]
     pub fn forget(&self, partition: i32) {
         let labels = PartitionLabels { partition };
         for family in [
@@ -180,10 +184,27 @@ pub fn reason_label(reason: &str) -> String {
 
 /// Where ingested events go.
 pub struct Ingest {
-    pub producer: FutureProducer,
-    pub topic: String,
+    pub destination: Destination,
     pub write_key: Option<String>,
     pub reader: Reader,
+}
+
+pub enum Destination {
+    /// Produced to the input topic, keyed by profile id.
+    #[cfg(feature = "kafka")]
+    Kafka {
+        producer: FutureProducer,
+        topic: String,
+    },
+    /// Handed to the local engine, which answers once they are committed.
+    Local(std::sync::mpsc::SyncSender<Batch>),
+}
+
+/// One request's events for the local engine, and where to say they are
+/// durable (or why not).
+pub struct Batch {
+    pub lines: Vec<String>,
+    pub done: tokio::sync::oneshot::Sender<Result<(), String>>,
 }
 
 #[derive(Clone)]
@@ -471,42 +492,77 @@ async fn ingest(
         };
         lines.push((key, line));
     }
-    // Queued all, then awaited all: the answer comes once every event of the
-    // request is acknowledged.
-    let mut deliveries = Vec::with_capacity(lines.len());
-    for (key, line) in &lines {
-        let record = FutureRecord::to(&ingest.topic)
-            .key(key.as_str())
-            .payload(line.as_str());
-        match ingest.producer.send_result(record) {
-            Ok(delivery) => deliveries.push(delivery),
-            Err((e, _)) => {
-                return refuse(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!("cannot queue the events: {e}"),
-                );
-            }
-        }
+    let count = lines.len() as u64;
+    if let Err(response) = deliver(&ingest.destination, lines).await {
+        return response;
     }
-    for delivery in deliveries {
-        match tokio::time::timeout(Duration::from_secs(60), delivery).await {
-            Ok(Ok(Ok(_))) => {}
-            Ok(Ok(Err((e, _)))) => {
-                return refuse(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!("the broker did not take the events: {e}"),
-                );
-            }
-            _ => {
-                return refuse(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the broker did not acknowledge the events in time",
-                );
-            }
-        }
-    }
-    app.metrics.ingested.inc_by(lines.len() as u64);
+    app.metrics.ingested.inc_by(count);
     axum::Json(serde_json::json!({"success": true})).into_response()
+}
+
+/// Makes the events durable; the refusal to send when they could not be.
+async fn deliver(destination: &Destination, lines: Vec<(String, String)>) -> Result<(), Response> {
+    match destination {
+        #[cfg(feature = "kafka")]
+        Destination::Kafka { producer, topic } => {
+            // Queued all, then awaited all: the answer comes once every event
+            // of the request is acknowledged.
+            let mut deliveries = Vec::with_capacity(lines.len());
+            for (key, line) in &lines {
+                let record = FutureRecord::to(topic)
+                    .key(key.as_str())
+                    .payload(line.as_str());
+                match producer.send_result(record) {
+                    Ok(delivery) => deliveries.push(delivery),
+                    Err((e, _)) => {
+                        return Err(refuse(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            format!("cannot queue the events: {e}"),
+                        ));
+                    }
+                }
+            }
+            for delivery in deliveries {
+                match tokio::time::timeout(Duration::from_secs(60), delivery).await {
+                    Ok(Ok(Ok(_))) => {}
+                    Ok(Ok(Err((e, _)))) => {
+                        return Err(refuse(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            format!("the broker did not take the events: {e}"),
+                        ));
+                    }
+                    _ => {
+                        return Err(refuse(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "the broker did not acknowledge the events in time",
+                        ));
+                    }
+                }
+            }
+            Ok(())
+        }
+        Destination::Local(engine) => {
+            let (done, durable) = tokio::sync::oneshot::channel();
+            let batch = Batch {
+                lines: lines.into_iter().map(|(_, line)| line).collect(),
+                done,
+            };
+            if engine.try_send(batch).is_err() {
+                return Err(refuse(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the engine is busy or stopping; retry",
+                ));
+            }
+            match tokio::time::timeout(Duration::from_secs(60), durable).await {
+                Ok(Ok(Ok(()))) => Ok(()),
+                Ok(Ok(Err(e))) => Err(refuse(StatusCode::SERVICE_UNAVAILABLE, e)),
+                _ => Err(refuse(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the events were not committed in time",
+                )),
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -28,7 +28,6 @@ use super::ServeArgs;
 use super::changelog::{self, PartitionCheckpoint, Record, Restore};
 use super::http::{self, DecisionLabels, Metrics, PartitionLabels, ReasonLabels};
 use crate::cli::store::{self, Checkpoint, Store};
-use crate::cli::{Outcome, usage_error};
 use nudge::io::input::Reader;
 use nudge::io::output::write_decision;
 use nudge::ir::Program;
@@ -993,24 +992,7 @@ fn open_sink(topic: &Option<String>, file: &Option<PathBuf>) -> Result<Sink, Str
     Ok(Sink::Log)
 }
 
-pub fn serve(args: &ServeArgs, program: Arc<Program>) -> Outcome {
-    init_logs();
-    match serve_inner(args, program) {
-        Ok(()) => Outcome::Success,
-        Err(e) => usage_error(e),
-    }
-}
-
-fn init_logs() {
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .with_max_level(tracing::Level::INFO)
-        .try_init();
-}
-
-fn serve_inner(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
+pub fn serve(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
     let brokers = args.kafka.as_deref().unwrap_or_default();
     let topic = args.topic.clone().unwrap_or_default();
     let group = args.group.clone().unwrap_or_default();
@@ -1052,8 +1034,10 @@ fn serve_inner(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
             Some((
                 addr,
                 http::Ingest {
-                    producer,
-                    topic: topic.clone(),
+                    destination: http::Destination::Kafka {
+                        producer,
+                        topic: topic.clone(),
+                    },
                     write_key: args.write_key.clone(),
                     reader: Reader::new(Arc::clone(&program)),
                 },

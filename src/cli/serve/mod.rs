@@ -9,10 +9,10 @@
 
 #[cfg(feature = "kafka")]
 mod changelog;
-#[cfg(feature = "kafka")]
 mod http;
 #[cfg(feature = "kafka")]
 mod kafka;
+mod local;
 
 use crate::cli::Outcome;
 use nudge::runtime::time;
@@ -26,7 +26,7 @@ pub struct ServeArgs {
     pub policy: Vec<PathBuf>,
     /// Kafka bootstrap servers (`host:port,…`): consume `--topic` as a member
     /// of `--group`.
-    #[arg(long, required = true, requires_all = ["topic", "group"])]
+    #[arg(long, required_unless_present = "http", requires_all = ["topic", "group"])]
     pub kafka: Option<String>,
     /// The input topic: Segment-spec JSON messages keyed by profile id.
     #[arg(long)]
@@ -36,7 +36,7 @@ pub struct ServeArgs {
     pub group: Option<String>,
     /// Where decisions go: a topic, keyed by profile id, with the decision's
     /// `message_id` as a header.
-    #[arg(long, conflicts_with = "out", required_unless_present = "out")]
+    #[arg(long, conflicts_with = "out", required_unless_present_any = ["out", "http"])]
     pub out_topic: Option<String>,
     /// Where decisions go: a file, appended to.
     #[arg(long)]
@@ -137,24 +137,42 @@ pub fn run(args: ServeArgs) -> Outcome {
         Ok(p) => p,
         Err(outcome) => return outcome,
     };
-    #[cfg(feature = "kafka")]
-    {
-        kafka::serve(&args, program)
+    init_logs();
+    let result = if args.kafka.is_some() {
+        kafka(&args, program)
+    } else {
+        local::serve(&args, program)
+    };
+    match result {
+        Ok(()) => Outcome::Success,
+        Err(e) => crate::cli::usage_error(e),
     }
-    #[cfg(not(feature = "kafka"))]
-    {
-        let _ = program;
-        crate::cli::usage_error(
-            "this nudge was built without Kafka (the `kafka` feature): build it with `cargo build --release` on a machine with a C compiler and make",
-        )
-    }
+}
+
+/// Logs to stderr, one line per event worth a person's attention.
+fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .with_max_level(tracing::Level::INFO)
+        .try_init();
+}
+
+#[cfg(feature = "kafka")]
+fn kafka(args: &ServeArgs, program: std::sync::Arc<nudge::ir::Program>) -> Result<(), String> {
+    kafka::serve(args, program)
+}
+
+#[cfg(not(feature = "kafka"))]
+fn kafka(_: &ServeArgs, _: std::sync::Arc<nudge::ir::Program>) -> Result<(), String> {
+    Err("this nudge was built without Kafka (the `kafka` feature): build it with `cargo build --release` on a machine with a C compiler and make, or run the embedded service (--http with --state)".into())
 }
 
 /// The local state directory, locked for this process: the one named, or
 /// `nudge-GROUP` in the temporary directory (`nudge-GROUP.2`, `.3` … when
 /// another process on this machine holds it, so that several processes of one
 /// group can run here with no flag).
-#[cfg(feature = "kafka")]
 pub fn state_dir(
     named: Option<&std::path::Path>,
     group: &str,
@@ -227,7 +245,6 @@ mod tests {
         assert!(parse_duration("99999999999999w").is_err());
     }
 
-    #[cfg(feature = "kafka")]
     #[test]
     fn a_held_state_directory_is_not_shared() {
         let dir = std::env::temp_dir().join(format!("nudge-state-lock-{}", std::process::id()));
