@@ -25,24 +25,13 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{free_port, http};
+use support::{free_port, http, root, scratch, terminate};
 
 mod support;
 
 const PARTITIONS: i32 = 4;
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("nudge-kafka-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
 
 struct Broker {
     child: Child,
@@ -179,10 +168,14 @@ fn read_all(addr: &str, topic: &str, idle: Duration) -> Vec<Msg> {
     let mut out = Vec::new();
     let mut last = Instant::now();
     let deadline = Instant::now() + Duration::from_secs(120);
-    while last.elapsed() < idle {
+    // The first message may take a while on a loaded machine (a new client
+    // finds the partitions' leaders first).
+    let mut quiet = idle.max(Duration::from_secs(10));
+    while last.elapsed() < quiet {
         assert!(Instant::now() < deadline, "reading `{topic}` did not end");
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
             last = Instant::now();
+            quiet = idle;
             let message_id = m.headers().and_then(|h| {
                 h.iter()
                     .find(|h| h.key == "message_id")
@@ -271,25 +264,9 @@ impl Serve {
         }
     }
 
-    /// SIGTERM, and the exit status (within 30 s).
-    fn terminate(mut self) -> ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no exit within 30 s of SIGTERM:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+    /// SIGTERM, and the exit code (within 30 s).
+    fn terminate(mut self) -> Option<i32> {
+        terminate(&mut self.child)
     }
 }
 
@@ -437,7 +414,7 @@ fn a_killed_member_is_replaced_and_no_decision_is_lost_or_differs() {
     produce(&addr, "kill", rest);
     b.wait_holding(PARTITIONS as usize);
     let got = decided(&read_settled(&addr, "kill-decisions"));
-    assert_eq!(b.terminate().code(), Some(0));
+    assert_eq!(b.terminate(), Some(0));
     let (want, ticks) = expected(&addr, "kill", &dir);
     assert!(ticks > 0, "the live clock wrote ticks into the input");
     assert_eq!(
@@ -471,13 +448,13 @@ fn a_clean_restart_elsewhere_resumes_from_the_changelog_with_no_repeats_and_a_re
     one.wait_holding(PARTITIONS as usize);
     produce(&addr, "restart", first);
     read_settled(&addr, "restart-decisions");
-    assert_eq!(one.terminate().code(), Some(0));
+    assert_eq!(one.terminate(), Some(0));
     // Another local directory: the state comes from the changelog.
     produce(&addr, "restart", rest);
     let two = serve(&addr, "restart", "restart-group", &dir.join("two"), &[]);
     two.wait_holding(PARTITIONS as usize);
     let got = decided(&read_settled(&addr, "restart-decisions"));
-    assert_eq!(two.terminate().code(), Some(0));
+    assert_eq!(two.terminate(), Some(0));
     let (want, _) = expected(&addr, "restart", &dir);
     assert_eq!(
         got, want,
@@ -509,7 +486,7 @@ fn a_clean_restart_elsewhere_resumes_from_the_changelog_with_no_repeats_and_a_re
     );
     replay.wait_holding(PARTITIONS as usize);
     let replayed = decided(&read_settled(&addr, "replay-decisions"));
-    assert_eq!(replay.terminate().code(), Some(0));
+    assert_eq!(replay.terminate(), Some(0));
     assert_eq!(replayed, got);
     let dead = read_all(&addr, "restart-dead", Duration::from_secs(2));
     assert!(
@@ -727,7 +704,7 @@ fn http_ingest_answers_once_durable_and_metrics_are_served() {
         "{text}"
     );
     assert!(s["nudge_commit_seconds_count"] >= 1.0, "{text}");
-    assert_eq!(service.terminate().code(), Some(0));
+    assert_eq!(service.terminate(), Some(0));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -799,13 +776,51 @@ fn an_idle_partition_fires_its_timers_on_time_by_the_wall_clock() {
     };
     let fired = fired_ms / 1000;
     assert!(fired >= due + 300, "fired before wall time − lag passed it");
-    assert!(fired <= due + 300 + 5, "fired {} s late", fired - due - 300);
+    assert!(
+        fired <= due + 300 + 10,
+        "fired {} s late",
+        fired - due - 300
+    );
     let ticks: Vec<String> = read_all(&addr, "live", Duration::from_secs(1))
         .into_iter()
         .filter(|m| m.value.contains(r#""type":"tick""#))
         .map(|m| m.value)
         .collect();
     assert!(!ticks.is_empty(), "the advance is in the log as a tick");
-    assert_eq!(service.terminate().code(), Some(0));
+    assert_eq!(service.terminate(), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn sigterm_commits_and_leaves_the_group_so_the_others_take_over_at_once() {
+    let dir = scratch("leave");
+    let Some(broker) = broker(&dir) else { return };
+    let addr = broker.addr.clone();
+    create_topics(&addr, &["leave", "leave-decisions", "leave-dead"]);
+    // A member that vanished would be noticed only after 30 s.
+    let slow = [
+        "--kafka-config",
+        "session.timeout.ms=30000",
+        "--kafka-config",
+        "heartbeat.interval.ms=1000",
+    ];
+    let a = serve(&addr, "leave", "leave-group", &dir.join("a"), &slow);
+    let b = serve(&addr, "leave", "leave-group", &dir.join("b"), &slow);
+    a.wait_holding(1);
+    b.wait_holding(1);
+    produce(&addr, "leave", &retail_events());
+    std::thread::sleep(Duration::from_secs(1));
+    let left = Instant::now();
+    assert_eq!(a.terminate(), Some(0));
+    b.wait_holding(PARTITIONS as usize);
+    assert!(
+        left.elapsed() < Duration::from_secs(20),
+        "the survivor took {:?}: the member did not leave the group",
+        left.elapsed()
+    );
+    let got = decided(&read_settled(&addr, "leave-decisions"));
+    assert_eq!(b.terminate(), Some(0));
+    let (want, _) = expected(&addr, "leave", &dir);
+    assert_eq!(got, want, "a clean handover repeats nothing");
     let _ = std::fs::remove_dir_all(&dir);
 }

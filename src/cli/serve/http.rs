@@ -150,6 +150,22 @@ impl Metrics {
         out
     }
 
+    /// A partition's gauges, from its engine (after a commit).
+    pub fn engine_gauges(&self, partition: i32, engine: &nudge::runtime::Engine) {
+        let labels = PartitionLabels { partition };
+        self.timers
+            .get_or_create(&labels)
+            .set(engine.pending_timers() as i64);
+        self.profiles
+            .get_or_create(&labels)
+            .set(engine.profiles_held() as i64);
+        if let Some(clock) = engine.clock() {
+            self.clock_lag_seconds
+                .get_or_create(&labels)
+                .set(super::wall_seconds() - clock.div_euclid(nudge::runtime::time::SECOND));
+        }
+    }
+
     /// Forgets a partition's gauges (it moved to another process).
     #[cfg(feature = "kafka")]
     pub fn forget(&self, partition: i32) {

@@ -31,7 +31,7 @@ use crate::cli::store::{self, Checkpoint, Store};
 use nudge::io::input::Reader;
 use nudge::io::output::write_decision;
 use nudge::ir::Program;
-use nudge::runtime::{Decision, DecisionKind, Engine, time};
+use nudge::runtime::{Decision, DecisionKind, Engine};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -767,26 +767,9 @@ impl Worker {
         self.metrics
             .commit_seconds
             .observe(started.elapsed().as_secs_f64());
-        let wall = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
         for (p, _) in &checkpoints {
             if let Some(partition) = self.partitions.get(p) {
-                let labels = PartitionLabels { partition: *p };
-                self.metrics
-                    .timers
-                    .get_or_create(&labels)
-                    .set(partition.engine.pending_timers() as i64);
-                self.metrics
-                    .profiles
-                    .get_or_create(&labels)
-                    .set(partition.engine.profiles_held() as i64);
-                if let Some(clock) = partition.engine.clock() {
-                    self.metrics
-                        .clock_lag_seconds
-                        .get_or_create(&labels)
-                        .set(wall - clock.div_euclid(time::SECOND));
-                }
+                self.metrics.engine_gauges(*p, &partition.engine);
             }
         }
         self.held_changed();
@@ -812,27 +795,13 @@ impl Worker {
 
     /// Writes a tick into each partition with a timer due by wall time − lag.
     fn tick(&mut self) -> Result<(), String> {
-        let wall = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-        // Whole seconds: a tick is a line of the log a person may read.
-        let horizon = wall
-            .saturating_sub(self.args.lag / time::SECOND)
-            .saturating_mul(time::SECOND);
         for (&p, partition) in &mut self.partitions {
-            if partition.tick_pending
-                || partition.engine.clock().is_some_and(|c| c >= horizon)
-                || partition
-                    .engine
-                    .next_due(horizon)
-                    .is_none_or(|at| at > horizon)
-            {
+            if partition.tick_pending {
                 continue;
             }
-            let line = format!(
-                r#"{{"type":"tick","timestamp":"{}"}}"#,
-                time::rfc3339(horizon)
-            );
+            let Some(line) = super::due_tick(&partition.engine, self.args.lag) else {
+                continue;
+            };
             send(
                 &self.producer,
                 BaseRecord::to(self.args.topic.as_str())

@@ -15,7 +15,7 @@ use crate::cli::run::{self, Output};
 use crate::cli::store::{self, Checkpoint, InputMark, Store};
 use nudge::io::input::Reader;
 use nudge::ir::Program;
-use nudge::runtime::{Engine, time};
+use nudge::runtime::Engine;
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
@@ -111,37 +111,19 @@ impl Local {
         self.metrics
             .commit_seconds
             .observe(started.elapsed().as_secs_f64());
-        let labels = http::PartitionLabels { partition: 0 };
-        self.metrics
-            .timers
-            .get_or_create(&labels)
-            .set(self.engine.pending_timers() as i64);
-        self.metrics
-            .profiles
-            .get_or_create(&labels)
-            .set(self.engine.profiles_held() as i64);
+        self.metrics.engine_gauges(0, &self.engine);
         Ok(())
     }
 
     /// A tick into the journal when a timer is due by wall time − lag.
     fn tick(&mut self) -> Result<(), String> {
-        let wall = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-        let horizon = wall
-            .saturating_sub(self.lag / time::SECOND)
-            .saturating_mul(time::SECOND);
-        if self.engine.clock().is_some_and(|c| c >= horizon)
-            || self.engine.next_due(horizon).is_none_or(|at| at > horizon)
-        {
-            return Ok(());
+        match super::due_tick(&self.engine, self.lag) {
+            Some(line) => {
+                self.metrics.ticks.inc();
+                self.take(&line)
+            }
+            None => Ok(()),
         }
-        let line = format!(
-            r#"{{"type":"tick","timestamp":"{}"}}"#,
-            time::rfc3339(horizon)
-        );
-        self.metrics.ticks.inc();
-        self.take(&line)
     }
 }
 

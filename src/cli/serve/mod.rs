@@ -98,6 +98,31 @@ pub enum Evaluator {
     Interp,
 }
 
+/// Seconds since the epoch by the wall clock.
+fn wall_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// The live clock (LANGUAGE.md §7.2): the tick line to write when the
+/// engine has a timer due by wall time − `lag` (nanoseconds) and its clock is
+/// behind that; `None` when nothing would fire. Whole seconds: a tick is a
+/// line of the log a person may read.
+fn due_tick(engine: &nudge::runtime::Engine, lag: i64) -> Option<String> {
+    let horizon = wall_seconds()
+        .saturating_sub(lag / time::SECOND)
+        .saturating_mul(time::SECOND);
+    let behind = engine.clock().is_none_or(|c| c < horizon);
+    let due = engine.next_due(horizon).is_some_and(|at| at <= horizon);
+    (behind && due).then(|| {
+        format!(
+            r#"{{"type":"tick","timestamp":"{}"}}"#,
+            time::rfc3339(horizon)
+        )
+    })
+}
+
 /// `90s`, `5m`, `1h`, `2d`, `500ms`: a whole number and a unit.
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
