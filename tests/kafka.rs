@@ -36,6 +36,7 @@ const PARTITIONS: i32 = 4;
 struct Broker {
     child: Child,
     addr: String,
+    _turn: std::sync::MutexGuard<'static, ()>,
 }
 
 impl Drop for Broker {
@@ -44,6 +45,11 @@ impl Drop for Broker {
         let _ = self.child.wait();
     }
 }
+
+/// The tests here run one at a time: each starts a broker and several
+/// services, and the timing ones (a takeover, a timer on the wall clock) must
+/// not share two cores with the others.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// A broker of our own, or `None` (the test skips, loudly) without the binary.
 fn broker(dir: &Path) -> Option<Broker> {
@@ -57,10 +63,10 @@ fn broker(dir: &Path) -> Option<Broker> {
         );
         return None;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
+    let turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let port = free_port();
     let url = format!("tcp://127.0.0.1:{port}");
     let log = std::fs::File::create(dir.join("broker.log")).expect("broker log");
     let child = Command::new(&bin)
@@ -79,6 +85,7 @@ fn broker(dir: &Path) -> Option<Broker> {
     let broker = Broker {
         child,
         addr: format!("127.0.0.1:{port}"),
+        _turn: turn,
     };
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(&broker.addr).is_err() {

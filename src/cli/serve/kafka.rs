@@ -868,6 +868,10 @@ fn hostname() -> String {
 fn config(brokers: &str, extra: &[(String, String)]) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", brokers);
+    // A dead member's partitions move after 10 s rather than librdkafka's
+    // 45 s: a journey's decisions wait that long. `--kafka-config` overrides.
+    c.set("session.timeout.ms", "10000");
+    c.set("heartbeat.interval.ms", "3000");
     for (k, v) in extra {
         c.set(k, v);
     }
