@@ -232,7 +232,11 @@ fn serve(addr: &str, input: &str, group: &str, state: &Path, extra: &[&str]) -> 
         .args(["serve", "--policy"])
         .arg(root().join("examples/retail"))
         .args(["--kafka", addr, "--topic", input, "--group", group])
-        .args(["--out-topic", &format!("{input}-decisions")])
+        .args(if extra.contains(&"--out-topic") {
+            vec![]
+        } else {
+            vec!["--out-topic".to_string(), format!("{input}-decisions")]
+        })
         .args(["--dead-letter-topic", &format!("{input}-dead")])
         .arg("--state")
         .arg(state)
@@ -301,8 +305,14 @@ fn profile_of(line: &str) -> String {
 
 /// `nudge run` over each partition of `topic` as it holds them (ticks
 /// included), decisions grouped by profile.
-fn expected(addr: &str, topic: &str, dir: &Path) -> (PerProfile, usize) {
-    let messages = read_all(addr, topic, Duration::from_secs(3));
+/// (Ticks another group wrote into the topic are not the group's clock, and
+/// are left out, as the service leaves them out.)
+fn expected(addr: &str, topic: &str, group: &str, dir: &Path) -> (PerProfile, usize) {
+    let own = format!(r#""group":"{group}""#);
+    let messages: Vec<Msg> = read_all(addr, topic, Duration::from_secs(3))
+        .into_iter()
+        .filter(|m| !m.value.contains(r#""type":"tick""#) || m.value.contains(&own))
+        .collect();
     let ticks = messages
         .iter()
         .filter(|m| m.value.contains(r#""type":"tick""#))
@@ -422,7 +432,7 @@ fn a_killed_member_is_replaced_and_no_decision_is_lost_or_differs() {
     b.wait_holding(PARTITIONS as usize);
     let got = decided(&read_settled(&addr, "kill-decisions"));
     assert_eq!(b.terminate(), Some(0));
-    let (want, ticks) = expected(&addr, "kill", &dir);
+    let (want, ticks) = expected(&addr, "kill", "kill-group", &dir);
     assert!(ticks > 0, "the live clock wrote ticks into the input");
     assert_eq!(
         got.keys().collect::<Vec<_>>(),
@@ -462,7 +472,7 @@ fn a_clean_restart_elsewhere_resumes_from_the_changelog_with_no_repeats_and_a_re
     two.wait_holding(PARTITIONS as usize);
     let got = decided(&read_settled(&addr, "restart-decisions"));
     assert_eq!(two.terminate(), Some(0));
-    let (want, _) = expected(&addr, "restart", &dir);
+    let (want, _) = expected(&addr, "restart", "restart-group", &dir);
     assert_eq!(
         got, want,
         "no decision lost, repeated or different across a clean restart"
@@ -484,17 +494,38 @@ fn a_clean_restart_elsewhere_resumes_from_the_changelog_with_no_repeats_and_a_re
         p.poll(Duration::ZERO);
     }
     p.flush(Duration::from_secs(30)).expect("delivered");
+    // The same group, its ticks those of the log: a replay elsewhere.
     let replay = serve(
         &addr,
         "replay",
-        "replay-group",
+        "restart-group",
         &dir.join("replay"),
-        &["--lag", "36500d"],
+        &["--lag", "36500d", "--changelog-topic", "replay-changelog"],
     );
     replay.wait_holding(PARTITIONS as usize);
     let replayed = decided(&read_settled(&addr, "replay-decisions"));
     assert_eq!(replay.terminate(), Some(0));
     assert_eq!(replayed, got);
+
+    // A second deployment on the same topic (another group, no clock of its
+    // own here) is not moved by the first one's ticks.
+    create_topics(&addr, &["other-decisions"]);
+    let other = serve(
+        &addr,
+        "restart",
+        "other-group",
+        &dir.join("other"),
+        &["--lag", "36500d", "--out-topic", "other-decisions"],
+    );
+    other.wait_holding(PARTITIONS as usize);
+    let theirs = decided(&read_settled(&addr, "other-decisions"));
+    assert_eq!(other.terminate(), Some(0));
+    let (unticked, _) = expected(&addr, "restart", "other-group", &dir);
+    assert_eq!(theirs, unticked);
+    assert_ne!(
+        theirs, got,
+        "the first group's ticks fired timers the second does not see"
+    );
     let dead = read_all(&addr, "restart-dead", Duration::from_secs(2));
     assert!(
         dead.iter().any(|m| m.value.contains(r#""reason""#)),
@@ -827,7 +858,7 @@ fn sigterm_commits_and_leaves_the_group_so_the_others_take_over_at_once() {
     );
     let got = decided(&read_settled(&addr, "leave-decisions"));
     assert_eq!(b.terminate(), Some(0));
-    let (want, _) = expected(&addr, "leave", &dir);
+    let (want, _) = expected(&addr, "leave", "leave-group", &dir);
     assert_eq!(got, want, "a clean handover repeats nothing");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -311,6 +311,7 @@ struct Worker {
 #[derive(Clone)]
 struct Settings {
     topic: String,
+    group: String,
     changelog: String,
     state: PathBuf,
     lag: i64,
@@ -579,8 +580,15 @@ impl Worker {
                 .map_err(|d| d.0)
         });
         match parsed {
-            Ok((event, _)) => {
+            Ok((event, line)) => {
                 if matches!(event.body, nudge::runtime::Body::Tick) {
+                    // Another group's tick (a second deployment on this
+                    // topic) is not this one's clock: no effect at all.
+                    if let Some(other) = tick_group(line)
+                        && other != self.args.group
+                    {
+                        return;
+                    }
                     partition.tick_pending = false;
                 }
                 partition.engine.process(event, &mut self.decisions);
@@ -799,7 +807,9 @@ impl Worker {
             if partition.tick_pending {
                 continue;
             }
-            let Some(line) = super::due_tick(&partition.engine, self.args.lag) else {
+            let Some(line) =
+                super::due_tick(&partition.engine, self.args.lag, Some(&self.args.group))
+            else {
                 continue;
             };
             send(
@@ -813,6 +823,18 @@ impl Worker {
         }
         Ok(())
     }
+}
+
+/// The group a tick line names, if any.
+fn tick_group(line: &str) -> Option<String> {
+    if !line.contains("\"group\"") {
+        return None;
+    }
+    serde_json::from_str::<serde_json::Value>(line)
+        .ok()?
+        .get("group")?
+        .as_str()
+        .map(str::to_string)
 }
 
 fn changelog_record<'a>(topic: &'a str, p: i32, r: &'a Record) -> BaseRecord<'a, [u8], [u8]> {
@@ -1043,6 +1065,7 @@ pub fn serve(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
 
     let settings = Settings {
         topic: topic.clone(),
+        group: group.clone(),
         changelog,
         state,
         lag: i64::try_from(args.lag.as_nanos()).unwrap_or(i64::MAX),

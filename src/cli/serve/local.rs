@@ -117,7 +117,7 @@ impl Local {
 
     /// A tick into the journal when a timer is due by wall time − lag.
     fn tick(&mut self) -> Result<(), String> {
-        match super::due_tick(&self.engine, self.lag) {
+        match super::due_tick(&self.engine, self.lag, None) {
             Some(line) => {
                 self.metrics.ticks.inc();
                 self.take(&line)

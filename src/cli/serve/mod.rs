@@ -108,18 +108,26 @@ fn wall_seconds() -> i64 {
 /// The live clock (LANGUAGE.md §7.2): the tick line to write when the
 /// engine has a timer due by wall time − `lag` (nanoseconds) and its clock is
 /// behind that; `None` when nothing would fire. Whole seconds: a tick is a
-/// line of the log a person may read.
-fn due_tick(engine: &nudge::runtime::Engine, lag: i64) -> Option<String> {
+/// line of the log a person may read. A service sharing its input topic with
+/// other groups names its group in its ticks (`"group"`), so that each
+/// applies only its own.
+fn due_tick(engine: &nudge::runtime::Engine, lag: i64, group: Option<&str>) -> Option<String> {
     let horizon = wall_seconds()
         .saturating_sub(lag / time::SECOND)
         .saturating_mul(time::SECOND);
     let behind = engine.clock().is_none_or(|c| c < horizon);
     let due = engine.next_due(horizon).is_some_and(|at| at <= horizon);
     (behind && due).then(|| {
-        format!(
-            r#"{{"type":"tick","timestamp":"{}"}}"#,
+        let mut line = format!(
+            r#"{{"type":"tick","timestamp":"{}""#,
             time::rfc3339(horizon)
-        )
+        );
+        if let Some(g) = group {
+            line.push_str(r#","group":"#);
+            line.push_str(&serde_json::Value::from(g).to_string());
+        }
+        line.push('}');
+        line
     })
 }
 
