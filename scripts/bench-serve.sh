@@ -2,7 +2,7 @@
 # `nudge serve` throughput, measured in one run beside `nudge run` over the
 # same events and beside the broker's own rates (BENCHMARKS.md, "serve").
 #
-#   scripts/bench-serve.sh            (EVENTS=1000000 PROFILES=100000 by default)
+#   scripts/bench-serve.sh            (EVENTS=1000000 PROFILES=10000 by default)
 #
 # Prints: nudge run's rate; the broker's produce and consume rates; one
 # `nudge serve` on a 1-partition topic (one partition worker); one process
@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EVENTS=${EVENTS:-1000000}
-PROFILES=${PROFILES:-100000}
+PROFILES=${PROFILES:-10000}
 work=$(mktemp -d /tmp/nudge-bench-serve.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2> /dev/null || true; done; rm -rf "$work"; }
@@ -36,6 +36,10 @@ t0=$(now)
 "$nudge" run --policy examples/retail --events "$work/events.ndjson" > /dev/null 2> /dev/null
 t1=$(now)
 echo "nudge run                         $(rate "$n" "$t0" "$t1") events/s"
+t0=$(now)
+"$nudge" run --policy examples/retail --events "$work/events.ndjson" --state "$work/run-state" > "$work/run-state.out" 2> /dev/null
+t1=$(now)
+echo "nudge run --state                 $(rate "$n" "$t0" "$t1") events/s"
 
 "$load" produce "$broker" one 1 "$work/events.ndjson" | sed 's/^/broker: /'
 "$load" consume "$broker" one 1 "$n" | sed 's/^/broker: /'

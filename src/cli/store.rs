@@ -76,6 +76,9 @@ pub struct Store {
     /// a commit into a file that was removed or replaced would be lost.
     path: PathBuf,
     identity: Option<(u64, u64)>,
+    /// Whether a commit is synced before it returns (`false` for a cache
+    /// whose truth is elsewhere: `nudge serve`'s changelog).
+    durable: bool,
 }
 
 /// The (device, inode) of a file, to tell whether a path still names it.
@@ -219,6 +222,7 @@ impl Store {
             db: Arc::new(db),
             identity: file_identity(&path),
             path: path.clone(),
+            durable: true,
         };
         let checkpoint = store.checkpoint()?;
         if let Some(c) = &checkpoint {
@@ -398,6 +402,14 @@ impl Store {
         })
     }
 
+    /// Commits are not synced: the store is a cache rebuilt from elsewhere
+    /// after a crash (`nudge serve` rebuilds it from the changelog whenever a
+    /// partition is assigned), so it need not pay an fsync per commit.
+    #[cfg(feature = "kafka")]
+    pub fn set_cache(&mut self) {
+        self.durable = false;
+    }
+
     /// Writes the changes and the checkpoint in one durable transaction.
     pub fn commit(&self, changes: Changes<'_>, checkpoint: &Checkpoint) -> Result<(), StoreError> {
         // A store whose file was removed or replaced under us would take the
@@ -420,8 +432,12 @@ impl Store {
             .db
             .begin_write()
             .map_err(|e| err("cannot write the state", e))?;
-        txn.set_durability(Durability::Immediate)
-            .map_err(|e| err("cannot write the state", e))?;
+        txn.set_durability(if self.durable {
+            Durability::Immediate
+        } else {
+            Durability::None
+        })
+        .map_err(|e| err("cannot write the state", e))?;
         {
             let mut profiles = txn
                 .open_table(PROFILES)

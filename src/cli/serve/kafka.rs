@@ -520,8 +520,9 @@ impl Worker {
             )
             .map_err(|e| e.0)?;
         drop(fresh);
-        let (store, mut engine, _) =
+        let (mut store, mut engine, _) =
             Store::open(&dir, &self.program, store::DEFAULT_CACHE_MIB).map_err(|e| e.0)?;
+        store.set_cache();
         engine.set_explain(self.args.explain);
         if let Some(jit) = &self.jit {
             engine.use_jit(Rc::clone(jit));
