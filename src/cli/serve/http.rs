@@ -629,6 +629,68 @@ mod tests {
         assert!(calls(b"{", Some("track"), t).is_err());
     }
 
+    fn app(destination: Destination) -> App {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/retail");
+        let sources = crate::cli::load::load(&[root])
+            .map_err(|e| e.0)
+            .expect("the retail set loads");
+        let analysis = nudge::analyze(&sources);
+        let program = nudge::ir::lower(&analysis.modules).expect("lowers");
+        App {
+            metrics: Arc::new(Metrics::new()),
+            ingest: Some(Arc::new(Ingest {
+                destination,
+                write_key: None,
+                reader: Reader::new(Arc::new(program)),
+            })),
+        }
+    }
+
+    fn status(app: &App) -> StatusCode {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime");
+        let body = Bytes::from_static(br#"{"userId":"u","traits":{"first_name":"Ada"}}"#);
+        runtime
+            .block_on(ingest(
+                State(app.clone()),
+                HeaderMap::new(),
+                body,
+                Some("identify"),
+            ))
+            .status()
+    }
+
+    /// The local engine's answers, one per batch, from a thread of its own.
+    fn engine(answer: Result<(), String>) -> Destination {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(4);
+        std::thread::spawn(move || {
+            while let Ok(batch) = rx.recv() {
+                assert_eq!(batch.lines.len(), 1);
+                let _ = batch.done.send(answer.clone());
+            }
+        });
+        Destination::Local(tx)
+    }
+
+    #[test]
+    fn ingest_answers_only_what_the_engine_committed() {
+        assert_eq!(status(&app(engine(Ok(())))), StatusCode::OK);
+        let failing = app(engine(Err("cannot write the journal: disk full".into())));
+        assert_eq!(status(&failing), StatusCode::SERVICE_UNAVAILABLE);
+        let stopping = app(engine(Ok(())));
+        stopping.metrics.stopping.store(true, Ordering::Relaxed);
+        assert_eq!(status(&stopping), StatusCode::SERVICE_UNAVAILABLE);
+        // A queue the engine does not drain: refused at once, not held.
+        let (tx, _rx) = std::sync::mpsc::sync_channel::<Batch>(0);
+        assert_eq!(
+            status(&app(Destination::Local(tx))),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(stopping.metrics.ingested.get(), 0);
+    }
+
     #[test]
     fn the_write_key_is_basic_auth_user() {
         use base64::Engine as _;
