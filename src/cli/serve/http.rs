@@ -181,6 +181,31 @@ impl Metrics {
     }
 }
 
+/// The decision counters of one engine thread by kind and journey, each
+/// found in the registry once (a label set is two strings to build).
+#[derive(Default)]
+pub struct DecisionCounters {
+    found: std::collections::HashMap<(&'static str, std::rc::Rc<str>), Counter>,
+}
+
+impl DecisionCounters {
+    pub fn count(&mut self, metrics: &Metrics, d: &nudge::runtime::Decision) {
+        let kind = d.kind.name();
+        self.found
+            .entry((kind, std::rc::Rc::clone(&d.journey)))
+            .or_insert_with(|| {
+                metrics
+                    .decisions
+                    .get_or_create(&DecisionLabels {
+                        kind: kind.to_string(),
+                        journey: d.journey.to_string(),
+                    })
+                    .clone()
+            })
+            .inc();
+    }
+}
+
 /// A short, bounded label for a dead-letter reason: its words before any
 /// detail (`not JSON: EOF while…` → `not JSON`), with what it quotes from the
 /// input elided (`unknown consent topic `x`` → `unknown consent topic `…``),

@@ -26,7 +26,7 @@
 
 use super::ServeArgs;
 use super::changelog::{self, PartitionCheckpoint, Record, Restore};
-use super::http::{self, DecisionLabels, Metrics, PartitionLabels, ReasonLabels};
+use super::http::{self, Metrics, PartitionLabels, ReasonLabels};
 use crate::cli::store::{self, Checkpoint, Store};
 use nudge::io::input::Reader;
 use nudge::io::output::write_decision;
@@ -301,10 +301,7 @@ struct Worker {
     last_commit: Instant,
     metrics: Arc<Metrics>,
     /// The decision counters by kind and journey, found once each.
-    decision_counters: std::collections::HashMap<
-        (&'static str, Rc<str>),
-        prometheus_client::metrics::counter::Counter,
-    >,
+    decision_counters: http::DecisionCounters,
 }
 
 /// What the workers keep of the arguments.
@@ -324,10 +321,6 @@ impl Worker {
     fn fail(&mut self, message: String) {
         self.shared.fail(message.clone());
         self.fatal.get_or_insert(message);
-    }
-
-    fn send(&self, record: BaseRecord<'_, [u8], [u8]>) -> Result<(), String> {
-        send(&self.producer, record)
     }
 
     /// Restores newly assigned partitions; each one's next offset.
@@ -449,7 +442,10 @@ impl Worker {
                 .unwrap_or(0)
         );
         let marker = changelog::marker(nonce.as_bytes());
-        self.send(changelog_record(&self.args.changelog, p, &marker))?;
+        send(
+            &self.producer,
+            changelog_record(&self.args.changelog, p, &marker),
+        )?;
         flush(&self.producer)?;
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(&self.args.changelog, p, Offset::Beginning)
@@ -502,7 +498,7 @@ impl Worker {
             .checkpoint
             .as_ref()
             .map(|c| c.state.clone())
-            .unwrap_or_else(|| self.checkpoint_state(None, None));
+            .unwrap_or_else(|| state_checkpoint(&self.program, None, None));
         fresh
             .0
             .import(
@@ -539,22 +535,6 @@ impl Worker {
             uncommitted: 0,
             tick_pending: false,
         })
-    }
-
-    fn checkpoint_state(
-        &self,
-        clock: Option<i64>,
-        firing: Option<nudge::runtime::Paused>,
-    ) -> Checkpoint {
-        Checkpoint {
-            format: store::FORMAT.to_string(),
-            fingerprint: self.program.fingerprint(),
-            clock,
-            input: None,
-            out: None,
-            dead_letter: None,
-            firing,
-        }
     }
 
     /// Applies one input message.
@@ -621,20 +601,7 @@ impl Worker {
     /// Hands the decisions made so far to the sink.
     fn emit(&mut self) -> Result<(), String> {
         for d in self.decisions.drain(..) {
-            let kind = d.kind.name();
-            let metrics = &self.metrics;
-            self.decision_counters
-                .entry((kind, Rc::clone(&d.journey)))
-                .or_insert_with(|| {
-                    metrics
-                        .decisions
-                        .get_or_create(&DecisionLabels {
-                            kind: kind.to_string(),
-                            journey: d.journey.to_string(),
-                        })
-                        .clone()
-                })
-                .inc();
+            self.decision_counters.count(&self.metrics, &d);
             self.text.clear();
             write_decision(&d, &mut self.text);
             match &mut self.out {
@@ -722,15 +689,7 @@ impl Worker {
             for r in &records {
                 send(&self.producer, changelog_record(&self.args.changelog, p, r))?;
             }
-            let state = Checkpoint {
-                format: store::FORMAT.to_string(),
-                fingerprint: self.program.fingerprint(),
-                clock: changes.clock,
-                input: None,
-                out: None,
-                dead_letter: None,
-                firing: changes.paused.take(),
-            };
+            let state = state_checkpoint(&self.program, changes.clock, changes.paused.take());
             checkpoints.push((
                 p,
                 PartitionCheckpoint {
@@ -823,6 +782,24 @@ impl Worker {
             self.metrics.ticks.inc();
         }
         Ok(())
+    }
+}
+
+/// A partition's state checkpoint (no input file or outputs: the changelog's
+/// checkpoint record carries the offset).
+fn state_checkpoint(
+    program: &Program,
+    clock: Option<i64>,
+    firing: Option<nudge::runtime::Paused>,
+) -> Checkpoint {
+    Checkpoint {
+        format: store::FORMAT.to_string(),
+        fingerprint: program.fingerprint(),
+        clock,
+        input: None,
+        out: None,
+        dead_letter: None,
+        firing,
     }
 }
 
@@ -1137,7 +1114,7 @@ pub fn serve(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
                     shared,
                     last_commit: Instant::now(),
                     metrics,
-                    decision_counters: std::collections::HashMap::new(),
+                    decision_counters: http::DecisionCounters::default(),
                 };
                 worker.run(rx);
             })

@@ -36,6 +36,7 @@ struct Local {
     decisions: Vec<nudge::runtime::Decision>,
     lag: i64,
     metrics: Arc<Metrics>,
+    decision_counters: http::DecisionCounters,
     /// Applied since the last commit.
     uncommitted: u64,
 }
@@ -61,13 +62,7 @@ impl Local {
             Ok(event) => {
                 self.engine.process(event, &mut self.decisions);
                 for d in &self.decisions {
-                    self.metrics
-                        .decisions
-                        .get_or_create(&http::DecisionLabels {
-                            kind: d.kind.name().to_string(),
-                            journey: d.journey.to_string(),
-                        })
-                        .inc();
+                    self.decision_counters.count(&self.metrics, d);
                 }
                 run::write_all(&mut self.out, &mut self.decisions)
                     .map_err(|e| format!("cannot write decisions: {e}"))
@@ -217,6 +212,7 @@ pub fn serve(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
         decisions: Vec::new(),
         lag: i64::try_from(args.lag.as_nanos()).unwrap_or(i64::MAX),
         metrics: Arc::clone(&metrics),
+        decision_counters: http::DecisionCounters::default(),
         uncommitted: 0,
     };
     // Journal lines after the last commit were durable but not answered:
