@@ -23,14 +23,18 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 #[derive(clap::Args)]
 pub struct DiffArgs {
     /// The current policy set (files or directories).
-    #[arg(long, num_args = 1.., required = true)]
+    #[arg(long, num_args = 1.., required_unless_present = "state")]
     policy: Vec<PathBuf>,
     /// The proposed policy set.
     #[arg(long, num_args = 1.., required = true)]
     against: Vec<PathBuf>,
     /// Newline-delimited Segment-spec JSON events; `-` for stdin.
-    #[arg(long)]
-    events: String,
+    #[arg(long, required_unless_present = "state")]
+    events: Option<String>,
+    /// (1.1) A `run --state` directory: print what applying `--against` to it
+    /// would change (LANGUAGE.md §7.7), without applying it.
+    #[arg(long, conflicts_with_all = ["policy", "events"])]
+    state: Option<PathBuf>,
     /// Output format: `markdown` is for a pull request's job summary
     /// (`$GITHUB_STEP_SUMMARY`).
     #[arg(long, value_enum, default_value_t = Format::Human)]
@@ -254,6 +258,57 @@ impl Comparison {
     }
 }
 
+/// (1.1) `nudge diff --state DIR --against NEW`: the upgrade summary of
+/// LANGUAGE.md §7.7 for the store in `dir`; exit 1 when something would
+/// change, as for the other form.
+fn upgrade_summary(dir: &std::path::Path, against: &[PathBuf], format: Format) -> Outcome {
+    let program = match super::program(against) {
+        Ok(p) => p,
+        Err(Outcome::PolicyErrors) => {
+            eprintln!(
+                "error: the proposed policy set (--against) has errors; nothing was compared"
+            );
+            return Outcome::UsageOrIo;
+        }
+        Err(other) => return other,
+    };
+    let summary = match crate::cli::store::Store::upgrade_summary(dir, &program) {
+        Ok(s) => s,
+        Err(e) => return usage_error(e.0),
+    };
+    let text = match format {
+        Format::Json => {
+            let value = serde_json::json!({
+                "state": dir.display().to_string(),
+                "changed": summary.is_some(),
+                "summary": summary,
+            });
+            format!("{value}\n")
+        }
+        Format::Human => match &summary {
+            None => format!(
+                "`{}` runs this policy set: nothing would change\n",
+                dir.display()
+            ),
+            Some(s) => format!(
+                "applying the policy set to `{}` would change (LANGUAGE.md §7.7):\n{s}",
+                dir.display()
+            ),
+        },
+        Format::Markdown => match &summary {
+            None => format!(
+                "`{}` runs this policy set: nothing would change.\n",
+                dir.display()
+            ),
+            Some(s) => format!("### Upgrade of `{}`\n\n```\n{s}```\n", dir.display()),
+        },
+    };
+    match super::print_out(&text) {
+        Outcome::Success if summary.is_some() => Outcome::PolicyErrors,
+        other => other,
+    }
+}
+
 pub fn run(args: DiffArgs) -> Outcome {
     // A policy error in either set is exit 2 here (CLI.md): 1 means "differs".
     let program = |paths: &[PathBuf], which: &str| match super::program(paths) {
@@ -264,6 +319,12 @@ pub fn run(args: DiffArgs) -> Outcome {
         }
         Err(other) => Err(other),
     };
+    if let Some(dir) = &args.state {
+        return upgrade_summary(dir, &args.against, args.format);
+    }
+    let Some(events) = args.events.as_deref() else {
+        return usage_error("--events is required without --state");
+    };
     let before = match program(&args.policy, "current (--policy)") {
         Ok(p) => p,
         Err(outcome) => return outcome,
@@ -272,12 +333,12 @@ pub fn run(args: DiffArgs) -> Outcome {
         Ok(p) => p,
         Err(outcome) => return outcome,
     };
-    let input: Box<dyn BufRead> = if args.events == "-" {
+    let input: Box<dyn BufRead> = if events == "-" {
         Box::new(BufReader::new(std::io::stdin().lock()))
     } else {
-        match std::fs::File::open(&args.events) {
+        match std::fs::File::open(events) {
             Ok(f) => Box::new(BufReader::with_capacity(1 << 16, f)),
-            Err(e) => return usage_error(format!("cannot read `{}`: {e}", args.events)),
+            Err(e) => return usage_error(format!("cannot read `{events}`: {e}")),
         }
     };
     // Two chunks in flight per version: each works while the other and the

@@ -79,7 +79,14 @@ pub struct Store {
     /// Whether a commit is synced before it returns (`false` for a cache
     /// whose truth is elsewhere: `nudge serve`'s changelog).
     durable: bool,
+    /// (1.1) The policy set, encoded, while the store does not record it yet:
+    /// written with the next commit, so that a later run given another set
+    /// can say what would change (LANGUAGE.md §7.7).
+    unrecorded: RefCell<Option<Vec<u8>>>,
 }
+
+/// (1.1) Where the store records the lowered policy set it runs (postcard).
+const PROGRAM: &str = "program";
 
 /// The (device, inode) of a file, to tell whether a path still names it.
 fn file_identity(path: &Path) -> Option<(u64, u64)> {
@@ -223,6 +230,7 @@ impl Store {
             identity: file_identity(&path),
             path: path.clone(),
             durable: true,
+            unrecorded: RefCell::new(None),
         };
         let checkpoint = store.checkpoint()?;
         if let Some(c) = &checkpoint {
@@ -234,11 +242,23 @@ impl Store {
                 )));
             }
             if c.fingerprint != program.fingerprint() {
+                let changes = match store.recorded()? {
+                    Some((old, active)) => format!(
+                        ":\n{}",
+                        nudge::ir::versions::summarize(&old, program, &active)
+                    ),
+                    None => " (it was written by an earlier nudge, which did not record its policy set, so what changed cannot be shown); ".to_string(),
+                };
                 return Err(StoreError(format!(
-                    "the state in `{}` was written for a different policy set; run the policy set it was written for, or use a new --state directory",
+                    "the state in `{}` was written for a different policy set{changes}applying a new policy set to a running store (`--upgrade`, LANGUAGE.md §7.7) is not available in this version of nudge; run the policy set it was written for, or use a new --state directory",
                     dir.display()
                 )));
             }
+        }
+        if store.recorded_bytes()?.is_none() {
+            let bytes = postcard::to_allocvec(program.as_ref())
+                .map_err(|e| err("cannot encode the policy set", e))?;
+            *store.unrecorded.borrow_mut() = Some(bytes);
         }
         let engine = store.load(
             program,
@@ -246,6 +266,110 @@ impl Store {
             checkpoint.as_ref().and_then(|c| c.firing.clone()),
         )?;
         Ok((store, engine, checkpoint))
+    }
+
+    /// (1.1) What applying `program` to the store in `dir` would change
+    /// (LANGUAGE.md §7.7), read without writing anything: `None` when the
+    /// store runs this very policy set.
+    pub fn upgrade_summary(
+        dir: &Path,
+        program: &Program,
+    ) -> Result<Option<nudge::ir::versions::Summary>, StoreError> {
+        let path = dir.join("state.redb");
+        if !path.is_file() {
+            return Err(StoreError(format!(
+                "`{}` holds no state store (no `state.redb`)",
+                dir.display()
+            )));
+        }
+        guarded(&path, || {
+            let db = redb::Builder::new().open(&path).map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => StoreError(format!(
+                    "the state store `{}` is in use by a running nudge; compare again once it has stopped",
+                    path.display()
+                )),
+                e => StoreError(format!(
+                    "`{}` is not a Nudge state store, or it is damaged ({e})",
+                    path.display()
+                )),
+            })?;
+            let store = Store {
+                db: Arc::new(db),
+                identity: None,
+                path: path.clone(),
+                durable: false,
+                unrecorded: RefCell::new(None),
+            };
+            if store
+                .checkpoint()?
+                .is_some_and(|c| c.fingerprint == program.fingerprint())
+            {
+                return Ok(None);
+            }
+            match store.recorded()? {
+                Some((old, active)) => {
+                    Ok(Some(nudge::ir::versions::summarize(&old, program, &active)))
+                }
+                None => Err(StoreError(format!(
+                    "the state in `{}` was written by an earlier nudge, which did not record its policy set: what would change cannot be shown",
+                    dir.display()
+                ))),
+            }
+        })
+    }
+
+    /// The encoded policy set the store records, if it records one.
+    fn recorded_bytes(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|e| err("cannot read the state", e))?;
+        let table = match txn.open_table(META) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(err("cannot read the state", e)),
+        };
+        let bytes = table
+            .get(PROGRAM)
+            .map_err(|e| err("cannot read the state", e))?;
+        Ok(bytes.map(|b| b.value().to_vec()))
+    }
+
+    /// (1.1) The policy set the store was written with, and per journey of it
+    /// how many instances are active in the stored profiles; `None` when the
+    /// store does not record it (an earlier nudge wrote it) or records it in
+    /// a form this version cannot read.
+    fn recorded(&self) -> Result<Option<(Program, Vec<u64>)>, StoreError> {
+        let Some(bytes) = self.recorded_bytes()? else {
+            return Ok(None);
+        };
+        let Ok(program) = postcard::from_bytes::<Program>(&bytes) else {
+            return Ok(None);
+        };
+        let mut active = vec![0u64; program.journeys.len()];
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|e| err("cannot read the state", e))?;
+        match txn.open_table(PROFILES) {
+            Ok(table) => {
+                for row in table.iter().map_err(|e| err("cannot read profiles", e))? {
+                    let (id, bytes) = row.map_err(|e| err("cannot read profiles", e))?;
+                    let profile: Profile = postcard::from_bytes(bytes.value()).map_err(|e| {
+                        StoreError(format!(
+                            "the stored profile `{}` is damaged: {e}",
+                            id.value()
+                        ))
+                    })?;
+                    for (n, state) in active.iter_mut().zip(&profile.journeys) {
+                        *n += u64::from(state.active.is_some());
+                    }
+                }
+            }
+            Err(redb::TableError::TableDoesNotExist(_)) => {}
+            Err(e) => return Err(err("cannot read profiles", e)),
+        }
+        Ok(Some((program, active)))
     }
 
     fn checkpoint(&self) -> Result<Option<Checkpoint>, StoreError> {
@@ -522,8 +646,15 @@ impl Store {
                 .map_err(|e| err("cannot encode the checkpoint", e))?;
             meta.insert("checkpoint", bytes.as_slice())
                 .map_err(|e| err("cannot write the state", e))?;
+            if let Some(program) = self.unrecorded.borrow().as_deref() {
+                meta.insert(PROGRAM, program)
+                    .map_err(|e| err("cannot write the state", e))?;
+            }
         }
-        txn.commit().map_err(|e| err("cannot commit the state", e))
+        txn.commit()
+            .map_err(|e| err("cannot commit the state", e))?;
+        self.unrecorded.borrow_mut().take();
+        Ok(())
     }
 }
 

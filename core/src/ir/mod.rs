@@ -10,6 +10,7 @@
 //! it cannot lower is reported as an internal error, not guessed at.
 
 mod lower;
+pub mod versions;
 
 pub use lower::{LowerError, lower};
 
@@ -74,7 +75,7 @@ pub struct SlotType {
     pub optional: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Program {
     pub consents: Vec<Consent>,
     pub attrs: Vec<Attr>,
@@ -100,7 +101,7 @@ pub struct Program {
 }
 
 /// What a journey's `trigger.` (and its trigger condition's `event.`) reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum ShapeRef {
     /// The properties of this one event, slot for slot.
     Event(usize),
@@ -111,7 +112,7 @@ pub enum ShapeRef {
 /// The properties a journey's trigger snapshot holds, for journeys not started
 /// by exactly one event: those declared with one type on every trigger event
 /// (none for a timer), and for each trigger event the slot each is read from.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Shape {
     pub events: Vec<usize>,
     pub props: Vec<Prop>,
@@ -140,7 +141,7 @@ impl Program {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Consent {
     pub name: String,
     /// (1.1) `from "Marketing Email"`: the topic's name in the input, if any.
@@ -149,7 +150,7 @@ pub struct Consent {
     pub granted_by_default: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Attr {
     pub name: String,
     pub ty: SlotType,
@@ -163,7 +164,7 @@ pub struct Attr {
 }
 
 /// (1.1) Where an attribute or property is read from in an input message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Source {
     /// A member of `traits` (or `properties`) with this name.
     Member(String),
@@ -181,7 +182,7 @@ impl Source {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EventDef {
     pub name: String,
     /// The name in the input stream (`from`, or the declared name).
@@ -191,7 +192,7 @@ pub struct EventDef {
     pub builtin: bool,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Prop {
     pub name: String,
     pub ty: SlotType,
@@ -199,7 +200,7 @@ pub struct Prop {
     pub source: Source,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Channel {
     pub name: String,
     pub address_attr: usize,
@@ -210,13 +211,13 @@ pub struct Channel {
 }
 
 /// Local quiet hours `from to to`, minutes after midnight; wraps when `from > to`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Quiet {
     pub from: u16,
     pub to: u16,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Cap {
     pub count: u32,
     pub window: CapWindow,
@@ -224,7 +225,7 @@ pub struct Cap {
 }
 
 /// Which sends a cap counts, and which sends it covers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CapScope {
     /// Every channel of every journey.
     All,
@@ -236,7 +237,7 @@ pub enum CapScope {
     Journey,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CapWindow {
     /// Nanoseconds.
     Rolling(i64),
@@ -244,7 +245,7 @@ pub enum CapWindow {
     Week,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Aggregate {
     pub kind: AggregateKind,
     pub event: usize,
@@ -257,7 +258,7 @@ pub struct Aggregate {
     pub previous: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AggregateKind {
     Count,
     /// The summed property's slot.
@@ -267,13 +268,13 @@ pub enum AggregateKind {
     BestTime,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Template {
     pub name: String,
     pub blocks: Vec<TemplateBlock>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TemplateBlock {
     pub channel: usize,
     pub fields: Vec<Field>,
@@ -281,7 +282,7 @@ pub struct TemplateBlock {
 
 /// A template field. `trigger.` means the trigger of the sending journey, so the
 /// text is lowered once per trigger event of the journeys that send the template.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Field {
     pub name: String,
     /// (trigger shape, text), sorted by shape.
@@ -297,13 +298,13 @@ impl Field {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum TextPart {
     Text(String),
     Value(Expr),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Journey {
     pub name: String,
     pub priority: u8,
@@ -325,7 +326,7 @@ pub struct Journey {
 }
 
 /// (1.1) What starts a journey.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Trigger {
     /// `when E1, E2 … [where …]`.
     Events(Vec<usize>),
@@ -338,7 +339,7 @@ pub enum Trigger {
 }
 
 /// (1.1) The days a schedule runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Days {
     Once {
         year: i32,
@@ -359,7 +360,7 @@ impl Trigger {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Goal {
     pub event: usize,
     pub condition: Option<Expr>,
@@ -367,7 +368,7 @@ pub struct Goal {
     pub within: i64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Reenter {
     /// Once the previous instance has ended.
     AfterEnd,
@@ -378,7 +379,7 @@ pub enum Reenter {
 
 /// One step of a journey's program. Running past the last instruction completes
 /// the instance.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Instr {
     /// Nanoseconds.
     Wait(i64),
@@ -413,7 +414,7 @@ pub enum Instr {
 
 /// (1.1) What scores a channel for `via best of` (§7.4): aggregates over the
 /// 90 days up to the send.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Engagement {
     /// `count(sent where event.channel == C within 90d)`.
     pub sends: usize,
@@ -424,7 +425,7 @@ pub struct Engagement {
 /// The window `via best of` scores channels over.
 pub const ENGAGEMENT_WINDOW: i64 = 90 * 24 * 3600 * 1_000_000_000;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Arm {
     pub percent: u8,
     pub name: String,
@@ -432,13 +433,13 @@ pub struct Arm {
     pub target: Option<usize>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Expr {
     pub kind: ExprKind,
     pub ty: Type,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ExprKind {
     Const(Value),
     Attr(usize),
@@ -460,7 +461,7 @@ pub enum ExprKind {
     Call(Builtin, Vec<Expr>),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CompareOp {
     Eq,
     Ne,
@@ -470,7 +471,7 @@ pub enum CompareOp {
     Ge,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ArithOp {
     Add,
     Sub,
@@ -478,7 +479,7 @@ pub enum ArithOp {
     Div,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Builtin {
     Lower,
     Len,

@@ -1,0 +1,264 @@
+//! (1.1) A store given another policy set (LANGUAGE.md §7.7, CLI.md `run
+//! --upgrade`): the refusal and `nudge diff --state` name what would change,
+//! from the policy set the store records, and change nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn nudge(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nudge"))
+        .args(args)
+        .output()
+        .expect("nudge runs")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            if entry.file_name() != "tests" {
+                copy_dir(&entry.path(), &target);
+            }
+        } else if entry.path().extension().is_some_and(|e| e == "nudge") {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn edit(path: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{} lacks {from:?}", path.display());
+    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
+}
+
+/// The retail set (`v1`), a changed copy (`v2`: the welcome series waits a day
+/// longer, the review journey is gone, profiles gain `vip`), a copy that
+/// differs only in comments and layout (`v1b`), and the first 60 lines of
+/// its events.
+struct Sets {
+    v1: PathBuf,
+    v1b: PathBuf,
+    v2: PathBuf,
+    events: PathBuf,
+    dir: PathBuf,
+}
+
+fn sets(name: &str) -> Sets {
+    let dir = support::scratch(name);
+    let retail = support::root().join("examples/retail");
+    let (v1, v1b, v2) = (dir.join("v1"), dir.join("v1b"), dir.join("v2"));
+    for v in [&v1, &v1b, &v2] {
+        copy_dir(&retail, v);
+    }
+    edit(&v2.join("journeys/welcome.nudge"), "wait 2d", "wait 3d");
+    edit(
+        &v2.join("schema.nudge"),
+        "  tier: string = \"standard\"",
+        "  tier: string = \"standard\"\n  vip: bool = false",
+    );
+    std::fs::remove_file(v2.join("journeys/reviews.nudge")).unwrap();
+    edit(
+        &v1b.join("journeys/welcome.nudge"),
+        "  wait 2d\n",
+        "  // two days, then the guide\n      wait   2d\n",
+    );
+    let lines: Vec<String> = std::fs::read_to_string(retail.join("events.ndjson"))
+        .unwrap()
+        .lines()
+        .take(60)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let events = dir.join("events.ndjson");
+    std::fs::write(&events, lines.concat()).unwrap();
+    Sets {
+        v1,
+        v1b,
+        v2,
+        events,
+        dir,
+    }
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// How many welcome-series instances the first 60 lines leave active: entered
+/// and not ended, counted from the decisions.
+fn active_welcomes(out: &Path) -> usize {
+    let mut open = std::collections::BTreeSet::new();
+    for line in std::fs::read_to_string(out).unwrap().lines() {
+        let d: serde_json::Value = serde_json::from_str(line).unwrap();
+        if d["journey"] != "welcome_series" {
+            continue;
+        }
+        let profile = d["profile"].as_str().unwrap().to_string();
+        match d["kind"].as_str().unwrap() {
+            "entered" => {
+                open.insert(profile);
+            }
+            "completed" | "exited" | "holdout" => {
+                open.remove(&profile);
+            }
+            _ => {}
+        }
+    }
+    open.len()
+}
+
+#[test]
+fn a_store_refuses_another_policy_set_with_the_summary_and_keeps_its_state() {
+    let sets = sets("upgrade-refusal");
+    let state = sets.dir.join("state");
+    let out = sets.dir.join("out.ndjson");
+    let first = nudge(&[
+        "run",
+        "--policy",
+        s(&sets.v1),
+        "--events",
+        s(&sets.events),
+        "--state",
+        s(&state),
+        "--out",
+        s(&out),
+        "--dead-letter",
+        s(&sets.dir.join("dl.ndjson")),
+    ]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let active = active_welcomes(&out);
+    assert!(active > 0, "the stream leaves welcome instances waiting");
+    let before = std::fs::read(&out).unwrap();
+
+    let refused = nudge(&[
+        "run",
+        "--policy",
+        s(&sets.v2),
+        "--events",
+        s(&sets.events),
+        "--state",
+        s(&state),
+        "--out",
+        s(&out),
+        "--dead-letter",
+        s(&sets.dir.join("dl.ndjson")),
+    ]);
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    let changed = format!(
+        "journey changed: welcome_series ({active} active instances would stay on the old version"
+    );
+    assert!(stderr.contains(&changed), "{stderr}");
+    assert!(
+        stderr.contains("journey removed: review_request"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("attributes added: vip (each starts at its default)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("journeys unchanged: 9"), "{stderr}");
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        before,
+        "the refusal wrote nothing"
+    );
+
+    // The same, from `diff --state`, in both formats; the store is unchanged.
+    let diff = nudge(&["diff", "--state", s(&state), "--against", s(&sets.v2)]);
+    assert_eq!(diff.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&diff.stdout);
+    assert!(text.contains(&changed), "{text}");
+    let json = nudge(&[
+        "diff",
+        "--state",
+        s(&state),
+        "--against",
+        s(&sets.v2),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(json.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["changed"], true);
+    assert_eq!(
+        v["summary"]["journeys_changed"][0]["journey"],
+        "welcome_series"
+    );
+    assert_eq!(v["summary"]["journeys_changed"][0]["active"], active as u64);
+    assert_eq!(v["summary"]["attributes_added"][0], "vip");
+
+    // Comments and layout are no change: the store takes that copy as its own.
+    let same = nudge(&["diff", "--state", s(&state), "--against", s(&sets.v1b)]);
+    assert_eq!(
+        same.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&same.stdout)
+    );
+    let resumed = nudge(&[
+        "run",
+        "--policy",
+        s(&sets.v1b),
+        "--events",
+        s(&sets.events),
+        "--state",
+        s(&state),
+        "--out",
+        s(&out),
+        "--dead-letter",
+        s(&sets.dir.join("dl.ndjson")),
+    ]);
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        before,
+        "the same input was already decided"
+    );
+}
+
+#[test]
+fn diff_state_refuses_what_it_cannot_compare() {
+    let sets = sets("upgrade-diff-errors");
+    let missing = nudge(&[
+        "diff",
+        "--state",
+        s(&sets.dir.join("none")),
+        "--against",
+        s(&sets.v2),
+    ]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("holds no state store"));
+    let both = nudge(&[
+        "diff",
+        "--state",
+        s(&sets.dir),
+        "--against",
+        s(&sets.v2),
+        "--events",
+        s(&sets.events),
+    ]);
+    assert_eq!(both.status.code(), Some(2));
+    let broken = sets.dir.join("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(broken.join("state.redb"), b"not a database").unwrap();
+    let damaged = nudge(&["diff", "--state", s(&broken), "--against", s(&sets.v2)]);
+    assert_eq!(damaged.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&damaged.stderr).contains("not a Nudge state store"),
+        "{}",
+        String::from_utf8_lossy(&damaged.stderr)
+    );
+}
