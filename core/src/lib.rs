@@ -16,6 +16,7 @@ pub mod ir;
 pub mod jit;
 pub mod runtime;
 pub mod source;
+pub mod stdx;
 pub mod syntax;
 pub mod testing;
 

@@ -10,7 +10,7 @@ use crate::syntax::ast::*;
 
 /// The decision kinds an `expect` may name: those of §8 (`not_entered`
 /// included: tests run with explanations).
-pub const KINDS: &[&str] = &crate::runtime::DecisionKind::NAMES;
+pub const KINDS: &[&str] = &crate::stdx::DECISION_KINDS;
 
 /// The reasons a channel is not available (§7.4).
 pub const REASONS: &[&str] = &["no_content", "unreachable", "no_consent", "cap", "quiet"];
@@ -84,7 +84,7 @@ impl<'a> Checker<'a> {
                     )
                     .with_help(format!(
                         "a test's steps are in time order: write a time at or after {}, or move the step up",
-                        crate::runtime::time::rfc3339(previous)
+                        crate::stdx::rfc3339::rfc3339(previous)
                     )),
                 );
                 Some(previous)

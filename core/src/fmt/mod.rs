@@ -935,33 +935,6 @@ fn path_text(p: &Path) -> String {
         .join(".")
 }
 
-/// (1.1) `at 2026-12-24`, `every day at`, `every mon, thu at`.
-pub fn schedule_days(days: &ScheduleDays) -> String {
-    match days {
-        ScheduleDays::Once {
-            year, month, day, ..
-        } => format!("at {year:04}-{month:02}-{day:02}"),
-        ScheduleDays::Every { weekdays, .. } => {
-            let mut seen = [false; 7];
-            for &d in weekdays {
-                if let Some(s) = seen.get_mut(d as usize) {
-                    *s = true;
-                }
-            }
-            if seen.iter().all(|s| *s) {
-                return "every day at".into();
-            }
-            let names: Vec<&str> = WEEKDAYS
-                .iter()
-                .zip(seen)
-                .filter(|(_, s)| *s)
-                .map(|(d, _)| *d)
-                .collect();
-            format!("every {} at", names.join(", "))
-        }
-    }
-}
-
 /// ` on email, sms`, ` on category promotions`, or nothing.
 fn cap_scope(scope: &CapScope) -> String {
     match scope {

@@ -237,7 +237,7 @@ pub fn write_text(v: &Value, out: &mut String) {
         Value::Number(n) => write_number(*n, out),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::None => {}
-        Value::Time(t) => out.push_str(&crate::runtime::time::rfc3339(*t)),
+        Value::Time(t) => out.push_str(&crate::stdx::rfc3339::rfc3339(*t)),
         Value::Duration(d) => {
             let _ = std::fmt::Write::write_fmt(out, format_args!("{}s", d / 1_000_000_000));
         }

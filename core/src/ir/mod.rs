@@ -38,7 +38,7 @@ impl Program {
     /// A digest of the whole program, stored with durable state so that a run
     /// never resumes state written for a different policy set.
     pub fn fingerprint(&self) -> u64 {
-        crate::runtime::fnv1a_64(format!("{self:?}").as_bytes())
+        crate::stdx::hash::fnv1a_64(format!("{self:?}").as_bytes())
     }
 }
 

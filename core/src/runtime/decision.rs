@@ -88,17 +88,7 @@ impl NotEntered {
 impl DecisionKind {
     pub const COUNT: usize = 9;
     /// The kinds' names, by [`DecisionKind::index`].
-    pub const NAMES: [&'static str; DecisionKind::COUNT] = [
-        "entered",
-        "send",
-        "deferred",
-        "suppressed",
-        "holdout",
-        "exited",
-        "completed",
-        "not_entered",
-        "converted",
-    ];
+    pub const NAMES: [&'static str; DecisionKind::COUNT] = crate::stdx::DECISION_KINDS;
 
     pub fn index(&self) -> usize {
         match self {

@@ -221,7 +221,7 @@ fn clause(kind: &ClauseKind) -> String {
         } => {
             let head = format!(
                 "when {} {}",
-                crate::fmt::schedule_days(days),
+                super::ast::schedule_days(days),
                 time_of_day_text(time.minutes)
             );
             match condition {
