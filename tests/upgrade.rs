@@ -262,3 +262,68 @@ fn diff_state_refuses_what_it_cannot_compare() {
         String::from_utf8_lossy(&damaged.stderr)
     );
 }
+
+/// A store whose policy set is not recorded in this version's encoding (one
+/// written by another version of nudge) is still refused, without a summary
+/// it would have to guess.
+#[test]
+fn a_store_without_a_readable_record_is_refused_without_a_summary() {
+    use redb::{ReadableDatabase as _, TableDefinition};
+    let sets = sets("upgrade-unrecorded");
+    let state = sets.dir.join("state");
+    let run = |policy: &Path| {
+        nudge(&[
+            "run",
+            "--policy",
+            s(policy),
+            "--events",
+            s(&sets.events),
+            "--state",
+            s(&state),
+            "--out",
+            s(&sets.dir.join("out.ndjson")),
+            "--dead-letter",
+            s(&sets.dir.join("dl.ndjson")),
+        ])
+    };
+    assert!(run(&sets.v1).status.success());
+    const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
+    {
+        let db = redb::Database::open(state.join("state.redb")).unwrap();
+        let read = db.begin_read().unwrap();
+        let keys: Vec<String> = {
+            let meta = read.open_table(META).unwrap();
+            redb::ReadableTable::iter(&meta)
+                .unwrap()
+                .map(|row| row.unwrap().0.value().to_string())
+                .collect()
+        };
+        drop(read);
+        let recorded: Vec<&String> = keys.iter().filter(|k| k.starts_with("program/")).collect();
+        assert_eq!(
+            recorded.len(),
+            1,
+            "the first commit records the program: {keys:?}"
+        );
+        let write = db.begin_write().unwrap();
+        {
+            let mut meta = write.open_table(META).unwrap();
+            meta.remove(recorded[0].as_str()).unwrap();
+        }
+        write.commit().unwrap();
+    }
+    let refused = run(&sets.v2);
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("written by another version of nudge"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("journey changed"), "{stderr}");
+    let diff = nudge(&["diff", "--state", s(&state), "--against", s(&sets.v2)]);
+    assert_eq!(diff.status.code(), Some(2));
+    // The same set still resumes, and records its program again.
+    assert!(run(&sets.v1).status.success());
+    let again = nudge(&["diff", "--state", s(&state), "--against", s(&sets.v2)]);
+    assert_eq!(again.status.code(), Some(1));
+}

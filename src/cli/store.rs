@@ -86,7 +86,9 @@ pub struct Store {
 }
 
 /// (1.1) Where the store records the lowered policy set it runs (postcard).
-const PROGRAM: &str = "program";
+/// The key names the library's version: the IR's encoding is not
+/// self-describing, and another version would misread it rather than fail.
+const PROGRAM: &str = concat!("program/", env!("CARGO_PKG_VERSION"));
 
 /// The (device, inode) of a file, to tell whether a path still names it.
 fn file_identity(path: &Path) -> Option<(u64, u64)> {
@@ -247,7 +249,7 @@ impl Store {
                         ":\n{}",
                         nudge::ir::versions::summarize(&old, program, &active)
                     ),
-                    None => " (it was written by an earlier nudge, which did not record its policy set, so what changed cannot be shown); ".to_string(),
+                    None => " (it was written by another version of nudge, and what changed cannot be shown); ".to_string(),
                 };
                 return Err(StoreError(format!(
                     "the state in `{}` was written for a different policy set{changes}applying a new policy set to a running store (`--upgrade`, LANGUAGE.md §7.7) is not available in this version of nudge; run the policy set it was written for, or use a new --state directory",
@@ -311,7 +313,7 @@ impl Store {
                     Ok(Some(nudge::ir::versions::summarize(&old, program, &active)))
                 }
                 None => Err(StoreError(format!(
-                    "the state in `{}` was written by an earlier nudge, which did not record its policy set: what would change cannot be shown",
+                    "the state in `{}` was written by another version of nudge, which recorded no policy set this version reads: what would change cannot be shown",
                     dir.display()
                 ))),
             }
@@ -337,8 +339,8 @@ impl Store {
 
     /// (1.1) The policy set the store was written with, and per journey of it
     /// how many instances are active in the stored profiles; `None` when the
-    /// store does not record it (an earlier nudge wrote it) or records it in
-    /// a form this version cannot read.
+    /// store does not record it in this version's encoding (another version
+    /// of nudge wrote it) or the record cannot be read.
     fn recorded(&self) -> Result<Option<(Program, Vec<u64>)>, StoreError> {
         let Some(bytes) = self.recorded_bytes()? else {
             return Ok(None);
