@@ -1,4 +1,5 @@
 //! The `nudge` command line (CLI.md). One module per subcommand under `cli/`.
+#![forbid(unsafe_code)]
 
 mod cli;
 

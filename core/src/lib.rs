@@ -5,6 +5,9 @@
 //! The library does no IO: callers hand it text and get values back; the `nudge`
 //! binary and the language server do the reading and writing.
 
+#![deny(unsafe_code)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod analysis;
 pub mod check;
 pub mod diagnostic;
@@ -13,6 +16,10 @@ pub mod interp;
 pub mod io;
 pub mod ir;
 #[cfg(feature = "jit")]
+#[allow(
+    unsafe_code,
+    reason = "calling native code and reading values at fixed offsets: the only unsafe in the library, each block with its SAFETY argument"
+)]
 pub mod jit;
 pub mod runtime;
 pub mod source;

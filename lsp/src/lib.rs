@@ -6,6 +6,7 @@
 //! (tested without any transport), [`server`] is the thin JSON-RPC layer. Only
 //! this crate knows LSP types; [`positions`] converts between the library's byte
 //! offsets and LSP's UTF-16 positions.
+#![forbid(unsafe_code)]
 
 pub mod engine;
 pub mod framing;

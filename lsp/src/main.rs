@@ -1,4 +1,5 @@
 //! `nudge-lsp`: the language server on stdio (also started by `nudge lsp`).
+#![forbid(unsafe_code)]
 
 fn main() -> std::process::ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread()
