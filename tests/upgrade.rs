@@ -88,6 +88,24 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// `nudge run` of `policy` over the events into the store `state`, writing
+/// decisions to `out.ndjson` and dead letters to `dl.ndjson` beside them.
+fn run_state(sets: &Sets, policy: &Path, state: &Path) -> Output {
+    nudge(&[
+        "run",
+        "--policy",
+        s(policy),
+        "--events",
+        s(&sets.events),
+        "--state",
+        s(state),
+        "--out",
+        s(&sets.dir.join("out.ndjson")),
+        "--dead-letter",
+        s(&sets.dir.join("dl.ndjson")),
+    ])
+}
+
 /// How many welcome-series instances the first 60 lines leave active: entered
 /// and not ended, counted from the decisions.
 fn active_welcomes(out: &Path) -> usize {
@@ -116,19 +134,7 @@ fn a_store_refuses_another_policy_set_with_the_summary_and_keeps_its_state() {
     let sets = sets("upgrade-refusal");
     let state = sets.dir.join("state");
     let out = sets.dir.join("out.ndjson");
-    let first = nudge(&[
-        "run",
-        "--policy",
-        s(&sets.v1),
-        "--events",
-        s(&sets.events),
-        "--state",
-        s(&state),
-        "--out",
-        s(&out),
-        "--dead-letter",
-        s(&sets.dir.join("dl.ndjson")),
-    ]);
+    let first = run_state(&sets, &sets.v1, &state);
     assert!(
         first.status.success(),
         "{}",
@@ -138,19 +144,7 @@ fn a_store_refuses_another_policy_set_with_the_summary_and_keeps_its_state() {
     assert!(active > 0, "the stream leaves welcome instances waiting");
     let before = std::fs::read(&out).unwrap();
 
-    let refused = nudge(&[
-        "run",
-        "--policy",
-        s(&sets.v2),
-        "--events",
-        s(&sets.events),
-        "--state",
-        s(&state),
-        "--out",
-        s(&out),
-        "--dead-letter",
-        s(&sets.dir.join("dl.ndjson")),
-    ]);
+    let refused = run_state(&sets, &sets.v2, &state);
     assert_eq!(refused.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&refused.stderr);
     let changed = format!(
@@ -204,19 +198,7 @@ fn a_store_refuses_another_policy_set_with_the_summary_and_keeps_its_state() {
         "{}",
         String::from_utf8_lossy(&same.stdout)
     );
-    let resumed = nudge(&[
-        "run",
-        "--policy",
-        s(&sets.v1b),
-        "--events",
-        s(&sets.events),
-        "--state",
-        s(&state),
-        "--out",
-        s(&out),
-        "--dead-letter",
-        s(&sets.dir.join("dl.ndjson")),
-    ]);
+    let resumed = run_state(&sets, &sets.v1b, &state);
     assert!(
         resumed.status.success(),
         "{}",
@@ -271,21 +253,7 @@ fn a_store_without_a_readable_record_is_refused_without_a_summary() {
     use redb::{ReadableDatabase as _, TableDefinition};
     let sets = sets("upgrade-unrecorded");
     let state = sets.dir.join("state");
-    let run = |policy: &Path| {
-        nudge(&[
-            "run",
-            "--policy",
-            s(policy),
-            "--events",
-            s(&sets.events),
-            "--state",
-            s(&state),
-            "--out",
-            s(&sets.dir.join("out.ndjson")),
-            "--dead-letter",
-            s(&sets.dir.join("dl.ndjson")),
-        ])
-    };
+    let run = |policy: &Path| run_state(&sets, policy, &state);
     assert!(run(&sets.v1).status.success());
     const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
     {

@@ -217,23 +217,7 @@ impl Store {
             }
         }
         // The store exists by now, new or old: it is always opened.
-        let db = builder.open(&path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => StoreError(format!(
-                "the state store `{}` is in use by another nudge run; wait for it to end (two runs on one store would each lose the other's decisions)",
-                path.display()
-            )),
-            e => StoreError(format!(
-                "`{}` is not a Nudge state store, or it is damaged ({e}); restore it from a backup, or use another --state directory",
-                path.display()
-            )),
-        })?;
-        let store = Store {
-            db: Arc::new(db),
-            identity: file_identity(&path),
-            path: path.clone(),
-            durable: true,
-            unrecorded: RefCell::new(None),
-        };
+        let store = Store::opened(&builder, &path)?;
         let checkpoint = store.checkpoint()?;
         if let Some(c) = &checkpoint {
             if c.format != FORMAT {
@@ -270,6 +254,27 @@ impl Store {
         Ok((store, engine, checkpoint))
     }
 
+    /// The existing store at `path`, with what to do when it cannot be opened.
+    fn opened(builder: &redb::Builder, path: &Path) -> Result<Store, StoreError> {
+        let db = builder.open(path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError(format!(
+                "the state store `{}` is in use by another nudge run; wait for it to end (two runs on one store would each lose the other's decisions)",
+                path.display()
+            )),
+            e => StoreError(format!(
+                "`{}` is not a Nudge state store, or it is damaged ({e}); restore it from a backup, or use another --state directory",
+                path.display()
+            )),
+        })?;
+        Ok(Store {
+            db: Arc::new(db),
+            identity: file_identity(path),
+            path: path.to_path_buf(),
+            durable: true,
+            unrecorded: RefCell::new(None),
+        })
+    }
+
     /// (1.1) What applying `program` to the store in `dir` would change
     /// (LANGUAGE.md §7.7), read without writing anything: `None` when the
     /// store runs this very policy set.
@@ -285,23 +290,7 @@ impl Store {
             )));
         }
         guarded(&path, || {
-            let db = redb::Builder::new().open(&path).map_err(|e| match e {
-                redb::DatabaseError::DatabaseAlreadyOpen => StoreError(format!(
-                    "the state store `{}` is in use by a running nudge; compare again once it has stopped",
-                    path.display()
-                )),
-                e => StoreError(format!(
-                    "`{}` is not a Nudge state store, or it is damaged ({e})",
-                    path.display()
-                )),
-            })?;
-            let store = Store {
-                db: Arc::new(db),
-                identity: None,
-                path: path.clone(),
-                durable: false,
-                unrecorded: RefCell::new(None),
-            };
+            let store = Store::opened(&redb::Builder::new(), &path)?;
             if store
                 .checkpoint()?
                 .is_some_and(|c| c.fingerprint == program.fingerprint())
