@@ -295,3 +295,170 @@ fn a_store_without_a_readable_record_is_refused_without_a_summary() {
     let again = nudge(&["diff", "--state", s(&state), "--against", s(&sets.v2)]);
     assert_eq!(again.status.code(), Some(1));
 }
+
+#[path = "../benches/support/gen.rs"]
+mod gen_support;
+
+/// The generated retail stream (`lines` lines; its first `first` lines in
+/// `events.ndjson` for now), and the retail set with `v2`'s changes.
+fn stream(name: &str, lines: u64) -> (Sets, String) {
+    let sets = sets(name);
+    let mut text = String::new();
+    gen_support::generate(lines / 50, lines, 11, &mut text);
+    (sets, text)
+}
+
+/// The first `n` lines of `text`.
+fn head(text: &str, n: usize) -> String {
+    text.lines().take(n).map(|l| format!("{l}\n")).collect()
+}
+
+fn upgrade_args<'a>(
+    sets: &'a Sets,
+    state: &'a str,
+    out: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "run",
+        "--policy",
+        s(&sets.v2),
+        "--events",
+        s(&sets.events),
+        "--state",
+        state,
+        "--out",
+        out,
+        "--commit-every",
+        "997",
+        "--upgrade=stop-removed",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// §7.7's determinism: the output is a function of the input and of where
+/// each version was applied. A run that upgrades and reads to the end equals
+/// one that upgrades, stops part-way and resumes, and one killed (SIGKILL)
+/// again and again while it upgrades and after; the stopped instances'
+/// `exited` decisions are written exactly once.
+#[test]
+fn an_upgrade_is_exact_across_resumes_and_kills() {
+    let (sets, text) = stream("upgrade-exact", 40_000);
+    let first = |state: &Path, out: &Path| {
+        std::fs::write(&sets.events, head(&text, 15_000)).unwrap();
+        let ran = nudge(&[
+            "run",
+            "--policy",
+            s(&sets.v1),
+            "--events",
+            s(&sets.events),
+            "--state",
+            s(state),
+            "--out",
+            s(out),
+            "--commit-every",
+            "997",
+        ]);
+        assert!(
+            ran.status.success(),
+            "{}",
+            String::from_utf8_lossy(&ran.stderr)
+        );
+    };
+
+    // In one go after the upgrade.
+    let (state_a, out_a) = (sets.dir.join("a"), sets.dir.join("a.ndjson"));
+    first(&state_a, &out_a);
+    std::fs::write(&sets.events, &text).unwrap();
+    let one = nudge(&upgrade_args(&sets, s(&state_a), s(&out_a), &["--drain"]));
+    let stderr = String::from_utf8_lossy(&one.stderr);
+    assert!(one.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("journey removed: review_request"),
+        "{stderr}"
+    );
+    let expected = std::fs::read_to_string(&out_a).unwrap();
+    let stopped = expected.matches("\"event\":\"policy_change\"").count();
+    assert!(stopped > 0, "some review requests were stopped");
+    assert!(
+        expected.contains("\"journey\":\"welcome_series\",\"kind\":\"entered\""),
+        "the stream goes on past the upgrade"
+    );
+
+    // Upgraded, stopped part-way, resumed without `--upgrade`.
+    let (state_b, out_b) = (sets.dir.join("b"), sets.dir.join("b.ndjson"));
+    first(&state_b, &out_b);
+    std::fs::write(&sets.events, head(&text, 25_000)).unwrap();
+    let part = nudge(&upgrade_args(&sets, s(&state_b), s(&out_b), &[]));
+    assert!(
+        part.status.success(),
+        "{}",
+        String::from_utf8_lossy(&part.stderr)
+    );
+    std::fs::write(&sets.events, &text).unwrap();
+    let rest = nudge(&[
+        "run",
+        "--policy",
+        s(&sets.v2),
+        "--events",
+        s(&sets.events),
+        "--state",
+        s(&state_b),
+        "--out",
+        s(&out_b),
+        "--commit-every",
+        "997",
+        "--drain",
+    ]);
+    assert!(
+        rest.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rest.stderr)
+    );
+    assert!(
+        std::fs::read_to_string(&out_b).unwrap() == expected,
+        "a resumed upgrade differs"
+    );
+
+    // Killed at random moments, the same command each time.
+    let (state_c, out_c) = (sets.dir.join("c"), sets.dir.join("c.ndjson"));
+    std::fs::write(&sets.events, head(&text, 15_000)).unwrap();
+    first(&state_c, &out_c);
+    std::fs::write(&sets.events, &text).unwrap();
+    let args = upgrade_args(&sets, s(&state_c), s(&out_c), &["--drain"]);
+    let mut rng = gen_support::Rng::new(77);
+    let mut killed = 0;
+    for _ in 0..8 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nudge"))
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20 + rng.below(200)));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            killed += 1;
+        }
+        child.wait().unwrap();
+    }
+    let last = nudge(&args);
+    assert!(
+        last.status.success(),
+        "{}",
+        String::from_utf8_lossy(&last.stderr)
+    );
+    assert!(
+        killed >= 4,
+        "only {killed} runs were killed before finishing"
+    );
+    let got = std::fs::read_to_string(&out_c).unwrap();
+    assert_eq!(got.matches("\"event\":\"policy_change\"").count(), stopped);
+    assert!(
+        got == expected,
+        "a killed upgrade differs: {} vs {} bytes",
+        got.len(),
+        expected.len()
+    );
+}

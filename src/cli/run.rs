@@ -64,6 +64,29 @@ pub struct RunArgs {
     /// record `not_entered` for triggers a profile could not enter.
     #[arg(long)]
     explain: bool,
+    /// With --state: apply a changed policy set to the store where its input
+    /// stopped (LANGUAGE.md §7.7). Instances go on in the version they
+    /// entered; `--upgrade=stop-removed` ends those of removed journeys.
+    #[arg(
+        long,
+        requires = "state",
+        value_enum,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "drain",
+        value_name = "REMOVED"
+    )]
+    upgrade: Option<UpgradeMode>,
+}
+
+/// (1.1) What `--upgrade` does with the instances of removed journeys.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum UpgradeMode {
+    /// They run to their end (`--upgrade`).
+    #[value(hide = true)]
+    Drain,
+    /// They end at once, `exited` with `event` `"policy_change"`.
+    StopRemoved,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -214,13 +237,31 @@ pub fn run(args: RunArgs) -> Outcome {
     if let Err(e) = distinct_paths(&args) {
         return usage_error(e);
     }
-    let (store, mut engine, checkpoint) = match &args.state {
-        Some(dir) => match Store::open(dir, &program, args.cache_size) {
-            Ok((store, engine, checkpoint)) => (Some(store), engine, checkpoint),
+    let given = program.fingerprint();
+    let upgrade = args.upgrade.map(|mode| store::Upgrade {
+        stop_removed: mode == UpgradeMode::StopRemoved,
+    });
+    let (store, mut engine, checkpoint, program, applied) = match &args.state {
+        Some(dir) => match Store::open_upgrading(dir, &program, args.cache_size, upgrade) {
+            Ok(opened) => {
+                if let Some(applied) = &opened.applied {
+                    report_upgrade(dir, opened.checkpoint.as_ref(), applied);
+                }
+                (
+                    Some(opened.store),
+                    opened.engine,
+                    opened.checkpoint,
+                    opened.program,
+                    opened.applied,
+                )
+            }
             Err(e) => return usage_error(e.0),
         },
-        None => (None, Engine::new(Arc::clone(&program)), None),
+        None => (None, Engine::new(Arc::clone(&program)), None, program, None),
     };
+    // The store runs the given set, or the merged program an upgrade made
+    // of it (with the older journey versions still in use).
+    let policy = (program.fingerprint() != given).then_some(given);
     let with_state = store.is_some();
     engine.set_explain(args.explain);
     if args.engine == EngineKind::Jit {
@@ -325,9 +366,26 @@ pub fn run(args: RunArgs) -> Outcome {
             input: Some(mark.clone()),
             out: out.mark(),
             dead_letter: dead.as_ref().and_then(Output::mark),
+            policy,
+            stopped: Vec::new(),
         };
         store.commit(changes, &checkpoint).map_err(|e| e.0)
     };
+    // (1.1) The instances an upgrade stopped end first, at the upgrade's
+    // clock; the first commit records that they are written.
+    for stopped in checkpoint.iter().flat_map(|c| &c.stopped) {
+        decisions.push(nudge::runtime::Decision {
+            at: stopped.at,
+            profile: nudge::runtime::ProfileId::new(&stopped.profile),
+            journey: std::rc::Rc::from(stopped.journey.as_str()),
+            kind: nudge::runtime::DecisionKind::Exited {
+                event: std::rc::Rc::from("policy_change"),
+            },
+        });
+    }
+    if let Err(e) = write_all(&mut out, &mut decisions) {
+        return write_failed(&e);
+    }
     // A first commit records where this run starts (the outputs' lengths and the
     // input position), so that a crash before the next commit cuts the outputs
     // back to here rather than leaving half a batch in them.
@@ -505,6 +563,11 @@ pub fn run(args: RunArgs) -> Outcome {
             }
         }
         eprintln!("late events        {}", c.late);
+        if let Some(applied) = &applied {
+            eprintln!("upgraded profiles  {}", applied.profiles);
+            eprintln!("attributes reset   {}", applied.attributes_reset);
+            eprintln!("instances stopped  {}", applied.stopped);
+        }
         for kind in nudge::runtime::DecisionKind::NAMES {
             eprintln!(
                 "decisions {kind:<12}{}",
@@ -603,6 +666,21 @@ pub(crate) fn same_prefix(file: &mut File, mark: &InputMark) -> bool {
 }
 
 /// A reader that stopped reading (`nudge run … | head`) ends the run quietly.
+/// (1.1) Says on stderr what an upgrade applied (LANGUAGE.md §7.7).
+fn report_upgrade(dir: &Path, checkpoint: Option<&Checkpoint>, applied: &store::Applied) {
+    let at = checkpoint
+        .and_then(|c| c.input.as_ref())
+        .map_or(0, |m| m.lines);
+    eprintln!(
+        "upgraded the state in `{}` to the new policy set after input line {at}:\n{}  profiles carried over: {}; attributes restarted at their default: {}; instances stopped: {}",
+        dir.display(),
+        applied.summary,
+        applied.profiles,
+        applied.attributes_reset,
+        applied.stopped,
+    );
+}
+
 fn write_failed(e: &std::io::Error) -> Outcome {
     if e.kind() == std::io::ErrorKind::BrokenPipe {
         Outcome::Success

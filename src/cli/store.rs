@@ -51,6 +51,51 @@ pub struct Checkpoint {
     /// occurrence over more profiles than may be held), to resume.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub firing: Option<nudge::runtime::Paused>,
+    /// (1.1) The fingerprint of the policy set as given, when the store runs
+    /// a merged program that differs from it (an upgrade kept older journey
+    /// versions, LANGUAGE.md §7.7): a later run given the same set resumes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<u64>,
+    /// (1.1) Instances an upgrade with `stop-removed` ended, whose `exited`
+    /// decisions are still to be written (by the first commit after it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stopped: Vec<Stopped>,
+}
+
+/// (1.1) An instance ended by `--upgrade=stop-removed`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Stopped {
+    pub at: i64,
+    pub profile: String,
+    pub journey: String,
+}
+
+/// (1.1) How to apply a new policy set to a store (`run --upgrade`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Upgrade {
+    /// `--upgrade=stop-removed`: instances of removed journeys end.
+    pub stop_removed: bool,
+}
+
+/// (1.1) What an upgrade did.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub summary: nudge::ir::versions::Summary,
+    pub profiles: u64,
+    pub attributes_reset: u64,
+    pub stopped: u64,
+}
+
+/// An opened store, and what it runs.
+pub struct Opened {
+    pub store: Store,
+    pub engine: Engine,
+    /// The last checkpoint (`None` for a new store).
+    pub checkpoint: Option<Checkpoint>,
+    /// The program the store runs: the given set, or after an upgrade that
+    /// kept older journey versions, the merged program.
+    pub program: Arc<Program>,
+    pub applied: Option<Applied>,
 }
 
 /// How much of an input file the committed state has consumed.
@@ -89,6 +134,10 @@ pub struct Store {
 /// The key names the library's version: the IR's encoding is not
 /// self-describing, and another version would misread it rather than fail.
 const PROGRAM: &str = concat!("program/", env!("CARGO_PKG_VERSION"));
+/// (1.1) The upgrades applied to the store, oldest first (JSON).
+const UPGRADES: &str = "upgrades";
+/// Profiles carried over per batch of an upgrade.
+const BATCH: usize = 4096;
 
 /// The (device, inode) of a file, to tell whether a path still names it.
 fn file_identity(path: &Path) -> Option<(u64, u64)> {
@@ -178,15 +227,38 @@ impl Store {
         program: &Arc<Program>,
         cache_mib: u64,
     ) -> Result<(Store, Engine, Option<Checkpoint>), StoreError> {
+        let opened = Store::open_upgrading(dir, program, cache_mib, None)?;
+        if opened.program.fingerprint() != program.fingerprint() {
+            // Its callers run `program` itself.
+            return Err(StoreError(format!(
+                "the state in `{}` was upgraded by `nudge run --upgrade` and keeps older journey versions, which `nudge serve` does not run yet; finish it with `nudge run --state`",
+                dir.display()
+            )));
+        }
+        Ok((opened.store, opened.engine, opened.checkpoint))
+    }
+
+    /// (1.1) Opens the store as [`Store::open`] does; given `upgrade`, a store
+    /// written for another policy set is upgraded to `program` first, in one
+    /// transaction (LANGUAGE.md §7.7).
+    pub fn open_upgrading(
+        dir: &Path,
+        program: &Arc<Program>,
+        cache_mib: u64,
+        upgrade: Option<Upgrade>,
+    ) -> Result<Opened, StoreError> {
         let path = dir.join("state.redb");
-        guarded(&path, || Store::open_unguarded(dir, program, cache_mib))
+        guarded(&path, || {
+            Store::open_unguarded(dir, program, cache_mib, upgrade)
+        })
     }
 
     fn open_unguarded(
         dir: &Path,
-        program: &Arc<Program>,
+        given: &Arc<Program>,
         cache_mib: u64,
-    ) -> Result<(Store, Engine, Option<Checkpoint>), StoreError> {
+        upgrade: Option<Upgrade>,
+    ) -> Result<Opened, StoreError> {
         if dir.exists() && !dir.is_dir() {
             return Err(StoreError(format!(
                 "`{}` is not a directory",
@@ -218,7 +290,9 @@ impl Store {
         }
         // The store exists by now, new or old: it is always opened.
         let store = Store::opened(&builder, &path)?;
-        let checkpoint = store.checkpoint()?;
+        let mut checkpoint = store.checkpoint()?;
+        let mut program = Arc::clone(given);
+        let mut applied = None;
         if let Some(c) = &checkpoint {
             if c.format != FORMAT {
                 return Err(StoreError(format!(
@@ -227,18 +301,42 @@ impl Store {
                     c.format
                 )));
             }
-            if c.fingerprint != program.fingerprint() {
-                let changes = match store.recorded()? {
-                    Some((old, active)) => format!(
-                        ":\n{}",
-                        nudge::ir::versions::summarize(&old, program, &active)
-                    ),
-                    None => " (it was written by another version of nudge, and what changed cannot be shown); ".to_string(),
+            let fingerprint = given.fingerprint();
+            if c.fingerprint != fingerprint && c.policy == Some(fingerprint) {
+                // The set it was upgraded to, with the older versions it kept.
+                program = match store.recorded()? {
+                    Some((merged, _)) if merged.fingerprint() == c.fingerprint => Arc::new(merged),
+                    _ => {
+                        return Err(StoreError(format!(
+                            "the state in `{}` runs an upgraded policy set whose record is missing or damaged; restore the directory from a backup",
+                            dir.display()
+                        )));
+                    }
                 };
-                return Err(StoreError(format!(
-                    "the state in `{}` was written for a different policy set{changes}applying a new policy set to a running store (`--upgrade`, LANGUAGE.md §7.7) is not available in this version of nudge; run the policy set it was written for, or use a new --state directory",
-                    dir.display()
-                )));
+            } else if c.fingerprint != fingerprint {
+                let Some((old, usage)) = store.recorded()? else {
+                    return Err(StoreError(format!(
+                        "the state in `{}` was written by another version of nudge for a different policy set: what changed cannot be shown, and it cannot be upgraded; run the policy set it was written for, or use a new --state directory",
+                        dir.display()
+                    )));
+                };
+                let summary = nudge::ir::versions::summarize(&old, given, &usage.active);
+                let Some(upgrade) = upgrade else {
+                    return Err(StoreError(format!(
+                        "the state in `{}` was written for a different policy set:\n{summary}to apply the new one to the running store, pass `--upgrade` (or `--upgrade=stop-removed` to end the instances of removed journeys); to keep the old one, run the policy set it was written for",
+                        dir.display()
+                    )));
+                };
+                if c.firing.is_some() {
+                    return Err(StoreError(format!(
+                        "the state in `{}` was committed in the middle of a scheduled occurrence; run the policy set it was written for until the occurrence is done, then upgrade",
+                        dir.display()
+                    )));
+                }
+                let (merged, done) = store.upgrade(&old, given, &usage, upgrade, c, summary)?;
+                program = Arc::new(merged);
+                applied = Some(done);
+                checkpoint = store.checkpoint()?;
             }
         }
         if store.recorded_bytes()?.is_none() {
@@ -247,11 +345,143 @@ impl Store {
             *store.unrecorded.borrow_mut() = Some(bytes);
         }
         let engine = store.load(
-            program,
+            &program,
             checkpoint.as_ref().and_then(|c| c.clock),
             checkpoint.as_ref().and_then(|c| c.firing.clone()),
         )?;
-        Ok((store, engine, checkpoint))
+        Ok(Opened {
+            store,
+            engine,
+            checkpoint,
+            program,
+            applied,
+        })
+    }
+
+    /// (1.1) Applies `new` to the store written under `old`: every profile
+    /// carried over, the pending timers laid out again, the merged program,
+    /// the checkpoint and a record of the upgrade written in one transaction
+    /// (a crash leaves the store as it was before, or upgraded).
+    fn upgrade(
+        &self,
+        old: &Program,
+        new: &Program,
+        usage: &nudge::ir::upgrade::Usage,
+        upgrade: Upgrade,
+        checkpoint: &Checkpoint,
+        summary: nudge::ir::versions::Summary,
+    ) -> Result<(Program, Applied), StoreError> {
+        use nudge::runtime::upgrade::{migrate, timers};
+        fn write(e: impl std::fmt::Display) -> StoreError {
+            err("cannot write the upgraded state", e)
+        }
+        let (merged, plan) = nudge::ir::upgrade::merge(old, new, usage, upgrade.stop_removed);
+        let clock = checkpoint.clock.unwrap_or(0);
+        let mut applied = Applied {
+            summary,
+            profiles: 0,
+            attributes_reset: 0,
+            stopped: 0,
+        };
+        let mut stopped = Vec::new();
+        let mut txn = self.db.begin_write().map_err(write)?;
+        txn.set_durability(Durability::Immediate).map_err(write)?;
+        {
+            let mut profiles = txn.open_table(PROFILES).map_err(write)?;
+            txn.delete_table(TIMERS).map_err(write)?;
+            let mut pending = txn.open_table(TIMERS).map_err(write)?;
+            // In batches, so that a large store is never all in memory.
+            let mut after: Option<String> = None;
+            loop {
+                let mut batch: Vec<(String, Vec<u8>)> = Vec::with_capacity(BATCH);
+                {
+                    let rows = match &after {
+                        Some(last) => profiles.range::<&str>(last.as_str()..),
+                        None => profiles.range::<&str>(..),
+                    }
+                    .map_err(write)?;
+                    for row in rows {
+                        let (id, bytes) = row.map_err(write)?;
+                        if after.as_deref() == Some(id.value()) {
+                            continue;
+                        }
+                        batch.push((id.value().to_string(), bytes.value().to_vec()));
+                        if batch.len() == BATCH {
+                            break;
+                        }
+                    }
+                }
+                let Some((last, _)) = batch.last() else {
+                    break;
+                };
+                after = Some(last.clone());
+                for (id, bytes) in batch {
+                    let profile: Profile = postcard::from_bytes(&bytes).map_err(|e| {
+                        StoreError(format!("the stored profile `{id}` is damaged: {e}"))
+                    })?;
+                    let migrated = migrate(old, &merged, &plan, profile, clock);
+                    applied.profiles += 1;
+                    applied.attributes_reset += migrated.attributes_reset;
+                    for j in migrated.stopped {
+                        stopped.push(Stopped {
+                            at: clock,
+                            profile: id.clone(),
+                            journey: old
+                                .journeys
+                                .get(j)
+                                .map_or(String::new(), |j| j.name.clone()),
+                        });
+                    }
+                    for (slot, at) in timers(&migrated.profile) {
+                        pending
+                            .insert((id.as_str(), slot as u64), at)
+                            .map_err(write)?;
+                    }
+                    let bytes = postcard::to_allocvec(&migrated.profile)
+                        .map_err(|e| err("cannot encode a profile", e))?;
+                    profiles
+                        .insert(id.as_str(), bytes.as_slice())
+                        .map_err(write)?;
+                }
+            }
+            applied.stopped = stopped.len() as u64;
+            let mut meta = txn.open_table(META).map_err(write)?;
+            let record = postcard::to_allocvec(&merged)
+                .map_err(|e| err("cannot encode the policy set", e))?;
+            meta.insert(PROGRAM, record.as_slice()).map_err(write)?;
+            let given = new.fingerprint();
+            let upgraded = Checkpoint {
+                fingerprint: merged.fingerprint(),
+                policy: (merged.fingerprint() != given).then_some(given),
+                stopped,
+                ..checkpoint.clone()
+            };
+            let bytes = serde_json::to_vec(&upgraded)
+                .map_err(|e| err("cannot encode the checkpoint", e))?;
+            meta.insert("checkpoint", bytes.as_slice()).map_err(write)?;
+            // The history of upgrades, each with the input position it was
+            // applied at, so that a replay can apply it at the same place.
+            let mut history: Vec<serde_json::Value> = match meta.get(UPGRADES).map_err(write)? {
+                Some(bytes) => serde_json::from_slice(bytes.value()).unwrap_or_default(),
+                None => Vec::new(),
+            };
+            history.push(serde_json::json!({
+                "clock": checkpoint.clock,
+                "input": checkpoint.input.as_ref().map(|m| serde_json::json!({
+                    "path": m.path, "offset": m.offset, "lines": m.lines,
+                })),
+                "from": format!("{:016x}", checkpoint.fingerprint),
+                "to": format!("{:016x}", given),
+                "stop_removed": upgrade.stop_removed,
+                "summary": &applied.summary,
+            }));
+            let bytes =
+                serde_json::to_vec(&history).map_err(|e| err("cannot encode the upgrade", e))?;
+            meta.insert(UPGRADES, bytes.as_slice()).map_err(write)?;
+        }
+        txn.commit()
+            .map_err(|e| err("cannot commit the upgraded state", e))?;
+        Ok((merged, applied))
     }
 
     /// The existing store at `path`, with what to do when it cannot be opened.
@@ -291,16 +521,19 @@ impl Store {
         }
         guarded(&path, || {
             let store = Store::opened(&redb::Builder::new(), &path)?;
+            let fingerprint = program.fingerprint();
             if store
                 .checkpoint()?
-                .is_some_and(|c| c.fingerprint == program.fingerprint())
+                .is_some_and(|c| c.fingerprint == fingerprint || c.policy == Some(fingerprint))
             {
                 return Ok(None);
             }
             match store.recorded()? {
-                Some((old, active)) => {
-                    Ok(Some(nudge::ir::versions::summarize(&old, program, &active)))
-                }
+                Some((old, usage)) => Ok(Some(nudge::ir::versions::summarize(
+                    &old,
+                    program,
+                    &usage.active,
+                ))),
                 None => Err(StoreError(format!(
                     "the state in `{}` was written by another version of nudge, which recorded no policy set this version reads: what would change cannot be shown",
                     dir.display()
@@ -330,14 +563,17 @@ impl Store {
     /// how many instances are active in the stored profiles; `None` when the
     /// store does not record it in this version's encoding (another version
     /// of nudge wrote it) or the record cannot be read.
-    fn recorded(&self) -> Result<Option<(Program, Vec<u64>)>, StoreError> {
+    fn recorded(&self) -> Result<Option<(Program, nudge::ir::upgrade::Usage)>, StoreError> {
         let Some(bytes) = self.recorded_bytes()? else {
             return Ok(None);
         };
         let Ok(program) = postcard::from_bytes::<Program>(&bytes) else {
             return Ok(None);
         };
-        let mut active = vec![0u64; program.journeys.len()];
+        let mut usage = nudge::ir::upgrade::Usage {
+            active: vec![0u64; program.journeys.len()],
+            goals: vec![0u64; program.journeys.len()],
+        };
         let txn = self
             .db
             .begin_read()
@@ -352,15 +588,20 @@ impl Store {
                             id.value()
                         ))
                     })?;
-                    for (n, state) in active.iter_mut().zip(&profile.journeys) {
+                    for (n, state) in usage.active.iter_mut().zip(&profile.journeys) {
                         *n += u64::from(state.active.is_some());
+                    }
+                    for window in profile.goals() {
+                        if let Some(n) = usage.goals.get_mut(window.journey as usize) {
+                            *n += 1;
+                        }
                     }
                 }
             }
             Err(redb::TableError::TableDoesNotExist(_)) => {}
             Err(e) => return Err(err("cannot read profiles", e)),
         }
-        Ok(Some((program, active)))
+        Ok(Some((program, usage)))
     }
 
     fn checkpoint(&self) -> Result<Option<Checkpoint>, StoreError> {

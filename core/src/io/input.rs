@@ -74,7 +74,7 @@ impl Reader {
         }
         let pointer = |source: &Source| match source {
             Source::Pointer(p) => Some(p.clone()),
-            Source::Member(_) => None,
+            Source::Member(_) | Source::Retired => None,
         };
         let pointer_attrs = program
             .attrs

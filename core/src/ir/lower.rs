@@ -629,6 +629,7 @@ impl Lowerer {
             caps,
             goals,
             code,
+            versions: Versions::default(),
         })
     }
 

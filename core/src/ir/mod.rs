@@ -10,6 +10,7 @@
 //! it cannot lower is reported as an internal error, not guessed at.
 
 mod lower;
+pub mod upgrade;
 pub mod versions;
 
 pub use lower::{LowerError, lower};
@@ -170,6 +171,10 @@ pub enum Source {
     Member(String),
     /// An RFC 6901 JSON Pointer into the whole message.
     Pointer(String),
+    /// (1.1) Not read from the input: an attribute an older journey version
+    /// still reads after the set dropped or retyped it (§7.7) keeps the value
+    /// it had at the upgrade.
+    Retired,
 }
 
 impl Source {
@@ -177,7 +182,7 @@ impl Source {
     pub fn member(&self) -> Option<&str> {
         match self {
             Source::Member(m) => Some(m),
-            Source::Pointer(_) => None,
+            Source::Pointer(_) | Source::Retired => None,
         }
     }
 }
@@ -323,6 +328,36 @@ pub struct Journey {
     /// (1.1) `goal E [where C] within D`: (event, condition, nanoseconds).
     pub goals: Vec<Goal>,
     pub code: Vec<Instr>,
+    /// (1.1) How this journey relates to its other versions in a store that
+    /// was upgraded (§7.7); the default for a program lowered from source.
+    pub versions: Versions,
+}
+
+/// (1.1) A journey's versions (LANGUAGE.md §7.7). A store upgraded to a new
+/// policy set runs a *merged* program: the new set's journeys, and after each
+/// one the older versions its customers are still in (retired copies, which no
+/// trigger starts and which are dropped at a later upgrade once empty).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Versions {
+    /// This is an older version, kept for the instances that entered it.
+    pub retired: bool,
+    /// For a retired version: the current journey of the same name, if the
+    /// set still has one (its caps and its sends are that journey's).
+    pub current: Option<usize>,
+    /// For a current journey: its retired versions. An instance active in
+    /// any of them keeps the profile from entering this one.
+    pub older: Vec<usize>,
+}
+
+impl Program {
+    /// The journey whose sends a send of journey `j` counts as (its current
+    /// version: the caps of §7.4 count a journey's sends across versions).
+    pub fn lineage(&self, j: usize) -> usize {
+        self.journeys
+            .get(j)
+            .and_then(|journey| journey.versions.current)
+            .unwrap_or(j)
+    }
 }
 
 /// (1.1) What starts a journey.

@@ -89,10 +89,13 @@ impl Summary {
 /// `active[j]` is how many instances of `old`'s journey `j` are active.
 pub fn summarize(old: &Program, new: &Program, active: &[u64]) -> Summary {
     let mut s = Summary::default();
+    // The old set is its current journeys; the instances still in their
+    // older versions (a store upgraded before) count with them.
     let old_journeys: BTreeMap<&str, (usize, String)> = old
         .journeys
         .iter()
         .enumerate()
+        .filter(|(_, journey)| !journey.versions.retired)
         .map(|(j, journey)| (journey.name.as_str(), (j, canon_journey(old, journey))))
         .collect();
     let new_journeys: BTreeMap<&str, String> = new
@@ -100,7 +103,16 @@ pub fn summarize(old: &Program, new: &Program, active: &[u64]) -> Summary {
         .iter()
         .map(|journey| (journey.name.as_str(), canon_journey(new, journey)))
         .collect();
-    let count = |j: usize| active.get(j).copied().unwrap_or(0);
+    let count = |j: usize| {
+        let versions = old
+            .journeys
+            .get(j)
+            .map_or(&[][..], |o| &o.versions.older[..]);
+        std::iter::once(&j)
+            .chain(versions)
+            .map(|v| active.get(*v).copied().unwrap_or(0))
+            .sum::<u64>()
+    };
     for (name, text) in &new_journeys {
         match old_journeys.get(name) {
             None => s.journeys_added.push(name.to_string()),
@@ -224,10 +236,10 @@ impl fmt::Display for Summary {
                 )?,
                 n => writeln!(
                     f,
-                    "  journey changed: {} ({n} active {} would stay on the old version until {} end; new entries follow the new one)",
+                    "  journey changed: {} ({n} active {} would stay on the old version until {}; new entries follow the new one)",
                     v.journey,
                     plural(n, "instance", "instances"),
-                    if n == 1 { "it" } else { "they" },
+                    if n == 1 { "it ends" } else { "they end" },
                 )?,
             }
         }
@@ -646,7 +658,7 @@ pub fn canon_journey(program: &Program, journey: &Journey) -> String {
     c.out
 }
 
-fn canon_aggregate_events(program: &Program, a: &Aggregate) -> String {
+pub(crate) fn canon_aggregate_events(program: &Program, a: &Aggregate) -> String {
     let mut c = Canon {
         program,
         out: String::new(),

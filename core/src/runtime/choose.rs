@@ -286,7 +286,10 @@ pub fn capped<'p>(
                     &|s: &Sent| category_of(s.journey) == Some(*k)
                 }
                 CapScope::Category(_) => return None,
-                CapScope::Journey => &|s: &Sent| s.journey as usize == cx.journey_index,
+                CapScope::Journey => {
+                    // Its sends in every version of the journey (§7.7).
+                    &|s: &Sent| s.journey as usize == program.lineage(cx.journey_index)
+                }
             };
             // Rolling windows are (now - D, now]; calendar ones [local start, now].
             let (from, inclusive) = match cap.window {

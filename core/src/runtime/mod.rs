@@ -16,6 +16,7 @@ mod native;
 mod schedule;
 pub mod state;
 pub mod time;
+pub mod upgrade;
 
 pub use crate::stdx::hash::{fnv1a_64, fnv1a_128, message_id, split_bucket};
 pub use decision::{Decision, DecisionKind, Reason};
@@ -1199,7 +1200,17 @@ impl Core {
         else {
             return;
         };
-        let refusal = eligibility(journey.reenter, state, now);
+        // (1.1) An instance in an older version of the journey (§7.7) is an
+        // active instance of it.
+        let older_active = journey
+            .versions
+            .older
+            .iter()
+            .any(|&r| profile.journeys.get(r).is_some_and(|s| s.active.is_some()));
+        let refusal = match older_active {
+            true => Some(decision::NotEntered::Active),
+            false => eligibility(journey.reenter, state, now),
+        };
         if refusal.is_some() && !self.explain {
             return;
         }
@@ -1538,7 +1549,7 @@ impl Core {
                                 profile.sends.push_back(state::Sent {
                                     at: now,
                                     channel: channel as u32,
-                                    journey: j as u32,
+                                    journey: self.program.lineage(j) as u32,
                                 });
                             }
                             // (1.1) The send is a `sent` event from now on.

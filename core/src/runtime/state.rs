@@ -50,13 +50,7 @@ impl Profile {
             aggregates: program
                 .aggregates
                 .iter()
-                .map(|a| match a.kind {
-                    AggregateKind::Since => AggregateState::Latest(None),
-                    _ => AggregateState::Window {
-                        entries: VecDeque::new(),
-                        total: 0.0,
-                    },
-                })
+                .map(|a| AggregateState::new(a.kind))
                 .collect(),
             sends: VecDeque::new(),
             journeys: vec![JourneyState::default(); program.journeys.len()],
@@ -153,6 +147,17 @@ pub enum AggregateState {
 }
 
 impl AggregateState {
+    /// The state of an aggregate of this kind that has seen nothing.
+    pub fn new(kind: AggregateKind) -> AggregateState {
+        match kind {
+            AggregateKind::Since => AggregateState::Latest(None),
+            _ => AggregateState::Window {
+                entries: VecDeque::new(),
+                total: 0.0,
+            },
+        }
+    }
+
     /// Records a matching event at its own time (late events included).
     pub fn record(&mut self, at: i64, value: f64) {
         match self {

@@ -800,6 +800,7 @@ fn state_checkpoint(
         out: None,
         dead_letter: None,
         firing,
+        ..Checkpoint::default()
     }
 }
 

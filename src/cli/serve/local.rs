@@ -100,6 +100,7 @@ impl Local {
             input: Some(self.mark.clone()),
             out: self.out.mark(),
             dead_letter: None,
+            ..Checkpoint::default()
         };
         self.store.commit(changes, &checkpoint).map_err(|e| e.0)?;
         self.uncommitted = 0;

@@ -1,0 +1,804 @@
+//! (1.1) Applying a new policy set to a running store (LANGUAGE.md §7.7): the
+//! *merged* program the store runs from then on, and the [`Plan`] by which each
+//! stored profile carries over to it.
+//!
+//! The merged program is the new set, and after each of its journeys (in
+//! arbitration order) the older versions customers are still in: *retired*
+//! copies, which no trigger starts. A retired copy is the old journey with every
+//! index translated into the merged program by name. What the new set no longer
+//! declares is kept for it as a hidden member that the input never fills: an
+//! attribute keeps the value it had at the upgrade, a consent topic goes on
+//! being granted and revoked by the input, a channel keeps its old definition,
+//! a template its old content. An `exit on`, `wait … for` or `goal` of an old
+//! version on an event, or an event property, the new set no longer declares
+//! (with that type) never matches again.
+//!
+//! Promise: pure and total. Any two programs give a merged program and a plan;
+//! every index in either is in range or is [`GONE`], which no event carries.
+
+use super::versions::{canon_aggregate_events, canon_journey};
+use super::{
+    Aggregate, AggregateKind, Attr, Cap, CapScope, Channel, Engagement, Expr, ExprKind, Field,
+    Goal, Instr, Journey, Program, Prop, Shape, ShapeRef, Source, Template, TemplateBlock,
+    TextPart, Trigger, Type, Value, Versions,
+};
+use std::collections::BTreeMap;
+
+/// An event (or channel, or journey) index that names nothing: what an old
+/// version's reference to something the new set dropped becomes.
+pub const GONE: usize = usize::MAX;
+
+/// What runs in the old program's journeys at the upgrade, per journey.
+#[derive(Debug, Clone, Default)]
+pub struct Usage {
+    /// Active instances.
+    pub active: Vec<u64>,
+    /// Open goal windows.
+    pub goals: Vec<u64>,
+}
+
+impl Usage {
+    fn used(&self, j: usize) -> bool {
+        self.active.get(j).is_some_and(|n| *n > 0) || self.goals.get(j).is_some_and(|n| *n > 0)
+    }
+}
+
+/// Where an old journey's running state goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// To this journey of the merged program, the same version (its steps
+    /// are the same by name): the instance goes on there, its trigger
+    /// snapshot laid out again by [`Plan::snapshots`].
+    Same(usize),
+    /// To this retired copy of the old version.
+    Retired(usize),
+    /// Its instances end at the upgrade (`--upgrade=stop-removed`): the
+    /// journey was removed.
+    Stop,
+    /// Nowhere: nothing runs in it.
+    Drop,
+}
+
+/// How a current journey's pending inactivity timer carries over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TriggerTimer {
+    /// Not an inactivity journey.
+    None,
+    /// From this old journey (on the same events), moved by `shift`
+    /// nanoseconds (the change of its `for` duration).
+    Keep { from: usize, shift: i64 },
+    /// A new inactivity trigger (or one on other events): it counts from the
+    /// upgrade, `after` nanoseconds.
+    Start { after: i64 },
+}
+
+/// How a profile stored under the old program carries over to the merged one.
+/// Vectors indexed by old members say where each goes; vectors indexed by
+/// merged members say where each comes from.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Per old journey.
+    pub journeys: Vec<Target>,
+    /// Per old journey with a [`Target::Same`] target: for each slot of the
+    /// new version's trigger snapshot, the old snapshot's slot with the same
+    /// property (name and type).
+    pub snapshots: Vec<Vec<Option<usize>>>,
+    /// Per merged journey: the old journey whose entries and last entry it
+    /// continues (the re-entry rules and instance numbers go on).
+    pub history: Vec<Option<usize>>,
+    /// Per merged attribute: the old attribute of the same name and type.
+    pub attrs: Vec<Option<usize>>,
+    /// Per merged consent topic: the old topic of the same name.
+    pub consents: Vec<Option<usize>>,
+    /// Per merged aggregate: the old aggregate over the same events with the
+    /// longest window, whose history it keeps.
+    pub aggregates: Vec<Option<usize>>,
+    /// Per old channel: the merged channel of the same name ([`GONE`]).
+    pub channels: Vec<usize>,
+    /// Per old journey: the merged journey its past sends count for.
+    pub sends: Vec<usize>,
+    /// Per merged journey.
+    pub trigger_timers: Vec<TriggerTimer>,
+}
+
+/// The merged program for a store written under `old` (itself possibly
+/// merged) given the new set `new`, and the plan to carry profiles over.
+/// With `stop_removed`, instances of journeys `new` does not have end.
+pub fn merge(old: &Program, new: &Program, usage: &Usage, stop_removed: bool) -> (Program, Plan) {
+    let mut merged = new.clone();
+    for journey in &mut merged.journeys {
+        journey.versions = Versions::default();
+    }
+    let new_by_name: BTreeMap<&str, usize> = new
+        .journeys
+        .iter()
+        .enumerate()
+        .map(|(j, journey)| (journey.name.as_str(), j))
+        .collect();
+    let new_canon: Vec<String> = new.journeys.iter().map(|j| canon_journey(new, j)).collect();
+
+    // Which old journeys run on in the new version, and which need a copy.
+    enum Where {
+        Same(usize),
+        Copy,
+        Stop,
+        Drop,
+    }
+    let mut wheres = Vec::with_capacity(old.journeys.len());
+    for (j, journey) in old.journeys.iter().enumerate() {
+        let current = new_by_name.get(journey.name.as_str()).copied();
+        let same = current.filter(|&n| new_canon[n] == canon_journey(old, journey));
+        wheres.push(match same {
+            Some(n) => Where::Same(n),
+            None if !usage.used(j) => Where::Drop,
+            None if current.is_none() && stop_removed => Where::Stop,
+            None => Where::Copy,
+        });
+    }
+
+    // The retired copies, translated into the merged program.
+    let mut copies: Vec<(usize, Journey)> = Vec::new();
+    {
+        let mut remap = Remap::new(old, &mut merged);
+        for (j, w) in wheres.iter().enumerate() {
+            if let Where::Copy = w {
+                copies.push((j, remap.journey(j)));
+            }
+        }
+    }
+
+    // Arbitration order: priority descending, then name; a current journey
+    // before its older versions, which keep the order they had.
+    let mut order: Vec<(u8, String, usize, Journey)> = Vec::new();
+    for (n, journey) in merged.journeys.drain(..).enumerate() {
+        order.push((journey.priority, journey.name.clone(), n, journey));
+    }
+    let current_count = order.len();
+    for (k, (_, journey)) in copies.iter().enumerate() {
+        order.push((
+            journey.priority,
+            journey.name.clone(),
+            current_count + k,
+            journey.clone(),
+        ));
+    }
+    order.sort_by(|a, b| {
+        b.0.cmp(&a.0)
+            .then_with(|| a.1.cmp(&b.1))
+            .then(a.2.cmp(&b.2))
+    });
+    // Where each current journey and each copy ended up.
+    let mut place = vec![0usize; order.len()];
+    for (index, entry) in order.iter().enumerate() {
+        place[entry.2] = index;
+    }
+    merged.journeys = order.into_iter().map(|entry| entry.3).collect();
+    let current_of = |name: &str| new_by_name.get(name).map(|&n| place[n]);
+    for (k, (_, copy)) in copies.iter().enumerate() {
+        let index = place[current_count + k];
+        if let Some(current) = current_of(&copy.name) {
+            merged.journeys[index].versions.current = Some(current);
+            merged.journeys[current].versions.older.push(index);
+        }
+    }
+
+    // The plan, in merged indices.
+    let mut journeys = Vec::with_capacity(old.journeys.len());
+    let mut snapshots = Vec::with_capacity(old.journeys.len());
+    let mut history = vec![None; merged.journeys.len()];
+    let mut copy_number = 0;
+    for (j, w) in wheres.iter().enumerate() {
+        let (target, snapshot) = match *w {
+            Where::Same(n) => (
+                Target::Same(place[n]),
+                snapshot_map(
+                    old,
+                    old.journeys[j].shape,
+                    &merged,
+                    merged.journeys[place[n]].shape,
+                ),
+            ),
+            Where::Copy => {
+                let index = place[current_count + copy_number];
+                copy_number += 1;
+                history[index] = Some(j);
+                (Target::Retired(index), Vec::new())
+            }
+            Where::Stop => (Target::Stop, Vec::new()),
+            Where::Drop => (Target::Drop, Vec::new()),
+        };
+        journeys.push(target);
+        snapshots.push(snapshot);
+    }
+    // A current journey continues the old current journey of its name.
+    for (j, journey) in old.journeys.iter().enumerate() {
+        if journey.versions.retired {
+            continue;
+        }
+        if let Some(current) = current_of(&journey.name) {
+            history[current] = Some(j);
+        }
+    }
+    let sends = old
+        .journeys
+        .iter()
+        .zip(&journeys)
+        .map(
+            |(journey, target)| match (current_of(&journey.name), target) {
+                (Some(current), _) => current,
+                (None, Target::Retired(r)) => *r,
+                (None, _) => GONE,
+            },
+        )
+        .collect();
+    let trigger_timers = merged
+        .journeys
+        .iter()
+        .map(
+            |journey| match (&journey.trigger, journey.versions.retired) {
+                (Trigger::Inactivity { events, after }, false) => {
+                    let names = event_names(&merged, events);
+                    let kept =
+                        old.journeys
+                            .iter()
+                            .enumerate()
+                            .find_map(|(j, o)| match &o.trigger {
+                                Trigger::Inactivity {
+                                    events: old_events,
+                                    after: old_after,
+                                } if !o.versions.retired
+                                    && o.name == journey.name
+                                    && event_names(old, old_events) == names =>
+                                {
+                                    Some(TriggerTimer::Keep {
+                                        from: j,
+                                        shift: after.saturating_sub(*old_after),
+                                    })
+                                }
+                                _ => None,
+                            });
+                    kept.unwrap_or(TriggerTimer::Start { after: *after })
+                }
+                _ => TriggerTimer::None,
+            },
+        )
+        .collect();
+    let attrs = merged
+        .attrs
+        .iter()
+        .map(|a| {
+            old.attrs
+                .iter()
+                .position(|o| o.name == a.name && o.ty.ty == a.ty.ty)
+        })
+        .collect();
+    let consents = merged
+        .consents
+        .iter()
+        .map(|c| old.consents.iter().position(|o| o.name == c.name))
+        .collect();
+    let aggregates = merged
+        .aggregates
+        .iter()
+        .map(|a| {
+            let events = canon_aggregate_events(&merged, a);
+            old.aggregates
+                .iter()
+                .enumerate()
+                .filter(|(_, o)| canon_aggregate_events(old, o) == events)
+                .max_by_key(|(_, o)| o.window.unwrap_or(i64::MAX))
+                .map(|(i, _)| i)
+        })
+        .collect();
+    let channels = old
+        .channels
+        .iter()
+        .map(|c| {
+            merged
+                .channels
+                .iter()
+                .position(|m| m.name == c.name)
+                .unwrap_or(GONE)
+        })
+        .collect();
+    let plan = Plan {
+        journeys,
+        snapshots,
+        history,
+        attrs,
+        consents,
+        aggregates,
+        channels,
+        sends,
+        trigger_timers,
+    };
+    (merged, plan)
+}
+
+fn event_names(program: &Program, events: &[usize]) -> Vec<String> {
+    let mut names: Vec<String> = events
+        .iter()
+        .map(|&e| {
+            program
+                .events
+                .get(e)
+                .map_or(String::new(), |e| e.name.clone())
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// The properties a trigger snapshot of `shape` holds, in slot order.
+fn shape_props(program: &Program, shape: ShapeRef) -> &[Prop] {
+    match shape {
+        ShapeRef::Event(e) => program.events.get(e).map_or(&[], |e| e.props.as_slice()),
+        ShapeRef::Shape(k) => program.shapes.get(k).map_or(&[], |s| s.props.as_slice()),
+    }
+}
+
+/// For each slot of a snapshot of `to` (in `new`), the slot of a snapshot of
+/// `from` (in `old`) holding the same property.
+fn snapshot_map(old: &Program, from: ShapeRef, new: &Program, to: ShapeRef) -> Vec<Option<usize>> {
+    let before = shape_props(old, from);
+    shape_props(new, to)
+        .iter()
+        .map(|p| {
+            before
+                .iter()
+                .position(|b| b.name == p.name && b.ty.ty == p.ty.ty)
+        })
+        .collect()
+}
+
+/// Translates parts of `old` into `merged`, adding hidden members for what
+/// `merged` lacks.
+struct Remap<'a> {
+    old: &'a Program,
+    merged: &'a mut Program,
+    attrs: BTreeMap<usize, usize>,
+    consents: BTreeMap<usize, usize>,
+    channels: BTreeMap<usize, usize>,
+    aggregates: BTreeMap<usize, usize>,
+    segments: BTreeMap<usize, usize>,
+}
+
+/// Where an expression is read: which old event `event.` means, if any.
+#[derive(Clone, Copy)]
+struct Context {
+    event: Option<usize>,
+}
+
+const NO_EVENT: Context = Context { event: None };
+
+fn never() -> Expr {
+    Expr {
+        kind: ExprKind::Const(Value::Bool(false)),
+        ty: Type::Bool,
+    }
+}
+
+impl<'a> Remap<'a> {
+    fn new(old: &'a Program, merged: &'a mut Program) -> Remap<'a> {
+        Remap {
+            old,
+            merged,
+            attrs: BTreeMap::new(),
+            consents: BTreeMap::new(),
+            channels: BTreeMap::new(),
+            aggregates: BTreeMap::new(),
+            segments: BTreeMap::new(),
+        }
+    }
+
+    /// A retired copy of old journey `j`.
+    fn journey(&mut self, j: usize) -> Journey {
+        let old = self.old;
+        let o = &old.journeys[j];
+        // The instances' snapshots stay as they were taken: the copy's shape
+        // is the old one's properties, and no event fills it again.
+        let props = shape_props(old, o.shape).to_vec();
+        self.merged.shapes.push(Shape {
+            events: Vec::new(),
+            props,
+            slots: Vec::new(),
+        });
+        let shape = ShapeRef::Shape(self.merged.shapes.len() - 1);
+        let exits = o
+            .exits
+            .iter()
+            .filter_map(|(e, condition)| {
+                let event = self.event(*e)?;
+                let condition = match condition {
+                    Some(c) => Some(self.expr(c, Context { event: Some(*e) })?),
+                    None => None,
+                };
+                Some((event, condition))
+            })
+            .collect();
+        let required_consents = o
+            .required_consents
+            .iter()
+            .map(|&c| self.consent(c))
+            .collect();
+        let category = o.category.map(|k| self.category(k));
+        let caps = o.caps.iter().map(|c| self.cap(c)).collect();
+        let goals = o
+            .goals
+            .iter()
+            .map(|g| {
+                let (event, condition) = self.on_event(g.event, &g.condition);
+                Goal {
+                    event,
+                    condition,
+                    within: g.within,
+                }
+            })
+            .collect();
+        let code = o
+            .code
+            .iter()
+            .map(|instr| self.instr(instr, o.shape, shape))
+            .collect();
+        Journey {
+            name: o.name.clone(),
+            priority: o.priority,
+            trigger: Trigger::Events(Vec::new()),
+            shape,
+            condition: None,
+            exits,
+            reenter: o.reenter,
+            required_consents,
+            transactional: o.transactional,
+            category,
+            caps,
+            goals,
+            code,
+            versions: Versions {
+                retired: true,
+                current: None,
+                older: Vec::new(),
+            },
+        }
+    }
+
+    /// An event and a condition over it, as a `goal` or `wait … for` reads
+    /// them: one that can no longer match waits for [`GONE`].
+    fn on_event(&mut self, e: usize, condition: &Option<Expr>) -> (usize, Option<Expr>) {
+        let Some(event) = self.event(e) else {
+            return (GONE, None);
+        };
+        match condition {
+            None => (event, None),
+            Some(c) => match self.expr(c, Context { event: Some(e) }) {
+                Some(c) => (event, Some(c)),
+                None => (event, Some(never())),
+            },
+        }
+    }
+
+    fn instr(&mut self, instr: &Instr, old_shape: ShapeRef, shape: ShapeRef) -> Instr {
+        match instr {
+            Instr::Wait(_) | Instr::WaitUntil(_) | Instr::Jump(_) | Instr::Split { .. } => {
+                instr.clone()
+            }
+            Instr::Stop => Instr::Stop,
+            Instr::WaitUntilExpr(e) => {
+                Instr::WaitUntilExpr(self.expr(e, NO_EVENT).unwrap_or_else(|| e.clone()))
+            }
+            Instr::JumpUnless(e, target) => {
+                Instr::JumpUnless(self.expr(e, NO_EVENT).unwrap_or_else(never), *target)
+            }
+            Instr::WaitFor {
+                event,
+                condition,
+                timeout,
+                on_timeout,
+            } => {
+                let (event, condition) = self.on_event(*event, condition);
+                Instr::WaitFor {
+                    event,
+                    condition,
+                    timeout: *timeout,
+                    on_timeout: *on_timeout,
+                }
+            }
+            Instr::Send {
+                template,
+                channels,
+                best,
+            } => Instr::Send {
+                template: self.template(*template, old_shape, shape),
+                channels: channels.iter().map(|&c| self.channel(c)).collect(),
+                best: best.as_ref().map(|best| {
+                    best.iter()
+                        .map(|e| Engagement {
+                            sends: self.aggregate(e.sends),
+                            events: e.events.iter().map(|&a| self.aggregate(a)).collect(),
+                        })
+                        .collect()
+                }),
+            },
+        }
+    }
+
+    /// The expression in the merged program, or `None` when it reads an
+    /// event property the merged event does not have (with that type).
+    fn expr(&mut self, e: &Expr, cx: Context) -> Option<Expr> {
+        let sub = |this: &mut Self, a: &Expr| this.expr(a, cx).map(Box::new);
+        let kind = match &e.kind {
+            ExprKind::Const(v) => ExprKind::Const(v.clone()),
+            ExprKind::Now => ExprKind::Now,
+            ExprKind::TriggerProp(slot) => ExprKind::TriggerProp(*slot),
+            ExprKind::Attr(i) => ExprKind::Attr(self.attr(*i)),
+            ExprKind::EventProp(slot) => ExprKind::EventProp(self.prop(cx.event?, *slot)?),
+            ExprKind::Aggregate(i) => ExprKind::Aggregate(self.aggregate(*i)),
+            ExprKind::Segment(i) => ExprKind::Segment(self.segment(*i)),
+            ExprKind::Not(a) => ExprKind::Not(sub(self, a)?),
+            ExprKind::Neg(a) => ExprKind::Neg(sub(self, a)?),
+            ExprKind::IsNone(a) => ExprKind::IsNone(sub(self, a)?),
+            ExprKind::And(a, b) => ExprKind::And(sub(self, a)?, sub(self, b)?),
+            ExprKind::Or(a, b) => ExprKind::Or(sub(self, a)?, sub(self, b)?),
+            ExprKind::Coalesce(a, b) => ExprKind::Coalesce(sub(self, a)?, sub(self, b)?),
+            ExprKind::Compare(op, a, b) => ExprKind::Compare(*op, sub(self, a)?, sub(self, b)?),
+            ExprKind::Arith(op, a, b) => ExprKind::Arith(*op, sub(self, a)?, sub(self, b)?),
+            ExprKind::In(a, b) => ExprKind::In(sub(self, a)?, sub(self, b)?),
+            ExprKind::List(items) => ExprKind::List(
+                items
+                    .iter()
+                    .map(|a| self.expr(a, cx))
+                    .collect::<Option<_>>()?,
+            ),
+            ExprKind::Call(f, args) => ExprKind::Call(
+                *f,
+                args.iter()
+                    .map(|a| self.expr(a, cx))
+                    .collect::<Option<_>>()?,
+            ),
+        };
+        Some(Expr { kind, ty: e.ty })
+    }
+
+    /// The merged event of the same name, if there is one.
+    fn event(&self, e: usize) -> Option<usize> {
+        let name = &self.old.events.get(e)?.name;
+        self.merged.events.iter().position(|m| &m.name == name)
+    }
+
+    /// Slot `slot` of old event `e`, in the merged event of its name.
+    fn prop(&self, e: usize, slot: usize) -> Option<usize> {
+        let prop = self.old.events.get(e)?.props.get(slot)?;
+        let event = self.merged.events.get(self.event(e)?)?;
+        event
+            .props
+            .iter()
+            .position(|p| p.name == prop.name && p.ty.ty == prop.ty.ty)
+    }
+
+    fn attr(&mut self, i: usize) -> usize {
+        if let Some(&m) = self.attrs.get(&i) {
+            return m;
+        }
+        let Some(a) = self.old.attrs.get(i) else {
+            return GONE;
+        };
+        let m = match self
+            .merged
+            .attrs
+            .iter()
+            .position(|m| m.name == a.name && m.ty.ty == a.ty.ty)
+        {
+            Some(m) => m,
+            None => {
+                self.merged.attrs.push(Attr {
+                    source: Source::Retired,
+                    ..a.clone()
+                });
+                self.merged.attrs.len() - 1
+            }
+        };
+        self.attrs.insert(i, m);
+        m
+    }
+
+    fn consent(&mut self, c: usize) -> usize {
+        if let Some(&m) = self.consents.get(&c) {
+            return m;
+        }
+        let Some(topic) = self.old.consents.get(c) else {
+            return GONE;
+        };
+        let m = match self
+            .merged
+            .consents
+            .iter()
+            .position(|m| m.name == topic.name)
+        {
+            Some(m) => m,
+            None => {
+                self.merged.consents.push(topic.clone());
+                self.merged.consents.len() - 1
+            }
+        };
+        self.consents.insert(c, m);
+        m
+    }
+
+    fn category(&mut self, k: usize) -> usize {
+        let Some(name) = self.old.categories.get(k) else {
+            return GONE;
+        };
+        match self.merged.categories.iter().position(|m| m == name) {
+            Some(m) => m,
+            None => {
+                self.merged.categories.push(name.clone());
+                self.merged.categories.len() - 1
+            }
+        }
+    }
+
+    /// The merged channel of the same name (the set's current definition),
+    /// or the old definition kept hidden.
+    fn channel(&mut self, c: usize) -> usize {
+        if let Some(&m) = self.channels.get(&c) {
+            return m;
+        }
+        let Some(channel) = self.old.channels.get(c) else {
+            return GONE;
+        };
+        let m = match self
+            .merged
+            .channels
+            .iter()
+            .position(|m| m.name == channel.name)
+        {
+            Some(m) => m,
+            None => {
+                let hidden = Channel {
+                    name: channel.name.clone(),
+                    address_attr: self.attr(channel.address_attr),
+                    consent: channel.consent.map(|t| self.consent(t)),
+                    quiet: channel.quiet,
+                    engagement: channel
+                        .engagement
+                        .iter()
+                        .filter_map(|&e| self.event(e))
+                        .collect(),
+                };
+                self.merged.channels.push(hidden);
+                self.merged.channels.len() - 1
+            }
+        };
+        self.channels.insert(c, m);
+        m
+    }
+
+    fn cap(&mut self, c: &Cap) -> Cap {
+        let scope = match &c.scope {
+            CapScope::All => CapScope::All,
+            CapScope::Journey => CapScope::Journey,
+            CapScope::Channels(cs) => {
+                CapScope::Channels(cs.iter().map(|&c| self.channel(c)).collect())
+            }
+            CapScope::Category(k) => CapScope::Category(self.category(*k)),
+        };
+        Cap {
+            count: c.count,
+            window: c.window,
+            scope,
+        }
+    }
+
+    /// The merged aggregate that is the same (events and window), or a copy.
+    fn aggregate(&mut self, i: usize) -> usize {
+        if let Some(&m) = self.aggregates.get(&i) {
+            return m;
+        }
+        let Some(a) = self.old.aggregates.get(i) else {
+            return GONE;
+        };
+        let events = canon_aggregate_events(self.old, a);
+        let same = self.merged.aggregates.iter().position(|m| {
+            m.window == a.window
+                && m.previous == a.previous
+                && canon_aggregate_events(self.merged, m) == events
+        });
+        let m = match same {
+            Some(m) => m,
+            None => {
+                let copy = self.aggregate_copy(a);
+                self.merged.aggregates.push(copy);
+                self.merged.aggregates.len() - 1
+            }
+        };
+        self.aggregates.insert(i, m);
+        m
+    }
+
+    /// An old aggregate in the merged program; over an event (or a summed
+    /// property) the set no longer has, it counts nothing from now on.
+    fn aggregate_copy(&mut self, a: &Aggregate) -> Aggregate {
+        let event = self.event(a.event);
+        let kind = match a.kind {
+            AggregateKind::Sum(slot) => match self.prop(a.event, slot) {
+                Some(m) => AggregateKind::Sum(m),
+                None => AggregateKind::Sum(slot),
+            },
+            kind => kind,
+        };
+        let summed_gone =
+            matches!(a.kind, AggregateKind::Sum(slot) if self.prop(a.event, slot).is_none());
+        let cx = Context {
+            event: Some(a.event),
+        };
+        let filter = a
+            .filter
+            .as_ref()
+            .map(|f| self.expr(f, cx).unwrap_or_else(never));
+        Aggregate {
+            kind,
+            event: match event {
+                Some(e) if !summed_gone => e,
+                _ => GONE,
+            },
+            filter,
+            window: a.window,
+            previous: a.previous,
+        }
+    }
+
+    fn segment(&mut self, i: usize) -> usize {
+        if let Some(&m) = self.segments.get(&i) {
+            return m;
+        }
+        let Some(s) = self.old.segments.get(i) else {
+            return GONE;
+        };
+        let copy = self.expr(s, NO_EVENT).unwrap_or_else(never);
+        self.merged.segments.push(copy);
+        let m = self.merged.segments.len() - 1;
+        self.segments.insert(i, m);
+        m
+    }
+
+    /// A copy of old template `t` with its text for the old journey's shape,
+    /// as the copy's shape reads it.
+    fn template(&mut self, t: usize, old_shape: ShapeRef, shape: ShapeRef) -> usize {
+        let Some(template) = self.old.templates.get(t) else {
+            return GONE;
+        };
+        let blocks = template
+            .blocks
+            .iter()
+            .map(|b| TemplateBlock {
+                channel: self.channel(b.channel),
+                fields: b
+                    .fields
+                    .iter()
+                    .map(|f| Field {
+                        name: f.name.clone(),
+                        by_trigger: vec![(
+                            shape,
+                            f.text_for(old_shape)
+                                .unwrap_or(&[])
+                                .iter()
+                                .map(|part| match part {
+                                    TextPart::Text(s) => TextPart::Text(s.clone()),
+                                    TextPart::Value(e) => match self.expr(e, NO_EVENT) {
+                                        Some(e) => TextPart::Value(e),
+                                        None => TextPart::Text(String::new()),
+                                    },
+                                })
+                                .collect(),
+                        )],
+                    })
+                    .collect(),
+            })
+            .collect();
+        self.merged.templates.push(Template {
+            name: template.name.clone(),
+            blocks,
+        });
+        self.merged.templates.len() - 1
+    }
+}
