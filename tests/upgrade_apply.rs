@@ -410,3 +410,88 @@ fn aggregates_keep_their_history_and_new_ones_start_short() {
         "aggregates",
     );
 }
+
+#[test]
+fn upgrades_chain_and_each_instance_keeps_the_version_it_entered() {
+    both(
+        |case| {
+            let version = |n: u32, wait: &str| {
+                case.set(
+                    &format!("v{n}"),
+                    SCHEMA,
+                    &format!(
+                        r#"journey j {{ owner "qa"  when cart  wait {wait}  send t{n} via email }}
+                           template t{n} {{ email {{ subject: "v{n}", body: "b" }} }}"#
+                    ),
+                )
+            };
+            let (v1, v2, v3) = (version(1, "5h"), version(2, "2h"), version(3, "3h"));
+            for (id, m) in [("u1", "m1"), ("u2", "m2"), ("u3", "m3")] {
+                case.feed(&identify(id, "09:00", r#"{"email":"a@x.com"}"#, m));
+            }
+            case.feed(&track(
+                "cart",
+                "u1",
+                "10:00",
+                r#"{"value":1,"category":"c"}"#,
+                "m4",
+            ));
+            case.ok(&v1, &[]);
+            case.feed(&track(
+                "cart",
+                "u2",
+                "10:30",
+                r#"{"value":1,"category":"c"}"#,
+                "m5",
+            ));
+            case.ok(&v2, &["--upgrade"]);
+            case.feed(&track(
+                "cart",
+                "u3",
+                "11:10",
+                r#"{"value":1,"category":"c"}"#,
+                "m6",
+            ));
+            case.feed(&tick("16:00"));
+            let stderr = case.ok(&v3, &["--upgrade"]);
+            assert!(
+                stderr.contains("journey changed: j (2 active instances would stay on the old version until they end"),
+                "{stderr}"
+            );
+            assert_eq!(
+                case.decisions(),
+                [
+                    "10:00 u1 j entered",
+                    "10:30 u2 j entered",
+                    "11:10 u3 j entered",
+                    "12:30 u2 j send t2 \"v2\"",
+                    "12:30 u2 j completed",
+                    "14:10 u3 j send t3 \"v3\"",
+                    "14:10 u3 j completed",
+                    "15:00 u1 j send t1 \"v1\"",
+                    "15:00 u1 j completed",
+                ]
+            );
+            // Version 1's steps again: a change like any other, with nobody
+            // in the running version.
+            let v4 = version(4, "5h");
+            let diff = Command::new(env!("CARGO_BIN_EXE_nudge"))
+                .args([
+                    "diff",
+                    "--state",
+                    case.dir.join("state").to_str().unwrap(),
+                    "--against",
+                ])
+                .arg(&v4)
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&diff.stdout);
+            assert!(
+                text.contains("journey changed: j (no instance is active in it)"),
+                "{text}"
+            );
+            case.out()
+        },
+        "chain",
+    );
+}

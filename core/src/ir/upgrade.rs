@@ -802,3 +802,187 @@ impl<'a> Remap<'a> {
         self.merged.templates.len() - 1
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn program(text: &str) -> Program {
+        let mut sources = crate::Sources::new();
+        sources.add("t.nudge", text);
+        let analysis = crate::analyze(&sources);
+        assert!(
+            analysis
+                .diagnostics
+                .iter()
+                .all(|d| d.severity != crate::Severity::Error),
+            "{:?}",
+            analysis.diagnostics
+        );
+        crate::ir::lower(&analysis.modules).unwrap()
+    }
+
+    const V1: &str = r#"
+consent email_marketing opt_out
+consent loyalty opt_in
+profile { email: string?, points: number = 0 }
+channel email { address profile.email consent email_marketing }
+event signed_up { method: string }
+event bought { total: number }
+event returned { total: number }
+template hello { email { subject: "Hi {{trigger.method}}", body: "{{profile.points}}" } }
+template thanks { email { subject: "Thanks", body: "b" } }
+journey welcome {
+  owner "growth"
+  priority 70
+  when signed_up
+  exit on returned where event.total > 10
+  require consent loyalty
+  wait 1d
+  wait up to 2d for bought where event.total > 5 { send hello via email }
+}
+journey promo {
+  owner "growth"
+  when bought
+  send thanks via email
+}
+"#;
+
+    /// V1 without `points`, `loyalty` and `returned`, and a changed welcome.
+    fn v2() -> Program {
+        program(
+            &V1.replace(", points: number = 0", "")
+                .replace("consent loyalty opt_in\n", "")
+                .replace("event returned { total: number }\n", "")
+                .replace("  exit on returned where event.total > 10\n", "")
+                .replace("  require consent loyalty\n", "")
+                .replace("{{profile.points}}", "b")
+                .replace("wait 1d", "wait 2d"),
+        )
+    }
+
+    fn used(active: &[u64]) -> Usage {
+        Usage {
+            active: active.to_vec(),
+            goals: vec![0; active.len()],
+        }
+    }
+
+    #[test]
+    fn the_same_set_merges_into_itself() {
+        let old = program(V1);
+        let new = program(&format!(
+            "// reformatted\n{}",
+            V1.replace("wait 1d", "wait  1d")
+        ));
+        let (merged, plan) = merge(&old, &new, &used(&[3, 1]), false);
+        assert_eq!(merged.fingerprint(), new.fingerprint());
+        assert_eq!(plan.journeys, [Target::Same(0), Target::Same(1)]);
+        assert_eq!(plan.history, [Some(0), Some(1)]);
+    }
+
+    #[test]
+    fn a_changed_journey_in_use_keeps_a_retired_copy_after_the_new_one() {
+        let old = program(V1);
+        let new = v2();
+        let (merged, plan) = merge(&old, &new, &used(&[2, 0]), false);
+        let names: Vec<(&str, bool)> = merged
+            .journeys
+            .iter()
+            .map(|j| (j.name.as_str(), j.versions.retired))
+            .collect();
+        assert_eq!(
+            names,
+            [("welcome", false), ("welcome", true), ("promo", false)]
+        );
+        assert_eq!(plan.journeys, [Target::Retired(1), Target::Same(2)]);
+        assert_eq!(merged.journeys[0].versions.older, [1]);
+        assert_eq!(merged.journeys[1].versions.current, Some(0));
+        assert_eq!(merged.lineage(1), 0);
+        // The copy is never started.
+        assert_eq!(merged.journeys[1].trigger, Trigger::Events(Vec::new()));
+        assert!(merged.journeys[1].condition.is_none());
+        // `points` and `loyalty` are kept hidden for it; `returned` is gone,
+        // so its exit is dropped; the wait still reads `bought`.
+        let points = merged
+            .attrs
+            .iter()
+            .position(|a| a.name == "points")
+            .unwrap();
+        assert_eq!(merged.attrs[points].source, Source::Retired);
+        assert_eq!(plan.attrs[points], Some(1));
+        let loyalty = merged
+            .consents
+            .iter()
+            .position(|c| c.name == "loyalty")
+            .unwrap();
+        assert_eq!(merged.journeys[1].required_consents, [loyalty]);
+        assert!(merged.journeys[1].exits.is_empty());
+        let bought = merged
+            .events
+            .iter()
+            .position(|e| e.name == "bought")
+            .unwrap();
+        assert!(matches!(
+            merged.journeys[1].code[1],
+            Instr::WaitFor { event, condition: Some(_), .. } if event == bought
+        ));
+        // Its own copy of the old template, for the old snapshot's layout.
+        let Instr::Send { template, .. } = merged.journeys[1].code[2] else {
+            panic!("{:?}", merged.journeys[1].code);
+        };
+        assert_eq!(merged.templates[template].name, "hello");
+        assert_ne!(template, 0, "not the new set's template");
+        let body = &merged.templates[template].blocks[0].fields[1];
+        assert!(body.text_for(merged.journeys[1].shape).is_some());
+        // Nothing the new set reads changed: a second merge of the same
+        // set with nothing running drops the copy and the hidden members'
+        // use, and gives the new set's journeys back.
+        let (again, plan) = merge(&merged, &new, &used(&[0, 0, 0]), false);
+        let names: Vec<&str> = again.journeys.iter().map(|j| j.name.as_str()).collect();
+        assert_eq!(names, ["welcome", "promo"]);
+        assert_eq!(
+            plan.journeys,
+            [Target::Same(0), Target::Drop, Target::Same(1)]
+        );
+    }
+
+    #[test]
+    fn an_unused_changed_journey_is_not_kept_and_a_removed_one_can_stop() {
+        let old = program(V1);
+        let new = program(&V1.replace("journey promo {", "journey promo2 {"));
+        let (merged, plan) = merge(&old, &new, &used(&[0, 1]), true);
+        assert_eq!(merged.journeys.len(), 2);
+        assert_eq!(plan.journeys, [Target::Same(0), Target::Stop]);
+        assert_eq!(plan.sends, [0, GONE]);
+        let (merged, plan) = merge(&old, &new, &used(&[0, 1]), false);
+        assert_eq!(merged.journeys.len(), 3);
+        // Arbitration order: `promo` before `promo2`.
+        assert_eq!(plan.journeys[1], Target::Retired(1));
+        assert_eq!(merged.journeys[1].versions.current, None);
+        assert_eq!(merged.journeys[2].name, "promo2");
+        assert_eq!(plan.sends, [0, 1]);
+    }
+
+    #[test]
+    fn inactivity_timers_move_by_the_change_of_their_duration() {
+        let text = V1.replace("when bought\n", "when no bought for 30d\n");
+        let old = program(&text);
+        let new = program(&text.replace("for 30d", "for 20d"));
+        let (_, plan) = merge(&old, &new, &used(&[0, 0]), false);
+        let day = 86_400_000_000_000;
+        assert_eq!(
+            plan.trigger_timers[1],
+            TriggerTimer::Keep {
+                from: 1,
+                shift: -10 * day
+            }
+        );
+        let other = program(&text.replace("when no bought for 30d", "when no signed_up for 30d"));
+        let (_, plan) = merge(&old, &other, &used(&[0, 0]), false);
+        assert_eq!(
+            plan.trigger_timers[1],
+            TriggerTimer::Start { after: 30 * day }
+        );
+    }
+}
