@@ -197,7 +197,9 @@ fn an_instance_finishes_in_its_version_while_new_entries_follow_the_new_one() {
             case.feed(&tick("15:30"));
             let stderr = case.ok(&v2, &["--upgrade", "--explain"]);
             assert!(
-                stderr.contains("journey changed: j (1 active instance would stay on the old version until it ends"),
+                stderr.contains(
+                    "journey changed: j (1 active instance stays on the old version until it ends"
+                ),
                 "{stderr}"
             );
             assert_eq!(
@@ -253,7 +255,7 @@ fn removed_journey(case: &Case, flag: &str) -> Vec<String> {
     case.feed(&tick("11:30"));
     let stderr = case.ok(&v2, &[flag, "--stats"]);
     assert!(
-        stderr.contains("journey removed: k (1 active instance would run to its end)"),
+        stderr.contains("journey removed: k (1 active instance runs to its end)"),
         "{stderr}"
     );
     assert!(stderr.contains("journeys unchanged: 1"), "{stderr}");
@@ -455,7 +457,9 @@ fn upgrades_chain_and_each_instance_keeps_the_version_it_entered() {
             case.feed(&tick("16:00"));
             let stderr = case.ok(&v3, &["--upgrade"]);
             assert!(
-                stderr.contains("journey changed: j (2 active instances would stay on the old version until they end"),
+                stderr.contains(
+                    "journey changed: j (2 active instances stay on the old version until they end"
+                ),
                 "{stderr}"
             );
             assert_eq!(

@@ -674,7 +674,7 @@ fn report_upgrade(dir: &Path, checkpoint: Option<&Checkpoint>, applied: &store::
     eprintln!(
         "upgraded the state in `{}` to the new policy set after input line {at}:\n{}  profiles carried over: {}; attributes restarted at their default: {}; instances stopped: {}",
         dir.display(),
-        applied.summary,
+        applied.summary.applied(),
         applied.profiles,
         applied.attributes_reset,
         applied.stopped,

@@ -210,6 +210,32 @@ pub fn summarize(old: &Program, new: &Program, active: &[u64]) -> Summary {
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write(f, false)
+    }
+}
+
+/// A summary as said once it was applied ("stay", not "would stay").
+pub struct Applied<'a>(&'a Summary);
+
+impl fmt::Display for Applied<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.write(f, true)
+    }
+}
+
+impl Summary {
+    /// The summary of an upgrade that was applied.
+    pub fn applied(&self) -> Applied<'_> {
+        Applied(self)
+    }
+
+    fn write(&self, f: &mut fmt::Formatter<'_>, applied: bool) -> fmt::Result {
+        // "would stay" before it is applied; "stays" or "stay" after.
+        let verb = |base: &str, n: u64| match (applied, n) {
+            (false, _) => format!("would {base}"),
+            (true, 1) => format!("{base}s"),
+            (true, _) => base.to_string(),
+        };
         if self.other_changes {
             return writeln!(
                 f,
@@ -236,9 +262,10 @@ impl fmt::Display for Summary {
                 )?,
                 n => writeln!(
                     f,
-                    "  journey changed: {} ({n} active {} would stay on the old version until {}; new entries follow the new one)",
+                    "  journey changed: {} ({n} active {} {} on the old version until {}; new entries follow the new one)",
                     v.journey,
                     plural(n, "instance", "instances"),
+                    verb("stay", n),
                     if n == 1 { "it ends" } else { "they end" },
                 )?,
             }
@@ -252,9 +279,10 @@ impl fmt::Display for Summary {
                 )?,
                 n => writeln!(
                     f,
-                    "  journey removed: {} ({n} active {} would run to {} end)",
+                    "  journey removed: {} ({n} active {} {} to {} end)",
                     v.journey,
                     plural(n, "instance", "instances"),
+                    verb("run", n),
                     if n == 1 { "its" } else { "their" },
                 )?,
             }
