@@ -28,11 +28,15 @@ impl Drop for Service {
 }
 
 fn start(dir: &Path, extra: &[&str]) -> Service {
+    start_with(&root().join("examples/retail"), dir, extra)
+}
+
+fn start_with(policy: &Path, dir: &Path, extra: &[&str]) -> Service {
     let web = format!("127.0.0.1:{}", free_port());
     let log = dir.join(format!("serve-{}.log", free_port()));
     let child = Command::new(env!("CARGO_BIN_EXE_nudge"))
         .args(["serve", "--policy"])
-        .arg(root().join("examples/retail"))
+        .arg(policy)
         .args(["--http", &web, "--state"])
         .arg(dir.join("state"))
         .arg("--out")
@@ -213,4 +217,171 @@ fn the_embedded_service_needs_a_state_directory_and_a_decisions_file() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--state DIR"), "{stderr}");
+}
+
+/// A copy of the retail set (without its tests) in `to`.
+fn copy_set(to: &Path) {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                if entry.file_name() != "tests" {
+                    copy(&entry.path(), &target);
+                }
+            } else if entry.path().extension().is_some_and(|e| e == "nudge") {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+    copy(&root().join("examples/retail"), to);
+}
+
+/// The retail set's second version: the welcome series waits a day longer,
+/// the review journey is gone.
+fn change_set(set: &Path) {
+    let welcome = set.join("journeys/welcome.nudge");
+    let text = std::fs::read_to_string(&welcome).unwrap();
+    std::fs::write(&welcome, text.replacen("wait 2d", "wait 3d", 1)).unwrap();
+    std::fs::remove_file(set.join("journeys/reviews.nudge")).unwrap();
+}
+
+fn wait_for_log(service: &Service, text: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let log = std::fs::read_to_string(&service.log).unwrap_or_default();
+        if log.contains(text) {
+            return log;
+        }
+        assert!(Instant::now() < deadline, "no `{text}` in 30 s:\n{log}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn nudge_run(args: &[&std::ffi::OsStr]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_nudge"))
+        .arg("run")
+        .args(args)
+        .output()
+        .expect("nudge run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// (1.1) With `--upgrade`, a change of the `--policy` files is taken at the
+/// next commit, where the journal stands (LANGUAGE.md §7.7): the decisions
+/// are those of `nudge run` over the journal under the first version up to
+/// that line, then `--upgrade` to the second.
+#[test]
+fn a_changed_policy_set_is_taken_with_upgrade_as_a_run_would_upgrade() {
+    let dir = scratch("upgrade");
+    let set = dir.join("policy");
+    copy_set(&set);
+    let before = dir.join("v1");
+    copy_set(&before);
+    let all = batches(40);
+    let (first, rest) = all.split_at(all.len() / 2);
+    let service = start_with(&set, &dir, &["--upgrade"]);
+    for body in first {
+        assert_eq!(
+            http(&service.web, "POST", "/v1/batch", None, body.as_bytes()).0,
+            200
+        );
+    }
+    change_set(&set);
+    let log = wait_for_log(&service, "took the new policy set after journal line ");
+    assert!(log.contains("journey changed: welcome_series"), "{log}");
+    let line: usize = log
+        .split("took the new policy set after journal line ")
+        .nth(1)
+        .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .expect("the line number");
+    for body in rest {
+        assert_eq!(
+            http(&service.web, "POST", "/v1/batch", None, body.as_bytes()).0,
+            200
+        );
+    }
+    assert_eq!(service.terminate(), Some(0));
+
+    // The same by `nudge run`: the first version up to that journal line,
+    // then the upgrade.
+    let journal = std::fs::read_to_string(dir.join("state/events.ndjson")).unwrap();
+    let events = dir.join("journal.ndjson");
+    let head: String = journal
+        .lines()
+        .take(line)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&events, head).unwrap();
+    let (state, out) = (dir.join("run-state"), dir.join("run.ndjson"));
+    let common = [
+        "--events".as_ref(),
+        events.as_os_str(),
+        "--state".as_ref(),
+        state.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ];
+    nudge_run(&[&["--policy".as_ref(), before.as_os_str()][..], &common].concat());
+    std::fs::write(&events, &journal).unwrap();
+    nudge_run(
+        &[
+            &["--policy".as_ref(), set.as_os_str(), "--upgrade".as_ref()][..],
+            &common,
+        ]
+        .concat(),
+    );
+    let expected = std::fs::read_to_string(&out).unwrap();
+    assert!(expected.lines().count() > 500, "the stream decides");
+    assert_eq!(decisions(&dir), expected, "byte for byte");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// (1.1) Without `--upgrade`, SIGHUP and a change of the files only log what
+/// a new version would change; the service goes on with the running one.
+#[test]
+fn without_upgrade_a_new_version_is_logged_and_the_running_one_kept() {
+    let dir = scratch("no-upgrade");
+    let set = dir.join("policy");
+    copy_set(&set);
+    let all = batches(40);
+    let (first, rest) = all.split_at(all.len() / 2);
+    let service = start_with(&set, &dir, &[]);
+    for body in first {
+        assert_eq!(
+            http(&service.web, "POST", "/v1/batch", None, body.as_bytes()).0,
+            200
+        );
+    }
+    let pid = service.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    wait_for_log(&service, "the policy set is the one running");
+    change_set(&set);
+    let log = wait_for_log(&service, "keeps the running version");
+    assert!(log.contains("journey removed: review_request"), "{log}");
+    for body in rest {
+        assert_eq!(
+            http(&service.web, "POST", "/v1/batch", None, body.as_bytes()).0,
+            200
+        );
+    }
+    assert_eq!(service.terminate(), Some(0));
+    assert_eq!(
+        decisions(&dir),
+        replayed(&dir),
+        "the first version throughout"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

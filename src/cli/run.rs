@@ -76,17 +76,7 @@ pub struct RunArgs {
         default_missing_value = "drain",
         value_name = "REMOVED"
     )]
-    upgrade: Option<UpgradeMode>,
-}
-
-/// (1.1) What `--upgrade` does with the instances of removed journeys.
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum UpgradeMode {
-    /// They run to their end (`--upgrade`).
-    #[value(hide = true)]
-    Drain,
-    /// They end at once, `exited` with `event` `"policy_change"`.
-    StopRemoved,
+    upgrade: Option<store::UpgradeMode>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -238,9 +228,7 @@ pub fn run(args: RunArgs) -> Outcome {
         return usage_error(e);
     }
     let given = program.fingerprint();
-    let upgrade = args.upgrade.map(|mode| store::Upgrade {
-        stop_removed: mode == UpgradeMode::StopRemoved,
-    });
+    let upgrade = args.upgrade.map(store::UpgradeMode::upgrade);
     let (store, mut engine, checkpoint, program, applied) = match &args.state {
         Some(dir) => match Store::open_upgrading(dir, &program, args.cache_size, upgrade) {
             Ok(opened) => {
@@ -373,16 +361,7 @@ pub fn run(args: RunArgs) -> Outcome {
     };
     // (1.1) The instances an upgrade stopped end first, at the upgrade's
     // clock; the first commit records that they are written.
-    for stopped in checkpoint.iter().flat_map(|c| &c.stopped) {
-        decisions.push(nudge::runtime::Decision {
-            at: stopped.at,
-            profile: nudge::runtime::ProfileId::new(&stopped.profile),
-            journey: std::rc::Rc::from(stopped.journey.as_str()),
-            kind: nudge::runtime::DecisionKind::Exited {
-                event: std::rc::Rc::from("policy_change"),
-            },
-        });
-    }
+    stopped_decisions(checkpoint.as_ref(), &mut decisions);
     if let Err(e) = write_all(&mut out, &mut decisions) {
         return write_failed(&e);
     }
@@ -666,8 +645,30 @@ pub(crate) fn same_prefix(file: &mut File, mark: &InputMark) -> bool {
 }
 
 /// A reader that stopped reading (`nudge run … | head`) ends the run quietly.
+/// (1.1) The `exited` decisions of the instances an upgrade with
+/// `stop-removed` ended, still to be written (a commit then records them).
+pub(crate) fn stopped_decisions(
+    checkpoint: Option<&Checkpoint>,
+    decisions: &mut Vec<nudge::runtime::Decision>,
+) {
+    for stopped in checkpoint.iter().flat_map(|c| &c.stopped) {
+        decisions.push(nudge::runtime::Decision {
+            at: stopped.at,
+            profile: nudge::runtime::ProfileId::new(&stopped.profile),
+            journey: std::rc::Rc::from(stopped.journey.as_str()),
+            kind: nudge::runtime::DecisionKind::Exited {
+                event: std::rc::Rc::from("policy_change"),
+            },
+        });
+    }
+}
+
 /// (1.1) Says on stderr what an upgrade applied (LANGUAGE.md §7.7).
-fn report_upgrade(dir: &Path, checkpoint: Option<&Checkpoint>, applied: &store::Applied) {
+pub(crate) fn report_upgrade(
+    dir: &Path,
+    checkpoint: Option<&Checkpoint>,
+    applied: &store::Applied,
+) {
     let at = checkpoint
         .and_then(|c| c.input.as_ref())
         .map_or(0, |m| m.lines);

@@ -77,6 +77,25 @@ pub struct Upgrade {
     pub stop_removed: bool,
 }
 
+/// (1.1) `--upgrade[=stop-removed]`: what to do with the instances of
+/// removed journeys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UpgradeMode {
+    /// They run to their end (`--upgrade`).
+    #[value(hide = true)]
+    Drain,
+    /// They end at once, `exited` with `event` `"policy_change"`.
+    StopRemoved,
+}
+
+impl UpgradeMode {
+    pub fn upgrade(self) -> Upgrade {
+        Upgrade {
+            stop_removed: self == UpgradeMode::StopRemoved,
+        }
+    }
+}
+
 /// (1.1) What an upgrade did.
 #[derive(Debug, Clone)]
 pub struct Applied {
@@ -84,6 +103,31 @@ pub struct Applied {
     pub profiles: u64,
     pub attributes_reset: u64,
     pub stopped: u64,
+}
+
+/// What a store runs given a policy set (see [`Store::resolve`]).
+enum Resolved {
+    Runs(Arc<Program>),
+    Upgraded(Arc<Program>, Applied),
+    Differs(nudge::ir::versions::Summary),
+}
+
+/// (1.1) What [`Store::reload`] did.
+pub enum Reload {
+    /// The store runs that set already.
+    Same,
+    /// Not applied (no `--upgrade`): what it would change.
+    Kept(Box<nudge::ir::versions::Summary>),
+    /// Applied: the engine to go on with, and what the store now runs.
+    Upgraded(Box<Upgraded>),
+}
+
+/// (1.1) A store a reload upgraded.
+pub struct Upgraded {
+    pub engine: Engine,
+    pub checkpoint: Option<Checkpoint>,
+    pub program: Arc<Program>,
+    pub applied: Applied,
 }
 
 /// An opened store, and what it runs.
@@ -222,6 +266,7 @@ impl Store {
     /// Opens (or creates) the store in `dir`, checking that it was written by this
     /// format for this policy set. Returns the engine in the stored state and the
     /// last checkpoint (`None` for a new store).
+    #[cfg(feature = "kafka")]
     pub fn open(
         dir: &Path,
         program: &Arc<Program>,
@@ -293,50 +338,30 @@ impl Store {
         let mut checkpoint = store.checkpoint()?;
         let mut program = Arc::clone(given);
         let mut applied = None;
-        if let Some(c) = &checkpoint {
-            if c.format != FORMAT {
+        let resolved = match &checkpoint {
+            Some(c) if c.format != FORMAT => {
                 return Err(StoreError(format!(
                     "the state in `{}` was written in format `{}`, and this version of nudge reads `{FORMAT}`; use a new --state directory",
                     dir.display(),
                     c.format
                 )));
             }
-            let fingerprint = given.fingerprint();
-            if c.fingerprint != fingerprint && c.policy == Some(fingerprint) {
-                // The set it was upgraded to, with the older versions it kept.
-                program = match store.recorded()? {
-                    Some((merged, _)) if merged.fingerprint() == c.fingerprint => Arc::new(merged),
-                    _ => {
-                        return Err(StoreError(format!(
-                            "the state in `{}` runs an upgraded policy set whose record is missing or damaged; restore the directory from a backup",
-                            dir.display()
-                        )));
-                    }
-                };
-            } else if c.fingerprint != fingerprint {
-                let Some((old, usage)) = store.recorded()? else {
-                    return Err(StoreError(format!(
-                        "the state in `{}` was written by another version of nudge for a different policy set: what changed cannot be shown, and it cannot be upgraded; run the policy set it was written for, or use a new --state directory",
-                        dir.display()
-                    )));
-                };
-                let summary = nudge::ir::versions::summarize(&old, given, &usage.active);
-                let Some(upgrade) = upgrade else {
-                    return Err(StoreError(format!(
-                        "the state in `{}` was written for a different policy set:\n{summary}to apply the new one to the running store, pass `--upgrade` (or `--upgrade=stop-removed` to end the instances of removed journeys); to keep the old one, run the policy set it was written for",
-                        dir.display()
-                    )));
-                };
-                if c.firing.is_some() {
-                    return Err(StoreError(format!(
-                        "the state in `{}` was committed in the middle of a scheduled occurrence; run the policy set it was written for until the occurrence is done, then upgrade",
-                        dir.display()
-                    )));
-                }
-                let (merged, done) = store.upgrade(&old, given, &usage, upgrade, c, summary)?;
-                program = Arc::new(merged);
+            Some(c) => Some(store.resolve(given, upgrade, c)?),
+            None => None,
+        };
+        match resolved {
+            None => {}
+            Some(Resolved::Runs(runs)) => program = runs,
+            Some(Resolved::Upgraded(merged, done)) => {
+                program = merged;
                 applied = Some(done);
                 checkpoint = store.checkpoint()?;
+            }
+            Some(Resolved::Differs(summary)) => {
+                return Err(StoreError(format!(
+                    "the state in `{}` was written for a different policy set:\n{summary}to apply the new one to the running store, pass `--upgrade` (or `--upgrade=stop-removed` to end the instances of removed journeys); to keep the old one, run the policy set it was written for",
+                    dir.display()
+                )));
             }
         }
         if store.recorded_bytes()?.is_none() {
@@ -355,6 +380,86 @@ impl Store {
             checkpoint,
             program,
             applied,
+        })
+    }
+
+    /// (1.1) What the store runs given the policy set `given` at checkpoint
+    /// `c`: the set itself, or the merged program an earlier upgrade made of
+    /// it; with `upgrade`, another set is applied (and the store written);
+    /// without, the summary of what it would change.
+    fn resolve(
+        &self,
+        given: &Arc<Program>,
+        upgrade: Option<Upgrade>,
+        c: &Checkpoint,
+    ) -> Result<Resolved, StoreError> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let fingerprint = given.fingerprint();
+        if c.fingerprint == fingerprint {
+            return Ok(Resolved::Runs(Arc::clone(given)));
+        }
+        if c.policy == Some(fingerprint) {
+            // The set it was upgraded to, with the older versions it kept.
+            return match self.recorded()? {
+                Some((merged, _)) if merged.fingerprint() == c.fingerprint => {
+                    Ok(Resolved::Runs(Arc::new(merged)))
+                }
+                _ => Err(StoreError(format!(
+                    "the state in `{}` runs an upgraded policy set whose record is missing or damaged; restore the directory from a backup",
+                    dir.display()
+                ))),
+            };
+        }
+        let Some((old, usage)) = self.recorded()? else {
+            return Err(StoreError(format!(
+                "the state in `{}` was written by another version of nudge for a different policy set: what changed cannot be shown, and it cannot be upgraded; run the policy set it was written for, or use a new --state directory",
+                dir.display()
+            )));
+        };
+        let summary = nudge::ir::versions::summarize(&old, given, &usage.active);
+        let Some(upgrade) = upgrade else {
+            return Ok(Resolved::Differs(summary));
+        };
+        if c.firing.is_some() {
+            return Err(StoreError(format!(
+                "the state in `{}` was committed in the middle of a scheduled occurrence; run the policy set it was written for until the occurrence is done, then upgrade",
+                dir.display()
+            )));
+        }
+        let (merged, done) = self.upgrade(&old, given, &usage, upgrade, c, summary)?;
+        Ok(Resolved::Upgraded(Arc::new(merged), done))
+    }
+
+    /// (1.1) `nudge serve`'s reload: applies `given` to the open store at its
+    /// last commit as [`Store::open_upgrading`] would (the caller committed
+    /// everything first).
+    pub fn reload(
+        &self,
+        given: &Arc<Program>,
+        upgrade: Option<Upgrade>,
+    ) -> Result<Reload, StoreError> {
+        guarded(&self.path, || {
+            let Some(c) = self.checkpoint()? else {
+                return Ok(Reload::Same);
+            };
+            match self.resolve(given, upgrade, &c)? {
+                Resolved::Runs(_) => Ok(Reload::Same),
+                Resolved::Differs(summary) => Ok(Reload::Kept(Box::new(summary))),
+                Resolved::Upgraded(program, applied) => {
+                    let checkpoint = self.checkpoint()?;
+                    let engine = self.load(
+                        &program,
+                        checkpoint.as_ref().and_then(|c| c.clock),
+                        checkpoint.as_ref().and_then(|c| c.firing.clone()),
+                    )?;
+                    Ok(Reload::Upgraded(Box::new(Upgraded {
+                        engine,
+                        checkpoint,
+                        program,
+                        applied,
+                    })))
+                }
+            }
         })
     }
 

@@ -227,7 +227,17 @@ pub fn reason_label(reason: &str) -> String {
 pub struct Ingest {
     pub destination: Destination,
     pub write_key: Option<String>,
-    pub reader: Reader,
+    /// (1.1) Shared with the service, which replaces it when it takes a new
+    /// version of the policy set.
+    pub reader: SharedReader,
+}
+
+/// The input reader of the running policy set.
+pub type SharedReader = Arc<std::sync::RwLock<Reader>>;
+
+/// A reader shared with the endpoints.
+pub fn shared(reader: Reader) -> SharedReader {
+    Arc::new(std::sync::RwLock::new(reader))
 }
 
 pub enum Destination {
@@ -527,7 +537,12 @@ async fn ingest(
                 format!("{at}an event is limited to {MAX_EVENT} bytes"),
             );
         }
-        let key = match ingest.reader.read(&line) {
+        let read = ingest
+            .reader
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .read(&line);
+        let key = match read {
             Ok(event) => event.profile.into_owned(),
             Err(dead) => return refuse(StatusCode::BAD_REQUEST, format!("{at}{}", dead.0)),
         };
@@ -666,7 +681,7 @@ mod tests {
             ingest: Some(Arc::new(Ingest {
                 destination,
                 write_key: None,
-                reader: Reader::new(Arc::new(program)),
+                reader: shared(Reader::new(Arc::new(program))),
             })),
         }
     }

@@ -982,6 +982,27 @@ pub fn serve(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
         signal_hook::flag::register(signal, Arc::clone(&stop))
             .map_err(|e| format!("cannot handle signals: {e}"))?;
     }
+    // (1.1) SIGHUP asks for a new policy version, which this mode cannot take
+    // yet: it is logged, never the end of the process.
+    let reload = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reload))
+        .map_err(|e| format!("cannot handle signals: {e}"))?;
+    {
+        let stop = Arc::clone(&stop);
+        std::thread::Builder::new()
+            .name("nudge-sighup".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(200));
+                    if reload.swap(false, Ordering::Relaxed) {
+                        tracing::warn!(
+                            "SIGHUP: taking a new policy version is not available with --kafka yet; the running version is kept"
+                        );
+                    }
+                }
+            })
+            .map_err(|e| format!("cannot start a thread: {e}"))?;
+    }
 
     let producer: Arc<Sender> = Arc::new(
         config(brokers, &args.kafka_config)
@@ -1013,7 +1034,7 @@ pub fn serve(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
                         topic: topic.clone(),
                     },
                     write_key: args.write_key.clone(),
-                    reader: Reader::new(Arc::clone(&program)),
+                    reader: http::shared(Reader::new(Arc::clone(&program))),
                 },
             ))
         }

@@ -25,7 +25,13 @@ use std::time::{Duration, Instant};
 const GROUP_COMMIT: Duration = Duration::from_millis(20);
 
 struct Local {
+    /// What the engine runs: the given set, or after an upgrade that kept
+    /// older journey versions, the merged program (LANGUAGE.md §7.7).
     program: Arc<Program>,
+    /// The fingerprint of the set given, when it differs from `program`'s.
+    policy: Option<u64>,
+    /// The endpoints' reader, replaced with the engine's on an upgrade.
+    ingest_reader: http::SharedReader,
     engine: Engine,
     store: Store,
     reader: Reader,
@@ -100,7 +106,8 @@ impl Local {
             input: Some(self.mark.clone()),
             out: self.out.mark(),
             dead_letter: None,
-            ..Checkpoint::default()
+            policy: self.policy,
+            stopped: Vec::new(),
         };
         self.store.commit(changes, &checkpoint).map_err(|e| e.0)?;
         self.uncommitted = 0;
@@ -108,6 +115,70 @@ impl Local {
             .commit_seconds
             .observe(started.elapsed().as_secs_f64());
         self.metrics.engine_gauges(0, &self.engine);
+        Ok(())
+    }
+
+    /// (1.1) Takes the policy set in `args.policy` again, as SIGHUP or a
+    /// change of its files asks: everything taken is committed first; with
+    /// `--upgrade` a changed set is applied where the journal stands and the
+    /// engine goes on from the upgraded store; without, what it would change
+    /// is logged and the running version kept. A set with errors is logged
+    /// and not taken.
+    fn reload(
+        &mut self,
+        args: &ServeArgs,
+        load_failure: &std::rc::Rc<std::cell::RefCell<Option<String>>>,
+    ) -> Result<(), String> {
+        self.commit()?;
+        let Ok(given) = crate::cli::program(&args.policy) else {
+            tracing::warn!(
+                "the policy set has errors (printed above); the running version is kept"
+            );
+            return Ok(());
+        };
+        let upgrade = args.upgrade.map(store::UpgradeMode::upgrade);
+        match self.store.reload(&given, upgrade).map_err(|e| e.0)? {
+            store::Reload::Same => {
+                tracing::info!(
+                    "the policy set is the one running (no change a running store would see)"
+                );
+            }
+            store::Reload::Kept(summary) => {
+                tracing::warn!(
+                    "the policy set changed; started without --upgrade, the service keeps the running version. Applying it would change:\n{summary}"
+                );
+            }
+            store::Reload::Upgraded(upgraded) => {
+                let store::Upgraded {
+                    engine,
+                    checkpoint,
+                    program,
+                    applied,
+                } = *upgraded;
+                tracing::info!(
+                    profiles = applied.profiles,
+                    attributes_reset = applied.attributes_reset,
+                    stopped = applied.stopped,
+                    "took the new policy set after journal line {}:\n{}",
+                    self.mark.lines,
+                    applied.summary.applied()
+                );
+                self.engine = configured(engine, &program, args, &self.store, load_failure)?;
+                self.policy =
+                    (program.fingerprint() != given.fingerprint()).then(|| given.fingerprint());
+                self.reader = Reader::new(Arc::clone(&program));
+                *self
+                    .ingest_reader
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                    Reader::new(Arc::clone(&program));
+                self.program = program;
+                run::stopped_decisions(checkpoint.as_ref(), &mut self.decisions);
+                run::write_all(&mut self.out, &mut self.decisions)
+                    .map_err(|e| format!("cannot write decisions: {e}"))?;
+                self.commit()?;
+            }
+        }
         Ok(())
     }
 
@@ -146,15 +217,16 @@ pub fn serve(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
         }
     }
     let (_, _lock) = super::state_dir(Some(dir), "")?;
-    let (store, mut engine, checkpoint) =
-        Store::open(dir, &program, store::DEFAULT_CACHE_MIB).map_err(|e| e.0)?;
-    engine.set_explain(args.explain);
-    if args.engine == super::Evaluator::Jit {
-        let jit = nudge::jit::Jit::compile(Arc::clone(&program)).map_err(|e| e.to_string())?;
-        engine.use_jit(std::rc::Rc::new(jit));
+    let given = program.fingerprint();
+    let upgrade = args.upgrade.map(store::UpgradeMode::upgrade);
+    let opened =
+        Store::open_upgrading(dir, &program, store::DEFAULT_CACHE_MIB, upgrade).map_err(|e| e.0)?;
+    if let Some(applied) = &opened.applied {
+        run::report_upgrade(dir, opened.checkpoint.as_ref(), applied);
     }
+    let (store, checkpoint, program) = (opened.store, opened.checkpoint, opened.program);
     let load_failure = std::rc::Rc::new(std::cell::RefCell::new(None));
-    engine.set_loader(store.loader(std::rc::Rc::clone(&load_failure)));
+    let engine = configured(opened.engine, &program, args, &store, &load_failure)?;
 
     // The journal, resumed from the last commit.
     let journal_path = dir.join("events.ndjson");
@@ -197,8 +269,11 @@ pub fn serve(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
         checkpoint.as_ref().and_then(|c| c.out.as_ref()),
     )?;
     let metrics = Arc::new(Metrics::new());
+    let ingest_reader = http::shared(Reader::new(Arc::clone(&program)));
     let mut local = Local {
         reader: Reader::new(Arc::clone(&program)),
+        policy: (program.fingerprint() != given).then_some(given),
+        ingest_reader: Arc::clone(&ingest_reader),
         program: Arc::clone(&program),
         engine,
         store,
@@ -216,6 +291,11 @@ pub fn serve(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
         decision_counters: http::DecisionCounters::default(),
         uncommitted: 0,
     };
+    // (1.1) Instances an upgrade stopped end where it was applied, before
+    // the journal lines after it.
+    run::stopped_decisions(checkpoint.as_ref(), &mut local.decisions);
+    run::write_all(&mut local.out, &mut local.decisions)
+        .map_err(|e| format!("cannot write decisions: {e}"))?;
     // Journal lines after the last commit were durable but not answered:
     // applied again, their decisions rewritten after the cut-back file.
     let mut replay = BufReader::new(
@@ -255,6 +335,9 @@ pub fn serve(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
         signal_hook::flag::register(signal, Arc::clone(&stop))
             .map_err(|e| format!("cannot handle signals: {e}"))?;
     }
+    let reload = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reload))
+        .map_err(|e| format!("cannot handle signals: {e}"))?;
     let (tx, rx) = mpsc::sync_channel::<Batch>(1024);
     let endpoints = http::start(
         Arc::clone(&metrics),
@@ -264,14 +347,14 @@ pub fn serve(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
             http::Ingest {
                 destination: http::Destination::Local(tx),
                 write_key: args.write_key.clone(),
-                reader: Reader::new(Arc::clone(&program)),
+                reader: ingest_reader,
             },
         )),
     )?;
     metrics.partitions.set(1);
     metrics.ready.store(true, Ordering::Relaxed);
     tracing::info!(%addr, journal = %journal_path.display(), "accepting events");
-    let result = run_loop(&mut local, &rx, &stop, args, &load_failure);
+    let result = run_loop(&mut local, &rx, (&stop, &reload), args, &load_failure);
     metrics.stopping.store(true, Ordering::Relaxed);
     drop(endpoints);
     result?;
@@ -279,10 +362,58 @@ pub fn serve(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
     Ok(())
 }
 
+/// The engine as the service runs it: explanations, the evaluator, and
+/// profiles read back from the store.
+fn configured(
+    mut engine: Engine,
+    program: &Arc<Program>,
+    args: &ServeArgs,
+    store: &Store,
+    load_failure: &std::rc::Rc<std::cell::RefCell<Option<String>>>,
+) -> Result<Engine, String> {
+    engine.set_explain(args.explain);
+    if args.engine == super::Evaluator::Jit {
+        let jit = nudge::jit::Jit::compile(Arc::clone(program)).map_err(|e| e.to_string())?;
+        engine.use_jit(std::rc::Rc::new(jit));
+    }
+    engine.set_loader(store.loader(std::rc::Rc::clone(load_failure)));
+    Ok(engine)
+}
+
+/// (1.1) What the `--policy` files are now (every `*.nudge` under them, with
+/// its length and modification time): a change asks for a reload.
+fn policy_stamp(
+    paths: &[std::path::PathBuf],
+) -> Vec<(std::path::PathBuf, u64, Option<std::time::SystemTime>)> {
+    fn walk(
+        path: &std::path::Path,
+        out: &mut Vec<(std::path::PathBuf, u64, Option<std::time::SystemTime>)>,
+    ) {
+        let Ok(meta) = std::fs::metadata(path) else {
+            return;
+        };
+        if meta.is_dir() {
+            if let Ok(entries) = std::fs::read_dir(path) {
+                for entry in entries.flatten() {
+                    walk(&entry.path(), out);
+                }
+            }
+        } else if path.extension().is_some_and(|e| e == "nudge") {
+            out.push((path.to_path_buf(), meta.len(), meta.modified().ok()));
+        }
+    }
+    let mut out = Vec::new();
+    for path in paths {
+        walk(path, &mut out);
+    }
+    out.sort();
+    out
+}
+
 fn run_loop(
     local: &mut Local,
     rx: &mpsc::Receiver<Batch>,
-    stop: &AtomicBool,
+    (stop, reload): (&AtomicBool, &AtomicBool),
     args: &ServeArgs,
     load_failure: &std::rc::Rc<std::cell::RefCell<Option<String>>>,
 ) -> Result<(), String> {
@@ -290,8 +421,34 @@ fn run_loop(
     let mut first_waiting: Option<Instant> = None;
     let mut last_commit = Instant::now();
     let mut last_tick = Instant::now();
+    let mut stamp = policy_stamp(&args.policy);
+    let mut last_look = Instant::now();
     let mut outcome = Ok(());
     while !stop.load(Ordering::Relaxed) {
+        // (1.1) A new version of the policy set: SIGHUP, or its files changed
+        // (looked at once a second).
+        let mut asked = reload.swap(false, Ordering::Relaxed);
+        if last_look.elapsed() >= Duration::from_secs(1) {
+            last_look = Instant::now();
+            let now = policy_stamp(&args.policy);
+            if now != stamp {
+                stamp = now;
+                asked = true;
+            }
+        }
+        if asked {
+            // Taken after a commit, which answers the requests waiting.
+            let reloaded = local.reload(args, load_failure);
+            for done in waiting.drain(..) {
+                let _ = done.send(reloaded.clone());
+            }
+            first_waiting = None;
+            last_commit = Instant::now();
+            if let Err(e) = reloaded {
+                outcome = Err(e);
+                break;
+            }
+        }
         match rx.recv_timeout(Duration::from_millis(5)) {
             Ok(batch) => {
                 let mut applied = Ok(());

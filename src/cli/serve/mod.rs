@@ -90,6 +90,19 @@ pub struct ServeArgs {
     /// Say why for every channel of every send (as `run --explain`).
     #[arg(long)]
     pub explain: bool,
+    /// (1.1) Take a new version of the policy set on SIGHUP or when the
+    /// `--policy` files change, at the next commit (LANGUAGE.md §7.7); also
+    /// applies a changed set at start. Without it a new version is only
+    /// logged with what it would change.
+    #[arg(
+        long,
+        value_enum,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "drain",
+        value_name = "REMOVED"
+    )]
+    pub upgrade: Option<crate::cli::store::UpgradeMode>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -171,6 +184,11 @@ pub fn run(args: ServeArgs) -> Outcome {
         Err(outcome) => return outcome,
     };
     init_logs();
+    if args.kafka.is_some() && args.upgrade.is_some() {
+        return crate::cli::usage_error(
+            "--upgrade is not available with --kafka yet: partition state restored from the changelog would not know the upgrade (use the embedded service, --http with --state, or `nudge run --state --upgrade`)",
+        );
+    }
     let result = if args.kafka.is_some() {
         kafka(&args, program)
     } else {
