@@ -499,3 +499,289 @@ fn upgrades_chain_and_each_instance_keeps_the_version_it_entered() {
         "chain",
     );
 }
+
+/// Every kind of running state across one upgrade: an instance waiting for
+/// an event and a goal window in changed journeys (they resume and convert
+/// in their old version), send history a cap still counts, an inactivity
+/// timer that follows the new duration.
+#[test]
+fn waits_goals_caps_and_inactivity_carry_over() {
+    both(
+        |case| {
+            let v1 = case.set(
+                "v1",
+                SCHEMA,
+                r#"
+journey waiting {
+  owner "qa"
+  when signup
+  wait up to 2d for purchase where event.amount > 10 { send thanks via email } else { send nudge via email }
+}
+journey goals {
+  owner "qa"
+  when cart
+  goal purchase within 1d
+  wait 1h
+  send t via email
+}
+journey capped {
+  owner "qa"
+  when purchase
+  cap 1 per day
+  send t via email
+}
+journey lapsed {
+  owner "qa"
+  when no purchase for 3h
+  send t via email
+}
+template t { email { subject: "t", body: "b" } }
+template thanks { email { subject: "thanks", body: "b" } }
+template nudge { email { subject: "nudge", body: "b" } }
+"#,
+            );
+            let text = std::fs::read_to_string(v1.join("case.nudge")).unwrap();
+            let v2 = case.set(
+                "v2",
+                SCHEMA,
+                &text
+                    .replace("else { send nudge via email }", "else { send t via email }")
+                    .replace("  wait 1h\n", "  wait 2h\n")
+                    .replace(
+                        "  when purchase\n",
+                        "  when purchase where event.amount > 0\n",
+                    )
+                    .replace("for 3h", "for 2h"),
+            );
+            case.feed(&identify("u1", "09:00", r#"{"email":"a@x.com"}"#, "m1"));
+            case.feed(&track("signup", "u1", "09:30", r#"{"plan":"free"}"#, "m2"));
+            case.feed(&track("purchase", "u1", "09:45", r#"{"amount":1}"#, "m3"));
+            case.feed(&track(
+                "cart",
+                "u1",
+                "10:00",
+                r#"{"value":1,"category":"c"}"#,
+                "m4",
+            ));
+            case.ok(&v1, &[]);
+            case.feed(&track("purchase", "u1", "10:30", r#"{"amount":20}"#, "m5"));
+            case.feed(&tick("11:30"));
+            case.feed(&tick("14:00"));
+            let stderr = case.ok(&v2, &["--upgrade"]);
+            for changed in [
+                "waiting (1 active",
+                "goals (1 active",
+                "capped (no instance",
+                "lapsed (no instance",
+            ] {
+                assert!(
+                    stderr.contains(&format!("journey changed: {changed}")),
+                    "{stderr}"
+                );
+            }
+            assert_eq!(
+                case.decisions(),
+                [
+                    "09:30 u1 waiting entered",
+                    "09:45 u1 capped entered",
+                    "09:45 u1 capped send t \"t\"",
+                    "09:45 u1 capped completed",
+                    "10:00 u1 goals entered",
+                    // The goal of the old version converts; the old wait for
+                    // a purchase resumes; the cap still counts the 09:45 send.
+                    "10:30 u1 goals converted purchase",
+                    "10:30 u1 waiting send thanks \"thanks\"",
+                    "10:30 u1 waiting completed",
+                    "10:30 u1 capped entered",
+                    "10:30 u1 capped suppressed t",
+                    "10:30 u1 capped completed",
+                    // Version 1's wait of an hour.
+                    "11:00 u1 goals send t \"t\"",
+                    "11:00 u1 goals completed",
+                    // Two hours after the last purchase, version 2's duration.
+                    "12:30 u1 lapsed entered",
+                    "12:30 u1 lapsed send t \"t\"",
+                    "12:30 u1 lapsed completed",
+                ]
+            );
+            case.out()
+        },
+        "constructs",
+    );
+}
+
+/// An instance past a split finishes its arm in the old version (its sends
+/// carry the arm); a changed schedule fires at its new time for every
+/// profile seen before the upgrade.
+#[test]
+fn split_arms_and_schedules_carry_over() {
+    both(
+        |case| {
+            let v1 = case.set(
+                "v1",
+                SCHEMA,
+                r#"
+journey promo {
+  owner "qa"
+  when cart
+  split {
+    50% a { wait 1h  send ta via email }
+    50% b { wait 1h  send tb via email }
+  }
+}
+journey daily {
+  owner "qa"
+  when every day at 12:00
+  send t via email
+}
+template t { email { subject: "t", body: "b" } }
+template ta { email { subject: "a", body: "b" } }
+template tb { email { subject: "b", body: "b" } }
+"#,
+            );
+            let text = std::fs::read_to_string(v1.join("case.nudge")).unwrap();
+            let v2 = case.set(
+                "v2",
+                SCHEMA,
+                &text.replace("wait 1h", "wait 2h").replace("12:00", "13:00"),
+            );
+            let ids = ["u1", "u2", "u3", "u4", "u5", "u6"];
+            for (k, id) in ids.iter().enumerate() {
+                case.feed(&identify(
+                    id,
+                    "09:00",
+                    r#"{"email":"a@x.com"}"#,
+                    &format!("i{k}"),
+                ));
+                case.feed(&track(
+                    "cart",
+                    id,
+                    "10:00",
+                    r#"{"value":1,"category":"c"}"#,
+                    &format!("c{k}"),
+                ));
+            }
+            case.ok(&v1, &[]);
+            case.feed(&tick("14:00"));
+            case.ok(&v2, &["--upgrade"]);
+            let decisions: Vec<serde_json::Value> = case
+                .out()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            let mut arms = std::collections::BTreeSet::new();
+            for id in ids {
+                let mine: Vec<&serde_json::Value> =
+                    decisions.iter().filter(|d| d["profile"] == id).collect();
+                let send = mine
+                    .iter()
+                    .find(|d| d["journey"] == "promo" && d["kind"] == "send")
+                    .unwrap_or_else(|| panic!("{id} got its arm's send: {mine:?}"));
+                let arm = send["arm"].as_str().unwrap();
+                arms.insert(arm.to_string());
+                assert_eq!(send["template"], format!("t{arm}"), "{send}");
+                assert_eq!(
+                    send["at"], "2026-11-29T11:00:00Z",
+                    "version 1's wait: {send}"
+                );
+                let daily: Vec<&str> = mine
+                    .iter()
+                    .filter(|d| d["journey"] == "daily")
+                    .map(|d| d["at"].as_str().unwrap())
+                    .collect();
+                assert_eq!(
+                    daily, ["2026-11-29T13:00:00Z"; 3],
+                    "{id}: entered, send, completed"
+                );
+            }
+            assert_eq!(arms.len(), 2, "both arms are in the stream");
+            case.out()
+        },
+        "splits",
+    );
+}
+
+/// A set that drops a channel, its address attribute and its consent topic:
+/// an instance of the old version still sends through it, with the values
+/// the profile had at the upgrade; new entries use the new set's channels.
+#[test]
+fn an_old_version_sends_through_what_the_new_set_dropped() {
+    both(
+        |case| {
+            let v1 = case.set(
+                "v1",
+                SCHEMA,
+                r#"journey j { owner "qa"  when cart  wait 1h  send t via push, email }
+                   template t { push { title: "hi {{profile.push_token ?? "-"}}" } email { subject: "mail", body: "b" } }"#,
+            );
+            let schema2 = SCHEMA
+                .replace("consent push_marketing opt_in\n", "")
+                .replace("  push_token: string?\n", "")
+                .replace(
+                    "channel push  { address profile.push_token  consent push_marketing }\n",
+                    "",
+                );
+            let v2 = case.set(
+                "v2",
+                &schema2,
+                r#"journey j { owner "qa"  when cart  wait 2h  send t via email }
+                   template t { email { subject: "mail", body: "b" } }"#,
+            );
+            case.feed(&identify(
+                "u1",
+                "09:00",
+                r#"{"email":"a@x.com","push_token":"tok-1","consent":{"push_marketing":true}}"#,
+                "m1",
+            ));
+            case.feed(&track(
+                "cart",
+                "u1",
+                "10:00",
+                r#"{"value":1,"category":"c"}"#,
+                "m2",
+            ));
+            case.ok(&v1, &[]);
+            case.feed(&identify(
+                "u2",
+                "10:30",
+                r#"{"email":"b@x.com","push_token":"tok-2"}"#,
+                "m3",
+            ));
+            case.feed(&track(
+                "cart",
+                "u2",
+                "10:30",
+                r#"{"value":1,"category":"c"}"#,
+                "m4",
+            ));
+            case.feed(&tick("13:00"));
+            let stderr = case.ok(&v2, &["--upgrade"]);
+            assert!(
+                stderr.contains("attributes removed: push_token"),
+                "{stderr}"
+            );
+            assert!(
+                stderr.contains("consent topics removed: push_marketing"),
+                "{stderr}"
+            );
+            let push: Vec<String> = case
+                .out()
+                .lines()
+                .filter(|l| l.contains("\"kind\":\"send\""))
+                .map(|l| {
+                    let d: serde_json::Value = serde_json::from_str(l).unwrap();
+                    format!("{} {} {}", d["profile"], d["channel"], d["content"])
+                })
+                .collect();
+            assert_eq!(
+                push,
+                [
+                    r#""u1" "push" {"title":"hi tok-1"}"#,
+                    r#""u2" "email" {"body":"b","subject":"mail"}"#,
+                ]
+            );
+            case.out()
+        },
+        "dropped",
+    );
+}
