@@ -227,10 +227,28 @@ impl Drop for Serve {
 }
 
 fn serve(addr: &str, input: &str, group: &str, state: &Path, extra: &[&str]) -> Serve {
+    serve_with(
+        &root().join("examples/retail"),
+        addr,
+        input,
+        group,
+        state,
+        extra,
+    )
+}
+
+fn serve_with(
+    policy: &Path,
+    addr: &str,
+    input: &str,
+    group: &str,
+    state: &Path,
+    extra: &[&str],
+) -> Serve {
     let log = state.with_extension("log");
     let child = Command::new(env!("CARGO_BIN_EXE_nudge"))
         .args(["serve", "--policy"])
-        .arg(root().join("examples/retail"))
+        .arg(policy)
         .args(["--kafka", addr, "--topic", input, "--group", group])
         .args(if extra.contains(&"--out-topic") {
             vec![]
@@ -860,5 +878,169 @@ fn sigterm_commits_and_leaves_the_group_so_the_others_take_over_at_once() {
     assert_eq!(b.terminate(), Some(0));
     let (want, _) = expected(&addr, "leave", "leave-group", &dir);
     assert_eq!(got, want, "a clean handover repeats nothing");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A copy of the retail set (without its tests) in `to`.
+fn copy_set(to: &Path) {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                if entry.file_name() != "tests" {
+                    copy(&entry.path(), &target);
+                }
+            } else if entry.path().extension().is_some_and(|e| e == "nudge") {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+    copy(&root().join("examples/retail"), to);
+}
+
+/// (1.1) `serve --kafka --upgrade`: a change of the policy files is taken by
+/// every partition at its next commit and written to its changelog whole
+/// (LANGUAGE.md §7.7), so that a restart elsewhere goes on in the upgraded
+/// state. Each partition's decisions are those of `nudge run` over its
+/// messages under the first version up to the offset the upgrade was taken
+/// at, then `run --upgrade` to the second.
+#[test]
+fn a_new_policy_version_is_taken_by_every_partition_and_survives_a_restart() {
+    let dir = scratch("upgrade");
+    let Some(broker) = broker(&dir) else { return };
+    let addr = broker.addr.clone();
+    create_topics(&addr, &["upg", "upg-decisions", "upg-dead"]);
+    let (set, v1) = (dir.join("policy"), dir.join("v1"));
+    copy_set(&set);
+    copy_set(&v1);
+    let events = retail_events();
+    let (first, rest) = events.split_at(events.len() / 2);
+    let (middle, last) = rest.split_at(rest.len() / 2);
+    let one = serve_with(
+        &set,
+        &addr,
+        "upg",
+        "upg-group",
+        &dir.join("one"),
+        &["--upgrade"],
+    );
+    one.wait_holding(PARTITIONS as usize);
+    produce(&addr, "upg", first);
+    read_settled(&addr, "upg-decisions");
+    let holding: std::collections::BTreeSet<i32> = read_all(&addr, "upg", Duration::from_secs(3))
+        .iter()
+        .map(|m| m.partition)
+        .collect();
+
+    // The second version: the welcome series waits a day longer, the review
+    // journey is gone.
+    let welcome = set.join("journeys/welcome.nudge");
+    let text = std::fs::read_to_string(&welcome).unwrap();
+    std::fs::write(&welcome, text.replacen("wait 2d", "wait 3d", 1)).unwrap();
+    std::fs::remove_file(set.join("journeys/reviews.nudge")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let marker = "took the new policy set at input offset ";
+    while one.log().matches(marker).count() < holding.len() {
+        assert!(
+            Instant::now() < deadline,
+            "not taken by every partition:\n{}",
+            one.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = one.log();
+    assert!(log.contains("journey changed: welcome_series"), "{log}");
+    let mut taken_at = BTreeMap::new();
+    for (before, after) in log.split(marker).zip(log.split(marker).skip(1)) {
+        let p: i32 = before
+            .rsplit("partition ")
+            .next()
+            .and_then(|t| t.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .expect("the partition");
+        let offset: usize = after
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|n| n.parse().ok())
+            .expect("the offset");
+        taken_at.insert(p, offset);
+    }
+    produce(&addr, "upg", middle);
+    read_settled(&addr, "upg-decisions");
+    assert_eq!(one.terminate(), Some(0));
+    // Elsewhere: the upgraded state comes from the changelog.
+    let two = serve_with(
+        &set,
+        &addr,
+        "upg",
+        "upg-group",
+        &dir.join("two"),
+        &["--upgrade"],
+    );
+    two.wait_holding(PARTITIONS as usize);
+    assert!(
+        !two.log().contains(marker),
+        "the changelog holds the upgrade: {}",
+        two.log()
+    );
+    produce(&addr, "upg", last);
+    let got = decided(&read_settled(&addr, "upg-decisions"));
+    assert_eq!(two.terminate(), Some(0));
+
+    // The same by `nudge run`, partition by partition.
+    let own = r#""group":"upg-group""#;
+    let messages: Vec<Msg> = read_all(&addr, "upg", Duration::from_secs(3))
+        .into_iter()
+        .filter(|m| !m.value.contains(r#""type":"tick""#) || m.value.contains(own))
+        .collect();
+    let mut want = PerProfile::new();
+    for p in 0..PARTITIONS {
+        let lines: Vec<String> = messages
+            .iter()
+            .filter(|m| m.partition == p)
+            .map(|m| format!("{}\n", m.value))
+            .collect();
+        let file = dir.join(format!("upg-{p}.ndjson"));
+        let (state, out) = (
+            dir.join(format!("run-{p}")),
+            dir.join(format!("run-{p}.out")),
+        );
+        let run = |policy: &Path, extra: &[&str]| {
+            let ran = Command::new(env!("CARGO_BIN_EXE_nudge"))
+                .args(["run", "--policy"])
+                .arg(policy)
+                .arg("--events")
+                .arg(&file)
+                .arg("--state")
+                .arg(&state)
+                .arg("--out")
+                .arg(&out)
+                .args(extra)
+                .output()
+                .expect("nudge run");
+            assert!(
+                ran.status.success(),
+                "{}",
+                String::from_utf8_lossy(&ran.stderr)
+            );
+        };
+        let at = taken_at.get(&p).copied().unwrap_or(0);
+        std::fs::write(&file, lines[..at.min(lines.len())].concat()).unwrap();
+        run(&v1, &[]);
+        std::fs::write(&file, lines.concat()).unwrap();
+        run(&set, &["--upgrade"]);
+        for line in std::fs::read_to_string(&out).unwrap_or_default().lines() {
+            want.entry(profile_of(line))
+                .or_default()
+                .push(line.to_string());
+        }
+    }
+    assert!(
+        want.values().map(Vec::len).sum::<usize>() > 300,
+        "the stream decides"
+    );
+    assert_eq!(got, want, "each partition as run would upgrade it");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -230,7 +230,7 @@ pub fn run(args: RunArgs) -> Outcome {
     let given = program.fingerprint();
     let upgrade = args.upgrade.map(store::UpgradeMode::upgrade);
     let (store, mut engine, checkpoint, program, applied) = match &args.state {
-        Some(dir) => match Store::open_upgrading(dir, &program, args.cache_size, upgrade) {
+        Some(dir) => match Store::open(dir, &program, args.cache_size, upgrade) {
             Ok(opened) => {
                 if let Some(applied) = &opened.applied {
                     report_upgrade(dir, opened.checkpoint.as_ref(), applied);

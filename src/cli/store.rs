@@ -263,30 +263,12 @@ fn err(context: &str, e: impl std::fmt::Display) -> StoreError {
 }
 
 impl Store {
-    /// Opens (or creates) the store in `dir`, checking that it was written by this
-    /// format for this policy set. Returns the engine in the stored state and the
-    /// last checkpoint (`None` for a new store).
-    #[cfg(feature = "kafka")]
+    /// Opens (or creates) the store in `dir`, checking that it was written by
+    /// this format for this policy set (or for the merged program an upgrade
+    /// made of it). (1.1) Given `upgrade`, a store written for another policy
+    /// set is upgraded to `given` first, in one transaction (LANGUAGE.md
+    /// §7.7); without, it is refused with what would change.
     pub fn open(
-        dir: &Path,
-        program: &Arc<Program>,
-        cache_mib: u64,
-    ) -> Result<(Store, Engine, Option<Checkpoint>), StoreError> {
-        let opened = Store::open_upgrading(dir, program, cache_mib, None)?;
-        if opened.program.fingerprint() != program.fingerprint() {
-            // Its callers run `program` itself.
-            return Err(StoreError(format!(
-                "the state in `{}` was upgraded by `nudge run --upgrade` and keeps older journey versions, which `nudge serve` does not run yet; finish it with `nudge run --state`",
-                dir.display()
-            )));
-        }
-        Ok((opened.store, opened.engine, opened.checkpoint))
-    }
-
-    /// (1.1) Opens the store as [`Store::open`] does; given `upgrade`, a store
-    /// written for another policy set is upgraded to `program` first, in one
-    /// transaction (LANGUAGE.md §7.7).
-    pub fn open_upgrading(
         dir: &Path,
         program: &Arc<Program>,
         cache_mib: u64,
@@ -431,7 +413,7 @@ impl Store {
     }
 
     /// (1.1) `nudge serve`'s reload: applies `given` to the open store at its
-    /// last commit as [`Store::open_upgrading`] would (the caller committed
+    /// last commit as [`Store::open`] would (the caller committed
     /// everything first).
     pub fn reload(
         &self,
@@ -818,6 +800,7 @@ impl Store {
     #[cfg(feature = "kafka")]
     pub fn import<'a>(
         &self,
+        program: Option<&[u8]>,
         profiles: impl Iterator<Item = (&'a str, &'a [u8])>,
         timers: impl Iterator<Item = ((&'a str, u64), i64)>,
         zones: impl Iterator<Item = (&'a str, &'a str)>,
@@ -855,12 +838,65 @@ impl Store {
                 let mut meta = txn.open_table(META).map_err(write)?;
                 meta.insert(SEEN_SEQ, last.to_le_bytes().as_slice())
                     .map_err(write)?;
+                if let Some(program) = program {
+                    meta.insert(PROGRAM, program).map_err(write)?;
+                }
                 let bytes = serde_json::to_vec(checkpoint)
                     .map_err(|e| err("cannot encode the checkpoint", e))?;
                 meta.insert("checkpoint", bytes.as_slice()).map_err(write)?;
             }
             txn.commit().map_err(|e| err("cannot commit the state", e))
         })
+    }
+
+    /// (1.1) Every stored profile (encoded) and pending timer, for `nudge
+    /// serve` to write a whole upgraded partition to its changelog.
+    #[cfg(feature = "kafka")]
+    #[allow(clippy::type_complexity, reason = "the two tables' rows, as stored")]
+    pub fn raw_state(
+        &self,
+    ) -> Result<(Vec<(String, Vec<u8>)>, Vec<((String, u64), i64)>), StoreError> {
+        guarded(&self.path, || {
+            let read = |e: redb::StorageError| err("cannot read the state", e);
+            let txn = self
+                .db
+                .begin_read()
+                .map_err(|e| err("cannot read the state", e))?;
+            let mut profiles = Vec::new();
+            match txn.open_table(PROFILES) {
+                Ok(table) => {
+                    for row in table.iter().map_err(read)? {
+                        let (id, bytes) = row.map_err(read)?;
+                        profiles.push((id.value().to_string(), bytes.value().to_vec()));
+                    }
+                }
+                Err(redb::TableError::TableDoesNotExist(_)) => {}
+                Err(e) => return Err(err("cannot read the state", e)),
+            }
+            let mut timers = Vec::new();
+            match txn.open_table(TIMERS) {
+                Ok(table) => {
+                    for row in table.iter().map_err(read)? {
+                        let (key, at) = row.map_err(read)?;
+                        let (id, slot) = key.value();
+                        timers.push(((id.to_string(), slot), at.value()));
+                    }
+                }
+                Err(redb::TableError::TableDoesNotExist(_)) => {}
+                Err(e) => return Err(err("cannot read the state", e)),
+            }
+            Ok((profiles, timers))
+        })
+    }
+
+    /// (1.1) The encoded program the store runs (recorded, or to be recorded
+    /// by the next commit), for the changelog.
+    #[cfg(feature = "kafka")]
+    pub fn program_bytes(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Some(bytes) = self.unrecorded.borrow().as_ref() {
+            return Ok(Some(bytes.clone()));
+        }
+        guarded(&self.path, || self.recorded_bytes())
     }
 
     /// Commits are not synced: the store is a cache rebuilt from elsewhere

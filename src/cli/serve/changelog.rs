@@ -28,6 +28,9 @@ const PROFILE: u8 = b'p';
 const TIMER: u8 = b't';
 const ZONE: u8 = b'z';
 const SEEN: u8 = b's';
+/// (1.1) The lowered program the partition runs (postcard, as the store
+/// records it): after an upgrade, the merged program (LANGUAGE.md §7.7).
+const PROGRAM: u8 = b'P';
 
 /// What a checkpoint record holds: the store's checkpoint (format, policy
 /// fingerprint, clock, paused firing) and the next input offset to read.
@@ -99,6 +102,9 @@ pub struct Snapshot {
     /// as the store keeps them.
     pub seen: BTreeMap<(i64, u64), Vec<u8>>,
     pub checkpoint: Option<PartitionCheckpoint>,
+    /// (1.1) The program the partition runs, encoded; `None` in a changelog
+    /// written before it was recorded.
+    pub program: Option<Vec<u8>>,
 }
 
 impl Snapshot {
@@ -147,6 +153,7 @@ impl Snapshot {
                     None => self.seen.remove(&(latest, number)),
                 };
             }
+            PROGRAM if rest.is_empty() => self.program = value.map(<[u8]>::to_vec),
             _ => return Err(damaged()),
         }
         Ok(())
@@ -174,6 +181,7 @@ impl Snapshot {
                 let number = u64::from_be_bytes(number.try_into().ok()?);
                 self.seen.get(&(latest, number)).cloned()
             }),
+            Some((&PROGRAM, [])) => self.program.clone(),
             _ => None,
         };
         Record {
@@ -255,6 +263,50 @@ impl Restore {
             repair,
         }
     }
+}
+
+/// (1.1) The record of the program a partition runs.
+pub fn program(encoded: &[u8]) -> Record {
+    Record {
+        key: vec![PROGRAM],
+        value: Some(encoded.to_vec()),
+    }
+}
+
+/// (1.1) The records that replace a partition's profiles and timers with an
+/// upgraded store's (LANGUAGE.md §7.7): every profile, every pending timer,
+/// and a tombstone for each timer of `before` that is no longer pending.
+pub fn upgraded(
+    profiles: &[(String, Vec<u8>)],
+    before: impl Iterator<Item = (String, u64)>,
+    timers: &[((String, u64), i64)],
+) -> Vec<Record> {
+    let mut out: Vec<Record> = profiles
+        .iter()
+        .map(|(id, bytes)| Record {
+            key: profile_key(id),
+            value: Some(bytes.clone()),
+        })
+        .collect();
+    let now: BTreeSet<(&str, u64)> = timers
+        .iter()
+        .map(|((id, slot), _)| (id.as_str(), *slot))
+        .collect();
+    for (id, slot) in before {
+        if !now.contains(&(id.as_str(), slot)) {
+            out.push(Record {
+                key: timer_key(&id, slot),
+                value: None,
+            });
+        }
+    }
+    for ((id, slot), at) in timers {
+        out.push(Record {
+            key: timer_key(id, *slot),
+            value: Some(at.to_le_bytes().to_vec()),
+        });
+    }
+    out
 }
 
 /// The records of one commit's changes (before its checkpoint). `seen` is

@@ -87,6 +87,10 @@ struct Shared {
     /// Each held partition's next offset, for the lag thread.
     positions: Arc<Mutex<BTreeMap<i32, i64>>>,
     metrics: Arc<Metrics>,
+    /// (1.1) The latest policy set read (SIGHUP, or its files changed), with
+    /// a number that grows with each: the workers take it at their next
+    /// commit (LANGUAGE.md §7.7).
+    policy: Mutex<(u64, Arc<Program>)>,
 }
 
 impl Shared {
@@ -99,6 +103,15 @@ impl Shared {
 
     fn fatal(&self) -> Option<String> {
         self.fatal.lock().ok().and_then(|f| f.clone())
+    }
+
+    /// The latest policy set read, and its number.
+    fn policy(&self) -> (u64, Arc<Program>) {
+        let policy = self
+            .policy
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (policy.0, Arc::clone(&policy.1))
     }
 }
 
@@ -267,6 +280,14 @@ enum Sink {
 
 /// One assigned input partition.
 struct Partition {
+    /// (1.1) What the partition runs: the given set, or after an upgrade that
+    /// kept older journey versions, the merged program (LANGUAGE.md §7.7).
+    program: Arc<Program>,
+    /// The fingerprint of the set given, when it differs from `program`'s.
+    policy: Option<u64>,
+    /// Whether the changelog holds `program`'s record.
+    recorded: bool,
+    reader: Reader,
     engine: Engine,
     store: Store,
     load_failure: Rc<RefCell<Option<String>>>,
@@ -284,12 +305,15 @@ struct Partition {
 
 /// A thread running the engines of some of the assigned partitions.
 struct Worker {
-    program: Arc<Program>,
+    /// The policy set new partitions start from, and its number.
+    given: Arc<Program>,
+    generation: u64,
     args: Settings,
     producer: Arc<Sender>,
     restorer: BaseConsumer,
-    reader: Reader,
-    jit: Option<Rc<nudge::jit::Jit>>,
+    /// Whether engines use the JIT, and each program's compiled code.
+    jit: bool,
+    compiled: BTreeMap<u64, Rc<nudge::jit::Jit>>,
     partitions: BTreeMap<i32, Partition>,
     out: Sink,
     dead: Sink,
@@ -315,6 +339,7 @@ struct Settings {
     commit_every: u64,
     commit_interval: Duration,
     explain: bool,
+    upgrade: Option<store::Upgrade>,
 }
 
 impl Worker {
@@ -408,6 +433,10 @@ impl Worker {
             if self.fatal.is_some() {
                 continue;
             }
+            if let Err(e) = self.take_policy() {
+                self.fail(e);
+                continue;
+            }
             let due = self.due_for_commit();
             if !due.is_empty()
                 && let Err(e) = self.commit(&due)
@@ -471,20 +500,14 @@ impl Worker {
         self.restorer.unassign().map_err(|e| e.to_string())?;
         let restored = restore.finish();
         let snapshot = restored.snapshot;
-        if let Some(c) = &snapshot.checkpoint {
-            if c.state.format != store::FORMAT {
-                return Err(format!(
-                    "its changelog was written in format `{}`, and this version of nudge reads `{}`",
-                    c.state.format,
-                    store::FORMAT
-                ));
-            }
-            if c.state.fingerprint != self.program.fingerprint() {
-                return Err(format!(
-                    "its changelog `{}` was written for a different policy set; run the policy set it was written for, or use a new --group",
-                    self.args.changelog
-                ));
-            }
+        if let Some(c) = &snapshot.checkpoint
+            && c.state.format != store::FORMAT
+        {
+            return Err(format!(
+                "its changelog was written in format `{}`, and this version of nudge reads `{}`",
+                c.state.format,
+                store::FORMAT
+            ));
         }
         // The local cache, rebuilt from the changelog: the changelog is the
         // truth, and the cache may be stale or another partition's.
@@ -493,15 +516,17 @@ impl Worker {
             std::fs::remove_dir_all(&dir)
                 .map_err(|e| format!("cannot clear `{}`: {e}", dir.display()))?;
         }
-        let fresh = Store::open(&dir, &self.program, store::DEFAULT_CACHE_MIB).map_err(|e| e.0)?;
+        let fresh = Store::open(&dir, &self.given, store::DEFAULT_CACHE_MIB, None)
+            .map_err(|e| e.0)?
+            .store;
         let state = snapshot
             .checkpoint
             .as_ref()
             .map(|c| c.state.clone())
-            .unwrap_or_else(|| state_checkpoint(&self.program, None, None));
+            .unwrap_or_else(|| state_checkpoint(&self.given, None, None, None));
         fresh
-            .0
             .import(
+                snapshot.program.as_deref(),
                 snapshot
                     .profiles
                     .iter()
@@ -516,16 +541,25 @@ impl Worker {
             )
             .map_err(|e| e.0)?;
         drop(fresh);
-        let (mut store, mut engine, _) =
-            Store::open(&dir, &self.program, store::DEFAULT_CACHE_MIB).map_err(|e| e.0)?;
+        // (1.1) A changelog written for another policy set is upgraded here
+        // with --upgrade (and written back whole), refused without.
+        let opened = Store::open(
+            &dir,
+            &self.given,
+            store::DEFAULT_CACHE_MIB,
+            self.args.upgrade,
+        )
+        .map_err(|e| format!("{e} (its changelog `{}`)", self.args.changelog, e = e.0))?;
+        let mut store = opened.store;
         store.set_cache();
-        engine.set_explain(self.args.explain);
-        if let Some(jit) = &self.jit {
-            engine.use_jit(Rc::clone(jit));
-        }
         let load_failure = Rc::new(RefCell::new(None));
-        engine.set_loader(store.loader(Rc::clone(&load_failure)));
-        Ok(Partition {
+        let engine = self.configured(opened.engine, &opened.program, &store, &load_failure)?;
+        let given = self.given.fingerprint();
+        let mut partition = Partition {
+            policy: (opened.program.fingerprint() != given).then_some(given),
+            recorded: snapshot.program.is_some(),
+            reader: Reader::new(Arc::clone(&opened.program)),
+            program: opened.program,
             engine,
             store,
             load_failure,
@@ -534,7 +568,162 @@ impl Worker {
             repair: restored.repair,
             uncommitted: 0,
             tick_pending: false,
-        })
+        };
+        if let Some(applied) = opened.applied {
+            let before = snapshot.timers.into_keys();
+            self.publish_upgrade(p, &mut partition, before, &applied, opened.checkpoint)?;
+        }
+        Ok(partition)
+    }
+
+    /// An engine as the workers run it: explanations, the evaluator (one
+    /// compiled program per policy version), profiles read from the store.
+    fn configured(
+        &mut self,
+        mut engine: Engine,
+        program: &Arc<Program>,
+        store: &Store,
+        load_failure: &Rc<RefCell<Option<String>>>,
+    ) -> Result<Engine, String> {
+        engine.set_explain(self.args.explain);
+        if self.jit {
+            let jit = match self.compiled.get(&program.fingerprint()) {
+                Some(jit) => Rc::clone(jit),
+                None => {
+                    let jit = Rc::new(
+                        nudge::jit::Jit::compile(Arc::clone(program)).map_err(|e| e.to_string())?,
+                    );
+                    self.compiled.insert(program.fingerprint(), Rc::clone(&jit));
+                    jit
+                }
+            };
+            engine.use_jit(jit);
+        }
+        engine.set_loader(store.loader(Rc::clone(load_failure)));
+        Ok(engine)
+    }
+
+    /// (1.1) Writes a partition whose store was just upgraded to its
+    /// changelog, whole: every profile, the timers (tombstones for those of
+    /// `before` no longer pending), the merged program, the `exited`
+    /// decisions of stopped instances, then the checkpoint they take effect
+    /// with — a crash before it leaves the changelog as it was.
+    fn publish_upgrade(
+        &mut self,
+        p: i32,
+        partition: &mut Partition,
+        before: impl Iterator<Item = (String, u64)>,
+        applied: &store::Applied,
+        checkpoint: Option<Checkpoint>,
+    ) -> Result<(), String> {
+        let (profiles, timers) = partition.store.raw_state().map_err(|e| e.0)?;
+        let mut records = changelog::upgraded(&profiles, before, &timers);
+        if let Some(bytes) = partition.store.program_bytes().map_err(|e| e.0)? {
+            records.push(changelog::program(&bytes));
+        }
+        for r in &records {
+            send(&self.producer, changelog_record(&self.args.changelog, p, r))?;
+        }
+        crate::cli::run::stopped_decisions(checkpoint.as_ref(), &mut self.decisions);
+        self.emit()?;
+        self.flush_sinks()?;
+        flush(&self.producer)?;
+        let state = Checkpoint {
+            stopped: Vec::new(),
+            ..checkpoint.unwrap_or_default()
+        };
+        let c = PartitionCheckpoint {
+            state,
+            offset: partition.next_offset,
+        };
+        send(
+            &self.producer,
+            changelog_record(&self.args.changelog, p, &changelog::checkpoint(&c)?),
+        )?;
+        flush(&self.producer)?;
+        partition.recorded = true;
+        tracing::info!(
+            profiles = applied.profiles,
+            attributes_reset = applied.attributes_reset,
+            stopped = applied.stopped,
+            "partition {p} took the new policy set at input offset {}:\n{}",
+            partition.next_offset,
+            applied.summary.applied()
+        );
+        Ok(())
+    }
+
+    /// (1.1) Takes the latest policy set read, when it is new to this worker:
+    /// each partition commits, then its store is upgraded to it (with
+    /// --upgrade) and written to its changelog whole, or what it would change
+    /// is logged and the running version kept.
+    fn take_policy(&mut self) -> Result<(), String> {
+        let (generation, given) = self.shared.policy();
+        if generation == self.generation {
+            return Ok(());
+        }
+        self.generation = generation;
+        let held: Vec<i32> = self.partitions.keys().copied().collect();
+        for p in held {
+            self.commit(&[p])?;
+            let Some(mut partition) = self.partitions.remove(&p) else {
+                continue;
+            };
+            let result = self.take_policy_in(p, &mut partition, &given);
+            self.partitions.insert(p, partition);
+            result?;
+        }
+        if self.args.upgrade.is_some() {
+            self.given = given;
+        }
+        Ok(())
+    }
+
+    fn take_policy_in(
+        &mut self,
+        p: i32,
+        partition: &mut Partition,
+        given: &Arc<Program>,
+    ) -> Result<(), String> {
+        let before: Vec<(String, u64)> = partition
+            .store
+            .raw_state()
+            .map_err(|e| e.0)?
+            .1
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect();
+        match partition
+            .store
+            .reload(given, self.args.upgrade)
+            .map_err(|e| e.0)?
+        {
+            store::Reload::Same => {
+                let fingerprint = given.fingerprint();
+                partition.policy =
+                    (partition.program.fingerprint() != fingerprint).then_some(fingerprint);
+            }
+            store::Reload::Kept(summary) => tracing::warn!(
+                "partition {p}: the policy set changed; started without --upgrade, the service keeps the running version. Applying it would change:\n{summary}"
+            ),
+            store::Reload::Upgraded(upgraded) => {
+                let store::Upgraded {
+                    engine,
+                    checkpoint,
+                    program,
+                    applied,
+                } = *upgraded;
+                let engine =
+                    self.configured(engine, &program, &partition.store, &partition.load_failure)?;
+                partition.engine = engine;
+                let fingerprint = given.fingerprint();
+                partition.policy = (program.fingerprint() != fingerprint).then_some(fingerprint);
+                partition.reader = Reader::new(Arc::clone(&program));
+                partition.program = program;
+                self.publish_upgrade(p, partition, before.into_iter(), &applied, checkpoint)?;
+            }
+        }
+        Ok(())
     }
 
     /// Applies one input message.
@@ -555,7 +744,8 @@ impl Worker {
             None => Err("an empty message (no value)"),
         };
         let parsed = line.map_err(str::to_string).and_then(|line| {
-            self.reader
+            partition
+                .reader
                 .read(line)
                 .map(|event| (event, line))
                 .map_err(|d| d.0)
@@ -590,7 +780,10 @@ impl Worker {
                     })
                     .inc();
                 let raw = payload.map(String::from_utf8_lossy).unwrap_or_default();
-                let raw = self.reader.redact(&raw).into_owned();
+                let raw = match self.partitions.get(&p) {
+                    Some(partition) => partition.reader.redact(&raw).into_owned(),
+                    None => raw.into_owned(),
+                };
                 if let Err(e) = self.dead_letter(p, offset, key, &reason, &raw) {
                     self.fail(e);
                 }
@@ -689,7 +882,22 @@ impl Worker {
             for r in &records {
                 send(&self.producer, changelog_record(&self.args.changelog, p, r))?;
             }
-            let state = state_checkpoint(&self.program, changes.clock, changes.paused.take());
+            let state = state_checkpoint(
+                &partition.program,
+                partition.policy,
+                changes.clock,
+                changes.paused.take(),
+            );
+            if !partition.recorded {
+                // (1.1) The program the partition runs, for a later upgrade.
+                if let Some(bytes) = partition.store.program_bytes().map_err(|e| e.0)? {
+                    send(
+                        &self.producer,
+                        changelog_record(&self.args.changelog, p, &changelog::program(&bytes)),
+                    )?;
+                }
+                partition.recorded = true;
+            }
             checkpoints.push((
                 p,
                 PartitionCheckpoint {
@@ -706,16 +914,7 @@ impl Worker {
             self.last_commit = Instant::now();
             return Ok(());
         }
-        for sink in [&self.out, &self.dead] {
-            if let Sink::File(w, path) = sink {
-                let mut w = w
-                    .lock()
-                    .map_err(|_| "a sink's lock is poisoned".to_string())?;
-                w.flush()
-                    .and_then(|()| w.get_ref().sync_data())
-                    .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
-            }
-        }
+        self.flush_sinks()?;
         flush(&self.producer)?;
         for (p, c) in &checkpoints {
             send(
@@ -746,6 +945,22 @@ impl Worker {
             ms = started.elapsed().as_millis() as u64,
             "committed"
         );
+        Ok(())
+    }
+
+    /// Syncs the decision and dead-letter files (topics are flushed with the
+    /// producer).
+    fn flush_sinks(&self) -> Result<(), String> {
+        for sink in [&self.out, &self.dead] {
+            if let Sink::File(w, path) = sink {
+                let mut w = w
+                    .lock()
+                    .map_err(|_| "a sink's lock is poisoned".to_string())?;
+                w.flush()
+                    .and_then(|()| w.get_ref().sync_data())
+                    .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+            }
+        }
         Ok(())
     }
 
@@ -789,6 +1004,7 @@ impl Worker {
 /// checkpoint record carries the offset).
 fn state_checkpoint(
     program: &Program,
+    policy: Option<u64>,
     clock: Option<i64>,
     firing: Option<nudge::runtime::Paused>,
 ) -> Checkpoint {
@@ -800,7 +1016,8 @@ fn state_checkpoint(
         out: None,
         dead_letter: None,
         firing,
-        ..Checkpoint::default()
+        policy,
+        stopped: Vec::new(),
     }
 }
 
@@ -982,27 +1199,10 @@ pub fn serve(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
         signal_hook::flag::register(signal, Arc::clone(&stop))
             .map_err(|e| format!("cannot handle signals: {e}"))?;
     }
-    // (1.1) SIGHUP asks for a new policy version, which this mode cannot take
-    // yet: it is logged, never the end of the process.
+    // (1.1) SIGHUP, or a change of the policy files, reads the set again.
     let reload = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reload))
         .map_err(|e| format!("cannot handle signals: {e}"))?;
-    {
-        let stop = Arc::clone(&stop);
-        std::thread::Builder::new()
-            .name("nudge-sighup".into())
-            .spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    std::thread::sleep(Duration::from_millis(200));
-                    if reload.swap(false, Ordering::Relaxed) {
-                        tracing::warn!(
-                            "SIGHUP: taking a new policy version is not available with --kafka yet; the running version is kept"
-                        );
-                    }
-                }
-            })
-            .map_err(|e| format!("cannot start a thread: {e}"))?;
-    }
 
     let producer: Arc<Sender> = Arc::new(
         config(brokers, &args.kafka_config)
@@ -1018,6 +1218,7 @@ pub fn serve(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
     // The endpoints come up before the group is joined: /healthz answers at
     // once, /readyz once partitions are assigned.
     let metrics = Arc::new(Metrics::new());
+    let ingest_reader = http::shared(Reader::new(Arc::clone(&program)));
     let ingest = match args.http {
         Some(addr) => {
             let producer: rdkafka::producer::FutureProducer = config(brokers, &args.kafka_config)
@@ -1034,7 +1235,7 @@ pub fn serve(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
                         topic: topic.clone(),
                     },
                     write_key: args.write_key.clone(),
-                    reader: http::shared(Reader::new(Arc::clone(&program))),
+                    reader: Arc::clone(&ingest_reader),
                 },
             ))
         }
@@ -1050,7 +1251,9 @@ pub fn serve(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
         committed: Mutex::new(BTreeMap::new()),
         positions: Arc::new(Mutex::new(BTreeMap::new())),
         metrics: Arc::clone(&metrics),
+        policy: Mutex::new((0, Arc::clone(&program))),
     });
+    watch_policy(args, reload, &stop, &shared, ingest_reader)?;
     let lag_thread = if args.metrics.is_some() {
         Some(watch_lag(
             config(brokers, &args.kafka_config),
@@ -1072,6 +1275,7 @@ pub fn serve(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
         commit_every: args.commit_every,
         commit_interval: args.commit_interval,
         explain: args.explain,
+        upgrade: args.upgrade.map(store::UpgradeMode::upgrade),
     };
     let out = open_sink(&args.out_topic, &args.out)?;
     let dead = open_sink(&args.dead_letter_topic, &args.dead_letter)?;
@@ -1108,25 +1312,28 @@ pub fn serve(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
             .name(format!("nudge-worker-{w}"))
             .spawn(move || {
                 // The engines of a worker are built on its thread (they are
-                // not `Send`), with one compiled program for all of them.
-                let jit = if jit_wanted {
+                // not `Send`), with one compiled program per policy version.
+                let mut compiled = BTreeMap::new();
+                if jit_wanted {
                     match nudge::jit::Jit::compile(Arc::clone(&program)) {
-                        Ok(j) => Some(Rc::new(j)),
+                        Ok(j) => {
+                            compiled.insert(program.fingerprint(), Rc::new(j));
+                        }
                         Err(e) => {
                             shared.fail(e.to_string());
                             return;
                         }
                     }
-                } else {
-                    None
-                };
+                }
+                let generation = shared.policy().0;
                 let mut worker = Worker {
-                    reader: Reader::new(Arc::clone(&program)),
-                    program,
+                    given: program,
+                    generation,
                     args: settings,
                     producer,
                     restorer,
-                    jit,
+                    jit: jit_wanted,
+                    compiled,
                     partitions: BTreeMap::new(),
                     out,
                     dead,
@@ -1254,6 +1461,68 @@ fn watch_lag(
             }
         })
         .map_err(|e| format!("cannot start a thread: {e}"))
+}
+
+/// (1.1) Reads the policy set again on SIGHUP or when its files change (looked
+/// at once a second), on a thread of its own: a set with errors is logged and
+/// not taken; a new one is handed to the workers, which take it (or, without
+/// --upgrade, log what it would change) at each partition's next commit.
+fn watch_policy(
+    args: &ServeArgs,
+    reload: Arc<AtomicBool>,
+    stop: &Arc<AtomicBool>,
+    shared: &Arc<Shared>,
+    ingest_reader: http::SharedReader,
+) -> Result<(), String> {
+    let (paths, upgrade) = (args.policy.clone(), args.upgrade.is_some());
+    let (stop, shared) = (Arc::clone(stop), Arc::clone(shared));
+    std::thread::Builder::new()
+        .name("nudge-policy".into())
+        .spawn(move || {
+            let mut stamp = super::policy_stamp(&paths);
+            let mut last_look = Instant::now();
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100));
+                let mut asked = reload.swap(false, Ordering::Relaxed);
+                if last_look.elapsed() >= Duration::from_secs(1) {
+                    last_look = Instant::now();
+                    let now = super::policy_stamp(&paths);
+                    if now != stamp {
+                        stamp = now;
+                        asked = true;
+                    }
+                }
+                if !asked {
+                    continue;
+                }
+                let Ok(program) = crate::cli::program(&paths) else {
+                    tracing::warn!(
+                        "the policy set has errors (printed above); the running version is kept"
+                    );
+                    continue;
+                };
+                let mut policy = shared
+                    .policy
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if policy.1.fingerprint() == program.fingerprint() {
+                    tracing::info!("the policy set is the one last read (no change a running store would see)");
+                    continue;
+                }
+                *policy = (policy.0 + 1, Arc::clone(&program));
+                drop(policy);
+                if upgrade {
+                    *ingest_reader
+                        .write()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Reader::new(program);
+                    tracing::info!("read a new version of the policy set: each partition takes it at its next commit");
+                } else {
+                    tracing::info!("read a new version of the policy set: started without --upgrade, each partition keeps the running version");
+                }
+            }
+        })
+        .map_err(|e| format!("cannot start a thread: {e}"))?;
+    Ok(())
 }
 
 /// Polls the group and hands each message to the worker of its partition,

@@ -219,8 +219,7 @@ pub fn serve(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
     let (_, _lock) = super::state_dir(Some(dir), "")?;
     let given = program.fingerprint();
     let upgrade = args.upgrade.map(store::UpgradeMode::upgrade);
-    let opened =
-        Store::open_upgrading(dir, &program, store::DEFAULT_CACHE_MIB, upgrade).map_err(|e| e.0)?;
+    let opened = Store::open(dir, &program, store::DEFAULT_CACHE_MIB, upgrade).map_err(|e| e.0)?;
     if let Some(applied) = &opened.applied {
         run::report_upgrade(dir, opened.checkpoint.as_ref(), applied);
     }
@@ -380,36 +379,6 @@ fn configured(
     Ok(engine)
 }
 
-/// (1.1) What the `--policy` files are now (every `*.nudge` under them, with
-/// its length and modification time): a change asks for a reload.
-fn policy_stamp(
-    paths: &[std::path::PathBuf],
-) -> Vec<(std::path::PathBuf, u64, Option<std::time::SystemTime>)> {
-    fn walk(
-        path: &std::path::Path,
-        out: &mut Vec<(std::path::PathBuf, u64, Option<std::time::SystemTime>)>,
-    ) {
-        let Ok(meta) = std::fs::metadata(path) else {
-            return;
-        };
-        if meta.is_dir() {
-            if let Ok(entries) = std::fs::read_dir(path) {
-                for entry in entries.flatten() {
-                    walk(&entry.path(), out);
-                }
-            }
-        } else if path.extension().is_some_and(|e| e == "nudge") {
-            out.push((path.to_path_buf(), meta.len(), meta.modified().ok()));
-        }
-    }
-    let mut out = Vec::new();
-    for path in paths {
-        walk(path, &mut out);
-    }
-    out.sort();
-    out
-}
-
 fn run_loop(
     local: &mut Local,
     rx: &mpsc::Receiver<Batch>,
@@ -421,7 +390,7 @@ fn run_loop(
     let mut first_waiting: Option<Instant> = None;
     let mut last_commit = Instant::now();
     let mut last_tick = Instant::now();
-    let mut stamp = policy_stamp(&args.policy);
+    let mut stamp = super::policy_stamp(&args.policy);
     let mut last_look = Instant::now();
     let mut outcome = Ok(());
     while !stop.load(Ordering::Relaxed) {
@@ -430,7 +399,7 @@ fn run_loop(
         let mut asked = reload.swap(false, Ordering::Relaxed);
         if last_look.elapsed() >= Duration::from_secs(1) {
             last_look = Instant::now();
-            let now = policy_stamp(&args.policy);
+            let now = super::policy_stamp(&args.policy);
             if now != stamp {
                 stamp = now;
                 asked = true;

@@ -111,6 +111,36 @@ pub enum Evaluator {
     Interp,
 }
 
+/// (1.1) What the `--policy` files are now (every `*.nudge` under them, with
+/// its length and modification time): a change asks for a reload.
+pub(super) fn policy_stamp(
+    paths: &[std::path::PathBuf],
+) -> Vec<(std::path::PathBuf, u64, Option<std::time::SystemTime>)> {
+    fn walk(
+        path: &std::path::Path,
+        out: &mut Vec<(std::path::PathBuf, u64, Option<std::time::SystemTime>)>,
+    ) {
+        let Ok(meta) = std::fs::metadata(path) else {
+            return;
+        };
+        if meta.is_dir() {
+            if let Ok(entries) = std::fs::read_dir(path) {
+                for entry in entries.flatten() {
+                    walk(&entry.path(), out);
+                }
+            }
+        } else if path.extension().is_some_and(|e| e == "nudge") {
+            out.push((path.to_path_buf(), meta.len(), meta.modified().ok()));
+        }
+    }
+    let mut out = Vec::new();
+    for path in paths {
+        walk(path, &mut out);
+    }
+    out.sort();
+    out
+}
+
 /// Seconds since the epoch by the wall clock.
 fn wall_seconds() -> i64 {
     std::time::SystemTime::now()
@@ -184,11 +214,6 @@ pub fn run(args: ServeArgs) -> Outcome {
         Err(outcome) => return outcome,
     };
     init_logs();
-    if args.kafka.is_some() && args.upgrade.is_some() {
-        return crate::cli::usage_error(
-            "--upgrade is not available with --kafka yet: partition state restored from the changelog would not know the upgrade (use the embedded service, --http with --state, or `nudge run --state --upgrade`)",
-        );
-    }
     let result = if args.kafka.is_some() {
         kafka(&args, program)
     } else {
