@@ -103,6 +103,9 @@ pub struct Applied {
     pub profiles: u64,
     pub attributes_reset: u64,
     pub stopped: u64,
+    /// The record of the upgrade the store keeps (and `serve` writes to its
+    /// changelog): clock, input position, fingerprints, summary.
+    pub record: serde_json::Value,
 }
 
 /// What a store runs given a policy set (see [`Store::resolve`]).
@@ -469,6 +472,7 @@ impl Store {
             profiles: 0,
             attributes_reset: 0,
             stopped: 0,
+            record: serde_json::Value::Null,
         };
         let mut stopped = Vec::new();
         let mut txn = self.db.begin_write().map_err(write)?;
@@ -552,7 +556,7 @@ impl Store {
                 Some(bytes) => serde_json::from_slice(bytes.value()).unwrap_or_default(),
                 None => Vec::new(),
             };
-            history.push(serde_json::json!({
+            applied.record = serde_json::json!({
                 "clock": checkpoint.clock,
                 "input": checkpoint.input.as_ref().map(|m| serde_json::json!({
                     "path": m.path, "offset": m.offset, "lines": m.lines,
@@ -561,7 +565,8 @@ impl Store {
                 "to": format!("{:016x}", given),
                 "stop_removed": upgrade.stop_removed,
                 "summary": &applied.summary,
-            }));
+            });
+            history.push(applied.record.clone());
             let bytes =
                 serde_json::to_vec(&history).map_err(|e| err("cannot encode the upgrade", e))?;
             meta.insert(UPGRADES, bytes.as_slice()).map_err(write)?;

@@ -31,6 +31,8 @@ const SEEN: u8 = b's';
 /// (1.1) The lowered program the partition runs (postcard, as the store
 /// records it): after an upgrade, the merged program (LANGUAGE.md §7.7).
 const PROGRAM: u8 = b'P';
+/// (1.1) An upgrade taken at an input offset (JSON), kept for the record.
+const UPGRADE: u8 = b'U';
 
 /// What a checkpoint record holds: the store's checkpoint (format, policy
 /// fingerprint, clock, paused firing) and the next input offset to read.
@@ -105,6 +107,9 @@ pub struct Snapshot {
     /// (1.1) The program the partition runs, encoded; `None` in a changelog
     /// written before it was recorded.
     pub program: Option<Vec<u8>>,
+    /// (1.1) The upgrades the partition took, by the input offset each was
+    /// taken at.
+    pub upgrades: BTreeMap<i64, Vec<u8>>,
 }
 
 impl Snapshot {
@@ -154,6 +159,13 @@ impl Snapshot {
                 };
             }
             PROGRAM if rest.is_empty() => self.program = value.map(<[u8]>::to_vec),
+            UPGRADE => {
+                let offset = i64::from_be_bytes(rest.try_into().map_err(|_| damaged())?);
+                match value {
+                    Some(v) => self.upgrades.insert(offset, v.to_vec()),
+                    None => self.upgrades.remove(&offset),
+                };
+            }
             _ => return Err(damaged()),
         }
         Ok(())
@@ -182,6 +194,10 @@ impl Snapshot {
                 self.seen.get(&(latest, number)).cloned()
             }),
             Some((&PROGRAM, [])) => self.program.clone(),
+            Some((&UPGRADE, rest)) => rest
+                .try_into()
+                .ok()
+                .and_then(|b| self.upgrades.get(&i64::from_be_bytes(b)).cloned()),
             _ => None,
         };
         Record {
@@ -270,6 +286,16 @@ pub fn program(encoded: &[u8]) -> Record {
     Record {
         key: vec![PROGRAM],
         value: Some(encoded.to_vec()),
+    }
+}
+
+/// (1.1) The record of an upgrade taken at input offset `offset`.
+pub fn upgrade(offset: i64, record: &serde_json::Value) -> Record {
+    let mut key = vec![UPGRADE];
+    key.extend_from_slice(&offset.to_be_bytes());
+    Record {
+        key,
+        value: Some(record.to_string().into_bytes()),
     }
 }
 
@@ -392,6 +418,43 @@ mod tests {
             }
         }
         r.finish()
+    }
+
+    /// (1.1) An upgrade's records (every profile, tombstones for timers no
+    /// longer pending, the program, the upgrade) take effect with its
+    /// checkpoint, and an upgrade a crash cut short leaves the old state and
+    /// repairs the program record too.
+    #[test]
+    fn an_upgrade_takes_effect_with_its_checkpoint() {
+        let profiles = vec![("a".to_string(), b"A2".to_vec())];
+        let before = vec![("a".to_string(), 1), ("a".to_string(), 2)];
+        let timers = vec![(("a".to_string(), 2), 99)];
+        let mut upgrade_records = upgraded(&profiles, before.into_iter(), &timers);
+        upgrade_records.push(program(b"merged"));
+        upgrade_records.push(upgrade(7, &serde_json::json!({"to": "x"})));
+        let mut log = vec![
+            put(profile_key("a"), b"A1"),
+            put(timer_key("a", 1), &5i64.to_le_bytes()),
+            program(b"old"),
+            cp(7),
+        ];
+        log.extend(upgrade_records.iter().cloned());
+        let mut done = log.clone();
+        done.push(cp(7));
+        done.push(marker(b"me"));
+        let s = fold(b"me", &done).snapshot;
+        assert_eq!(s.profiles["a"], b"A2");
+        assert_eq!(s.timers.len(), 1);
+        assert_eq!(s.timers[&("a".to_string(), 2)], 99);
+        assert_eq!(s.program.as_deref(), Some(&b"merged"[..]));
+        assert_eq!(s.upgrades[&7], br#"{"to":"x"}"#);
+
+        log.push(marker(b"me"));
+        let cut = fold(b"me", &log);
+        assert_eq!(cut.snapshot.profiles["a"], b"A1");
+        assert_eq!(cut.snapshot.program.as_deref(), Some(&b"old"[..]));
+        assert!(cut.snapshot.upgrades.is_empty());
+        assert!(cut.repair.contains(&program(b"old")), "{:?}", cut.repair);
     }
 
     #[test]

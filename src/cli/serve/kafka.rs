@@ -621,6 +621,7 @@ impl Worker {
         if let Some(bytes) = partition.store.program_bytes().map_err(|e| e.0)? {
             records.push(changelog::program(&bytes));
         }
+        records.push(changelog::upgrade(partition.next_offset, &applied.record));
         for r in &records {
             send(&self.producer, changelog_record(&self.args.changelog, p, r))?;
         }
