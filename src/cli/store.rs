@@ -1045,14 +1045,8 @@ fn unpack_seen(entry: &[u8]) -> (i64, u128) {
     (i64::from_le_bytes(at), u128::from_le_bytes(digest))
 }
 
-/// FNV-1a 64, continued from `hash` over `bytes`.
-pub fn digest(hash: u64, bytes: &[u8]) -> u64 {
-    let mut h = hash;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
+/// The digest of the input read so far (FNV-1a 64), continued over `bytes`.
+pub use nudge::stdx::hash::fnv64 as digest;
 
-pub const DIGEST_START: u64 = 0xcbf2_9ce4_8422_2325;
+/// The digest of no bytes.
+pub const DIGEST_START: u64 = nudge::stdx::hash::FNV64_OFFSET;

@@ -9,10 +9,12 @@ pub fn fnv1a_64(bytes: &[u8]) -> u64 {
     fnv64(FNV64_OFFSET, bytes)
 }
 
-const FNV64_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+/// FNV-1a 64's starting value: `fnv64(FNV64_OFFSET, b) == fnv1a_64(b)`.
+pub const FNV64_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 
-/// FNV-1a 64, continued from `hash` over `bytes`.
-fn fnv64(hash: u64, bytes: &[u8]) -> u64 {
+/// FNV-1a 64, continued from `hash` over `bytes` (a digest of a stream read
+/// in pieces).
+pub fn fnv64(hash: u64, bytes: &[u8]) -> u64 {
     let mut h = hash;
     for b in bytes {
         h ^= u64::from(*b);

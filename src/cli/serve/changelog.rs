@@ -15,7 +15,7 @@
 //! first commit (a *repair*), so that compaction, which keeps only the latest
 //! record of each key, cannot later surface the discarded values.
 //!
-//! This module is pure: it encodes and folds records; `kafka.rs` moves them.
+//! This module is pure: it encodes and folds records; `kafka/` moves them.
 
 use crate::cli::store::Checkpoint;
 use nudge::runtime::Changes;
