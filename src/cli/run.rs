@@ -218,45 +218,102 @@ impl Output {
     }
 }
 
-pub fn run(args: RunArgs) -> Outcome {
-    let program = match super::program(&args.policy) {
-        Ok(p) => p,
-        Err(outcome) => return outcome,
-    };
-    // Before anything is opened for writing, the state store included.
-    if let Err(e) = distinct_paths(&args) {
-        return usage_error(e);
+/// Why a run stopped before its end, mapped to its exit status in one place
+/// ([`Failure::outcome`]).
+enum Failure {
+    /// A usage or I/O error: the message, exit 2.
+    Usage(String),
+    /// Writing decisions failed: exit 2, except for a reader that went away
+    /// (a closed pipe, `nudge run … | head`), which ends the run quietly.
+    Write(std::io::Error),
+    /// Already reported (the policy set's diagnostics), with its status.
+    Reported(Outcome),
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure::Usage(message)
     }
-    let given = program.fingerprint();
+}
+
+impl Failure {
+    fn outcome(self) -> Outcome {
+        match self {
+            Failure::Usage(message) => usage_error(message),
+            Failure::Write(e) => write_failed(&e),
+            Failure::Reported(outcome) => outcome,
+        }
+    }
+}
+
+pub fn run(args: RunArgs) -> Outcome {
+    match run_steps(&args) {
+        Ok(()) => Outcome::Success,
+        Err(failure) => failure.outcome(),
+    }
+}
+
+/// `nudge run`, step by step: the policy set, the engine (resumed from the
+/// store, upgraded if asked), the input (resumed where the last commit left
+/// it), the outputs (cut back to it), then the lines, the timers after them,
+/// and the counters.
+fn run_steps(args: &RunArgs) -> Result<(), Failure> {
+    let given = super::program(&args.policy).map_err(Failure::Reported)?;
+    // Before anything is opened for writing, the state store included.
+    distinct_paths(args)?;
+    let opened = open_engine(args, given)?;
+    let with_state = opened.store.is_some();
+    let checkpoint = opened.checkpoint.as_ref();
+    let (input, mark) = open_input(args, checkpoint)?;
+    let (out, dead) = open_outputs(args, with_state, checkpoint)?;
+    let mut runner = Runner::new(args, opened, mark, out, dead);
+    runner.start()?;
+    runner.read(input)?;
+    runner.finish()?;
+    runner.report();
+    Ok(())
+}
+
+/// The engine a run starts from, and where it comes from.
+struct Opened {
+    engine: Engine,
+    store: Option<Store>,
+    checkpoint: Option<Checkpoint>,
+    /// What the engine runs: the given set, or the merged program an upgrade
+    /// made of it (with the older journey versions still in use).
+    program: Arc<nudge::ir::Program>,
+    /// The fingerprint of the set given, when it differs from `program`'s.
+    policy: Option<u64>,
+    applied: Option<store::Applied>,
+    /// A profile the store could not read, noted by its loader.
+    load_failure: std::rc::Rc<std::cell::RefCell<Option<String>>>,
+}
+
+fn open_engine(args: &RunArgs, given: Arc<nudge::ir::Program>) -> Result<Opened, Failure> {
+    let fingerprint = given.fingerprint();
     let upgrade = args.upgrade.map(store::UpgradeMode::upgrade);
     let (store, mut engine, checkpoint, program, applied) = match &args.state {
-        Some(dir) => match Store::open(dir, &program, args.cache_size, upgrade) {
-            Ok(opened) => {
-                if let Some(applied) = &opened.applied {
-                    report_upgrade(dir, opened.checkpoint.as_ref(), applied);
-                }
-                (
-                    Some(opened.store),
-                    opened.engine,
-                    opened.checkpoint,
-                    opened.program,
-                    opened.applied,
-                )
+        Some(dir) => {
+            let opened = Store::open(dir, &given, args.cache_size, upgrade).map_err(|e| e.0)?;
+            if let Some(applied) = &opened.applied {
+                report_upgrade(dir, opened.checkpoint.as_ref(), applied);
             }
-            Err(e) => return usage_error(e.0),
-        },
-        None => (None, Engine::new(Arc::clone(&program)), None, program, None),
+            let store::Opened {
+                store,
+                engine,
+                checkpoint,
+                program,
+                applied,
+            } = opened;
+            (Some(store), engine, checkpoint, program, applied)
+        }
+        None => (None, Engine::new(Arc::clone(&given)), None, given, None),
     };
-    // The store runs the given set, or the merged program an upgrade made
-    // of it (with the older journey versions still in use).
-    let policy = (program.fingerprint() != given).then_some(given);
-    let with_state = store.is_some();
     engine.set_explain(args.explain);
     if args.engine == EngineKind::Jit {
-        match nudge::jit::Jit::compile(Arc::clone(&program)) {
-            Ok(jit) => engine.use_jit(std::rc::Rc::new(jit)),
-            Err(e) => return usage_error(e),
-        }
+        let jit = nudge::jit::Jit::compile(Arc::clone(&program))
+            .map_err(|e| Failure::Usage(e.to_string()))?;
+        engine.use_jit(std::rc::Rc::new(jit));
     }
     let load_failure = std::rc::Rc::new(std::cell::RefCell::new(None::<String>));
     if let Some(store) = &store {
@@ -267,259 +324,326 @@ pub fn run(args: RunArgs) -> Outcome {
             engine.hold_at_most(max as usize, args.commit_every as usize);
         }
     }
-    let holds = with_state && args.max_profiles_in_memory.is_some();
+    Ok(Opened {
+        engine,
+        store,
+        checkpoint,
+        policy: (program.fingerprint() != fingerprint).then_some(fingerprint),
+        program,
+        applied,
+        load_failure,
+    })
+}
 
-    // The input, resumed where the last commit left it when it is the same file.
-    let mut input_mark = InputMark {
+/// The input, resumed where the last commit left it when it is the same file.
+fn open_input(
+    args: &RunArgs,
+    checkpoint: Option<&Checkpoint>,
+) -> Result<(Box<dyn BufRead>, InputMark), Failure> {
+    let mut mark = InputMark {
         path: PathBuf::from("-"),
         offset: 0,
         lines: 0,
         digest: store::DIGEST_START,
     };
-    let input: Box<dyn BufRead> = if args.events == "-" {
-        Box::new(BufReader::new(std::io::stdin().lock()))
-    } else {
-        let path = Path::new(&args.events);
-        let mut file = match File::open(path) {
-            Ok(f) => f,
-            Err(e) => return usage_error(format!("cannot read `{}`: {e}", args.events)),
-        };
-        input_mark.path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-        if let Some(previous) = checkpoint.as_ref().and_then(|c| c.input.as_ref())
-            && previous.path == input_mark.path
-            && same_prefix(&mut file, previous)
-        {
-            input_mark = previous.clone();
-        }
-        if let Err(e) = file.seek(SeekFrom::Start(input_mark.offset)) {
-            return usage_error(format!("cannot read `{}`: {e}", args.events));
-        }
-        Box::new(BufReader::with_capacity(1 << 16, file))
-    };
-    let mut out = if args.out == "-" {
-        Output::stdout()
-    } else {
-        match Output::file(
-            Path::new(&args.out),
+    if args.events == "-" {
+        return Ok((Box::new(BufReader::new(std::io::stdin().lock())), mark));
+    }
+    let path = Path::new(&args.events);
+    let cannot = |e: std::io::Error| format!("cannot read `{}`: {e}", args.events);
+    let mut file = File::open(path).map_err(cannot)?;
+    mark.path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    if let Some(previous) = checkpoint.and_then(|c| c.input.as_ref())
+        && previous.path == mark.path
+        && same_prefix(&mut file, previous)
+    {
+        mark = previous.clone();
+    }
+    file.seek(SeekFrom::Start(mark.offset)).map_err(cannot)?;
+    Ok((Box::new(BufReader::with_capacity(1 << 16, file)), mark))
+}
+
+/// The decisions and dead-letter outputs, cut back to the last commit.
+fn open_outputs(
+    args: &RunArgs,
+    with_state: bool,
+    checkpoint: Option<&Checkpoint>,
+) -> Result<(Output, Option<Output>), Failure> {
+    let fresh = checkpoint.is_none();
+    let out = match args.out.as_str() {
+        "-" => Output::stdout(),
+        path => Output::file(
+            Path::new(path),
             with_state,
-            checkpoint.is_none(),
-            checkpoint.as_ref().and_then(|c| c.out.as_ref()),
-        ) {
-            Ok(o) => o,
-            Err(e) => return usage_error(e),
-        }
+            fresh,
+            checkpoint.and_then(|c| c.out.as_ref()),
+        )?,
     };
-    let mut dead_out = match &args.dead_letter {
+    let dead = match &args.dead_letter {
         Some(path) if path.as_os_str() == "-" => Some(Output::stderr()),
-        Some(path) => match Output::file(
+        Some(path) => Some(Output::file(
             path,
             with_state,
-            checkpoint.is_none(),
-            checkpoint.as_ref().and_then(|c| c.dead_letter.as_ref()),
-        ) {
-            Ok(o) => Some(o),
-            Err(e) => return usage_error(e),
-        },
+            fresh,
+            checkpoint.and_then(|c| c.dead_letter.as_ref()),
+        )?),
         None => None,
     };
+    Ok((out, dead))
+}
 
-    let reader = Reader::new(Arc::clone(&program));
-    let started = Instant::now();
-    let mut decisions = Vec::new();
-    let mut lines_this_run: u64 = 0;
-    let mut dead_letters: u64 = 0;
-    let mut since_commit: u64 = 0;
-    let mut buf = Vec::new();
-    let mut input = input;
-    let commit = |engine: &mut Engine,
-                  out: &mut Output,
-                  dead: &mut Option<Output>,
-                  mark: &InputMark|
-     -> Result<(), String> {
-        let Some(store) = &store else {
+/// A run in progress: the engine, its outputs and store, where the input
+/// stands, and the counters `--stats` prints.
+struct Runner<'a> {
+    args: &'a RunArgs,
+    engine: Engine,
+    store: Option<Store>,
+    checkpoint: Option<Checkpoint>,
+    program: Arc<nudge::ir::Program>,
+    policy: Option<u64>,
+    applied: Option<store::Applied>,
+    load_failure: std::rc::Rc<std::cell::RefCell<Option<String>>>,
+    reader: Reader,
+    out: Output,
+    dead: Option<Output>,
+    mark: InputMark,
+    decisions: Vec<nudge::runtime::Decision>,
+    /// Whether instants pause to commit and evict (a store and a memory bound).
+    holds: bool,
+    started: Instant,
+    lines: u64,
+    dead_letters: u64,
+    since_commit: u64,
+}
+
+impl<'a> Runner<'a> {
+    fn new(
+        args: &'a RunArgs,
+        opened: Opened,
+        mark: InputMark,
+        out: Output,
+        dead: Option<Output>,
+    ) -> Runner<'a> {
+        Runner {
+            holds: opened.store.is_some() && args.max_profiles_in_memory.is_some(),
+            reader: Reader::new(Arc::clone(&opened.program)),
+            args,
+            engine: opened.engine,
+            store: opened.store,
+            checkpoint: opened.checkpoint,
+            program: opened.program,
+            policy: opened.policy,
+            applied: opened.applied,
+            load_failure: opened.load_failure,
+            out,
+            dead,
+            mark,
+            decisions: Vec::new(),
+            started: Instant::now(),
+            lines: 0,
+            dead_letters: 0,
+            since_commit: 0,
+        }
+    }
+
+    /// (1.1) The instances an upgrade stopped end first, at the upgrade's
+    /// clock; then a first commit records where this run starts (the
+    /// outputs' lengths and the input position), so that a crash before the
+    /// next commit cuts the outputs back to here rather than leaving half a
+    /// batch in them (and the stopped instances' decisions are written once).
+    fn start(&mut self) -> Result<(), Failure> {
+        stopped_decisions(self.checkpoint.as_ref(), &mut self.decisions);
+        self.emit()?;
+        let mark = self.mark.clone();
+        self.commit(&mark)
+    }
+
+    /// Reads the input to its end, a line at a time.
+    fn read(&mut self, mut input: Box<dyn BufRead>) -> Result<(), Failure> {
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match input.read_until(b'\n', &mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => return Err(Failure::Usage(format!("cannot read events: {e}"))),
+            }
+            self.feed_line(&buf)?;
+            self.since_commit += 1;
+            if self.since_commit >= self.args.commit_every {
+                self.since_commit = 0;
+                let mark = self.mark.clone();
+                self.commit_and_evict(&mark)?;
+            }
+        }
+    }
+
+    /// One input line: an event processed, or a dead letter.
+    fn feed_line(&mut self, buf: &[u8]) -> Result<(), Failure> {
+        let before = self.mark.clone();
+        self.mark.offset += buf.len() as u64;
+        self.mark.lines += 1;
+        if self.store.is_some() {
+            // Only a store reads it, to recognise the same input on restart.
+            self.mark.digest = store::digest(self.mark.digest, buf);
+        }
+        self.lines += 1;
+        let (raw, utf8) = match std::str::from_utf8(buf) {
+            Ok(s) => (std::borrow::Cow::Borrowed(s), true),
+            Err(_) => (String::from_utf8_lossy(buf), false),
+        };
+        let line = raw.trim_end_matches(['\n', '\r']);
+        if line.trim().is_empty() {
+            return Ok(());
+        }
+        let parsed = if utf8 {
+            self.reader.read(line)
+        } else {
+            Err(nudge::io::input::DeadLetter("not UTF-8 text".into()))
+        };
+        match parsed {
+            Ok(event) => {
+                // What is due before the line may pause: committed then as
+                // if the line had not been read, so that a restart reads it
+                // again and resumes the instant.
+                while self.holds
+                    && !self.engine.fire_due(
+                        event.timestamp,
+                        event.message_id.as_deref(),
+                        &mut self.decisions,
+                    )
+                {
+                    self.loaded()?;
+                    self.emit()?;
+                    self.commit_and_evict(&before)?;
+                    self.since_commit = 0;
+                }
+                self.engine.process(event, &mut self.decisions);
+                self.loaded()?;
+            }
+            Err(dead) => self.dead_letter(line, &dead.0)?,
+        }
+        self.emit()
+    }
+
+    fn dead_letter(&mut self, line: &str, reason: &str) -> Result<(), Failure> {
+        self.dead_letters += 1;
+        match self.dead.as_mut() {
+            Some(w) => {
+                // (1.1) §9a: sensitive values never reach a dead letter.
+                let raw = self.reader.redact(line);
+                w.line(&dead_letter_json(self.mark.lines, reason, &raw))
+                    .map_err(|e| format!("cannot write the dead-letter file: {e}"))?;
+            }
+            None => eprintln!("rejected line {}: {reason}", self.mark.lines),
+        }
+        Ok(())
+    }
+
+    /// Timers after the input (`--drain`, `--until`), an instant at a time,
+    /// committed and evicted as reading is: draining a million waits holds no
+    /// more profiles than reading them did. Then the last commit, and the
+    /// outputs flushed (here, not when dropped, so that a failure is
+    /// reported).
+    fn finish(&mut self) -> Result<(), Failure> {
+        if self.args.drain || self.args.until.is_some() {
+            let mut steps: u64 = 0;
+            loop {
+                let more = match self.args.until {
+                    Some(until) => self.engine.advance_step(until, &mut self.decisions),
+                    None => self.engine.drain_step(&mut self.decisions),
+                };
+                self.loaded()?;
+                self.emit()?;
+                if !more {
+                    break;
+                }
+                steps += 1;
+                if steps.is_multiple_of(self.args.commit_every) || self.engine.paused() {
+                    let mark = self.mark.clone();
+                    self.commit_and_evict(&mark)?;
+                }
+            }
+        }
+        self.loaded()?;
+        self.emit()?;
+        self.out.writer.flush().map_err(Failure::Write)?;
+        let mark = self.mark.clone();
+        self.commit(&mark)?;
+        self.out.writer.flush().map_err(Failure::Write)?;
+        if let Some(w) = self.dead.as_mut() {
+            w.writer
+                .flush()
+                .map_err(|_| "cannot write the dead-letter file".to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Writes the decisions made so far.
+    fn emit(&mut self) -> Result<(), Failure> {
+        write_all(&mut self.out, &mut self.decisions).map_err(Failure::Write)
+    }
+
+    /// Stops the run when the store could not read a profile back.
+    fn loaded(&mut self) -> Result<(), Failure> {
+        match self.load_failure.borrow_mut().take() {
+            Some(e) => Err(Failure::Usage(format!("cannot read the state: {e}"))),
+            None => Ok(()),
+        }
+    }
+
+    /// With a store: the outputs synced, then the state, the input position
+    /// `mark` and the outputs' lengths in one transaction.
+    fn commit(&mut self, mark: &InputMark) -> Result<(), Failure> {
+        let Some(store) = &self.store else {
             return Ok(());
         };
-        out.sync()
+        self.out
+            .sync()
             .map_err(|e| format!("cannot write decisions: {e}"))?;
-        if let Some(d) = dead.as_mut() {
+        if let Some(d) = self.dead.as_mut() {
             d.sync()
                 .map_err(|e| format!("cannot write the dead-letter file: {e}"))?;
         }
-        let mut changes = engine.take_changes();
+        let mut changes = self.engine.take_changes();
         let checkpoint = Checkpoint {
             firing: changes.paused.take(),
             format: store::FORMAT.to_string(),
-            fingerprint: program.fingerprint(),
+            fingerprint: self.program.fingerprint(),
             clock: changes.clock,
             input: Some(mark.clone()),
-            out: out.mark(),
-            dead_letter: dead.as_ref().and_then(Output::mark),
-            policy,
+            out: self.out.mark(),
+            dead_letter: self.dead.as_ref().and_then(Output::mark),
+            policy: self.policy,
             stopped: Vec::new(),
         };
-        store.commit(changes, &checkpoint).map_err(|e| e.0)
-    };
-    // (1.1) The instances an upgrade stopped end first, at the upgrade's
-    // clock; the first commit records that they are written.
-    stopped_decisions(checkpoint.as_ref(), &mut decisions);
-    if let Err(e) = write_all(&mut out, &mut decisions) {
-        return write_failed(&e);
+        store
+            .commit(changes, &checkpoint)
+            .map_err(|e| Failure::Usage(e.0))
     }
-    // A first commit records where this run starts (the outputs' lengths and the
-    // input position), so that a crash before the next commit cuts the outputs
-    // back to here rather than leaving half a batch in them.
-    if let Err(e) = commit(&mut engine, &mut out, &mut dead_out, &input_mark) {
-        return usage_error(e);
-    }
-    loop {
-        buf.clear();
-        match input.read_until(b'\n', &mut buf) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) => return usage_error(format!("cannot read events: {e}")),
+
+    fn commit_and_evict(&mut self, mark: &InputMark) -> Result<(), Failure> {
+        self.commit(mark)?;
+        if let Some(max) = self.args.max_profiles_in_memory {
+            self.engine.evict(max as usize);
         }
-        let before = (input_mark.offset, input_mark.lines, input_mark.digest);
-        input_mark.offset += buf.len() as u64;
-        input_mark.lines += 1;
-        if with_state {
-            // Only a store reads it, to recognise the same input on restart.
-            input_mark.digest = store::digest(input_mark.digest, &buf);
+        Ok(())
+    }
+
+    /// `--stats` on stderr; without it, a word about rejected lines that
+    /// were not kept.
+    fn report(&self) {
+        let dead_letters = self.dead_letters;
+        if !self.args.stats {
+            if dead_letters > 0 && self.dead.is_none() {
+                eprintln!("{dead_letters} line(s) rejected; use --dead-letter FILE to keep them");
+            }
+            return;
         }
-        lines_this_run += 1;
-        let (raw, utf8) = match std::str::from_utf8(&buf) {
-            Ok(s) => (std::borrow::Cow::Borrowed(s), true),
-            Err(_) => (String::from_utf8_lossy(&buf), false),
-        };
-        let line = raw.trim_end_matches(['\n', '\r']);
-        if !line.trim().is_empty() {
-            let parsed = if utf8 {
-                reader.read(line)
-            } else {
-                Err(nudge::io::input::DeadLetter("not UTF-8 text".into()))
-            };
-            match parsed {
-                Ok(event) => {
-                    // What is due before the line may pause: committed then as
-                    // if the line had not been read, so that a restart reads it
-                    // again and resumes the instant.
-                    while holds
-                        && !engine.fire_due(
-                            event.timestamp,
-                            event.message_id.as_deref(),
-                            &mut decisions,
-                        )
-                    {
-                        if let Some(e) = load_failure.borrow_mut().take() {
-                            return usage_error(format!("cannot read the state: {e}"));
-                        }
-                        if let Err(e) = write_all(&mut out, &mut decisions) {
-                            return write_failed(&e);
-                        }
-                        let mark = InputMark {
-                            path: input_mark.path.clone(),
-                            offset: before.0,
-                            lines: before.1,
-                            digest: before.2,
-                        };
-                        if let Err(e) = commit(&mut engine, &mut out, &mut dead_out, &mark) {
-                            return usage_error(e);
-                        }
-                        since_commit = 0;
-                        if let Some(max) = args.max_profiles_in_memory {
-                            engine.evict(max as usize);
-                        }
-                    }
-                    engine.process(event, &mut decisions);
-                    if let Some(e) = load_failure.borrow_mut().take() {
-                        return usage_error(format!("cannot read the state: {e}"));
-                    }
-                }
-                Err(dead) => {
-                    dead_letters += 1;
-                    match dead_out.as_mut() {
-                        Some(w) => {
-                            // (1.1) §9a: sensitive values never reach a dead letter.
-                            let raw = reader.redact(line);
-                            if let Err(e) =
-                                w.line(&dead_letter_json(input_mark.lines, &dead.0, &raw))
-                            {
-                                return usage_error(format!(
-                                    "cannot write the dead-letter file: {e}"
-                                ));
-                            }
-                        }
-                        None => eprintln!("rejected line {}: {}", input_mark.lines, dead.0),
-                    }
-                }
-            }
-            if let Err(e) = write_all(&mut out, &mut decisions) {
-                return write_failed(&e);
-            }
-        }
-        since_commit += 1;
-        if since_commit >= args.commit_every {
-            since_commit = 0;
-            if let Err(e) = commit(&mut engine, &mut out, &mut dead_out, &input_mark) {
-                return usage_error(e);
-            }
-            if let Some(max) = args.max_profiles_in_memory {
-                engine.evict(max as usize);
-            }
-        }
-    }
-    // Timers after the input, an instant at a time, committed and evicted as
-    // reading is: draining a million waits holds no more profiles than
-    // reading them did.
-    if args.drain || args.until.is_some() {
-        let mut steps: u64 = 0;
-        loop {
-            let more = match args.until {
-                Some(until) => engine.advance_step(until, &mut decisions),
-                None => engine.drain_step(&mut decisions),
-            };
-            if let Some(e) = load_failure.borrow_mut().take() {
-                return usage_error(format!("cannot read the state: {e}"));
-            }
-            if let Err(e) = write_all(&mut out, &mut decisions) {
-                return write_failed(&e);
-            }
-            if !more {
-                break;
-            }
-            steps += 1;
-            if steps.is_multiple_of(args.commit_every) || engine.paused() {
-                if let Err(e) = commit(&mut engine, &mut out, &mut dead_out, &input_mark) {
-                    return usage_error(e);
-                }
-                if let Some(max) = args.max_profiles_in_memory {
-                    engine.evict(max as usize);
-                }
-            }
-        }
-    }
-    if let Some(e) = load_failure.borrow_mut().take() {
-        return usage_error(format!("cannot read the state: {e}"));
-    }
-    if let Err(e) = write_all(&mut out, &mut decisions).and_then(|()| out.writer.flush()) {
-        return write_failed(&e);
-    }
-    if let Err(e) = commit(&mut engine, &mut out, &mut dead_out, &input_mark) {
-        return usage_error(e);
-    }
-    // Flushed here, not when dropped, so that a failed write is reported.
-    if let Err(e) = out.writer.flush() {
-        return write_failed(&e);
-    }
-    if let Some(w) = dead_out.as_mut()
-        && w.writer.flush().is_err()
-    {
-        return usage_error("cannot write the dead-letter file");
-    }
-    if args.stats {
-        let elapsed = started.elapsed().as_secs_f64().max(1e-9);
-        let c = engine.counters();
-        eprintln!("events read        {lines_this_run}");
-        eprintln!("events per second  {:.0}", lines_this_run as f64 / elapsed);
+        let elapsed = self.started.elapsed().as_secs_f64().max(1e-9);
+        let c = self.engine.counters();
+        eprintln!("events read        {}", self.lines);
+        eprintln!("events per second  {:.0}", self.lines as f64 / elapsed);
         eprintln!("dead letters       {dead_letters}");
         eprintln!("duplicates         {}", c.duplicates);
         eprintln!("ignored            {}", c.ignored);
@@ -542,7 +666,7 @@ pub fn run(args: RunArgs) -> Outcome {
             }
         }
         eprintln!("late events        {}", c.late);
-        if let Some(applied) = &applied {
+        if let Some(applied) = &self.applied {
             eprintln!("upgraded profiles  {}", applied.profiles);
             eprintln!("attributes reset   {}", applied.attributes_reset);
             eprintln!("instances stopped  {}", applied.stopped);
@@ -554,12 +678,9 @@ pub fn run(args: RunArgs) -> Outcome {
             );
         }
         eprintln!("divisions by zero  {}", c.divisions_by_zero);
-        eprintln!("pending timers     {}", engine.pending_timers());
+        eprintln!("pending timers     {}", self.engine.pending_timers());
         eprintln!("peak profiles held {}", c.peak_profiles);
-    } else if dead_letters > 0 && dead_out.is_none() {
-        eprintln!("{dead_letters} line(s) rejected; use --dead-letter FILE to keep them");
     }
-    Outcome::Success
 }
 
 /// Counts by name, the largest first (ties by name).
