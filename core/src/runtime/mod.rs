@@ -7,19 +7,38 @@
 //! (no wall clock, no randomness, no hash-map iteration order leaks into output);
 //! memory grows with the profiles held, not with the input's length (windows and
 //! send histories are pruned to what the longest window needs).
+//!
+//! This file is §7.3's `process` — dedupe, timers, traits and consents,
+//! aggregates, goals, exits and waits, triggers, in that order — and the
+//! engine's state. Each concern has its file: `dedupe.rs` (step 1),
+//! `timers.rs` (step 2, draining), `steps.rs` (an instance's steps),
+//! `choose.rs` (a send's channel, §7.4), `explain.rs` (`--explain`),
+//! `native.rs` (the JIT's dispatch), `schedule.rs` (scheduled triggers),
+//! `memory.rs` (loading and eviction), `changes.rs` (what a store commits),
+//! `state.rs` (a profile), `upgrade.rs` (a profile across versions, §7.7).
 
+mod changes;
 mod choose;
 pub mod decision;
+mod dedupe;
 mod explain;
 mod id;
+mod memory;
 mod native;
 mod schedule;
 pub mod state;
+mod steps;
 pub mod time;
+mod timers;
 pub mod upgrade;
 
 pub use crate::stdx::hash::{fnv1a_64, fnv1a_128, message_id, split_bucket};
+pub use changes::Changes;
 pub use decision::{Decision, DecisionKind, Reason};
+pub use memory::ProfileLoader;
+use steps::instance_mut;
+use timers::slot;
+pub use timers::slot_journey;
 
 use crate::interp::{self, Env};
 use crate::ir::{CapWindow, Instr, Program, Reenter, ShapeRef, Trigger, Value};
@@ -240,17 +259,6 @@ struct EventPlan {
     goals: Vec<usize>,
 }
 
-/// A timer's place in the timer set: journey `j`'s instance timer (a wait, a
-/// deferral) or its trigger timer (`when no … for`).
-fn slot(journey: usize, trigger: bool) -> usize {
-    journey * 2 + usize::from(trigger)
-}
-
-/// The journey of a timer slot, and whether it is a trigger timer.
-pub fn slot_journey(slot: usize) -> (usize, bool) {
-    (slot / 2, slot % 2 == 1)
-}
-
 fn plans(program: &Program) -> Rc<[EventPlan]> {
     let mut plans: Vec<EventPlan> = program
         .events
@@ -345,29 +353,6 @@ impl Names {
 
 fn name(names: &[Rc<str>], i: usize) -> Rc<str> {
     names.get(i).cloned().unwrap_or_else(|| Rc::from(""))
-}
-
-/// The source of profiles that are not in memory (evicted, or saved by an earlier
-/// run). `None` means the profile has never been seen.
-pub trait ProfileLoader {
-    fn load(&mut self, id: &str) -> Option<Profile>;
-}
-
-/// The state changed since the last call to [`Engine::take_changes`]; the
-/// profiles are the engine's own (borrowed while the store writes them).
-#[derive(Debug, Default)]
-pub struct Changes<'a> {
-    pub profiles: Vec<(ProfileId, &'a Profile)>,
-    /// Pending timers set, fired or cancelled: (profile, timer slot (see
-    /// [`slot_journey`]), when it now fires, if it still waits).
-    pub timers: Vec<(ProfileId, usize, Option<i64>)>,
-    pub seen_added: Vec<(i64, u128)>,
-    pub clock: Option<i64>,
-    /// (1.1) Profiles that joined a time zone's schedule members: (profile,
-    /// zone name). Only when some journey is scheduled.
-    pub zones: Vec<(ProfileId, &'static str)>,
-    /// A firing paused mid-instant, to resume after a restart.
-    pub paused: Option<Paused>,
 }
 
 impl Engine {
@@ -474,53 +459,6 @@ impl Engine {
         self.core.explain = explain;
     }
 
-    /// Starts recording what changes, for [`Engine::take_changes`].
-    pub fn track_changes(&mut self) {
-        self.core.track_changes = true;
-        self.core.schedules.track_changes();
-    }
-
-    /// The profiles and message ids changed since the last call (since
-    /// [`Engine::track_changes`]), and the clock.
-    pub fn take_changes(&mut self) -> Changes<'_> {
-        // Profiles that changed, with their pending timers.
-        let mut ids: Vec<ProfileId> = self.core.dirty.drain().collect();
-        ids.sort_unstable();
-        let profiles = &self.profiles;
-        let mut timers: Vec<(ProfileId, usize)> = self.core.timers_changed.drain().collect();
-        timers.sort_unstable();
-        Changes {
-            timers: timers
-                .into_iter()
-                .map(|(id, slot)| {
-                    let (j, trigger) = slot_journey(slot);
-                    let at = profiles.get(&IdRef(&id)).and_then(|p| {
-                        if trigger {
-                            p.trigger_timer(j)
-                        } else {
-                            p.journeys.get(j)?.active.as_ref()?.timer
-                        }
-                    });
-                    (id, slot, at)
-                })
-                .collect(),
-            profiles: ids
-                .into_iter()
-                .filter_map(|id| {
-                    let profile = profiles.get(&IdRef(&id))?;
-                    Some((id, profile))
-                })
-                .collect(),
-            seen_added: std::mem::take(&mut self.core.seen_added),
-            clock: self.core.clock,
-            zones: self.core.schedules.take_changed(),
-            paused: self.core.firing.as_ref().map(|f| Paused {
-                at: f.at,
-                streams: f.streams.iter().map(schedule::Schedules::save).collect(),
-            }),
-        }
-    }
-
     pub fn program(&self) -> &Program {
         &self.core.program
     }
@@ -564,10 +502,6 @@ impl Engine {
     /// The time zone of a profile held in memory (`nudge why`).
     pub fn profile_zone(&self, id: &str) -> Option<Tz> {
         self.profiles.get(&IdRef(id)).map(|p| p.tz)
-    }
-
-    pub fn profiles_held(&self) -> usize {
-        self.profiles.len()
     }
 
     /// Processes one event (§7.3), appending its decisions to `out`.
@@ -656,73 +590,9 @@ impl Engine {
         }
     }
 
-    /// Fires pending timers in time order until none is left (`--drain`).
-    /// (1.1) Occurrences of recurring schedules never run out, so none later
-    /// than the clock is fired (§7.2); one-off ones (`when at`) are.
-    pub fn drain(&mut self, out: &mut Vec<Decision>) {
-        while self.drain_step(out) {}
-    }
-
-    /// One step of [`Engine::drain`]: fires everything due at the next
-    /// instant; false once nothing is left. Between steps a store may commit
-    /// and evict, so that draining holds no more profiles than reading does.
-    /// (A run resumed mid-drain restores the clock of its last commit and
-    /// computes schedules' occurrences after it, so it fires exactly what the
-    /// uninterrupted drain would.)
-    pub fn drain_step(&mut self, out: &mut Vec<Decision>) -> bool {
-        let recurring_until = self.core.clock.unwrap_or(i64::MIN);
-        let recurring_until = *self.core.drain_until.get_or_insert(recurring_until);
-        let Some(at) = self.core.next_due(recurring_until) else {
-            return false;
-        };
-        if !self.fire_timers(at, recurring_until, true, out) {
-            return true;
-        }
-        if self.core.clock.is_none_or(|c| c < at) {
-            self.core.clock = Some(at);
-        }
-        true
-    }
-
-    /// One step of `--until`: fires everything due at the next instant up to
-    /// `until`; false (with the clock at `until`) once none is.
-    pub fn advance_step(&mut self, until: i64, out: &mut Vec<Decision>) -> bool {
-        match self.core.next_due(until).filter(|at| *at <= until) {
-            Some(at) => {
-                if !self.fire_timers(at, at, true, out) {
-                    return true;
-                }
-                if self.core.clock.is_none_or(|c| c < at) {
-                    self.core.clock = Some(at);
-                }
-                true
-            }
-            None => {
-                if self.core.clock.is_none_or(|c| c < until) {
-                    self.core.clock = Some(until);
-                }
-                false
-            }
-        }
-    }
-
-    /// When the earliest pending timer or schedule occurrence is due (recurring
-    /// occurrences only up to `recurring_until`), or a paused instant's time;
-    /// `None` when nothing waits. A live service (§7.2) asks it to decide
-    /// whether a tick would fire anything.
-    pub fn next_due(&self, recurring_until: i64) -> Option<i64> {
-        self.core.next_due(recurring_until)
-    }
-
     /// The clock: the largest time seen so far (§7.2), `None` before any.
     pub fn clock(&self) -> Option<i64> {
         self.core.clock
-    }
-
-    /// Pending timers, and (1.1) pending schedule occurrences (one per
-    /// scheduled journey and time zone).
-    pub fn pending_timers(&self) -> usize {
-        self.core.timers.len() + self.core.schedules.pending()
     }
 
     /// Evaluates conditions with native code compiled for this engine's program.
@@ -730,277 +600,9 @@ impl Engine {
     pub fn use_jit(&mut self, jit: Rc<crate::jit::Jit>) {
         self.core.jit = Some(Rc::new(Native::new(jit, &self.core.program)));
     }
-
-    /// Attaches the source of profiles evicted from memory (the durable store).
-    pub fn set_loader(&mut self, loader: Box<dyn ProfileLoader>) {
-        self.core.loader = Some(loader);
-    }
-
-    /// Drops least recently used profiles from memory until at most `max` remain.
-    /// Only profiles saved since their last change (not dirty) are dropped, so
-    /// call it right after a commit; they come back through the loader.
-    pub fn evict(&mut self, max: usize) {
-        if self.profiles.len() <= max {
-            return;
-        }
-        let mut candidates: Vec<(u64, ProfileId)> = self
-            .profiles
-            .values()
-            .filter(|p| !self.core.dirty.contains(&p.id))
-            .map(|p| (p.touched, p.id.clone()))
-            .collect();
-        candidates.sort_unstable();
-        let excess = self.profiles.len() - max;
-        for (_, id) in candidates.into_iter().take(excess) {
-            self.profiles.remove(&IdRef(&id));
-        }
-    }
-
-    /// With a store: an instant whose timers and schedule occurrences load
-    /// more than `profiles` profiles pauses after every `every` of them
-    /// (with [`Engine::paused`] true), so that the caller can commit and evict
-    /// before it goes on; the next call of [`Engine::fire_due`],
-    /// [`Engine::drain_step`] or [`Engine::advance_step`] resumes it, as does
-    /// a restart from that commit. Without it a weekly newsletter's
-    /// occurrence holds every profile of its zone until the next commit.
-    pub fn hold_at_most(&mut self, profiles: usize, every: usize) {
-        self.core.hold = Some((profiles, every.max(1)));
-    }
-
-    /// Whether a firing paused (see [`Engine::hold_at_most`]): commit, evict
-    /// and call again.
-    pub fn paused(&self) -> bool {
-        self.core.firing.is_some()
-    }
-
-    /// Fires what is due before a line at `timestamp` with this message id
-    /// (§7.3 step 2), so that [`Engine::process`] finds nothing left to fire;
-    /// false when it paused (see [`Engine::hold_at_most`]). A repeated message
-    /// id fires nothing, as it has no effect at all.
-    pub fn fire_due(
-        &mut self,
-        timestamp: i64,
-        message_id: Option<&str>,
-        out: &mut Vec<Decision>,
-    ) -> bool {
-        let now = self.core.clock.map_or(timestamp, |c| c.max(timestamp));
-        if let Some(digest) = message_id.map(fnv1a_128)
-            && self
-                .core
-                .seen
-                .get(&digest)
-                .is_some_and(|at| now.saturating_sub(*at) < DEDUPE_WINDOW)
-        {
-            return true;
-        }
-        self.fire_timers(now, now, true, out)
-    }
-
-    /// Fires the timers and schedule occurrences due at or before `until`
-    /// (recurring occurrences only up to `recurring_until`), in §7.3's order,
-    /// resuming a paused instant first; false when it paused again (only if
-    /// `may_pause`, see [`Engine::hold_at_most`]).
-    fn fire_timers(
-        &mut self,
-        until: i64,
-        recurring_until: i64,
-        may_pause: bool,
-        out: &mut Vec<Decision>,
-    ) -> bool {
-        let hold = self.core.hold.filter(|_| may_pause);
-        let mut fired = 0;
-        loop {
-            let (at, mut streams) = match self.core.firing.take() {
-                Some(firing) => (firing.at, firing.streams),
-                None => match self.core.next_due(recurring_until).filter(|t| *t <= until) {
-                    Some(at) => (at, self.core.schedules.start(at, recurring_until)),
-                    None => return true,
-                },
-            };
-            loop {
-                if let Some((most, every)) = hold
-                    && fired >= every
-                    && self.profiles.len() > most
-                {
-                    // Everything before (at, the streams' cursors) is done:
-                    // a commit now holds the clock at this instant.
-                    self.core.firing = Some(Firing { at, streams });
-                    if self.core.clock.is_none_or(|c| c < at) {
-                        self.core.clock = Some(at);
-                    }
-                    return false;
-                }
-                fired += 1;
-                let core = &mut self.core;
-                if streams.is_empty() {
-                    // No schedule is due at this instant: the timers alone.
-                    if core.timers.first().is_none_or(|t| t.0 != at) {
-                        break;
-                    }
-                    self.fire_timer(out);
-                    continue;
-                }
-                let timer = core
-                    .timers
-                    .first()
-                    .filter(|t| t.0 == at)
-                    .map(|t| (t.1.clone(), t.2));
-                let member = core.schedules.peek(&streams);
-                match (timer, member) {
-                    (Some((id, slot)), Some((m, j, k))) if (&m, 2 * j + 1) < (&id, slot) => {
-                        schedule::Schedules::advance(&mut streams, k, m.clone());
-                        self.fire_schedule(&m, j, at, out);
-                    }
-                    (Some(_), _) => self.fire_timer(out),
-                    (None, Some((m, j, k))) => {
-                        schedule::Schedules::advance(&mut streams, k, m.clone());
-                        self.fire_schedule(&m, j, at, out);
-                    }
-                    (None, None) => break,
-                }
-            }
-        }
-    }
-
-    /// (1.1) A scheduled journey's occurrence for one profile.
-    fn fire_schedule(&mut self, id: &str, journey: usize, at: i64, out: &mut Vec<Decision>) {
-        let core = &mut self.core;
-        if let Some(profile) = core.profile(&mut self.profiles, id, None) {
-            core.try_enter(profile, journey, at, &[], out);
-        }
-    }
-
-    /// Fires the first pending timer.
-    fn fire_timer(&mut self, out: &mut Vec<Decision>) {
-        let core = &mut self.core;
-        {
-            let Some((at, id, slot)) = core.timers.pop_first() else {
-                return;
-            };
-            core.timer_changed(&id, slot);
-            // A timer belongs to a profile that exists.
-            let Some(profile) = core.profile(&mut self.profiles, &id, None) else {
-                return;
-            };
-            let (journey, trigger) = slot_journey(slot);
-            if trigger {
-                // (1.1) A quiet period ended: the journey may start, once; the
-                // next of its events starts the next period.
-                *profile.trigger_timer_mut(journey) = None;
-                core.try_enter(profile, journey, at, &[], out);
-                return;
-            }
-            let Some(instance) = instance_mut(profile, journey) else {
-                return;
-            };
-            instance.timer = None;
-            if std::mem::take(&mut instance.waits_for) {
-                // (1.1) A `wait up to` timed out: go on in its `else`.
-                let program = Arc::clone(&core.program);
-                let code = program.journeys.get(journey).map(|j| j.code.as_slice());
-                if let Some(Instr::WaitFor { on_timeout, .. }) =
-                    code.and_then(|c| c.get(instance.pc))
-                {
-                    instance.pc = *on_timeout;
-                }
-            }
-            core.run(profile, journey, at, out);
-        }
-    }
 }
 
 impl Core {
-    /// When the next timer or schedule occurrence is due.
-    fn next_due(&self, recurring_until: i64) -> Option<i64> {
-        if let Some(firing) = &self.firing {
-            return Some(firing.at);
-        }
-        let timer = self.timers.first().map(|t| t.0);
-        let occurrence = self.schedules.next_due(recurring_until);
-        match (timer, occurrence) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    /// The profile `id`, from memory or the loader; a new one when `create`
-    /// (the line's timestamp and the clock) and it has never been seen. Marks
-    /// it used (and changed, for a store).
-    fn profile<'p>(
-        &mut self,
-        profiles: &'p mut Profiles,
-        id: &str,
-        create: Option<(i64, i64)>,
-    ) -> Option<&'p mut Profile> {
-        let held = profiles.len();
-        let mut created = None;
-        let profile = match profiles.entry_ref(&IdRef(id)) {
-            hashbrown::hash_map::EntryRef::Occupied(entry) => entry.into_mut(),
-            hashbrown::hash_map::EntryRef::Vacant(entry) => {
-                let loaded = self.loader.as_mut().and_then(|l| l.load(id));
-                let mut profile = match (loaded, create) {
-                    (Some(p), _) => p,
-                    (None, Some(at)) => {
-                        created = Some(at);
-                        Profile::new(&self.program)
-                    }
-                    (None, None) => return None,
-                };
-                profile.id = ProfileId::new(id);
-                self.counters.peak_profiles = self.counters.peak_profiles.max(held + 1);
-                entry.insert(profile)
-            }
-        };
-        // (1.1) A new profile's quiet periods start with its first line, and
-        // schedules run for it from now on.
-        if let Some((timestamp, now)) = created {
-            self.schedules.join(&profile.id, profile.tz, now);
-            let program = Arc::clone(&self.program);
-            for (j, journey) in program.journeys.iter().enumerate() {
-                if let Trigger::Inactivity { after, .. } = journey.trigger {
-                    self.set_trigger_timer(profile, j, timestamp.saturating_add(after).max(now));
-                }
-            }
-        }
-        self.tick += 1;
-        profile.touched = self.tick;
-        if self.track_changes && !self.dirty.contains(&profile.id) {
-            self.dirty.insert(profile.id.clone());
-        }
-        Some(profile)
-    }
-
-    /// Remembers a message id seen at `now`; false if it was seen less than a
-    /// deduplication window before.
-    fn remember(&mut self, now: i64, digest: u128) -> bool {
-        match self.seen.entry(digest) {
-            Entry::Occupied(entry) if now.saturating_sub(*entry.get()) < DEDUPE_WINDOW => {
-                return false;
-            }
-            Entry::Occupied(mut entry) => {
-                entry.insert(now);
-            }
-            Entry::Vacant(entry) => {
-                entry.insert(now);
-            }
-        }
-        if self.track_changes {
-            self.seen_added.push((now, digest));
-        }
-        true
-    }
-
-    /// Forgets the message ids seen a window or more before `now`, when a sweep
-    /// is due: memory holds at most a window and an eighth of ids.
-    fn forget_seen(&mut self, now: i64) {
-        if now < self.next_sweep {
-            return;
-        }
-        self.next_sweep = now.saturating_add(DEDUPE_WINDOW / 8);
-        self.seen
-            .retain(|_, at| now.saturating_sub(*at) < DEDUPE_WINDOW);
-    }
-
     fn track(
         &mut self,
         profile: &mut Profile,
@@ -1324,36 +926,6 @@ impl Core {
         }
     }
 
-    /// (1.1) Sets journey `j`'s trigger timer (`when no … for`) to `at`.
-    fn set_trigger_timer(&mut self, profile: &mut Profile, j: usize, at: i64) {
-        if let Some(old) = profile.trigger_timer_mut(j).replace(at) {
-            self.timers
-                .remove(&(old, profile.id.clone(), slot(j, true)));
-        }
-        self.timers.insert((at, profile.id.clone(), slot(j, true)));
-        self.timer_changed(&profile.id, slot(j, true));
-    }
-
-    /// Ends an active instance and cancels its timer.
-    fn end_instance(&mut self, profile: &mut Profile, journey: usize) {
-        let instance = profile
-            .journeys
-            .get_mut(journey)
-            .and_then(|state| state.active.take());
-        if let Some(at) = instance.and_then(|i| i.timer) {
-            self.timers
-                .remove(&(at, profile.id.clone(), slot(journey, false)));
-            self.timer_changed(&profile.id, slot(journey, false));
-        }
-    }
-
-    /// Notes, for a store, that a pending timer was set, fired or cancelled.
-    fn timer_changed(&mut self, id: &ProfileId, slot: usize) {
-        if self.track_changes {
-            self.timers_changed.insert((id.clone(), slot));
-        }
-    }
-
     fn decision(
         &mut self,
         at: i64,
@@ -1367,233 +939,6 @@ impl Core {
             profile: profile.id.clone(),
             journey: name(&self.names.journeys, journey),
             kind,
-        }
-    }
-
-    fn schedule(&mut self, profile: &mut Profile, journey: usize, at: i64) {
-        if let Some(instance) = instance_mut(profile, journey) {
-            instance.timer = Some(at);
-            self.timers
-                .insert((at, profile.id.clone(), slot(journey, false)));
-            self.timer_changed(&profile.id, slot(journey, false));
-        }
-    }
-
-    fn complete(
-        &mut self,
-        profile: &mut Profile,
-        journey: usize,
-        now: i64,
-        out: &mut Vec<Decision>,
-    ) {
-        self.end_instance(profile, journey);
-        out.push(self.decision(now, profile, journey, DecisionKind::Completed));
-    }
-
-    /// Runs an instance's steps from its current instruction until it waits, is
-    /// deferred or ends. Jumps only go forward, so this terminates.
-    fn run(&mut self, profile: &mut Profile, j: usize, now: i64, out: &mut Vec<Decision>) {
-        let jit = self.jit.clone();
-        let program = Arc::clone(&self.program);
-        let Some(journey) = program.journeys.get(j) else {
-            return;
-        };
-        let tz = profile.tz;
-        loop {
-            let Some(instance) = profile.journeys.get(j).and_then(|s| s.active.as_ref()) else {
-                return;
-            };
-            let pc = instance.pc;
-            let Some(instr) = journey.code.get(pc) else {
-                self.complete(profile, j, now, out);
-                return;
-            };
-            match instr {
-                Instr::Wait(d) => {
-                    set_pc(profile, j, pc + 1);
-                    self.schedule(profile, j, now.saturating_add(*d));
-                    return;
-                }
-                Instr::WaitUntil(minutes) => {
-                    set_pc(profile, j, pc + 1);
-                    self.schedule(profile, j, time::next_local_time(tz, now, *minutes));
-                    return;
-                }
-                Instr::WaitUntilExpr(e) => {
-                    let env = step_env(
-                        &program,
-                        profile,
-                        &instance.trigger,
-                        now,
-                        &self.divisions_by_zero,
-                    );
-                    let value = interp::eval(e, &env);
-                    set_pc(profile, j, pc + 1);
-                    // A checked program gives a present `time_of_day` here.
-                    if let Value::Duration(d) = value {
-                        let minutes = (d / crate::ir::NANOS_PER_MINUTE).clamp(0, 24 * 60 - 1);
-                        self.schedule(profile, j, time::next_local_time(tz, now, minutes as u16));
-                        return;
-                    }
-                }
-                Instr::JumpUnless(cond, target) => {
-                    let env = step_env(
-                        &program,
-                        profile,
-                        &instance.trigger,
-                        now,
-                        &self.divisions_by_zero,
-                    );
-                    let next = if holds(jit.as_deref(), Site::Step(j, pc), cond, &env) {
-                        pc + 1
-                    } else {
-                        *target
-                    };
-                    set_pc(profile, j, next);
-                }
-                Instr::Jump(target) => set_pc(profile, j, *target),
-                Instr::Stop => {
-                    self.complete(profile, j, now, out);
-                    return;
-                }
-                Instr::Split { index, arms } => {
-                    let h = split_bucket(&journey.name, *index, &profile.id);
-                    let mut low = 0u64;
-                    let chosen = arms.iter().find(|a| {
-                        low += u64::from(a.percent);
-                        h < low
-                    });
-                    if let Some(arm) = chosen
-                        && let Some(instance) = instance_mut(profile, j)
-                        && instance.arm.is_none()
-                    {
-                        instance.arm = Some(arm.name.as_str().into());
-                        *self
-                            .arm_entries
-                            .entry((j, arm.name.as_str().into()))
-                            .or_insert(0) += 1;
-                        let number = instance.number;
-                        // (1.1) Conversions carry the arm too.
-                        if let Some(window) = profile.watches.as_mut().and_then(|w| {
-                            w.goals
-                                .iter_mut()
-                                .find(|w| w.journey as usize == j && w.number == number)
-                        }) {
-                            window.arm = Some(arm.name.as_str().into());
-                        }
-                    }
-                    match chosen {
-                        Some(arm) => match arm.target {
-                            Some(target) => set_pc(profile, j, target),
-                            None => {
-                                let arm = Rc::from(arm.name.as_str());
-                                let holdout = DecisionKind::Holdout { arm };
-                                out.push(self.decision(now, profile, j, holdout));
-                                self.complete(profile, j, now, out);
-                                return;
-                            }
-                        },
-                        // Percentages add up to 100 in a checked program.
-                        None => set_pc(profile, j, pc + 1),
-                    }
-                }
-                Instr::WaitFor { timeout, .. } => {
-                    // The same instruction stays current: an event resumes it
-                    // (§7.3 step 6), the timer times it out.
-                    if let Some(instance) = instance_mut(profile, j) {
-                        instance.waits_for = true;
-                    }
-                    self.schedule(profile, j, now.saturating_add(*timeout));
-                    return;
-                }
-                Instr::Send {
-                    template,
-                    channels,
-                    best,
-                } => {
-                    let number = instance.number;
-                    let arm: Option<Rc<str>> = instance.arm.as_deref().map(Rc::from);
-                    let outcome = choose::choose(
-                        &choose::Context {
-                            program: &program,
-                            names: &self.names,
-                            journey,
-                            journey_index: j,
-                            now,
-                            tz,
-                            divisions_by_zero: &self.divisions_by_zero,
-                            explain: self.explain,
-                        },
-                        profile,
-                        &instance.trigger,
-                        *template,
-                        channels,
-                        best.as_deref(),
-                    );
-                    let template_name = name(&self.names.templates, *template);
-                    match outcome {
-                        choose::Choice::Send {
-                            channel,
-                            content,
-                            why,
-                        } => {
-                            let message_id = message_id(&profile.id, &journey.name, number, pc);
-                            let horizon = now.saturating_sub(self.send_retention);
-                            while profile.sends.front().is_some_and(|s| s.at <= horizon) {
-                                profile.sends.pop_front();
-                            }
-                            // A receipt never uses up a marketing message's place
-                            // (LANGUAGE.md §6, 1.1): transactional sends count
-                            // toward no cap, so they are not in the cap history.
-                            if !journey.transactional {
-                                profile.sends.push_back(state::Sent {
-                                    at: now,
-                                    channel: channel as u32,
-                                    journey: self.program.lineage(j) as u32,
-                                });
-                            }
-                            // (1.1) The send is a `sent` event from now on.
-                            self.record_sent(profile, journey, *template, channel, now);
-                            let send = DecisionKind::Send {
-                                template: template_name,
-                                channel: name(&self.names.channels, channel),
-                                message_id,
-                                content,
-                                arm,
-                                why,
-                            };
-                            out.push(self.decision(now, profile, j, send));
-                            set_pc(profile, j, pc + 1);
-                        }
-                        choose::Choice::Suppressed(reasons, why, caps) => {
-                            for cap in caps {
-                                *self.cap_suppressions.entry((j, cap)).or_insert(0) += 1;
-                            }
-                            let suppressed = DecisionKind::Suppressed {
-                                template: template_name,
-                                reasons,
-                                arm,
-                                why,
-                            };
-                            out.push(self.decision(now, profile, j, suppressed));
-                            set_pc(profile, j, pc + 1);
-                        }
-                        choose::Choice::Defer(until, reasons, why) => {
-                            let deferred = DecisionKind::Deferred {
-                                template: template_name,
-                                until,
-                                reasons,
-                                arm,
-                                why,
-                            };
-                            out.push(self.decision(now, profile, j, deferred));
-                            // The same step runs again, from scratch, at `until`.
-                            self.schedule(profile, j, until);
-                            return;
-                        }
-                    }
-                }
-            }
         }
     }
 }
@@ -1675,34 +1020,6 @@ fn apply_consents(profile: &mut Profile, consents: &[(usize, bool)], at: i64) {
         if let Some(when) = profile.consent_changed.get_mut(topic) {
             *when = Some(at);
         }
-    }
-}
-
-fn instance_mut(profile: &mut Profile, journey: usize) -> Option<&mut Instance> {
-    profile
-        .journeys
-        .get_mut(journey)
-        .and_then(|s| s.active.as_deref_mut())
-}
-
-fn set_pc(profile: &mut Profile, journey: usize, pc: usize) {
-    if let Some(instance) = instance_mut(profile, journey) {
-        instance.pc = pc;
-    }
-}
-
-/// What a step reads (an `if` condition, a `wait until` time): the profile,
-/// the instance's trigger snapshot and the clock; no event.
-fn step_env<'a>(
-    program: &'a Program,
-    profile: &'a Profile,
-    trigger: &'a [Value],
-    now: i64,
-    divisions_by_zero: &'a Cell<u64>,
-) -> Env<'a> {
-    Env {
-        trigger,
-        ..event_env(program, profile, &[], now, profile.tz, divisions_by_zero)
     }
 }
 
