@@ -128,3 +128,65 @@ fn the_scan_sees_plain_and_grouped_imports() {
     );
     assert_eq!(found, ["ir", "runtime", "source", "stdx"]);
 }
+
+/// The files of `dir` (a module of the library) that each names as
+/// `crate::<module>::<file>` or `super::<file>`.
+fn sibling_imports(dir: &Path, module: &str) -> Vec<(String, String)> {
+    let mut edges = Vec::new();
+    let mut files = Vec::new();
+    rust_files(dir, &mut files);
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| f.file_stem().unwrap().to_string_lossy().to_string())
+        .collect();
+    for (file, own) in files.iter().zip(&names) {
+        let text = std::fs::read_to_string(file).unwrap();
+        for line in text.lines() {
+            let code = line.split("//").next().unwrap_or_default();
+            for prefix in [format!("crate::{module}::"), "super::".to_string()] {
+                let mut rest = code;
+                while let Some(at) = rest.find(&prefix) {
+                    rest = &rest[at + prefix.len()..];
+                    let name: String = rest
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    if names.contains(&name) && &name != own && name != "mod" {
+                        edges.push((own.clone(), name));
+                    }
+                }
+            }
+        }
+    }
+    edges.sort();
+    edges.dedup();
+    edges
+}
+
+/// Architecture invariant: the files of `syntax` import one another without
+/// a circle (`lexical` and `expr` below `build` and `errors`).
+#[test]
+fn the_syntax_files_import_one_another_without_a_circle() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/syntax");
+    let edges = sibling_imports(&dir, "syntax");
+    assert!(
+        edges.contains(&("build".to_string(), "expr".to_string())),
+        "the scan sees the builder's use of the parser: {edges:?}"
+    );
+    // A file is in a circle when it reaches itself.
+    for (from, _) in &edges {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut todo = vec![from.clone()];
+        while let Some(at) = todo.pop() {
+            for (a, b) in &edges {
+                if *a == at && seen.insert(b.clone()) {
+                    todo.push(b.clone());
+                }
+            }
+        }
+        assert!(
+            !seen.contains(from),
+            "`{from}` imports itself through {edges:?}"
+        );
+    }
+}

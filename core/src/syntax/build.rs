@@ -11,6 +11,7 @@ use crate::syntax::Rule;
 use crate::syntax::ast::*;
 use crate::syntax::expr;
 use crate::syntax::keywords;
+use crate::syntax::lexical::{suggest_unit, unit_seconds};
 use pest::iterators::Pair;
 
 pub(crate) struct Builder<'t> {
@@ -20,12 +21,33 @@ pub(crate) struct Builder<'t> {
     /// Offset of the parsed piece in the file: pest spans are relative to it.
     pub base: usize,
     pub diagnostics: Vec<Diagnostic>,
-    /// Operators built so far in the current declaration (see `expr::MAX_OPERATORS`).
-    pub operators: usize,
-    pub too_many_operators_reported: bool,
+    /// Operators built so far in the current declaration.
+    pub budget: expr::Budget,
 }
 
 type P<'i> = Pair<'i, Rule>;
+
+impl expr::Operands for Builder<'_> {
+    fn span(&self, pair: &P<'_>) -> Span {
+        Builder::span(self, pair)
+    }
+
+    fn error(&mut self, code: Code, span: Span, message: String, label: &str) -> &mut Diagnostic {
+        Builder::error(self, code, span, message, label)
+    }
+
+    fn text(&self) -> &str {
+        self.text
+    }
+
+    fn budget(&mut self) -> &mut expr::Budget {
+        &mut self.budget
+    }
+
+    fn primary(&mut self, pair: P<'_>) -> Expr {
+        Builder::primary(self, pair)
+    }
+}
 
 impl<'t> Builder<'t> {
     pub fn new(file: FileId, text: &'t str) -> Builder<'t> {
@@ -34,16 +56,14 @@ impl<'t> Builder<'t> {
             text,
             base: 0,
             diagnostics: Vec::new(),
-            operators: 0,
-            too_many_operators_reported: false,
+            budget: expr::Budget::default(),
         }
     }
 
     /// Starts a new declaration (or journey item): limits are per declaration.
     pub fn start_piece(&mut self, base: usize) {
         self.base = base;
-        self.operators = 0;
-        self.too_many_operators_reported = false;
+        self.budget = expr::Budget::default();
     }
 
     /// The pair's span in the file. pest lets a rule that ends in an optional or a
@@ -1332,7 +1352,7 @@ pub(crate) fn trim_end(text: &str, start: usize, mut end: usize) -> usize {
             end -= 1;
         }
         let line_start = text[..end].rfind('\n').map_or(0, |i| i + 1).max(start);
-        let code = crate::syntax::errors::code_part(&text[line_start..end]);
+        let code = crate::syntax::lexical::code_part(&text[line_start..end]);
         if code.len() == end - line_start {
             return end;
         }
@@ -1366,29 +1386,6 @@ fn decode_escape(escape: &str) -> Option<char> {
             let hex = escape.strip_prefix("\\u{")?.strip_suffix('}')?;
             char::from_u32(u32::from_str_radix(hex, 16).ok()?)
         }
-    }
-}
-
-pub(crate) fn unit_seconds(unit: &str) -> Option<u64> {
-    match unit {
-        "s" => Some(1),
-        "m" => Some(60),
-        "h" => Some(3600),
-        "d" => Some(86_400),
-        "w" => Some(604_800),
-        _ => None,
-    }
-}
-
-/// The unit a user probably meant by a spelled-out one (`min`, `Hours` …).
-pub(crate) fn suggest_unit(unit: &str) -> Option<&'static str> {
-    match unit.to_ascii_lowercase().as_str() {
-        "s" | "sec" | "secs" | "second" | "seconds" => Some("s"),
-        "m" | "min" | "mins" | "minute" | "minutes" | "mn" => Some("m"),
-        "h" | "hr" | "hrs" | "hour" | "hours" => Some("h"),
-        "d" | "day" | "days" => Some("d"),
-        "w" | "wk" | "wks" | "week" | "weeks" => Some("w"),
-        _ => None,
     }
 }
 

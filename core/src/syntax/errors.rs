@@ -9,8 +9,8 @@
 use crate::diagnostic::{Code, Diagnostic, Label, did_you_mean};
 use crate::source::{FileId, Span};
 use crate::syntax::Rule;
-use crate::syntax::build::{suggest_unit, unit_seconds};
 use crate::syntax::keywords;
+use crate::syntax::lexical::{code_part, suggest_unit, unit_seconds};
 use pest::error::{Error, ErrorVariant, InputLocation};
 use std::collections::BTreeSet;
 
@@ -649,23 +649,6 @@ pub(crate) fn last_code_end(text: &str, piece: Span) -> usize {
 
 fn end_offset_of(whole: &str, part: &str) -> usize {
     part.as_ptr() as usize - whole.as_ptr() as usize
-}
-
-/// The part of a line before a `//` comment that is not inside a string.
-pub(crate) fn code_part(line: &str) -> &str {
-    let bytes = line.as_bytes();
-    let mut in_string = false;
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\\' if in_string => i += 1,
-            b'"' => in_string = !in_string,
-            b'/' if !in_string && bytes.get(i + 1) == Some(&b'/') => return &line[..i],
-            _ => {}
-        }
-        i += 1;
-    }
-    line
 }
 
 /// End of the code before `pos`, skipping whitespace and comments backwards.

@@ -9,10 +9,10 @@
 //! [`MAX_PREFIXES`].
 
 use crate::diagnostic::Code;
+use crate::diagnostic::Diagnostic;
 use crate::source::Span;
 use crate::syntax::Rule;
 use crate::syntax::ast::{BinaryOp, Expr, ExprKind, NEG_PRECEDENCE, NOT_PRECEDENCE, UnaryOp};
-use crate::syntax::build::Builder;
 use pest::iterators::Pair;
 
 /// The most prefix operators (`not`, `-`) accepted in a row.
@@ -22,13 +22,32 @@ pub const MAX_PREFIXES: usize = 32;
 /// trees, which every later pass walks recursively; real policies use dozens.
 pub const MAX_OPERATORS: usize = 1000;
 
+/// What the expression parser needs of the builder of the rest of the tree
+/// (`build.rs`): spans, diagnostics, the text, the declaration's operator
+/// budget, and its operands (literals, paths, calls, parentheses). A trait,
+/// so that the parser depends on no builder.
+pub(crate) trait Operands {
+    fn span(&self, pair: &Pair<'_, Rule>) -> Span;
+    fn error(&mut self, code: Code, span: Span, message: String, label: &str) -> &mut Diagnostic;
+    fn text(&self) -> &str;
+    fn budget(&mut self) -> &mut Budget;
+    fn primary(&mut self, pair: Pair<'_, Rule>) -> Expr;
+}
+
+/// Operators built so far in the current declaration (see [`MAX_OPERATORS`]).
+#[derive(Debug, Default)]
+pub(crate) struct Budget {
+    pub operators: usize,
+    pub reported: bool,
+}
+
 enum Item<'i> {
     Prefix(UnaryOp, Span),
     Operand(Pair<'i, Rule>),
     Infix(BinaryOp, Span),
 }
 
-pub(crate) fn build(builder: &mut Builder<'_>, pair: Pair<'_, Rule>) -> Expr {
+pub(crate) fn build<B: Operands>(builder: &mut B, pair: Pair<'_, Rule>) -> Expr {
     let span = builder.span(&pair);
     let operators = pair
         .clone()
@@ -50,10 +69,11 @@ pub(crate) fn build(builder: &mut Builder<'_>, pair: Pair<'_, Rule>) -> Expr {
             )
         })
         .count();
-    builder.operators += operators;
-    if builder.operators > MAX_OPERATORS {
-        if !builder.too_many_operators_reported {
-            builder.too_many_operators_reported = true;
+    let budget = builder.budget();
+    budget.operators += operators;
+    if budget.operators > MAX_OPERATORS {
+        if !budget.reported {
+            budget.reported = true;
             builder
                 .error(
                     Code::TooDeep,
@@ -101,14 +121,14 @@ pub(crate) fn build(builder: &mut Builder<'_>, pair: Pair<'_, Rule>) -> Expr {
     climber.expr(0)
 }
 
-struct Climber<'b, 't, 'i> {
-    builder: &'b mut Builder<'t>,
+struct Climber<'b, 'i, B> {
+    builder: &'b mut B,
     items: std::iter::Peekable<std::vec::IntoIter<Item<'i>>>,
     /// Prefix operators currently open, to bound recursion.
     prefixes: usize,
 }
 
-impl Climber<'_, '_, '_> {
+impl<B: Operands> Climber<'_, '_, B> {
     /// Parses operators binding tighter than `min`.
     fn expr(&mut self, min: u8) -> Expr {
         let mut lhs = self.unary();
@@ -193,7 +213,7 @@ impl Climber<'_, '_, '_> {
                 .error(
                     Code::ChainedComparison,
                     op_span,
-                    "comparisons cannot be chained",
+                    "comparisons cannot be chained".into(),
                     "second comparison",
                 )
                 .help = Some(format!(
@@ -213,6 +233,6 @@ impl Climber<'_, '_, '_> {
     }
 
     fn source(&self, span: Span) -> &str {
-        self.builder.text.get(span.range()).unwrap_or("…")
+        self.builder.text().get(span.range()).unwrap_or("…")
     }
 }

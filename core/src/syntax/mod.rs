@@ -13,6 +13,7 @@ mod errors;
 mod expr;
 mod grammar;
 pub mod keywords;
+pub(crate) mod lexical;
 mod scan;
 
 use crate::diagnostic::{Code, Diagnostic, Label};
