@@ -484,24 +484,7 @@ impl Store {
             // In batches, so that a large store is never all in memory.
             let mut after: Option<String> = None;
             loop {
-                let mut batch: Vec<(String, Vec<u8>)> = Vec::with_capacity(BATCH);
-                {
-                    let rows = match &after {
-                        Some(last) => profiles.range::<&str>(last.as_str()..),
-                        None => profiles.range::<&str>(..),
-                    }
-                    .map_err(write)?;
-                    for row in rows {
-                        let (id, bytes) = row.map_err(write)?;
-                        if after.as_deref() == Some(id.value()) {
-                            continue;
-                        }
-                        batch.push((id.value().to_string(), bytes.value().to_vec()));
-                        if batch.len() == BATCH {
-                            break;
-                        }
-                    }
-                }
+                let batch = next_batch(&profiles, after.as_deref()).map_err(write)?;
                 let Some((last, _)) = batch.last() else {
                     break;
                 };
@@ -562,7 +545,7 @@ impl Store {
                     "path": m.path, "offset": m.offset, "lines": m.lines,
                 })),
                 "from": format!("{:016x}", checkpoint.fingerprint),
-                "to": format!("{:016x}", given),
+                "to": format!("{given:016x}"),
                 "stop_removed": upgrade.stop_removed,
                 "summary": &applied.summary,
             });
@@ -1034,6 +1017,30 @@ impl Store {
         self.unrecorded.borrow_mut().take();
         Ok(())
     }
+}
+
+/// The next [`BATCH`] stored profiles after the id `after` (from the first
+/// without it), encoded.
+fn next_batch(
+    profiles: &redb::Table<'_, &str, &[u8]>,
+    after: Option<&str>,
+) -> Result<Vec<(String, Vec<u8>)>, redb::StorageError> {
+    let rows = match after {
+        Some(last) => profiles.range::<&str>(last..)?,
+        None => profiles.range::<&str>(..)?,
+    };
+    let mut batch = Vec::with_capacity(BATCH);
+    for row in rows {
+        let (id, bytes) = row?;
+        if after == Some(id.value()) {
+            continue;
+        }
+        batch.push((id.value().to_string(), bytes.value().to_vec()));
+        if batch.len() == BATCH {
+            break;
+        }
+    }
+    Ok(batch)
 }
 
 /// A (time, digest) pair from its packed form in a batch.

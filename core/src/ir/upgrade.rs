@@ -109,179 +109,230 @@ pub fn merge(old: &Program, new: &Program, usage: &Usage, stop_removed: bool) ->
     for journey in &mut merged.journeys {
         journey.versions = Versions::default();
     }
-    let new_by_name: BTreeMap<&str, usize> = new
+    let wheres = placements(old, new, usage, stop_removed);
+    let copies = retired_copies(old, &mut merged, &wheres);
+    let places = arrange(&mut merged, copies);
+    let plan = Plan {
+        journeys: targets(&wheres, &places),
+        snapshots: snapshots(old, &merged, &wheres, &places),
+        history: history(old, &merged, &wheres, &places),
+        attrs: merged
+            .attrs
+            .iter()
+            .map(|a| {
+                old.attrs
+                    .iter()
+                    .position(|o| o.name == a.name && o.ty.ty == a.ty.ty)
+            })
+            .collect(),
+        consents: merged
+            .consents
+            .iter()
+            .map(|c| old.consents.iter().position(|o| o.name == c.name))
+            .collect(),
+        aggregates: aggregate_history(old, &merged),
+        channels: old
+            .channels
+            .iter()
+            .map(|c| {
+                merged
+                    .channels
+                    .iter()
+                    .position(|m| m.name == c.name)
+                    .unwrap_or(GONE)
+            })
+            .collect(),
+        sends: sends(old, &wheres, &places),
+        trigger_timers: trigger_timers(old, &merged),
+    };
+    (merged, plan)
+}
+
+/// Where an old journey goes, before the merged program is arranged: into
+/// the new journey `n` (the same version), a retired copy, or nowhere.
+enum Where {
+    Same(usize),
+    Copy,
+    Stop,
+    Drop,
+}
+
+/// Which old journeys run on in the new version, and which need a copy.
+fn placements(old: &Program, new: &Program, usage: &Usage, stop_removed: bool) -> Vec<Where> {
+    let new_canon: BTreeMap<&str, (usize, String)> = new
         .journeys
         .iter()
         .enumerate()
-        .map(|(j, journey)| (journey.name.as_str(), j))
+        .map(|(n, j)| (j.name.as_str(), (n, canon_journey(new, j))))
         .collect();
-    let new_canon: Vec<String> = new.journeys.iter().map(|j| canon_journey(new, j)).collect();
-
-    // Which old journeys run on in the new version, and which need a copy.
-    enum Where {
-        Same(usize),
-        Copy,
-        Stop,
-        Drop,
-    }
-    let mut wheres = Vec::with_capacity(old.journeys.len());
-    for (j, journey) in old.journeys.iter().enumerate() {
-        let current = new_by_name.get(journey.name.as_str()).copied();
-        let same = current.filter(|&n| new_canon[n] == canon_journey(old, journey));
-        wheres.push(match same {
-            Some(n) => Where::Same(n),
-            None if !usage.used(j) => Where::Drop,
-            None if current.is_none() && stop_removed => Where::Stop,
-            None => Where::Copy,
-        });
-    }
-
-    // The retired copies, translated into the merged program.
-    let mut copies: Vec<(usize, Journey)> = Vec::new();
-    {
-        let mut remap = Remap::new(old, &mut merged);
-        for (j, w) in wheres.iter().enumerate() {
-            if let Where::Copy = w {
-                copies.push((j, remap.journey(j)));
+    old.journeys
+        .iter()
+        .enumerate()
+        .map(|(j, journey)| {
+            let current = new_canon.get(journey.name.as_str());
+            let same = current.filter(|(_, text)| *text == canon_journey(old, journey));
+            match same {
+                Some(&(n, _)) => Where::Same(n),
+                None if !usage.used(j) => Where::Drop,
+                None if current.is_none() && stop_removed => Where::Stop,
+                None => Where::Copy,
             }
-        }
-    }
+        })
+        .collect()
+}
 
-    // Arbitration order: priority descending, then name; a current journey
-    // before its older versions, which keep the order they had.
-    let mut order: Vec<(u8, String, usize, Journey)> = Vec::new();
-    for (n, journey) in merged.journeys.drain(..).enumerate() {
-        order.push((journey.priority, journey.name.clone(), n, journey));
-    }
-    let current_count = order.len();
-    for (k, (_, journey)) in copies.iter().enumerate() {
-        order.push((
-            journey.priority,
-            journey.name.clone(),
-            current_count + k,
-            journey.clone(),
-        ));
-    }
-    order.sort_by(|a, b| {
-        b.0.cmp(&a.0)
-            .then_with(|| a.1.cmp(&b.1))
-            .then(a.2.cmp(&b.2))
+/// The retired copies, in the old program's order, translated into the
+/// merged program (which gains the hidden members they need).
+fn retired_copies(old: &Program, merged: &mut Program, wheres: &[Where]) -> Vec<Journey> {
+    let mut remap = Remap::new(old, merged);
+    wheres
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| matches!(w, Where::Copy))
+        .map(|(j, _)| remap.journey(j))
+        .collect()
+}
+
+/// Where the new set's journeys and the copies ended up in the merged
+/// program.
+struct Places {
+    /// Per journey of the new set.
+    current: Vec<usize>,
+    /// Per copy, in the order of [`retired_copies`].
+    copies: Vec<usize>,
+    /// The new set's journeys by name, as merged indices.
+    by_name: BTreeMap<String, usize>,
+}
+
+/// Puts the copies into the merged program in arbitration order — priority
+/// descending, then name; a current journey before its older versions,
+/// which keep the order they had — and links each copy with the current
+/// journey of its name.
+fn arrange(merged: &mut Program, copies: Vec<Journey>) -> Places {
+    let current_count = merged.journeys.len();
+    let mut order: Vec<(usize, Journey)> = merged.journeys.drain(..).enumerate().collect();
+    order.extend(
+        copies
+            .into_iter()
+            .enumerate()
+            .map(|(k, j)| (current_count + k, j)),
+    );
+    order.sort_by(|(a, x), (b, y)| {
+        y.priority
+            .cmp(&x.priority)
+            .then_with(|| x.name.cmp(&y.name))
+            .then(a.cmp(b))
     });
-    // Where each current journey and each copy ended up.
     let mut place = vec![0usize; order.len()];
-    for (index, entry) in order.iter().enumerate() {
-        place[entry.2] = index;
+    for (index, (k, _)) in order.iter().enumerate() {
+        place[*k] = index;
     }
-    merged.journeys = order.into_iter().map(|entry| entry.3).collect();
-    let current_of = |name: &str| new_by_name.get(name).map(|&n| place[n]);
-    for (k, (_, copy)) in copies.iter().enumerate() {
-        let index = place[current_count + k];
-        if let Some(current) = current_of(&copy.name) {
+    merged.journeys = order.into_iter().map(|(_, j)| j).collect();
+    let copies = place.split_off(current_count);
+    let by_name: BTreeMap<String, usize> = place
+        .iter()
+        .map(|&index| (merged.journeys[index].name.clone(), index))
+        .collect();
+    for &index in &copies {
+        if let Some(&current) = by_name.get(&merged.journeys[index].name) {
             merged.journeys[index].versions.current = Some(current);
             merged.journeys[current].versions.older.push(index);
         }
     }
-
-    // The plan, in merged indices.
-    let mut journeys = Vec::with_capacity(old.journeys.len());
-    let mut snapshots = Vec::with_capacity(old.journeys.len());
-    let mut history = vec![None; merged.journeys.len()];
-    let mut copy_number = 0;
-    for (j, w) in wheres.iter().enumerate() {
-        let (target, snapshot) = match *w {
-            Where::Same(n) => (
-                Target::Same(place[n]),
-                snapshot_map(
-                    old,
-                    old.journeys[j].shape,
-                    &merged,
-                    merged.journeys[place[n]].shape,
-                ),
-            ),
-            Where::Copy => {
-                let index = place[current_count + copy_number];
-                copy_number += 1;
-                history[index] = Some(j);
-                (Target::Retired(index), Vec::new())
-            }
-            Where::Stop => (Target::Stop, Vec::new()),
-            Where::Drop => (Target::Drop, Vec::new()),
-        };
-        journeys.push(target);
-        snapshots.push(snapshot);
+    Places {
+        current: place,
+        copies,
+        by_name,
     }
-    // A current journey continues the old current journey of its name.
+}
+
+/// Per old journey, where its running state goes, in merged indices.
+fn targets(wheres: &[Where], places: &Places) -> Vec<Target> {
+    let mut copies = places.copies.iter();
+    wheres
+        .iter()
+        .map(|w| match w {
+            Where::Same(n) => Target::Same(places.current[*n]),
+            Where::Copy => copies.next().map_or(Target::Drop, |&r| Target::Retired(r)),
+            Where::Stop => Target::Stop,
+            Where::Drop => Target::Drop,
+        })
+        .collect()
+}
+
+/// Per old journey going to the same version, its snapshot's new layout.
+fn snapshots(
+    old: &Program,
+    merged: &Program,
+    wheres: &[Where],
+    places: &Places,
+) -> Vec<Vec<Option<usize>>> {
+    wheres
+        .iter()
+        .enumerate()
+        .map(|(j, w)| match w {
+            Where::Same(n) => snapshot_map(
+                old,
+                old.journeys[j].shape,
+                merged,
+                merged.journeys[places.current[*n]].shape,
+            ),
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+/// Per merged journey, the old journey whose entries it continues: a copy
+/// its original, a current journey the old current journey of its name.
+fn history(
+    old: &Program,
+    merged: &Program,
+    wheres: &[Where],
+    places: &Places,
+) -> Vec<Option<usize>> {
+    let mut history = vec![None; merged.journeys.len()];
+    let copied = wheres
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| matches!(w, Where::Copy));
+    for ((j, _), &index) in copied.zip(&places.copies) {
+        history[index] = Some(j);
+    }
     for (j, journey) in old.journeys.iter().enumerate() {
         if journey.versions.retired {
             continue;
         }
-        if let Some(current) = current_of(&journey.name) {
+        if let Some(&current) = places.by_name.get(&journey.name) {
             history[current] = Some(j);
         }
     }
-    let sends = old
-        .journeys
+    history
+}
+
+/// Per old journey, the merged journey its past sends count for: the
+/// current journey of its name, else its copy.
+fn sends(old: &Program, wheres: &[Where], places: &Places) -> Vec<usize> {
+    old.journeys
         .iter()
-        .zip(&journeys)
+        .zip(targets(wheres, places))
         .map(
-            |(journey, target)| match (current_of(&journey.name), target) {
-                (Some(current), _) => current,
-                (None, Target::Retired(r)) => *r,
+            |(journey, target)| match (places.by_name.get(&journey.name), target) {
+                (Some(&current), _) => current,
+                (None, Target::Retired(r)) => r,
                 (None, _) => GONE,
             },
         )
-        .collect();
-    let trigger_timers = merged
-        .journeys
-        .iter()
-        .map(
-            |journey| match (&journey.trigger, journey.versions.retired) {
-                (Trigger::Inactivity { events, after }, false) => {
-                    let names = event_names(&merged, events);
-                    let kept =
-                        old.journeys
-                            .iter()
-                            .enumerate()
-                            .find_map(|(j, o)| match &o.trigger {
-                                Trigger::Inactivity {
-                                    events: old_events,
-                                    after: old_after,
-                                } if !o.versions.retired
-                                    && o.name == journey.name
-                                    && event_names(old, old_events) == names =>
-                                {
-                                    Some(TriggerTimer::Keep {
-                                        from: j,
-                                        shift: after.saturating_sub(*old_after),
-                                    })
-                                }
-                                _ => None,
-                            });
-                    kept.unwrap_or(TriggerTimer::Start { after: *after })
-                }
-                _ => TriggerTimer::None,
-            },
-        )
-        .collect();
-    let attrs = merged
-        .attrs
-        .iter()
-        .map(|a| {
-            old.attrs
-                .iter()
-                .position(|o| o.name == a.name && o.ty.ty == a.ty.ty)
-        })
-        .collect();
-    let consents = merged
-        .consents
-        .iter()
-        .map(|c| old.consents.iter().position(|o| o.name == c.name))
-        .collect();
-    let aggregates = merged
+        .collect()
+}
+
+/// Per merged aggregate, the old aggregate over the same events with the
+/// longest window.
+fn aggregate_history(old: &Program, merged: &Program) -> Vec<Option<usize>> {
+    merged
         .aggregates
         .iter()
         .map(|a| {
-            let events = canon_aggregate_events(&merged, a);
+            let events = canon_aggregate_events(merged, a);
             old.aggregates
                 .iter()
                 .enumerate()
@@ -289,30 +340,42 @@ pub fn merge(old: &Program, new: &Program, usage: &Usage, stop_removed: bool) ->
                 .max_by_key(|(_, o)| o.window.unwrap_or(i64::MAX))
                 .map(|(i, _)| i)
         })
-        .collect();
-    let channels = old
-        .channels
+        .collect()
+}
+
+/// Per merged journey, how its pending inactivity timer carries over.
+fn trigger_timers(old: &Program, merged: &Program) -> Vec<TriggerTimer> {
+    merged
+        .journeys
         .iter()
-        .map(|c| {
-            merged
-                .channels
+        .map(|journey| {
+            let Trigger::Inactivity { events, after } = &journey.trigger else {
+                return TriggerTimer::None;
+            };
+            // (A retired copy has no trigger: it never gets here.)
+            let names = event_names(merged, events);
+            let kept = old
+                .journeys
                 .iter()
-                .position(|m| m.name == c.name)
-                .unwrap_or(GONE)
+                .enumerate()
+                .find_map(|(j, o)| match &o.trigger {
+                    Trigger::Inactivity {
+                        events: old_events,
+                        after: old_after,
+                    } if !o.versions.retired
+                        && o.name == journey.name
+                        && event_names(old, old_events) == names =>
+                    {
+                        Some(TriggerTimer::Keep {
+                            from: j,
+                            shift: after.saturating_sub(*old_after),
+                        })
+                    }
+                    _ => None,
+                });
+            kept.unwrap_or(TriggerTimer::Start { after: *after })
         })
-        .collect();
-    let plan = Plan {
-        journeys,
-        snapshots,
-        history,
-        attrs,
-        consents,
-        aggregates,
-        channels,
-        sends,
-        trigger_timers,
-    };
-    (merged, plan)
+        .collect()
 }
 
 fn event_names(program: &Program, events: &[usize]) -> Vec<String> {

@@ -76,15 +76,43 @@ pub fn migrate(old: &Program, merged: &Program, plan: &Plan, p: Profile, clock: 
         })
         .collect();
 
+    let (journeys, stopped) = journeys(merged, plan, &p.journeys);
+    let watches = watches(plan, p.watches.as_deref(), clock);
+    let profile = Profile {
+        id: p.id,
+        tz: zone_of(merged, &attrs),
+        attrs,
+        consents,
+        consent_changed,
+        aggregates,
+        sends,
+        journeys,
+        watches,
+        touched: p.touched,
+    };
+    Migrated {
+        profile,
+        attributes_reset,
+        stopped,
+    }
+}
+
+/// The instances and entry history of the merged program's journeys, and
+/// the old journeys whose instance stops.
+fn journeys(
+    merged: &Program,
+    plan: &Plan,
+    before: &[JourneyState],
+) -> (Vec<JourneyState>, Vec<usize>) {
     let mut journeys = vec![JourneyState::default(); merged.journeys.len()];
     for (state, from) in journeys.iter_mut().zip(&plan.history) {
-        if let Some(before) = from.and_then(|o| p.journeys.get(o)) {
+        if let Some(before) = from.and_then(|o| before.get(o)) {
             state.entries = before.entries;
             state.last_entry = before.last_entry;
         }
     }
     let mut stopped = Vec::new();
-    for (j, before) in p.journeys.iter().enumerate() {
+    for (j, before) in before.iter().enumerate() {
         let Some(instance) = &before.active else {
             continue;
         };
@@ -114,7 +142,11 @@ pub fn migrate(old: &Program, merged: &Program, plan: &Plan, p: Profile, clock: 
         }
     }
 
-    let watches = p.watches.as_deref();
+    (journeys, stopped)
+}
+
+/// The inactivity timers and goal windows, by the plan.
+fn watches(plan: &Plan, watches: Option<&Watches>, clock: i64) -> Option<Box<Watches>> {
     let trigger_timers: Vec<Option<i64>> = plan
         .trigger_timers
         .iter()
@@ -140,30 +172,12 @@ pub fn migrate(old: &Program, merged: &Program, plan: &Plan, p: Profile, clock: 
             })
         })
         .collect();
-    let watches = (trigger_timers.iter().any(Option::is_some) || !goals.is_empty()).then(|| {
+    (trigger_timers.iter().any(Option::is_some) || !goals.is_empty()).then(|| {
         Box::new(Watches {
             trigger_timers,
             goals,
         })
-    });
-
-    let profile = Profile {
-        id: p.id,
-        tz: zone_of(merged, &attrs),
-        attrs,
-        consents,
-        consent_changed,
-        aggregates,
-        sends,
-        journeys,
-        watches,
-        touched: p.touched,
-    };
-    Migrated {
-        profile,
-        attributes_reset,
-        stopped,
-    }
+    })
 }
 
 /// Old index `i` through `map`, as a stored `u32` ([`GONE`] stays gone).
