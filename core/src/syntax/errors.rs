@@ -312,44 +312,102 @@ impl Found {
     }
 }
 
+/// A parse error as the heuristics see it: the file, its text, what the
+/// parser expected and what it found there.
+struct Mistake<'a> {
+    file: FileId,
+    text: &'a str,
+    expected: &'a BTreeSet<Expect>,
+    found: &'a Found,
+    /// Where the found token starts, and the text from there.
+    at: usize,
+    rest: &'a str,
+}
+
+impl Mistake<'_> {
+    fn label(&self, message: &str) -> Label {
+        Label::new(self.file, self.found.span, message)
+    }
+
+    fn expects(&self, e: &Expect) -> bool {
+        self.expected.contains(e)
+    }
+}
+
+/// The common mistakes, each recognised by one function, tried in this
+/// order: the first that knows the error explains it (a specific message
+/// before the generic "expected …").
+const HEURISTICS: &[fn(&Mistake<'_>) -> Option<Diagnostic>] = &[
+    unclosed_split_arm,
+    foreign_operator,
+    single_quotes,
+    assign_for_equals,
+    bad_escape,
+    spaced_duration_unit,
+    duration_without_unit,
+    clause_inside_block,
+    reserved_word_as_name,
+    missing_comma_between_words,
+    misspelt_keyword,
+    missing_comma_before_literal,
+    past_the_declaration,
+];
+
 fn special_case(
     file: FileId,
     text: &str,
     expected: &BTreeSet<Expect>,
     found: &Found,
 ) -> Option<Diagnostic> {
-    let label = |msg: &str| Label::new(file, found.span, msg);
-    let rest = &text[found.span.start as usize..];
-
     let at = found.span.start as usize;
-    // The next split arm where a step or `}` was expected: the arm before it
-    // was not closed.
-    if is_percent(&found.text)
-        && (expected.contains(&Expect::Step) || expected.contains(&Expect::Punct("}")))
-        && let Some((arm, name)) = open_arm_before(text, at)
+    let mistake = Mistake {
+        file,
+        text,
+        expected,
+        found,
+        at,
+        rest: &text[at..],
+    };
+    HEURISTICS.iter().find_map(|heuristic| heuristic(&mistake))
+}
+
+/// The next split arm where a step or `}` was expected: the arm before it
+/// was not closed.
+fn unclosed_split_arm(m: &Mistake<'_>) -> Option<Diagnostic> {
+    if !(is_percent(&m.found.text) && (m.expects(&Expect::Step) || m.expects(&Expect::Punct("}"))))
     {
-        return Some(
-            Diagnostic::new(
-                Code::UnexpectedToken,
-                format!("the split arm `{name}` is not closed: its `}}` is missing"),
-                Label::new(file, arm, "this arm's `{` is never closed"),
-            )
-            .with_help(format!(
-                "end the arm `{name}` with `}}` before the next arm"
-            )),
-        );
+        return None;
     }
-    // Operators from other languages: `&&`, `||`, `!`.
+    let (arm, name) = open_arm_before(m.text, m.at)?;
+    Some(
+        Diagnostic::new(
+            Code::UnexpectedToken,
+            format!("the split arm `{name}` is not closed: its `}}` is missing"),
+            Label::new(m.file, arm, "this arm's `{` is never closed"),
+        )
+        .with_help(format!(
+            "end the arm `{name}` with `}}` before the next arm"
+        )),
+    )
+}
+
+/// Operators from other languages: `&&`, `||`, `!`.
+fn foreign_operator(m: &Mistake<'_>) -> Option<Diagnostic> {
+    let at = m.at;
     for (theirs, ours, what) in [
         ("&&", "and", "both must hold"),
         ("||", "or", "either may hold"),
     ] {
-        if rest.starts_with(theirs) {
+        if m.rest.starts_with(theirs) {
             return Some(
                 Diagnostic::new(
                     Code::UnexpectedToken,
                     format!("`{theirs}` is not an operator in Nudge: write `{ours}`"),
-                    Label::new(file, Span::new(at, at + 2), format!("write `{ours}` here")),
+                    Label::new(
+                        m.file,
+                        Span::new(at, at + 2),
+                        format!("write `{ours}` here"),
+                    ),
                 )
                 .with_help(format!(
                     "conditions are joined with words: `a {ours} b` ({what})"
@@ -357,185 +415,223 @@ fn special_case(
             );
         }
     }
-    if rest.starts_with('!') && !rest.starts_with("!=") {
+    if m.rest.starts_with('!') && !m.rest.starts_with("!=") {
         return Some(
             Diagnostic::new(
                 Code::UnexpectedToken,
                 "`!` is not an operator in Nudge: write `not`",
-                Label::new(file, Span::new(at, at + 1), "write `not` here"),
+                Label::new(m.file, Span::new(at, at + 1), "write `not` here"),
             )
             .with_help("negate a condition with `not`: `not browsing_not_buying`"),
         );
     }
-    // 'single quotes'.
-    if rest.starts_with('\'') {
-        let line_end = rest.find('\n').unwrap_or(rest.len());
-        let quoted = rest[1..line_end].find('\'').map(|end| &rest[1..1 + end]);
-        let (span, help) = match quoted {
-            Some(inner) => (
-                Span::new(at, at + inner.len() + 2),
-                format!("write `\"{inner}\"`"),
-            ),
-            None => (
-                Span::new(at, at + 1),
-                "write the string between `\"` and `\"`".to_string(),
-            ),
-        };
-        return Some(
-            Diagnostic::new(
-                Code::UnexpectedToken,
-                "strings use double quotes",
-                Label::new(file, span, "single quotes"),
-            )
-            .with_help(help),
-        );
-    }
-
-    // `=` where a comparison is meant.
-    if expected.contains(&Expect::Operator) && rest.starts_with('=') && !rest.starts_with("==") {
-        return Some(
-            Diagnostic::new(
-                Code::AssignInsteadOfEquals,
-                "`=` is not a comparison: use `==`",
-                Label::new(
-                    file,
-                    Span::new(found.span.start as usize, found.span.start as usize + 1),
-                    "write `==` here",
-                ),
-            )
-            .with_help(
-                "`==` compares two values; `=` only names a segment (`segment s = …`) or a default",
-            ),
-        );
-    }
-
-    // A bad escape inside a string.
-    if rest.starts_with('\\') {
-        let esc: String = rest.chars().take(2).collect();
-        let span = Span::new(
-            found.span.start as usize,
-            found.span.start as usize + esc.len(),
-        );
-        return Some(
-            Diagnostic::new(Code::InvalidEscape, format!("`{esc}` is not an escape sequence"), Label::new(file, span, "unknown escape"))
-                .with_help("the escapes are `\\\"`, `\\\\`, `\\n`, `\\t` and `\\u{…}`; write a backslash as `\\\\`"),
-        );
-    }
-
-    let wants_duration = expected.contains(&Expect::Phrase("a duration like `30m`"));
-    if wants_duration && found.text.starts_with(|c: char| c.is_ascii_digit()) {
-        // `30 min`: a number, a space, a unit.
-        let number_len = found.text.len();
-        let after = &text[found.span.end as usize..];
-        let gap = after.len() - after.trim_start_matches([' ', '\t']).len();
-        let word: String = after[gap..]
-            .chars()
-            .take_while(|c| c.is_ascii_alphabetic())
-            .collect();
-        let is_unit =
-            !word.is_empty() && (unit_seconds(&word).is_some() || suggest_unit(&word).is_some());
-        if gap > 0 && is_unit {
-            let unit = suggest_unit(&word).unwrap_or("m");
-            let span = Span::new(
-                found.span.start as usize,
-                found.span.end as usize + gap + word.len(),
-            );
-            let message = if unit_seconds(&word).is_some() {
-                format!(
-                    "`{}` is not a duration: write the unit right after the number",
-                    &text[span.range()]
-                )
-            } else {
-                format!("`{word}` is not a duration unit: use `{unit}`")
-            };
-            return Some(
-                Diagnostic::new(
-                    Code::InvalidDuration,
-                    message,
-                    Label::new(file, span, "not a duration"),
-                )
-                .with_help(format!("write `{}{unit}`", &found.text[..number_len])),
-            );
-        }
-        if found.text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-            return Some(
-                Diagnostic::new(
-                    Code::InvalidDuration,
-                    format!("`{}` has no unit", found.text),
-                    label("a duration needs a unit"),
-                )
-                .with_help(format!(
-                    "write e.g. `{}m`; the units are `s`, `m`, `h`, `d` and `w`",
-                    found.text
-                )),
-            );
-        }
-    }
-
-    if found.is_word() {
-        let word = found.text.as_str();
-        // A header clause inside an `if` or `split` block.
-        if keywords::CLAUSES.contains(&word)
-            && expected.contains(&Expect::Step)
-            && !expected.contains(&Expect::ClauseOrStep)
-        {
-            return Some(
-                Diagnostic::new(
-                    Code::MisplacedClause,
-                    format!("`{word}` is a journey clause and cannot appear inside a block"),
-                    label("clause inside a block"),
-                )
-                .with_help("move it to the top of the journey, above the steps"),
-            );
-        }
-        // A reserved word where a name is expected.
-        if expected.contains(&Expect::Phrase("a name")) && keywords::is_reserved(word) {
-            return Some(
-                Diagnostic::new(
-                    Code::KeywordAsName,
-                    format!("`{word}` is a reserved word and cannot be used as a name"),
-                    label("reserved word"),
-                )
-                .with_help(format!(
-                    "choose another name, such as `{word}_event` or `my_{word}`"
-                )),
-            );
-        }
-        // Two items without a comma: `via push email`, `["a" "b"]`.
-        if expected.contains(&Expect::Punct(","))
-            && !is_keyword_expected(expected, word)
-            && same_line_as_previous(text, found)
-        {
-            return Some(missing_comma(file, text, found));
-        }
-        // A misspelt keyword.
-        let candidates = keyword_candidates(expected);
-        if let Some(help) = did_you_mean(word, candidates.iter().copied()) {
-            let mut d = generic(file, text, expected, found);
-            d.help = Some(help);
-            return Some(d);
-        }
-    }
-    if (found.text.starts_with('"') || found.text.starts_with(|c: char| c.is_ascii_digit()))
-        && expected.contains(&Expect::Punct(","))
-        && same_line_as_previous(text, found)
-    {
-        return Some(missing_comma(file, text, found));
-    }
-    // An optional `from "…"` may end a consent topic or a field; past it, the
-    // declaration is over.
-    let optional_tail = |e: &Expect| matches!(e, Expect::End | Expect::Keyword("from"));
-    if expected.contains(&Expect::End) && expected.iter().all(optional_tail) {
-        return Some(
-            Diagnostic::new(
-                Code::UnexpectedToken,
-                format!("unexpected {} after the end of the declaration", found.describe()),
-                label("unexpected"),
-            )
-            .with_help("a declaration starts with `consent`, `profile`, `event`, `channel`, `limits`, `segment`, `template` or `journey`"),
-        );
-    }
     None
+}
+
+/// 'single quotes'.
+fn single_quotes(m: &Mistake<'_>) -> Option<Diagnostic> {
+    let (rest, at) = (m.rest, m.at);
+    if !rest.starts_with('\'') {
+        return None;
+    }
+    let line_end = rest.find('\n').unwrap_or(rest.len());
+    let quoted = rest[1..line_end].find('\'').map(|end| &rest[1..1 + end]);
+    let (span, help) = match quoted {
+        Some(inner) => (
+            Span::new(at, at + inner.len() + 2),
+            format!("write `\"{inner}\"`"),
+        ),
+        None => (
+            Span::new(at, at + 1),
+            "write the string between `\"` and `\"`".to_string(),
+        ),
+    };
+    Some(
+        Diagnostic::new(
+            Code::UnexpectedToken,
+            "strings use double quotes",
+            Label::new(m.file, span, "single quotes"),
+        )
+        .with_help(help),
+    )
+}
+
+/// `=` where a comparison is meant.
+fn assign_for_equals(m: &Mistake<'_>) -> Option<Diagnostic> {
+    if !(m.expects(&Expect::Operator) && m.rest.starts_with('=') && !m.rest.starts_with("==")) {
+        return None;
+    }
+    Some(
+        Diagnostic::new(
+            Code::AssignInsteadOfEquals,
+            "`=` is not a comparison: use `==`",
+            Label::new(m.file, Span::new(m.at, m.at + 1), "write `==` here"),
+        )
+        .with_help(
+            "`==` compares two values; `=` only names a segment (`segment s = …`) or a default",
+        ),
+    )
+}
+
+/// A bad escape inside a string.
+fn bad_escape(m: &Mistake<'_>) -> Option<Diagnostic> {
+    if !m.rest.starts_with('\\') {
+        return None;
+    }
+    let esc: String = m.rest.chars().take(2).collect();
+    let span = Span::new(m.at, m.at + esc.len());
+    Some(
+        Diagnostic::new(Code::InvalidEscape, format!("`{esc}` is not an escape sequence"), Label::new(m.file, span, "unknown escape"))
+            .with_help("the escapes are `\\\"`, `\\\\`, `\\n`, `\\t` and `\\u{…}`; write a backslash as `\\\\`"),
+    )
+}
+
+/// A number where a duration was expected.
+fn wants_duration(m: &Mistake<'_>) -> bool {
+    m.expects(&Expect::Phrase("a duration like `30m`"))
+        && m.found.text.starts_with(|c: char| c.is_ascii_digit())
+}
+
+/// `30 min`: a number, a space, a unit.
+fn spaced_duration_unit(m: &Mistake<'_>) -> Option<Diagnostic> {
+    if !wants_duration(m) {
+        return None;
+    }
+    let (found, text) = (m.found, m.text);
+    let after = &text[found.span.end as usize..];
+    let gap = after.len() - after.trim_start_matches([' ', '\t']).len();
+    let word: String = after[gap..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect();
+    let is_unit =
+        !word.is_empty() && (unit_seconds(&word).is_some() || suggest_unit(&word).is_some());
+    if !(gap > 0 && is_unit) {
+        return None;
+    }
+    let unit = suggest_unit(&word).unwrap_or("m");
+    let span = Span::new(m.at, found.span.end as usize + gap + word.len());
+    let message = if unit_seconds(&word).is_some() {
+        format!(
+            "`{}` is not a duration: write the unit right after the number",
+            &text[span.range()]
+        )
+    } else {
+        format!("`{word}` is not a duration unit: use `{unit}`")
+    };
+    Some(
+        Diagnostic::new(
+            Code::InvalidDuration,
+            message,
+            Label::new(m.file, span, "not a duration"),
+        )
+        .with_help(format!("write `{}{unit}`", found.text)),
+    )
+}
+
+/// `30`: a number without a unit.
+fn duration_without_unit(m: &Mistake<'_>) -> Option<Diagnostic> {
+    let text = &m.found.text;
+    if !(wants_duration(m) && text.bytes().all(|b| b.is_ascii_digit() || b == b'.')) {
+        return None;
+    }
+    Some(
+        Diagnostic::new(
+            Code::InvalidDuration,
+            format!("`{text}` has no unit"),
+            m.label("a duration needs a unit"),
+        )
+        .with_help(format!(
+            "write e.g. `{text}m`; the units are `s`, `m`, `h`, `d` and `w`"
+        )),
+    )
+}
+
+/// The found word, when it is one.
+fn word<'a>(m: &Mistake<'a>) -> Option<&'a str> {
+    m.found.is_word().then_some(m.found.text.as_str())
+}
+
+/// A header clause inside an `if` or `split` block.
+fn clause_inside_block(m: &Mistake<'_>) -> Option<Diagnostic> {
+    let word = word(m)?;
+    if !(keywords::CLAUSES.contains(&word)
+        && m.expects(&Expect::Step)
+        && !m.expects(&Expect::ClauseOrStep))
+    {
+        return None;
+    }
+    Some(
+        Diagnostic::new(
+            Code::MisplacedClause,
+            format!("`{word}` is a journey clause and cannot appear inside a block"),
+            m.label("clause inside a block"),
+        )
+        .with_help("move it to the top of the journey, above the steps"),
+    )
+}
+
+/// A reserved word where a name is expected.
+fn reserved_word_as_name(m: &Mistake<'_>) -> Option<Diagnostic> {
+    let word = word(m)?;
+    if !(m.expects(&Expect::Phrase("a name")) && keywords::is_reserved(word)) {
+        return None;
+    }
+    Some(
+        Diagnostic::new(
+            Code::KeywordAsName,
+            format!("`{word}` is a reserved word and cannot be used as a name"),
+            m.label("reserved word"),
+        )
+        .with_help(format!(
+            "choose another name, such as `{word}_event` or `my_{word}`"
+        )),
+    )
+}
+
+/// Two items without a comma: `via push email`.
+fn missing_comma_between_words(m: &Mistake<'_>) -> Option<Diagnostic> {
+    let word = word(m)?;
+    (m.expects(&Expect::Punct(","))
+        && !is_keyword_expected(m.expected, word)
+        && same_line_as_previous(m.text, m.found))
+    .then(|| missing_comma(m.file, m.text, m.found))
+}
+
+/// A misspelt keyword.
+fn misspelt_keyword(m: &Mistake<'_>) -> Option<Diagnostic> {
+    let word = word(m)?;
+    let candidates = keyword_candidates(m.expected);
+    let help = did_you_mean(word, candidates.iter().copied())?;
+    let mut d = generic(m.file, m.text, m.expected, m.found);
+    d.help = Some(help);
+    Some(d)
+}
+
+/// Two literals without a comma: `["a" "b"]`, `[1 2]`.
+fn missing_comma_before_literal(m: &Mistake<'_>) -> Option<Diagnostic> {
+    let text = &m.found.text;
+    ((text.starts_with('"') || text.starts_with(|c: char| c.is_ascii_digit()))
+        && m.expects(&Expect::Punct(","))
+        && same_line_as_previous(m.text, m.found))
+    .then(|| missing_comma(m.file, m.text, m.found))
+}
+
+/// An optional `from "…"` may end a consent topic or a field; past it, the
+/// declaration is over.
+fn past_the_declaration(m: &Mistake<'_>) -> Option<Diagnostic> {
+    let optional_tail = |e: &Expect| matches!(e, Expect::End | Expect::Keyword("from"));
+    if !(m.expects(&Expect::End) && m.expected.iter().all(optional_tail)) {
+        return None;
+    }
+    Some(
+        Diagnostic::new(
+            Code::UnexpectedToken,
+            format!("unexpected {} after the end of the declaration", m.found.describe()),
+            m.label("unexpected"),
+        )
+        .with_help("a declaration starts with `consent`, `profile`, `event`, `channel`, `limits`, `segment`, `template` or `journey`"),
+    )
 }
 
 fn missing_comma(file: FileId, text: &str, found: &Found) -> Diagnostic {
