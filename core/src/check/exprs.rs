@@ -86,6 +86,16 @@ pub struct Scope<'a> {
     pub journey: Option<&'a str>,
 }
 
+/// The two sides of a binary operator, and the whole expression.
+#[derive(Clone, Copy)]
+struct Sides<'a> {
+    file: FileId,
+    whole: &'a Expr,
+    op: BinaryOp,
+    a: &'a Expr,
+    b: &'a Expr,
+}
+
 impl<'a> Scope<'a> {
     pub fn new(place: Place) -> Scope<'a> {
         Scope {
@@ -307,187 +317,238 @@ impl<'a> Checker<'a> {
         b: &'a Expr,
         scope: &Scope<'a>,
     ) -> Ty {
+        let sides = Sides {
+            file,
+            whole,
+            op,
+            a,
+            b,
+        };
         match op {
-            BinaryOp::And | BinaryOp::Or => {
-                for x in [a, b] {
-                    let t = self.value(file, x, scope);
-                    self.expect(
-                        file,
-                        x,
-                        t,
-                        Ty::BOOL,
-                        &format!("each side of `{}`", op.symbol()),
-                    );
-                }
-                Ty::BOOL
-            }
-            BinaryOp::Eq | BinaryOp::Ne => {
-                let (ta, tb) = (self.expr(file, a, scope), self.expr(file, b, scope));
-                let none_test = match (ta.base, tb.base) {
-                    (Base::None, _) => Some((b, tb)),
-                    (_, Base::None) => Some((a, ta)),
-                    _ => None,
-                };
-                if let Some((tested, t)) = none_test {
-                    if !t.optional && !t.is_error() && t.base != Base::None {
-                        let always = op == BinaryOp::Ne;
-                        self.diags.push(
-                            Diagnostic::new(
-                                Code::NeverMissing,
-                                format!(
-                                    "`{}` is never missing, so this test is always {always}",
-                                    self.snippet(file, tested.span)
-                                ),
-                                Label::new(file, whole.span, format!("`{t}` always has a value")),
-                            )
-                            .with_help(
-                                "remove the test; only optional values (`T?`) can be `none`",
-                            ),
-                        );
-                    }
-                    return Ty::BOOL;
-                }
-                for (x, t) in [(a, ta), (b, tb)] {
-                    if t.optional && !t.is_error() {
-                        self.unguarded(file, x, t);
-                    }
-                }
-                let (ta, tb) = (ta.required(), tb.required());
-                if !ta.fits(tb) {
-                    self.comparison_mismatch(file, whole.span, op, (a, ta), (b, tb));
-                }
-                Ty::BOOL
-            }
+            BinaryOp::And | BinaryOp::Or => self.logical(sides, scope),
+            BinaryOp::Eq | BinaryOp::Ne => self.equality(sides, scope),
             BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
-                let (ta, tb) = (self.value(file, a, scope), self.value(file, b, scope));
-                if ta.is_error() || tb.is_error() {
-                    return Ty::BOOL;
-                }
-                let orderable = matches!(
-                    ta.base,
-                    Base::Number | Base::String | Base::Time | Base::Duration | Base::TimeOfDay
-                );
-                if !ta.fits(tb) {
-                    self.comparison_mismatch(file, whole.span, op, (a, ta), (b, tb));
-                } else if !orderable {
-                    self.mismatch(
-                        file,
-                        whole.span,
-                        format!("cannot order a `{ta}` and a `{tb}` with `{}`", op.symbol()),
-                        "`<`, `<=`, `>` and `>=` compare two numbers, strings, times, durations or times of day",
-                    );
-                }
-                Ty::BOOL
+                self.ordering(sides, scope)
             }
-            BinaryOp::In => {
-                let (ta, tb) = (self.value(file, a, scope), self.value(file, b, scope));
-                match tb.element() {
-                    None => self.mismatch(
-                        file,
-                        b.span,
-                        format!("`in` needs a list on its right, not a `{tb}`"),
-                        "write a list literal such as `[\"gold\", \"silver\"]` or use a list attribute",
-                    ),
-                    Some(el) if !ta.fits(el) => self.mismatch(
-                        file,
-                        whole.span,
-                        format!("a `{ta}` cannot be in a `{tb}`"),
-                        "the value and the list's items have the same type",
-                    ),
-                    Some(_) => {}
-                }
-                Ty::BOOL
-            }
-            BinaryOp::Coalesce => {
-                let ta = self.expr(file, a, scope);
-                let tb = self.expr(file, b, scope);
-                if !ta.optional && !ta.is_error() && ta.base != Base::None {
-                    self.diags.push(
-                        Diagnostic::new(
-                            Code::NeverMissing,
-                            format!(
-                                "`{}` is never missing, so its default is never used",
-                                self.snippet(file, a.span)
-                            ),
-                            Label::new(file, b.span, "never used"),
-                        )
-                        .with_help(format!("remove `?? {}`", self.snippet(file, b.span))),
-                    );
-                }
-                if tb.base == Base::None {
-                    self.mismatch(
-                        file,
-                        b.span,
-                        "`none` is not a default".into(),
-                        "give a value of the same type, e.g. `\"\"` or `0`",
-                    );
-                    return Ty::ERROR;
-                }
-                if !ta.required().fits(tb.required()) {
-                    self.mismatch(
-                        file,
-                        b.span,
-                        format!(
-                            "the default is a `{}`, but the value is a `{}`",
-                            tb.required(),
-                            ta.required()
-                        ),
-                        "a default has the type of the value it stands in for",
-                    );
-                    return Ty::ERROR;
-                }
-                let base = if ta.is_error() { tb.base } else { ta.base };
-                Ty {
-                    base,
-                    optional: tb.optional,
-                }
-            }
+            BinaryOp::In => self.membership(sides, scope),
+            BinaryOp::Coalesce => self.coalesce(sides, scope),
             BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div => {
-                let (ta, tb) = (self.value(file, a, scope), self.value(file, b, scope));
-                if op == BinaryOp::Div && consts::is_zero(b) && consts::eval(a).is_some() {
-                    self.diags.push(
-                        Diagnostic::new(
-                            Code::DivisionByZero,
-                            format!("`{}` divides by zero", self.snippet(file, whole.span)),
-                            Label::new(file, b.span, "this is zero"),
-                        )
-                        .with_help("divide by a value other than zero"),
-                    );
-                    return Ty::ERROR;
-                }
-                if ta.is_error() || tb.is_error() {
-                    return Ty::ERROR;
-                }
-                use Base::*;
-                let result = match (op, ta.base, tb.base) {
-                    (_, Number, Number) => Some(Number),
-                    (BinaryOp::Add, Time, Duration) | (BinaryOp::Add, Duration, Time) => Some(Time),
-                    (BinaryOp::Sub, Time, Duration) => Some(Time),
-                    (BinaryOp::Sub, Time, Time) => Some(Duration),
-                    (BinaryOp::Add | BinaryOp::Sub, Duration, Duration) => Some(Duration),
-                    (BinaryOp::Mul, Number, Duration) | (BinaryOp::Mul, Duration, Number) => {
-                        Some(Duration)
-                    }
-                    (BinaryOp::Div, Duration, Number) => Some(Duration),
-                    _ => Option::None,
+                self.arithmetic(sides, scope)
+            }
+        }
+    }
+
+    /// `and`, `or`: both sides are conditions.
+    fn logical(&mut self, sides: Sides<'a>, scope: &Scope<'a>) -> Ty {
+        let Sides { file, op, a, b, .. } = sides;
+        for x in [a, b] {
+            let t = self.value(file, x, scope);
+            self.expect(
+                file,
+                x,
+                t,
+                Ty::BOOL,
+                &format!("each side of `{}`", op.symbol()),
+            );
+        }
+        Ty::BOOL
+    }
+
+    /// `==`, `!=`: values of one type; a test against `none` only of an optional.
+    fn equality(&mut self, sides: Sides<'a>, scope: &Scope<'a>) -> Ty {
+        let Sides {
+            file,
+            whole,
+            op,
+            a,
+            b,
+        } = sides;
+        let (ta, tb) = (self.expr(file, a, scope), self.expr(file, b, scope));
+        let none_test = match (ta.base, tb.base) {
+            (Base::None, _) => Some((b, tb)),
+            (_, Base::None) => Some((a, ta)),
+            _ => None,
+        };
+        if let Some((tested, t)) = none_test {
+            if !t.optional && !t.is_error() && t.base != Base::None {
+                let always = op == BinaryOp::Ne;
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::NeverMissing,
+                        format!(
+                            "`{}` is never missing, so this test is always {always}",
+                            self.snippet(file, tested.span)
+                        ),
+                        Label::new(file, whole.span, format!("`{t}` always has a value")),
+                    )
+                    .with_help("remove the test; only optional values (`T?`) can be `none`"),
+                );
+            }
+            return Ty::BOOL;
+        }
+        for (x, t) in [(a, ta), (b, tb)] {
+            if t.optional && !t.is_error() {
+                self.unguarded(file, x, t);
+            }
+        }
+        let (ta, tb) = (ta.required(), tb.required());
+        if !ta.fits(tb) {
+            self.comparison_mismatch(file, whole.span, op, (a, ta), (b, tb));
+        }
+        Ty::BOOL
+    }
+
+    /// `<`, `<=`, `>`, `>=`: two values of one orderable type.
+    fn ordering(&mut self, sides: Sides<'a>, scope: &Scope<'a>) -> Ty {
+        let Sides {
+            file,
+            whole,
+            op,
+            a,
+            b,
+        } = sides;
+        let (ta, tb) = (self.value(file, a, scope), self.value(file, b, scope));
+        if ta.is_error() || tb.is_error() {
+            return Ty::BOOL;
+        }
+        let orderable = matches!(
+            ta.base,
+            Base::Number | Base::String | Base::Time | Base::Duration | Base::TimeOfDay
+        );
+        if !ta.fits(tb) {
+            self.comparison_mismatch(file, whole.span, op, (a, ta), (b, tb));
+        } else if !orderable {
+            self.mismatch(
+                file,
+                whole.span,
+                format!("cannot order a `{ta}` and a `{tb}` with `{}`", op.symbol()),
+                "`<`, `<=`, `>` and `>=` compare two numbers, strings, times, durations or times of day",
+            );
+        }
+        Ty::BOOL
+    }
+
+    /// `in`: a value and a list of its type.
+    fn membership(&mut self, sides: Sides<'a>, scope: &Scope<'a>) -> Ty {
+        let Sides {
+            file, whole, a, b, ..
+        } = sides;
+        let (ta, tb) = (self.value(file, a, scope), self.value(file, b, scope));
+        match tb.element() {
+            None => self.mismatch(
+                file,
+                b.span,
+                format!("`in` needs a list on its right, not a `{tb}`"),
+                "write a list literal such as `[\"gold\", \"silver\"]` or use a list attribute",
+            ),
+            Some(el) if !ta.fits(el) => self.mismatch(
+                file,
+                whole.span,
+                format!("a `{ta}` cannot be in a `{tb}`"),
+                "the value and the list's items have the same type",
+            ),
+            Some(_) => {}
+        }
+        Ty::BOOL
+    }
+
+    /// `??`: an optional value and a default of its type.
+    fn coalesce(&mut self, sides: Sides<'a>, scope: &Scope<'a>) -> Ty {
+        let Sides { file, a, b, .. } = sides;
+        let ta = self.expr(file, a, scope);
+        let tb = self.expr(file, b, scope);
+        if !ta.optional && !ta.is_error() && ta.base != Base::None {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::NeverMissing,
+                    format!(
+                        "`{}` is never missing, so its default is never used",
+                        self.snippet(file, a.span)
+                    ),
+                    Label::new(file, b.span, "never used"),
+                )
+                .with_help(format!("remove `?? {}`", self.snippet(file, b.span))),
+            );
+        }
+        if tb.base == Base::None {
+            self.mismatch(
+                file,
+                b.span,
+                "`none` is not a default".into(),
+                "give a value of the same type, e.g. `\"\"` or `0`",
+            );
+            return Ty::ERROR;
+        }
+        if !ta.required().fits(tb.required()) {
+            self.mismatch(
+                file,
+                b.span,
+                format!(
+                    "the default is a `{}`, but the value is a `{}`",
+                    tb.required(),
+                    ta.required()
+                ),
+                "a default has the type of the value it stands in for",
+            );
+            return Ty::ERROR;
+        }
+        let base = if ta.is_error() { tb.base } else { ta.base };
+        Ty {
+            base,
+            optional: tb.optional,
+        }
+    }
+
+    /// `+`, `-`, `*`, `/`: numbers, and times and durations as LANGUAGE.md §5 lists.
+    fn arithmetic(&mut self, sides: Sides<'a>, scope: &Scope<'a>) -> Ty {
+        let Sides {
+            file,
+            whole,
+            op,
+            a,
+            b,
+        } = sides;
+        let (ta, tb) = (self.value(file, a, scope), self.value(file, b, scope));
+        if op == BinaryOp::Div && consts::is_zero(b) && consts::eval(a).is_some() {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::DivisionByZero,
+                    format!("`{}` divides by zero", self.snippet(file, whole.span)),
+                    Label::new(file, b.span, "this is zero"),
+                )
+                .with_help("divide by a value other than zero"),
+            );
+            return Ty::ERROR;
+        }
+        if ta.is_error() || tb.is_error() {
+            return Ty::ERROR;
+        }
+        use Base::*;
+        let result = match (op, ta.base, tb.base) {
+            (_, Number, Number) => Some(Number),
+            (BinaryOp::Add, Time, Duration) | (BinaryOp::Add, Duration, Time) => Some(Time),
+            (BinaryOp::Sub, Time, Duration) => Some(Time),
+            (BinaryOp::Sub, Time, Time) => Some(Duration),
+            (BinaryOp::Add | BinaryOp::Sub, Duration, Duration) => Some(Duration),
+            (BinaryOp::Mul, Number, Duration) | (BinaryOp::Mul, Duration, Number) => Some(Duration),
+            (BinaryOp::Div, Duration, Number) => Some(Duration),
+            _ => Option::None,
+        };
+        match result {
+            Some(base) => Ty::of(base),
+            Option::None => {
+                let help = if ta.base == String || tb.base == String {
+                    "text is joined by interpolation in templates: `\"{{a}} {{b}}\"`"
+                } else {
+                    "arithmetic works on numbers, and on times and durations as LANGUAGE.md §5 lists"
                 };
-                match result {
-                    Some(base) => Ty::of(base),
-                    Option::None => {
-                        let help = if ta.base == String || tb.base == String {
-                            "text is joined by interpolation in templates: `\"{{a}} {{b}}\"`"
-                        } else {
-                            "arithmetic works on numbers, and on times and durations as LANGUAGE.md §5 lists"
-                        };
-                        self.mismatch(
-                            file,
-                            whole.span,
-                            format!("cannot apply `{}` to a `{ta}` and a `{tb}`", op.symbol()),
-                            help,
-                        );
-                        Ty::ERROR
-                    }
-                }
+                self.mismatch(
+                    file,
+                    whole.span,
+                    format!("cannot apply `{}` to a `{ta}` and a `{tb}`", op.symbol()),
+                    help,
+                );
+                Ty::ERROR
             }
         }
     }
