@@ -35,49 +35,20 @@ const NANOS: i64 = 1_000_000_000;
 
 /// Lowers a checked policy set.
 pub fn lower(modules: &[(FileId, ast::Module)]) -> Result<Program> {
-    let decls: Vec<&ast::Decl> = modules.iter().flat_map(|(_, m)| m.decls.iter()).collect();
-    let mut l = Lowerer::default();
-    // Names first, in a stable (sorted) order, so that indices do not depend on
-    // file order.
-    let mut consents: Vec<&ast::ConsentDecl> = Vec::new();
-    let mut events: Vec<&ast::EventDecl> = Vec::new();
-    let mut channels: Vec<&ast::ChannelDecl> = Vec::new();
-    let mut segments: Vec<&ast::SegmentDecl> = Vec::new();
-    let mut templates: Vec<&ast::TemplateDecl> = Vec::new();
-    let mut journeys: Vec<&ast::JourneyDecl> = Vec::new();
-    let mut categories: Vec<&str> = Vec::new();
-    let mut profile = None;
-    let mut limits = None;
-    for d in &decls {
-        match &d.kind {
-            DeclKind::Consent(c) => consents.push(c),
-            DeclKind::Event(e) => events.push(e),
-            DeclKind::Channel(c) => channels.push(c),
-            DeclKind::Segment(s) => segments.push(s),
-            DeclKind::Template(t) => templates.push(t),
-            DeclKind::Journey(j) => journeys.push(j),
-            DeclKind::Profile(p) => profile = Some(p),
-            DeclKind::Limits(x) => limits = Some(x),
-            DeclKind::Category(c) => categories.push(&c.name.name),
-            // Tests are run by `nudge test` from the syntax tree; `run` ignores them.
-            DeclKind::Test(_) => {}
-        }
-    }
-    categories.sort_unstable();
-    l.category_ix = index(categories.iter().copied());
-    consents.sort_by(|a, b| a.name.name.cmp(&b.name.name));
-    events.sort_by(|a, b| a.name.name.cmp(&b.name.name));
-    channels.sort_by(|a, b| a.name.name.cmp(&b.name.name));
-    segments.sort_by(|a, b| a.name.name.cmp(&b.name.name));
-    templates.sort_by(|a, b| a.name.name.cmp(&b.name.name));
-    l.consent_ix = index(consents.iter().map(|c| c.name.name.as_str()));
-    l.event_ix = index(events.iter().map(|e| e.name.name.as_str()));
-    l.channel_ix = index(channels.iter().map(|c| c.name.name.as_str()));
-    l.segment_ix = index(segments.iter().map(|s| s.name.name.as_str()));
-    l.template_ix = index(templates.iter().map(|t| t.name.name.as_str()));
+    let decls = Decls::collect(modules);
+    let mut l = Lowerer {
+        category_ix: index(decls.categories.iter().copied()),
+        consent_ix: index(decls.consents.iter().map(|c| c.name.name.as_str())),
+        event_ix: index(decls.events.iter().map(|e| e.name.name.as_str())),
+        channel_ix: index(decls.channels.iter().map(|c| c.name.name.as_str())),
+        segment_ix: index(decls.segments.iter().map(|s| s.name.name.as_str())),
+        template_ix: index(decls.templates.iter().map(|t| t.name.name.as_str())),
+        ..Lowerer::default()
+    };
 
     let mut program = Program {
-        consents: consents
+        consents: decls
+            .consents
             .iter()
             .map(|c| Consent {
                 name: c.name.name.clone(),
@@ -95,158 +66,25 @@ pub fn lower(modules: &[(FileId, ast::Module)]) -> Result<Program> {
         aggregates: Vec::new(),
         templates: Vec::new(),
         journeys: Vec::new(),
-        categories: categories.iter().map(|c| c.to_string()).collect(),
+        categories: decls.categories.iter().map(|c| c.to_string()).collect(),
         sent_event: None,
         shapes: Vec::new(),
     };
-    if let Some(p) = profile {
-        for attr in &p.attrs {
-            let ty = slot_type(&attr.ty)?;
-            let default = match &attr.default {
-                Some(e) => constant(e)?,
-                None => Value::None,
-            };
-            if attr.name.name == "timezone" && ty.ty == Type::Timezone {
-                program.timezone_attr = Some(program.attrs.len());
-            }
-            l.attr_ix
-                .insert(attr.name.name.clone(), program.attrs.len());
-            l.attr_types.push(ty);
-            program.attrs.push(Attr {
-                name: attr.name.name.clone(),
-                ty,
-                default,
-                source: source(&attr.name, attr.source.as_ref()),
-                sensitive: attr.sensitive.is_some(),
-            });
-        }
+    // The schema, then what reads it: segments, journeys, templates.
+    if let Some(p) = decls.profile {
+        l.profile(&mut program, p)?;
     }
-    for e in &events {
-        let props = e
-            .props
-            .iter()
-            .map(|p| {
-                Ok(Prop {
-                    name: p.name.name.clone(),
-                    ty: slot_type(&p.ty)?,
-                    source: source(&p.name, p.source.as_ref()),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        program.events.push(EventDef {
-            name: e.name.name.clone(),
-            external: match &e.external {
-                Some(s) => s.as_plain().unwrap_or_default(),
-                None => e.name.name.clone(),
-            },
-            props,
-            builtin: false,
-        });
+    l.events(&mut program, &decls.events)?;
+    l.channels(&mut program, &decls.channels)?;
+    if let Some(limits) = decls.limits {
+        l.limits(&mut program, limits)?;
     }
-    l.events = program.events.clone();
-    l.channels_engagement = channels
-        .iter()
-        .map(|c| c.engagement.iter().map(|e| l.event(&e.name)).collect())
-        .collect::<Result<_>>()?;
-    for c in &channels {
-        let address = c
-            .address
-            .as_ref()
-            .and_then(|p| p.segments.get(1))
-            .map(|s| s.name.as_str());
-        let Some(&address_attr) = address.and_then(|a| l.attr_ix.get(a)) else {
-            return err(format!(
-                "channel `{}` has no resolvable address",
-                c.name.name
-            ));
-        };
-        program.channels.push(Channel {
-            name: c.name.name.clone(),
-            address_attr,
-            consent: match &c.consent {
-                Some(t) => Some(l.consent(&t.name)?),
-                None => None,
-            },
-            quiet: c.quiet.as_ref().map(quiet),
-            engagement: c
-                .engagement
-                .iter()
-                .map(|e| l.event(&e.name))
-                .collect::<Result<_>>()?,
-        });
-    }
-    if let Some(limits) = limits {
-        for cap in &limits.caps {
-            program.caps.push(Cap {
-                count: cap.count,
-                window: cap_window(&cap.window)?,
-                scope: match &cap.scope {
-                    ast::CapScope::All => CapScope::All,
-                    ast::CapScope::Channels(list) => CapScope::Channels(
-                        list.iter()
-                            .map(|c| l.channel(&c.name))
-                            .collect::<Result<_>>()?,
-                    ),
-                    ast::CapScope::Category(c) => CapScope::Category(l.category(&c.name)?),
-                },
-            });
-        }
-        program.global_quiet = limits.quiet.first().map(quiet);
-    }
-    for s in &segments {
+    for s in &decls.segments {
         let e = l.expr(&s.expr, Scope::default())?;
         program.segments.push(e);
     }
-    let mut senders: BTreeMap<usize, Vec<ShapeRef>> = BTreeMap::new();
-    for j in &journeys {
-        let journey = l.journey(j)?;
-        for instr in &journey.code {
-            if let Instr::Send { template, .. } = instr {
-                let triggers = senders.entry(*template).or_default();
-                if !triggers.contains(&journey.shape) {
-                    triggers.push(journey.shape);
-                }
-            }
-        }
-        program.journeys.push(journey);
-    }
-    for (ti, t) in templates.iter().enumerate() {
-        let mut triggers = senders.get(&ti).cloned().unwrap_or_default();
-        triggers.sort_unstable();
-        let mut blocks = Vec::new();
-        for b in &t.blocks {
-            let mut fields = Vec::new();
-            for f in &b.fields {
-                let mut by_trigger = Vec::new();
-                for &trigger in &triggers {
-                    let scope = Scope {
-                        trigger: Some(trigger),
-                        ..Scope::default()
-                    };
-                    let mut parts = Vec::new();
-                    for part in &f.value.parts {
-                        match part {
-                            StrPart::Text(text, _) => parts.push(TextPart::Text(text.clone())),
-                            StrPart::Interp(e) => parts.push(TextPart::Value(l.expr(e, scope)?)),
-                        }
-                    }
-                    by_trigger.push((trigger, parts));
-                }
-                fields.push(Field {
-                    name: f.name.name.clone(),
-                    by_trigger,
-                });
-            }
-            blocks.push(TemplateBlock {
-                channel: l.channel(&b.channel.name)?,
-                fields,
-            });
-        }
-        program.templates.push(Template {
-            name: t.name.name.clone(),
-            blocks,
-        });
-    }
+    let senders = l.journeys(&mut program, &decls.journeys)?;
+    l.templates(&mut program, &decls.templates, &senders)?;
     program.journeys.sort_by(|a, b| {
         b.priority
             .cmp(&a.priority)
@@ -257,6 +95,232 @@ pub fn lower(modules: &[(FileId, ast::Module)]) -> Result<Program> {
     program.events = l.events;
     program.shapes = l.shapes;
     Ok(program)
+}
+
+/// The declarations of a set by kind, each kind in a stable (sorted) order,
+/// so that indices do not depend on file order.
+#[derive(Default)]
+struct Decls<'m> {
+    consents: Vec<&'m ast::ConsentDecl>,
+    events: Vec<&'m ast::EventDecl>,
+    channels: Vec<&'m ast::ChannelDecl>,
+    segments: Vec<&'m ast::SegmentDecl>,
+    templates: Vec<&'m ast::TemplateDecl>,
+    journeys: Vec<&'m ast::JourneyDecl>,
+    categories: Vec<&'m str>,
+    profile: Option<&'m ast::ProfileDecl>,
+    limits: Option<&'m ast::LimitsDecl>,
+}
+
+impl<'m> Decls<'m> {
+    fn collect(modules: &'m [(FileId, ast::Module)]) -> Decls<'m> {
+        let mut d = Decls::default();
+        for decl in modules.iter().flat_map(|(_, m)| m.decls.iter()) {
+            match &decl.kind {
+                DeclKind::Consent(c) => d.consents.push(c),
+                DeclKind::Event(e) => d.events.push(e),
+                DeclKind::Channel(c) => d.channels.push(c),
+                DeclKind::Segment(s) => d.segments.push(s),
+                DeclKind::Template(t) => d.templates.push(t),
+                DeclKind::Journey(j) => d.journeys.push(j),
+                DeclKind::Profile(p) => d.profile = Some(p),
+                DeclKind::Limits(x) => d.limits = Some(x),
+                DeclKind::Category(c) => d.categories.push(&c.name.name),
+                // Tests are run by `nudge test` from the syntax tree; `run` ignores them.
+                DeclKind::Test(_) => {}
+            }
+        }
+        d.categories.sort_unstable();
+        d.consents.sort_by(|a, b| a.name.name.cmp(&b.name.name));
+        d.events.sort_by(|a, b| a.name.name.cmp(&b.name.name));
+        d.channels.sort_by(|a, b| a.name.name.cmp(&b.name.name));
+        d.segments.sort_by(|a, b| a.name.name.cmp(&b.name.name));
+        d.templates.sort_by(|a, b| a.name.name.cmp(&b.name.name));
+        d
+    }
+}
+
+impl Lowerer {
+    fn profile(&mut self, program: &mut Program, p: &ast::ProfileDecl) -> Result<()> {
+        for attr in &p.attrs {
+            let ty = slot_type(&attr.ty)?;
+            let default = match &attr.default {
+                Some(e) => constant(e)?,
+                None => Value::None,
+            };
+            if attr.name.name == "timezone" && ty.ty == Type::Timezone {
+                program.timezone_attr = Some(program.attrs.len());
+            }
+            self.attr_ix
+                .insert(attr.name.name.clone(), program.attrs.len());
+            self.attr_types.push(ty);
+            program.attrs.push(Attr {
+                name: attr.name.name.clone(),
+                ty,
+                default,
+                source: source(&attr.name, attr.source.as_ref()),
+                sensitive: attr.sensitive.is_some(),
+            });
+        }
+        Ok(())
+    }
+
+    fn events(&mut self, program: &mut Program, events: &[&ast::EventDecl]) -> Result<()> {
+        for e in events {
+            let props = e
+                .props
+                .iter()
+                .map(|p| {
+                    Ok(Prop {
+                        name: p.name.name.clone(),
+                        ty: slot_type(&p.ty)?,
+                        source: source(&p.name, p.source.as_ref()),
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            program.events.push(EventDef {
+                name: e.name.name.clone(),
+                external: match &e.external {
+                    Some(s) => s.as_plain().unwrap_or_default(),
+                    None => e.name.name.clone(),
+                },
+                props,
+                builtin: false,
+            });
+        }
+        self.events = program.events.clone();
+        Ok(())
+    }
+
+    fn channels(&mut self, program: &mut Program, channels: &[&ast::ChannelDecl]) -> Result<()> {
+        self.channels_engagement = channels
+            .iter()
+            .map(|c| c.engagement.iter().map(|e| self.event(&e.name)).collect())
+            .collect::<Result<_>>()?;
+        for c in channels {
+            let address = c
+                .address
+                .as_ref()
+                .and_then(|p| p.segments.get(1))
+                .map(|s| s.name.as_str());
+            let Some(&address_attr) = address.and_then(|a| self.attr_ix.get(a)) else {
+                return err(format!(
+                    "channel `{}` has no resolvable address",
+                    c.name.name
+                ));
+            };
+            program.channels.push(Channel {
+                name: c.name.name.clone(),
+                address_attr,
+                consent: match &c.consent {
+                    Some(t) => Some(self.consent(&t.name)?),
+                    None => None,
+                },
+                quiet: c.quiet.as_ref().map(quiet),
+                engagement: c
+                    .engagement
+                    .iter()
+                    .map(|e| self.event(&e.name))
+                    .collect::<Result<_>>()?,
+            });
+        }
+        Ok(())
+    }
+
+    fn limits(&mut self, program: &mut Program, limits: &ast::LimitsDecl) -> Result<()> {
+        for cap in &limits.caps {
+            program.caps.push(Cap {
+                count: cap.count,
+                window: cap_window(&cap.window)?,
+                scope: match &cap.scope {
+                    ast::CapScope::All => CapScope::All,
+                    ast::CapScope::Channels(list) => CapScope::Channels(
+                        list.iter()
+                            .map(|c| self.channel(&c.name))
+                            .collect::<Result<_>>()?,
+                    ),
+                    ast::CapScope::Category(c) => CapScope::Category(self.category(&c.name)?),
+                },
+            });
+        }
+        program.global_quiet = limits.quiet.first().map(quiet);
+        Ok(())
+    }
+
+    /// The journeys, in declaration order for now; per template, the trigger
+    /// shapes of the journeys that send it.
+    fn journeys(
+        &mut self,
+        program: &mut Program,
+        journeys: &[&ast::JourneyDecl],
+    ) -> Result<BTreeMap<usize, Vec<ShapeRef>>> {
+        let mut senders: BTreeMap<usize, Vec<ShapeRef>> = BTreeMap::new();
+        for j in journeys {
+            let journey = self.journey(j)?;
+            for instr in &journey.code {
+                if let Instr::Send { template, .. } = instr {
+                    let triggers = senders.entry(*template).or_default();
+                    if !triggers.contains(&journey.shape) {
+                        triggers.push(journey.shape);
+                    }
+                }
+            }
+            program.journeys.push(journey);
+        }
+        Ok(senders)
+    }
+
+    /// Each template, its text lowered once per trigger shape of the
+    /// journeys that send it.
+    fn templates(
+        &mut self,
+        program: &mut Program,
+        templates: &[&ast::TemplateDecl],
+        senders: &BTreeMap<usize, Vec<ShapeRef>>,
+    ) -> Result<()> {
+        for (ti, t) in templates.iter().enumerate() {
+            let mut triggers = senders.get(&ti).cloned().unwrap_or_default();
+            triggers.sort_unstable();
+            let mut blocks = Vec::new();
+            for b in &t.blocks {
+                let mut fields = Vec::new();
+                for f in &b.fields {
+                    let mut by_trigger = Vec::new();
+                    for &trigger in &triggers {
+                        let scope = Scope {
+                            trigger: Some(trigger),
+                            ..Scope::default()
+                        };
+                        let mut parts = Vec::new();
+                        for part in &f.value.parts {
+                            match part {
+                                StrPart::Text(text, _) => {
+                                    parts.push(TextPart::Text(text.clone()));
+                                }
+                                StrPart::Interp(e) => {
+                                    parts.push(TextPart::Value(self.expr(e, scope)?));
+                                }
+                            }
+                        }
+                        by_trigger.push((trigger, parts));
+                    }
+                    fields.push(Field {
+                        name: f.name.name.clone(),
+                        by_trigger,
+                    });
+                }
+                blocks.push(TemplateBlock {
+                    channel: self.channel(&b.channel.name)?,
+                    fields,
+                });
+            }
+            program.templates.push(Template {
+                name: t.name.name.clone(),
+                blocks,
+            });
+        }
+        Ok(())
+    }
 }
 
 fn index<'a>(names: impl Iterator<Item = &'a str>) -> BTreeMap<String, usize> {
