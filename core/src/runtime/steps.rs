@@ -121,44 +121,8 @@ impl Core {
                     return;
                 }
                 Instr::Split { index, arms } => {
-                    let h = split_bucket(&journey.name, *index, &profile.id);
-                    let mut low = 0u64;
-                    let chosen = arms.iter().find(|a| {
-                        low += u64::from(a.percent);
-                        h < low
-                    });
-                    if let Some(arm) = chosen
-                        && let Some(instance) = instance_mut(profile, j)
-                        && instance.arm.is_none()
-                    {
-                        instance.arm = Some(arm.name.as_str().into());
-                        *self
-                            .arm_entries
-                            .entry((j, arm.name.as_str().into()))
-                            .or_insert(0) += 1;
-                        let number = instance.number;
-                        // (1.1) Conversions carry the arm too.
-                        if let Some(window) = profile.watches.as_mut().and_then(|w| {
-                            w.goals
-                                .iter_mut()
-                                .find(|w| w.journey as usize == j && w.number == number)
-                        }) {
-                            window.arm = Some(arm.name.as_str().into());
-                        }
-                    }
-                    match chosen {
-                        Some(arm) => match arm.target {
-                            Some(target) => set_pc(profile, j, target),
-                            None => {
-                                let arm = Rc::from(arm.name.as_str());
-                                let holdout = DecisionKind::Holdout { arm };
-                                out.push(self.decision(now, profile, j, holdout));
-                                self.complete(profile, j, now, out);
-                                return;
-                            }
-                        },
-                        // Percentages add up to 100 in a checked program.
-                        None => set_pc(profile, j, pc + 1),
+                    if let Flow::Waits = self.split(profile, j, pc, now, (*index, arms), out) {
+                        return;
                     }
                 }
                 Instr::WaitFor { timeout, .. } => {
@@ -175,89 +139,182 @@ impl Core {
                     channels,
                     best,
                 } => {
-                    let number = instance.number;
-                    let arm: Option<Rc<str>> = instance.arm.as_deref().map(Rc::from);
-                    let outcome = choose::choose(
-                        &choose::Context {
-                            program: &program,
-                            names: &self.names,
-                            journey,
-                            journey_index: j,
-                            now,
-                            tz,
-                            divisions_by_zero: &self.divisions_by_zero,
-                            explain: self.explain,
-                        },
-                        profile,
-                        &instance.trigger,
-                        *template,
-                        channels,
-                        best.as_deref(),
-                    );
-                    let template_name = name(&self.names.templates, *template);
-                    match outcome {
-                        choose::Choice::Send {
-                            channel,
-                            content,
-                            why,
-                        } => {
-                            let message_id = message_id(&profile.id, &journey.name, number, pc);
-                            let horizon = now.saturating_sub(self.send_retention);
-                            while profile.sends.front().is_some_and(|s| s.at <= horizon) {
-                                profile.sends.pop_front();
-                            }
-                            // A receipt never uses up a marketing message's place
-                            // (LANGUAGE.md §6, 1.1): transactional sends count
-                            // toward no cap, so they are not in the cap history.
-                            if !journey.transactional {
-                                profile.sends.push_back(state::Sent {
-                                    at: now,
-                                    channel: channel as u32,
-                                    journey: self.program.lineage(j) as u32,
-                                });
-                            }
-                            // (1.1) The send is a `sent` event from now on.
-                            self.record_sent(profile, journey, *template, channel, now);
-                            let send = DecisionKind::Send {
-                                template: template_name,
-                                channel: name(&self.names.channels, channel),
-                                message_id,
-                                content,
-                                arm,
-                                why,
-                            };
-                            out.push(self.decision(now, profile, j, send));
-                            set_pc(profile, j, pc + 1);
-                        }
-                        choose::Choice::Suppressed(reasons, why, caps) => {
-                            for cap in caps {
-                                *self.cap_suppressions.entry((j, cap)).or_insert(0) += 1;
-                            }
-                            let suppressed = DecisionKind::Suppressed {
-                                template: template_name,
-                                reasons,
-                                arm,
-                                why,
-                            };
-                            out.push(self.decision(now, profile, j, suppressed));
-                            set_pc(profile, j, pc + 1);
-                        }
-                        choose::Choice::Defer(until, reasons, why) => {
-                            let deferred = DecisionKind::Deferred {
-                                template: template_name,
-                                until,
-                                reasons,
-                                arm,
-                                why,
-                            };
-                            out.push(self.decision(now, profile, j, deferred));
-                            // The same step runs again, from scratch, at `until`.
-                            self.schedule(profile, j, until);
-                            return;
-                        }
+                    let send = (*template, channels.as_slice(), best.as_deref());
+                    if let Flow::Waits = self.send(profile, j, pc, now, send, out) {
+                        return;
                     }
                 }
             }
         }
+    }
+}
+
+/// What a step leaves its instance to do.
+pub(super) enum Flow {
+    /// Run the next step now.
+    Next,
+    /// Wait for a timer or an event, or end: the instance stops running.
+    Waits,
+}
+
+impl Core {
+    /// `split`: the profile's arm by its bucket (§7.5), remembered as the
+    /// instance's first arm; a holdout ends the instance.
+    fn split(
+        &mut self,
+        profile: &mut Profile,
+        j: usize,
+        pc: usize,
+        now: i64,
+        (index, arms): (u32, &[crate::ir::Arm]),
+        out: &mut Vec<Decision>,
+    ) -> Flow {
+        let program = Arc::clone(&self.program);
+        let Some(journey) = program.journeys.get(j) else {
+            return Flow::Waits;
+        };
+        let h = split_bucket(&journey.name, index, &profile.id);
+        let mut low = 0u64;
+        let chosen = arms.iter().find(|a| {
+            low += u64::from(a.percent);
+            h < low
+        });
+        if let Some(arm) = chosen
+            && let Some(instance) = instance_mut(profile, j)
+            && instance.arm.is_none()
+        {
+            instance.arm = Some(arm.name.as_str().into());
+            *self
+                .arm_entries
+                .entry((j, arm.name.as_str().into()))
+                .or_insert(0) += 1;
+            let number = instance.number;
+            // (1.1) Conversions carry the arm too.
+            if let Some(window) = profile.watches.as_mut().and_then(|w| {
+                w.goals
+                    .iter_mut()
+                    .find(|w| w.journey as usize == j && w.number == number)
+            }) {
+                window.arm = Some(arm.name.as_str().into());
+            }
+        }
+        match chosen {
+            Some(arm) => match arm.target {
+                Some(target) => set_pc(profile, j, target),
+                None => {
+                    let arm = Rc::from(arm.name.as_str());
+                    let holdout = DecisionKind::Holdout { arm };
+                    out.push(self.decision(now, profile, j, holdout));
+                    self.complete(profile, j, now, out);
+                    return Flow::Waits;
+                }
+            },
+            // Percentages add up to 100 in a checked program.
+            None => set_pc(profile, j, pc + 1),
+        }
+        Flow::Next
+    }
+
+    /// `send`: a channel chosen (§7.4), then the send, its suppression or its
+    /// deferral (the same step runs again at `until`).
+    fn send(
+        &mut self,
+        profile: &mut Profile,
+        j: usize,
+        pc: usize,
+        now: i64,
+        (template, channels, best): (usize, &[usize], Option<&[crate::ir::Engagement]>),
+        out: &mut Vec<Decision>,
+    ) -> Flow {
+        let program = Arc::clone(&self.program);
+        let (Some(journey), Some(instance)) = (
+            program.journeys.get(j),
+            profile.journeys.get(j).and_then(|s| s.active.as_ref()),
+        ) else {
+            return Flow::Waits;
+        };
+        let tz = profile.tz;
+        let number = instance.number;
+        let arm: Option<Rc<str>> = instance.arm.as_deref().map(Rc::from);
+        let outcome = choose::choose(
+            &choose::Context {
+                program: &program,
+                names: &self.names,
+                journey,
+                journey_index: j,
+                now,
+                tz,
+                divisions_by_zero: &self.divisions_by_zero,
+                explain: self.explain,
+            },
+            profile,
+            &instance.trigger,
+            template,
+            channels,
+            best,
+        );
+        let template_name = name(&self.names.templates, template);
+        match outcome {
+            choose::Choice::Send {
+                channel,
+                content,
+                why,
+            } => {
+                let message_id = message_id(&profile.id, &journey.name, number, pc);
+                let horizon = now.saturating_sub(self.send_retention);
+                while profile.sends.front().is_some_and(|s| s.at <= horizon) {
+                    profile.sends.pop_front();
+                }
+                // A receipt never uses up a marketing message's place
+                // (LANGUAGE.md §6, 1.1): transactional sends count
+                // toward no cap, so they are not in the cap history.
+                if !journey.transactional {
+                    profile.sends.push_back(state::Sent {
+                        at: now,
+                        channel: channel as u32,
+                        journey: self.program.lineage(j) as u32,
+                    });
+                }
+                // (1.1) The send is a `sent` event from now on.
+                self.record_sent(profile, journey, template, channel, now);
+                let send = DecisionKind::Send {
+                    template: template_name,
+                    channel: name(&self.names.channels, channel),
+                    message_id,
+                    content,
+                    arm,
+                    why,
+                };
+                out.push(self.decision(now, profile, j, send));
+                set_pc(profile, j, pc + 1);
+            }
+            choose::Choice::Suppressed(reasons, why, caps) => {
+                for cap in caps {
+                    *self.cap_suppressions.entry((j, cap)).or_insert(0) += 1;
+                }
+                let suppressed = DecisionKind::Suppressed {
+                    template: template_name,
+                    reasons,
+                    arm,
+                    why,
+                };
+                out.push(self.decision(now, profile, j, suppressed));
+                set_pc(profile, j, pc + 1);
+            }
+            choose::Choice::Defer(until, reasons, why) => {
+                let deferred = DecisionKind::Deferred {
+                    template: template_name,
+                    until,
+                    reasons,
+                    arm,
+                    why,
+                };
+                out.push(self.decision(now, profile, j, deferred));
+                // The same step runs again, from scratch, at `until`.
+                self.schedule(profile, j, until);
+                return Flow::Waits;
+            }
+        }
+        Flow::Next
     }
 }
