@@ -881,25 +881,6 @@ fn sigterm_commits_and_leaves_the_group_so_the_others_take_over_at_once() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A copy of the retail set (without its tests) in `to`.
-fn copy_set(to: &Path) {
-    fn copy(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            let target = to.join(entry.file_name());
-            if entry.file_type().unwrap().is_dir() {
-                if entry.file_name() != "tests" {
-                    copy(&entry.path(), &target);
-                }
-            } else if entry.path().extension().is_some_and(|e| e == "nudge") {
-                std::fs::copy(entry.path(), target).unwrap();
-            }
-        }
-    }
-    copy(&root().join("examples/retail"), to);
-}
-
 /// (1.1) `serve --kafka --upgrade`: a change of the policy files is taken by
 /// every partition at its next commit and written to its changelog whole
 /// (LANGUAGE.md §7.7), so that a restart elsewhere goes on in the upgraded
@@ -913,8 +894,8 @@ fn a_new_policy_version_is_taken_by_every_partition_and_survives_a_restart() {
     let addr = broker.addr.clone();
     create_topics(&addr, &["upg", "upg-decisions", "upg-dead"]);
     let (set, v1) = (dir.join("policy"), dir.join("v1"));
-    copy_set(&set);
-    copy_set(&v1);
+    support::copy_set(&root().join("examples/retail"), &set);
+    support::copy_set(&root().join("examples/retail"), &v1);
     let events = retail_events();
     let (first, rest) = events.split_at(events.len() / 2);
     let (middle, last) = rest.split_at(rest.len() / 2);

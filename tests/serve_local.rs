@@ -219,25 +219,6 @@ fn the_embedded_service_needs_a_state_directory_and_a_decisions_file() {
     assert!(stderr.contains("--state DIR"), "{stderr}");
 }
 
-/// A copy of the retail set (without its tests) in `to`.
-fn copy_set(to: &Path) {
-    fn copy(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            let target = to.join(entry.file_name());
-            if entry.file_type().unwrap().is_dir() {
-                if entry.file_name() != "tests" {
-                    copy(&entry.path(), &target);
-                }
-            } else if entry.path().extension().is_some_and(|e| e == "nudge") {
-                std::fs::copy(entry.path(), target).unwrap();
-            }
-        }
-    }
-    copy(&root().join("examples/retail"), to);
-}
-
 /// The retail set's second version: the welcome series waits a day longer,
 /// the review journey is gone.
 fn change_set(set: &Path) {
@@ -280,9 +261,9 @@ fn nudge_run(args: &[&std::ffi::OsStr]) {
 fn a_changed_policy_set_is_taken_with_upgrade_as_a_run_would_upgrade() {
     let dir = scratch("upgrade");
     let set = dir.join("policy");
-    copy_set(&set);
+    support::copy_set(&root().join("examples/retail"), &set);
     let before = dir.join("v1");
-    copy_set(&before);
+    support::copy_set(&root().join("examples/retail"), &before);
     let all = batches(40);
     let (first, rest) = all.split_at(all.len() / 2);
     let service = start_with(&set, &dir, &["--upgrade"]);
@@ -349,7 +330,7 @@ fn a_changed_policy_set_is_taken_with_upgrade_as_a_run_would_upgrade() {
 fn without_upgrade_a_new_version_is_logged_and_the_running_one_kept() {
     let dir = scratch("no-upgrade");
     let set = dir.join("policy");
-    copy_set(&set);
+    support::copy_set(&root().join("examples/retail"), &set);
     let all = batches(40);
     let (first, rest) = all.split_at(all.len() / 2);
     let service = start_with(&set, &dir, &[]);

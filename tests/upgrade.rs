@@ -15,21 +15,6 @@ fn nudge(args: &[&str]) -> Output {
         .expect("nudge runs")
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            if entry.file_name() != "tests" {
-                copy_dir(&entry.path(), &target);
-            }
-        } else if entry.path().extension().is_some_and(|e| e == "nudge") {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 fn edit(path: &Path, from: &str, to: &str) {
     let text = std::fs::read_to_string(path).unwrap();
     assert!(text.contains(from), "{} lacks {from:?}", path.display());
@@ -53,7 +38,7 @@ fn sets(name: &str) -> Sets {
     let retail = support::root().join("examples/retail");
     let (v1, v1b, v2) = (dir.join("v1"), dir.join("v1b"), dir.join("v2"));
     for v in [&v1, &v1b, &v2] {
-        copy_dir(&retail, v);
+        support::copy_set(&retail, v);
     }
     edit(&v2.join("journeys/welcome.nudge"), "wait 2d", "wait 3d");
     edit(

@@ -1,4 +1,5 @@
-//! Helpers shared by the tests that talk to `nudge serve` over HTTP.
+//! Helpers shared by the integration tests: scratch directories, the
+//! retail set copied, and talking to `nudge serve` over HTTP.
 #![allow(
     dead_code,
     clippy::unwrap_used,
@@ -19,6 +20,23 @@ pub fn scratch(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("scratch dir");
     dir
+}
+
+/// The `.nudge` files under `from` copied to `to`, without its `tests/`
+/// directory (a policy set to change in a test).
+pub fn copy_set(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("a copy");
+    for entry in std::fs::read_dir(from).expect("a set") {
+        let entry = entry.expect("an entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("a type").is_dir() {
+            if entry.file_name() != "tests" {
+                copy_set(&entry.path(), &target);
+            }
+        } else if entry.path().extension().is_some_and(|e| e == "nudge") {
+            std::fs::copy(entry.path(), target).expect("copied");
+        }
+    }
 }
 
 /// SIGTERM to a child, and its exit code (within 30 s).

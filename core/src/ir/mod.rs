@@ -525,3 +525,22 @@ pub enum Builtin {
     /// (1.1) `local_time(now)`: the local wall-clock time, to the minute.
     LocalTime,
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    /// The lowered program of one error-free file (the test fails on errors).
+    pub(crate) fn lowered(text: &str) -> super::Program {
+        let mut sources = crate::Sources::new();
+        sources.add("t.nudge", text);
+        let analysis = crate::analyze(&sources);
+        assert!(
+            analysis
+                .diagnostics
+                .iter()
+                .all(|d| d.severity != crate::Severity::Error),
+            "{:?}",
+            analysis.diagnostics
+        );
+        crate::ir::lower(&analysis.modules).expect("lowers")
+    }
+}

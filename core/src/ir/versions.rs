@@ -726,20 +726,7 @@ fn describe_aggregate(program: &Program, a: &Aggregate) -> String {
 mod tests {
     use super::*;
 
-    fn program(text: &str) -> Program {
-        let mut sources = crate::Sources::new();
-        sources.add("t.nudge", text);
-        let analysis = crate::analyze(&sources);
-        assert!(
-            analysis
-                .diagnostics
-                .iter()
-                .all(|d| d.severity != crate::Severity::Error),
-            "{:?}",
-            analysis.diagnostics
-        );
-        crate::ir::lower(&analysis.modules).unwrap()
-    }
+    use crate::ir::tests::lowered as program;
 
     const BASE: &str = r#"
 consent email_marketing opt_out
