@@ -182,6 +182,41 @@ impl Local {
         Ok(())
     }
 
+    /// Journal lines after the last commit were durable but not answered:
+    /// applied again, their decisions rewritten after the cut-back file.
+    fn replay(&mut self, journal_path: &std::path::Path) -> Result<(), String> {
+        let cannot = |what: &str, e: std::io::Error| {
+            format!("cannot {what} `{}`: {e}", journal_path.display())
+        };
+        let mut replay =
+            BufReader::new(std::fs::File::open(journal_path).map_err(|e| cannot("read", e))?);
+        replay
+            .seek(SeekFrom::Start(self.mark.offset))
+            .map_err(|e| cannot("read", e))?;
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            let n = replay
+                .read_until(b'\n', &mut buf)
+                .map_err(|e| cannot("read", e))?;
+            if n == 0 {
+                return Ok(());
+            }
+            if buf.last() != Some(&b'\n') {
+                // A line cut short by a crash was never answered: dropped.
+                self.journal_file
+                    .set_len(self.mark.offset)
+                    .map_err(|e| cannot("write", e))?;
+                return Ok(());
+            }
+            self.mark.offset += n as u64;
+            self.mark.lines += 1;
+            self.mark.digest = store::digest(self.mark.digest, &buf);
+            let line = String::from_utf8_lossy(&buf[..n - 1]).into_owned();
+            self.apply(&line)?;
+        }
+    }
+
     /// A tick into the journal when a timer is due by wall time − lag.
     fn tick(&mut self) -> Result<(), String> {
         match super::due_tick(&self.engine, self.lag, None) {
@@ -194,7 +229,11 @@ impl Local {
     }
 }
 
-pub fn serve(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
+/// The embedded service's arguments: where it listens, its state
+/// directory and its decisions file (the Kafka-only flags refused).
+fn arguments(
+    args: &ServeArgs,
+) -> Result<(std::net::SocketAddr, &std::path::Path, &std::path::Path), String> {
     let Some(addr) = args.http else {
         return Err("give --kafka BROKERS, or --http ADDR for the embedded service".into());
     };
@@ -216,18 +255,15 @@ pub fn serve(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
             return Err(format!("{flag} needs --kafka"));
         }
     }
-    let (_, _lock) = super::state_dir(Some(dir), "")?;
-    let given = program.fingerprint();
-    let upgrade = args.upgrade.map(store::UpgradeMode::upgrade);
-    let opened = Store::open(dir, &program, store::DEFAULT_CACHE_MIB, upgrade).map_err(|e| e.0)?;
-    if let Some(applied) = &opened.applied {
-        run::report_upgrade(dir, opened.checkpoint.as_ref(), applied);
-    }
-    let (store, checkpoint, program) = (opened.store, opened.checkpoint, opened.program);
-    let load_failure = std::rc::Rc::new(std::cell::RefCell::new(None));
-    let engine = configured(opened.engine, &program, args, &store, &load_failure)?;
+    Ok((addr, dir, out_path))
+}
 
-    // The journal, resumed from the last commit.
+/// The journal in `dir`, and where the last commit left it (checked to be
+/// the same bytes).
+fn open_journal(
+    dir: &std::path::Path,
+    checkpoint: Option<&Checkpoint>,
+) -> Result<(std::fs::File, std::path::PathBuf, InputMark), String> {
     let journal_path = dir.join("events.ndjson");
     let mut journal_file = std::fs::OpenOptions::new()
         .create(true)
@@ -242,7 +278,7 @@ pub fn serve(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
         lines: 0,
         digest: store::DIGEST_START,
     };
-    match checkpoint.as_ref().and_then(|c| c.input.as_ref()) {
+    match checkpoint.and_then(|c| c.input.as_ref()) {
         Some(previous) if previous.path == canonical => {
             if !run::same_prefix(&mut journal_file, previous) {
                 return Err(format!(
@@ -261,6 +297,24 @@ pub fn serve(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
         }
         _ => {}
     }
+    Ok((journal_file, journal_path, mark))
+}
+
+pub fn serve(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
+    let (addr, dir, out_path) = arguments(args)?;
+    let (_, _lock) = super::state_dir(Some(dir), "")?;
+    let given = program.fingerprint();
+    let upgrade = args.upgrade.map(store::UpgradeMode::upgrade);
+    let opened = Store::open(dir, &program, store::DEFAULT_CACHE_MIB, upgrade).map_err(|e| e.0)?;
+    if let Some(applied) = &opened.applied {
+        run::report_upgrade(dir, opened.checkpoint.as_ref(), applied);
+    }
+    let (store, checkpoint, program) = (opened.store, opened.checkpoint, opened.program);
+    let load_failure = std::rc::Rc::new(std::cell::RefCell::new(None));
+    let engine = configured(opened.engine, &program, args, &store, &load_failure)?;
+
+    // The journal, resumed from the last commit.
+    let (journal_file, journal_path, mark) = open_journal(dir, checkpoint.as_ref())?;
     let out = Output::file(
         out_path,
         true,
@@ -295,38 +349,7 @@ pub fn serve(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
     run::stopped_decisions(checkpoint.as_ref(), &mut local.decisions);
     run::write_all(&mut local.out, &mut local.decisions)
         .map_err(|e| format!("cannot write decisions: {e}"))?;
-    // Journal lines after the last commit were durable but not answered:
-    // applied again, their decisions rewritten after the cut-back file.
-    let mut replay = BufReader::new(
-        std::fs::File::open(&journal_path)
-            .map_err(|e| format!("cannot read `{}`: {e}", journal_path.display()))?,
-    );
-    replay
-        .seek(SeekFrom::Start(local.mark.offset))
-        .map_err(|e| format!("cannot read `{}`: {e}", journal_path.display()))?;
-    let mut buf = Vec::new();
-    loop {
-        buf.clear();
-        let n = replay
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| format!("cannot read `{}`: {e}", journal_path.display()))?;
-        if n == 0 {
-            break;
-        }
-        if buf.last() != Some(&b'\n') {
-            // A line cut short by a crash was never answered: dropped.
-            local
-                .journal_file
-                .set_len(local.mark.offset)
-                .map_err(|e| format!("cannot write `{}`: {e}", journal_path.display()))?;
-            break;
-        }
-        local.mark.offset += n as u64;
-        local.mark.lines += 1;
-        local.mark.digest = store::digest(local.mark.digest, &buf);
-        let line = String::from_utf8_lossy(&buf[..n - 1]).into_owned();
-        local.apply(&line)?;
-    }
+    local.replay(&journal_path)?;
     local.commit()?;
 
     let stop = Arc::new(AtomicBool::new(false));
