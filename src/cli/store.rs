@@ -385,8 +385,8 @@ impl Store {
         }
         if c.policy == Some(fingerprint) {
             // The set it was upgraded to, with the older versions it kept.
-            return match self.recorded()? {
-                Some((merged, _)) if merged.fingerprint() == c.fingerprint => {
+            return match self.recorded_program()? {
+                Some(merged) if merged.fingerprint() == c.fingerprint => {
                     Ok(Resolved::Runs(Arc::new(merged)))
                 }
                 _ => Err(StoreError(format!(
@@ -634,15 +634,20 @@ impl Store {
         Ok(bytes.map(|b| b.value().to_vec()))
     }
 
+    /// (1.1) The program the store records, without reading its profiles;
+    /// `None` as for [`Store::recorded`].
+    fn recorded_program(&self) -> Result<Option<Program>, StoreError> {
+        Ok(self
+            .recorded_bytes()?
+            .and_then(|bytes| postcard::from_bytes::<Program>(&bytes).ok()))
+    }
+
     /// (1.1) The policy set the store was written with, and per journey of it
     /// how many instances are active in the stored profiles; `None` when the
     /// store does not record it in this version's encoding (another version
     /// of nudge wrote it) or the record cannot be read.
     fn recorded(&self) -> Result<Option<(Program, nudge::ir::upgrade::Usage)>, StoreError> {
-        let Some(bytes) = self.recorded_bytes()? else {
-            return Ok(None);
-        };
-        let Ok(program) = postcard::from_bytes::<Program>(&bytes) else {
+        let Some(program) = self.recorded_program()? else {
             return Ok(None);
         };
         let mut usage = nudge::ir::upgrade::Usage {
