@@ -196,6 +196,40 @@ fn a_store_refuses_another_policy_set_with_the_summary_and_keeps_its_state() {
     );
 }
 
+/// `--upgrade` is for a store: without `--state` it is a usage error, and a
+/// value other than `stop-removed` is refused.
+#[test]
+fn upgrade_needs_a_store_and_knows_its_one_value() {
+    let sets = sets("upgrade-usage");
+    let alone = nudge(&[
+        "run",
+        "--policy",
+        s(&sets.v2),
+        "--events",
+        s(&sets.events),
+        "--upgrade",
+    ]);
+    assert_eq!(alone.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&alone.stderr).contains("--state"));
+    let state = sets.dir.join("state");
+    let wrong = nudge(&[
+        "run",
+        "--policy",
+        s(&sets.v2),
+        "--events",
+        s(&sets.events),
+        "--state",
+        s(&state),
+        "--upgrade=everything",
+    ]);
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("stop-removed"),
+        "{}",
+        String::from_utf8_lossy(&wrong.stderr)
+    );
+}
+
 #[test]
 fn diff_state_refuses_what_it_cannot_compare() {
     let sets = sets("upgrade-diff-errors");
@@ -275,6 +309,28 @@ fn a_store_without_a_readable_record_is_refused_without_a_summary() {
     assert!(!stderr.contains("journey changed"), "{stderr}");
     let diff = nudge(&["diff", "--state", s(&state), "--against", s(&sets.v2)]);
     assert_eq!(diff.status.code(), Some(2));
+    // Nor can it be upgraded: what it holds cannot be carried over by name.
+    let out = sets.dir.join("out.ndjson");
+    let before = std::fs::read(&out).unwrap();
+    let upgrade = nudge(&[
+        "run",
+        "--policy",
+        s(&sets.v2),
+        "--events",
+        s(&sets.events),
+        "--state",
+        s(&state),
+        "--out",
+        s(&out),
+        "--upgrade",
+    ]);
+    assert_eq!(upgrade.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&upgrade.stderr).contains("cannot be upgraded"),
+        "{}",
+        String::from_utf8_lossy(&upgrade.stderr)
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), before, "nothing was written");
     // The same set still resumes, and records its program again.
     assert!(run(&sets.v1).status.success());
     let again = nudge(&["diff", "--state", s(&state), "--against", s(&sets.v2)]);
