@@ -480,7 +480,8 @@ impl<'a> Runner<'a> {
 
     /// One input line: an event processed, or a dead letter.
     fn feed_line(&mut self, buf: &[u8]) -> Result<(), Failure> {
-        let before = self.mark.clone();
+        // Where the input stood before the line (the path does not change).
+        let before = (self.mark.offset, self.mark.lines, self.mark.digest);
         self.mark.offset += buf.len() as u64;
         self.mark.lines += 1;
         if self.store.is_some() {
@@ -515,7 +516,14 @@ impl<'a> Runner<'a> {
                 {
                     self.loaded()?;
                     self.emit()?;
-                    self.commit_and_evict(&before)?;
+                    let (offset, lines, digest) = before;
+                    let mark = InputMark {
+                        path: self.mark.path.clone(),
+                        offset,
+                        lines,
+                        digest,
+                    };
+                    self.commit_and_evict(&mark)?;
                     self.since_commit = 0;
                 }
                 self.engine.process(event, &mut self.decisions);
