@@ -786,18 +786,7 @@ impl<'a> Checker<'a> {
             );
             if !repeatable {
                 if let Some(first) = seen.get(keyword) {
-                    self.diags.push(
-                        Diagnostic::new(
-                            Code::RepeatedClause,
-                            format!(
-                                "the journey `{}` has more than one `{keyword}` clause",
-                                journey.name.name
-                            ),
-                            Label::new(file, clause.span, "repeated here"),
-                        )
-                        .with_secondary(Label::new(file, *first, "first given here"))
-                        .with_help(format!("a journey has at most one `{keyword}`; keep one")),
-                    );
+                    self.repeated_clause(file, journey, clause.span, *first, keyword);
                     continue;
                 }
                 seen.insert(keyword, clause.span);
@@ -805,49 +794,12 @@ impl<'a> Checker<'a> {
             match &clause.kind {
                 ClauseKind::When(t) => {
                     has_when = true;
-                    trigger = self.trigger_event(file, t, "when");
-                    if !t.also.is_empty() {
-                        let mut all_known = !matches!(trigger, EventCtx::Unknown);
-                        let mut seen: BTreeMap<&str, &Ident> = BTreeMap::new();
-                        seen.insert(&t.event.name, &t.event);
-                        for e in &t.also {
-                            if let Some(first) = seen.insert(&e.name, e) {
-                                self.diags.push(duplicate_member(
-                                    Label::new(file, first.span, "first listed here"),
-                                    file,
-                                    e,
-                                    "trigger event",
-                                ));
-                            }
-                            all_known &= matches!(self.event_ref(file, e), EventCtx::Known(_));
-                        }
-                        trigger = if all_known {
-                            EventCtx::Several(t)
-                        } else {
-                            EventCtx::Unknown
-                        };
-                    }
-                    if let Some(cond) = &t.condition {
-                        let scope = Scope {
-                            place: Place::When,
-                            event: trigger,
-                            trigger: EventCtx::Absent,
-                            journey: Some(&journey.name.name),
-                        };
-                        self.condition(file, cond, &scope);
-                    }
+                    trigger = self.when_clause(file, journey, t);
                 }
                 ClauseKind::ExitOn(t) => {
                     let event = self.trigger_event(file, t, "exit on");
-                    if let Some(cond) = &t.condition {
-                        let scope = Scope {
-                            place: Place::ExitOn,
-                            event,
-                            trigger: EventCtx::Absent,
-                            journey: Some(&journey.name.name),
-                        };
-                        self.condition(file, cond, &scope);
-                    }
+                    let condition = t.condition.as_ref();
+                    self.clause_condition(file, journey, Place::ExitOn, event, condition);
                 }
                 ClauseKind::WhenNo {
                     events,
@@ -865,28 +817,14 @@ impl<'a> Checker<'a> {
                         "an inactivity period",
                         "`when no app_opened for 30d`",
                     );
-                    if let Some(cond) = condition {
-                        let scope = Scope {
-                            place: Place::When,
-                            event: EventCtx::Timer,
-                            trigger: EventCtx::Absent,
-                            journey: Some(&journey.name.name),
-                        };
-                        self.condition(file, cond, &scope);
-                    }
+                    let condition = condition.as_ref();
+                    self.clause_condition(file, journey, Place::When, EventCtx::Timer, condition);
                 }
                 ClauseKind::WhenScheduled { condition, .. } => {
                     has_when = true;
                     trigger = EventCtx::Timer;
-                    if let Some(cond) = condition {
-                        let scope = Scope {
-                            place: Place::When,
-                            event: EventCtx::Timer,
-                            trigger: EventCtx::Absent,
-                            journey: Some(&journey.name.name),
-                        };
-                        self.condition(file, cond, &scope);
-                    }
+                    let condition = condition.as_ref();
+                    self.clause_condition(file, journey, Place::When, EventCtx::Timer, condition);
                 }
                 ClauseKind::Goal {
                     event,
@@ -900,38 +838,15 @@ impl<'a> Checker<'a> {
                         "a goal window",
                         "`goal order_completed within 7d`",
                     );
-                    if let Some(cond) = condition {
-                        let scope = Scope {
-                            place: Place::When,
-                            event,
-                            trigger: EventCtx::Absent,
-                            journey: Some(&journey.name.name),
-                        };
-                        self.condition(file, cond, &scope);
-                    }
+                    let condition = condition.as_ref();
+                    self.clause_condition(file, journey, Place::When, event, condition);
                 }
                 ClauseKind::Category(category) => self.category_ref(file, category),
                 ClauseKind::Cap {
                     count,
                     count_span,
                     window,
-                } => {
-                    if *count == 0 {
-                        self.diags.push(
-                            Diagnostic::new(
-                                Code::ZeroCap,
-                                "a cap of 0 forbids every send",
-                                Label::new(file, *count_span, "zero"),
-                            )
-                            .with_help(
-                                "allow at least one send, or remove the journey's sends instead",
-                            ),
-                        );
-                    }
-                    if let WindowKind::Rolling(d) = &window.kind {
-                        self.nonzero(file, d, "a cap's window", "`cap 1 per 7d`");
-                    }
-                }
+                } => self.cap_clause(file, *count, *count_span, window),
                 ClauseKind::RequireConsent(topic) => self.topic_ref(file, topic),
                 ClauseKind::Transactional => transactional = true,
                 ClauseKind::ReenterAfter(d) if d.seconds == 0 => {}
@@ -942,53 +857,166 @@ impl<'a> Checker<'a> {
             }
         }
         if !journey.recovered {
-            if !has_when {
-                self.diags.push(
-                    Diagnostic::new(
-                        Code::MissingWhen,
-                        format!("the journey `{}` has no `when` trigger", journey.name.name),
-                        Label::new(file, journey.name.span, "never starts"),
-                    )
-                    .with_help("say which event starts it: `when cart_abandoned`"),
-                );
-            }
-            if !seen.contains_key("owner") {
-                self.diags.push(
-                    Diagnostic::new(
-                        Code::MissingOwner,
-                        format!("the journey `{}` has no `owner`", journey.name.name),
-                        Label::new(file, journey.name.span, "no owner"),
-                    )
-                    .with_help("name the responsible team: `owner \"growth-team\"`"),
-                );
-            }
+            self.complete_journey(file, journey, has_when, seen.contains_key("owner"));
         }
         if !has_when && journey.recovered {
             trigger = EventCtx::Unknown;
         }
         if transactional {
-            for clause in &journey.clauses {
-                let what = match clause.kind {
-                    ClauseKind::Cap { .. } => "a `cap`",
-                    ClauseKind::Category(_) => "a `category`",
-                    _ => continue,
-                };
-                self.diags.push(
-                    Diagnostic::new(
-                        Code::TransactionalNeverLimited,
-                        format!(
-                            "the journey `{}` is transactional, so {what} limits none of its sends",
-                            journey.name.name
-                        ),
-                        Label::new(file, clause.span, "never applies"),
-                    )
-                    .with_help("transactional sends are counted by no cap; remove the clause, or make the journey a marketing one"),
-                );
-            }
+            self.transactional_limits(file, journey);
         }
         JourneyClauses {
             trigger,
             transactional,
+        }
+    }
+
+    /// A clause a journey may give once, given again.
+    fn repeated_clause(
+        &mut self,
+        file: FileId,
+        journey: &JourneyDecl,
+        again: Span,
+        first: Span,
+        keyword: &str,
+    ) {
+        self.diags.push(
+            Diagnostic::new(
+                Code::RepeatedClause,
+                format!(
+                    "the journey `{}` has more than one `{keyword}` clause",
+                    journey.name.name
+                ),
+                Label::new(file, again, "repeated here"),
+            )
+            .with_secondary(Label::new(file, first, "first given here"))
+            .with_help(format!("a journey has at most one `{keyword}`; keep one")),
+        );
+    }
+
+    /// `when E [, E2 …] [where C]`: the trigger's events (one, or several
+    /// with the properties they share) and its condition; what `trigger.`
+    /// reads.
+    fn when_clause(
+        &mut self,
+        file: FileId,
+        journey: &'a JourneyDecl,
+        t: &'a Trigger,
+    ) -> EventCtx<'a> {
+        let mut trigger = self.trigger_event(file, t, "when");
+        if !t.also.is_empty() {
+            let mut all_known = !matches!(trigger, EventCtx::Unknown);
+            let mut seen: BTreeMap<&str, &Ident> = BTreeMap::new();
+            seen.insert(&t.event.name, &t.event);
+            for e in &t.also {
+                if let Some(first) = seen.insert(&e.name, e) {
+                    self.diags.push(duplicate_member(
+                        Label::new(file, first.span, "first listed here"),
+                        file,
+                        e,
+                        "trigger event",
+                    ));
+                }
+                all_known &= matches!(self.event_ref(file, e), EventCtx::Known(_));
+            }
+            trigger = if all_known {
+                EventCtx::Several(t)
+            } else {
+                EventCtx::Unknown
+            };
+        }
+        let condition = t.condition.as_ref();
+        self.clause_condition(file, journey, Place::When, trigger, condition);
+        trigger
+    }
+
+    /// A clause's `where` condition, read where `place` says with `event.`
+    /// meaning `event`.
+    fn clause_condition(
+        &mut self,
+        file: FileId,
+        journey: &'a JourneyDecl,
+        place: Place,
+        event: EventCtx<'a>,
+        condition: Option<&'a Expr>,
+    ) {
+        if let Some(cond) = condition {
+            let scope = Scope {
+                place,
+                event,
+                trigger: EventCtx::Absent,
+                journey: Some(&journey.name.name),
+            };
+            self.condition(file, cond, &scope);
+        }
+    }
+
+    /// A journey's own `cap N per W`: N at least 1, a rolling window not 0.
+    fn cap_clause(&mut self, file: FileId, count: u32, count_span: Span, window: &Window) {
+        if count == 0 {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::ZeroCap,
+                    "a cap of 0 forbids every send",
+                    Label::new(file, count_span, "zero"),
+                )
+                .with_help("allow at least one send, or remove the journey's sends instead"),
+            );
+        }
+        if let WindowKind::Rolling(d) = &window.kind {
+            self.nonzero(file, d, "a cap's window", "`cap 1 per 7d`");
+        }
+    }
+
+    /// A journey must say what starts it and who owns it.
+    fn complete_journey(
+        &mut self,
+        file: FileId,
+        journey: &JourneyDecl,
+        has_when: bool,
+        has_owner: bool,
+    ) {
+        if !has_when {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::MissingWhen,
+                    format!("the journey `{}` has no `when` trigger", journey.name.name),
+                    Label::new(file, journey.name.span, "never starts"),
+                )
+                .with_help("say which event starts it: `when cart_abandoned`"),
+            );
+        }
+        if !has_owner {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::MissingOwner,
+                    format!("the journey `{}` has no `owner`", journey.name.name),
+                    Label::new(file, journey.name.span, "no owner"),
+                )
+                .with_help("name the responsible team: `owner \"growth-team\"`"),
+            );
+        }
+    }
+
+    /// A transactional journey's `cap` and `category` limit nothing.
+    fn transactional_limits(&mut self, file: FileId, journey: &JourneyDecl) {
+        for clause in &journey.clauses {
+            let what = match clause.kind {
+                ClauseKind::Cap { .. } => "a `cap`",
+                ClauseKind::Category(_) => "a `category`",
+                _ => continue,
+            };
+            self.diags.push(
+                Diagnostic::new(
+                    Code::TransactionalNeverLimited,
+                    format!(
+                        "the journey `{}` is transactional, so {what} limits none of its sends",
+                        journey.name.name
+                    ),
+                    Label::new(file, clause.span, "never applies"),
+                )
+                .with_help("transactional sends are counted by no cap; remove the clause, or make the journey a marketing one"),
+            );
         }
     }
 
