@@ -847,12 +847,15 @@ fn an_idle_partition_fires_its_timers_on_time_by_the_wall_clock() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn sigterm_commits_and_leaves_the_group_so_the_others_take_over_at_once() {
-    let dir = scratch("leave");
-    let Some(broker) = broker(&dir) else { return };
-    let addr = broker.addr.clone();
-    create_topics(&addr, &["leave", "leave-decisions", "leave-dead"]);
+/// One member of two stops on SIGTERM: how long the other took to hold every
+/// partition, and whether the handover repeated or lost anything.
+fn handover(addr: &str, dir: &Path, name: &str) -> Duration {
+    let (decisions, dead, group) = (
+        format!("{name}-decisions"),
+        format!("{name}-dead"),
+        format!("{name}-group"),
+    );
+    create_topics(addr, &[name, &decisions, &dead]);
     // A member that vanished would be noticed only after 30 s.
     let slow = [
         "--kafka-config",
@@ -860,24 +863,46 @@ fn sigterm_commits_and_leaves_the_group_so_the_others_take_over_at_once() {
         "--kafka-config",
         "heartbeat.interval.ms=1000",
     ];
-    let a = serve(&addr, "leave", "leave-group", &dir.join("a"), &slow);
-    let b = serve(&addr, "leave", "leave-group", &dir.join("b"), &slow);
+    let a = serve(addr, name, &group, &dir.join(format!("{name}-a")), &slow);
+    let b = serve(addr, name, &group, &dir.join(format!("{name}-b")), &slow);
     a.wait_holding(1);
     b.wait_holding(1);
-    produce(&addr, "leave", &retail_events());
+    produce(addr, name, &retail_events());
     std::thread::sleep(Duration::from_secs(1));
     let left = Instant::now();
     assert_eq!(a.terminate(), Some(0));
     b.wait_holding(PARTITIONS as usize);
-    assert!(
-        left.elapsed() < Duration::from_secs(20),
-        "the survivor took {:?}: the member did not leave the group",
-        left.elapsed()
-    );
-    let got = decided(&read_settled(&addr, "leave-decisions"));
+    let took = left.elapsed();
+    let got = decided(&read_settled(addr, &decisions));
     assert_eq!(b.terminate(), Some(0));
-    let (want, _) = expected(&addr, "leave", "leave-group", &dir);
+    let (want, _) = expected(addr, name, &group, dir);
     assert_eq!(got, want, "a clean handover repeats nothing");
+    took
+}
+
+/// The member that stops sends LeaveGroup (librdkafka's close, on drop), so
+/// the survivor takes over well before the 30 s session timeout. The test
+/// broker now and then does not act on a LeaveGroup (about one run in five
+/// here, the survivor then waits out the session timeout, whatever the
+/// client): a slow handover is tried once more on a fresh group, loudly, and
+/// two in a row fail the test.
+#[test]
+fn sigterm_commits_and_leaves_the_group_so_the_others_take_over_at_once() {
+    let dir = scratch("leave");
+    let Some(broker) = broker(&dir) else { return };
+    let addr = broker.addr.clone();
+    let bound = Duration::from_secs(20);
+    let mut took = handover(&addr, &dir, "leave");
+    if took >= bound {
+        eprintln!(
+            "RETRYING: the survivor took {took:?} (the test broker ignored the LeaveGroup?); once more on a fresh group"
+        );
+        took = handover(&addr, &dir, "leave2");
+    }
+    assert!(
+        took < bound,
+        "the survivor took {took:?}: the member did not leave the group"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
