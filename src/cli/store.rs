@@ -62,6 +62,13 @@ pub struct Checkpoint {
     pub stopped: Vec<Stopped>,
 }
 
+/// (1.1) What a checkpoint's `policy` holds for a store running `program`
+/// when the set given has the fingerprint `given`: `given`, when the store
+/// runs a merged program that differs from it.
+pub fn policy_of(program: &Program, given: u64) -> Option<u64> {
+    (program.fingerprint() != given).then_some(given)
+}
+
 /// (1.1) An instance ended by `--upgrade=stop-removed`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Stopped {
@@ -526,7 +533,7 @@ impl Store {
             let given = new.fingerprint();
             let upgraded = Checkpoint {
                 fingerprint: merged.fingerprint(),
-                policy: (merged.fingerprint() != given).then_some(given),
+                policy: policy_of(&merged, given),
                 stopped,
                 ..checkpoint.clone()
             };

@@ -164,8 +164,7 @@ impl Local {
                     applied.summary.applied()
                 );
                 self.engine = configured(engine, &program, args, &self.store, load_failure)?;
-                self.policy =
-                    (program.fingerprint() != given.fingerprint()).then(|| given.fingerprint());
+                self.policy = store::policy_of(&program, given.fingerprint());
                 self.reader = Reader::new(Arc::clone(&program));
                 *self
                     .ingest_reader
@@ -325,7 +324,7 @@ pub fn serve(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
     let ingest_reader = http::shared(Reader::new(Arc::clone(&program)));
     let mut local = Local {
         reader: Reader::new(Arc::clone(&program)),
-        policy: (program.fingerprint() != given).then_some(given),
+        policy: store::policy_of(&program, given),
         ingest_reader: Arc::clone(&ingest_reader),
         program: Arc::clone(&program),
         engine,

@@ -302,7 +302,7 @@ impl Worker {
         let engine = self.configured(opened.engine, &opened.program, &store, &load_failure)?;
         let given = self.given.fingerprint();
         let mut partition = Partition {
-            policy: (opened.program.fingerprint() != given).then_some(given),
+            policy: store::policy_of(&opened.program, given),
             recorded: snapshot.program.is_some(),
             reader: Reader::new(Arc::clone(&opened.program)),
             program: opened.program,
@@ -447,8 +447,7 @@ impl Worker {
         {
             store::Reload::Same => {
                 let fingerprint = given.fingerprint();
-                partition.policy =
-                    (partition.program.fingerprint() != fingerprint).then_some(fingerprint);
+                partition.policy = store::policy_of(&partition.program, fingerprint);
             }
             store::Reload::Kept(summary) => tracing::warn!(
                 "partition {p}: the policy set changed; started without --upgrade, the service keeps the running version. Applying it would change:\n{summary}"
@@ -464,7 +463,7 @@ impl Worker {
                     self.configured(engine, &program, &partition.store, &partition.load_failure)?;
                 partition.engine = engine;
                 let fingerprint = given.fingerprint();
-                partition.policy = (program.fingerprint() != fingerprint).then_some(fingerprint);
+                partition.policy = store::policy_of(&program, fingerprint);
                 partition.reader = Reader::new(Arc::clone(&program));
                 partition.program = program;
                 self.publish_upgrade(p, partition, before.into_iter(), &applied, checkpoint)?;
