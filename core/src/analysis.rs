@@ -2,7 +2,7 @@
 //! checks. The CLI's `check` and `run` and the language server
 //! all go through [`analyze`], so they report exactly the same diagnostics.
 
-use crate::check;
+use crate::check::{self, Reference};
 use crate::diagnostic::{self, Diagnostic};
 use crate::source::{FileId, Sources};
 use crate::syntax::{self, ast::Module};
@@ -14,6 +14,9 @@ pub struct Analysis {
     pub modules: Vec<(FileId, Module)>,
     /// Every diagnostic, sorted by file and position.
     pub diagnostics: Vec<Diagnostic>,
+    /// Every use of a name the checker resolved to its declaration, sorted by
+    /// file and position: what the language server navigates by.
+    pub references: Vec<Reference>,
 }
 
 impl Analysis {
@@ -30,9 +33,9 @@ pub fn analyze(sources: &Sources) -> Analysis {
         analysis.modules.push((id, parsed.module));
     }
     let has_syntax_errors = analysis.has_errors();
-    analysis
-        .diagnostics
-        .extend(check::check(sources, &analysis.modules, has_syntax_errors));
+    let (diagnostics, references) = check::check(sources, &analysis.modules, has_syntax_errors);
+    analysis.diagnostics.extend(diagnostics);
+    analysis.references = references;
     diagnostic::sort(&mut analysis.diagnostics);
     analysis
 }

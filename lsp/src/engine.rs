@@ -49,7 +49,7 @@ impl Workspace {
             uris.push(uri.clone());
         }
         let analysis = nudge::analyze(&sources);
-        let mut index = Index::build(&analysis.modules);
+        let mut index = Index::build(&analysis);
         // Broken documents: their last good declarations, for names that the
         // current text no longer declares. They are extra files of the snapshot
         // (after the current ones), mapped to the same URI; diagnostics and
@@ -73,7 +73,7 @@ impl Workspace {
             let file = sources.add(uri.clone(), good.clone());
             uris.push(uri);
             let parsed = nudge::syntax::parse(file, &good);
-            let old = Index::build(&[(file, parsed.module)]);
+            let old = Index::declarations(&[(file, parsed.module)]);
             for o in old.occurrences.into_iter().filter(|o| o.is_decl) {
                 if index.definition(&o.symbol).is_none() {
                     if let Some(doc) = old.docs.iter().find(|(s, _)| *s == o.symbol) {

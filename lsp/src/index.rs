@@ -1,26 +1,16 @@
 //! Every name in a policy set, where it is declared and where it is used.
 //!
-//! One walk over the ASTs records each occurrence of a name with what it names
-//! (a [`Symbol`]); hover, go to definition, find references and rename are
-//! lookups in that list. Names are resolved the way the checker does: `event.` by
-//! the event under test, `trigger.` by the journey's trigger.
+//! Declarations are listed from the ASTs (a name, where it stands, its doc for
+//! hover); uses are the references the checker resolved while checking
+//! ([`nudge::Analysis::references`]), so hover, go to definition, find
+//! references and rename agree with `nudge check` by construction: there is
+//! no second resolver here.
 
 use nudge::FileId;
 use nudge::source::Span;
 use nudge::syntax::ast::*;
 
-/// What a name refers to.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Symbol {
-    /// A declaration: its keyword (`event`, `journey` …) and name.
-    Decl(&'static str, String),
-    /// A profile attribute.
-    Attr(String),
-    /// A property of an event.
-    Prop(String, String),
-    /// A split arm of a journey.
-    Arm(String, String),
-}
+pub use nudge::check::Symbol;
 
 #[derive(Clone, Debug)]
 pub struct Occurrence {
@@ -39,33 +29,30 @@ pub struct Index {
 }
 
 impl Index {
-    pub fn build(modules: &[(FileId, Module)]) -> Index {
+    /// The declarations of the analysed set and every use the checker resolved.
+    pub fn build(analysis: &nudge::Analysis) -> Index {
+        let mut index = Index::declarations(&analysis.modules);
+        index
+            .occurrences
+            .extend(analysis.references.iter().map(|r| Occurrence {
+                file: r.file,
+                span: r.span,
+                symbol: r.symbol.clone(),
+                is_decl: false,
+            }));
+        index
+    }
+
+    /// The declarations alone (of a document's last good text, say).
+    pub fn declarations(modules: &[(FileId, Module)]) -> Index {
         let mut index = Index::default();
-        // `trigger.` in a template means the trigger of a journey that sends it.
-        let mut senders: std::collections::BTreeMap<String, String> =
-            std::collections::BTreeMap::new();
-        for (_, module) in modules {
-            for decl in &module.decls {
-                if let DeclKind::Journey(j) = &decl.kind
-                    && let Some(trigger) = j.clauses.iter().find_map(|c| match &c.kind {
-                        ClauseKind::When(t) => Some(t.event.name.clone()),
-                        _ => None,
-                    })
-                {
-                    collect_sends(&j.steps, &trigger, &mut senders);
-                }
-            }
-        }
         for (file, module) in modules {
-            let mut w = Walker {
+            let mut d = Declarations {
                 file: *file,
                 index: &mut index,
-                event: None,
-                trigger: None,
-                senders: &senders,
             };
             for decl in &module.decls {
-                w.decl(decl);
+                d.decl(decl);
             }
         }
         index
@@ -102,429 +89,99 @@ impl Index {
     }
 }
 
-struct Walker<'i> {
+/// One file's declarations: names, attributes, properties and split arms.
+struct Declarations<'i> {
     file: FileId,
     index: &'i mut Index,
-    /// The event `event.` means here.
-    event: Option<String>,
-    /// The event `trigger.` means here.
-    trigger: Option<String>,
-    /// Template → the trigger of a journey that sends it.
-    senders: &'i std::collections::BTreeMap<String, String>,
 }
 
-fn collect_sends(
-    steps: &[Step],
-    trigger: &str,
-    out: &mut std::collections::BTreeMap<String, String>,
-) {
-    for s in steps {
-        match &s.kind {
-            StepKind::Send { template, .. } => {
-                out.entry(template.name.clone())
-                    .or_insert_with(|| trigger.to_string());
-            }
-            StepKind::If {
-                then, otherwise, ..
-            } => {
-                collect_sends(then, trigger, out);
-                match otherwise {
-                    Some(Else::Block(b)) => collect_sends(b, trigger, out),
-                    Some(Else::If(s)) => collect_sends(std::slice::from_ref(s), trigger, out),
-                    None => {}
-                }
-            }
-            StepKind::Split { arms } => {
-                for a in arms {
-                    if let Some(b) = &a.body {
-                        collect_sends(b, trigger, out);
-                    }
-                }
-            }
-            StepKind::WaitFor {
-                then, otherwise, ..
-            } => {
-                collect_sends(then, trigger, out);
-                if let Some(b) = otherwise {
-                    collect_sends(b, trigger, out);
-                }
-            }
-            _ => {}
+impl Declarations<'_> {
+    fn add(&mut self, span: Span, symbol: Symbol, doc: Option<String>) {
+        if let Some(doc) = doc {
+            self.index.docs.push((symbol.clone(), doc));
         }
-    }
-}
-
-impl Walker<'_> {
-    fn add(&mut self, span: Span, symbol: Symbol, is_decl: bool) {
         self.index.occurrences.push(Occurrence {
             file: self.file,
             span,
             symbol,
-            is_decl,
+            is_decl: true,
         });
     }
 
     fn decl(&mut self, decl: &Decl) {
-        let keyword = decl.kind.keyword();
         if let Some(name) = decl.kind.name() {
-            let symbol = Symbol::Decl(keyword, name.name.clone());
-            self.add(name.span, symbol.clone(), true);
             let mut doc = format!("```nudge\n{}\n```", first_line(decl));
             if let Some(d) = &decl.doc {
                 doc.push_str("\n\n");
                 doc.push_str(d);
             }
-            self.index.docs.push((symbol, doc));
+            let symbol = Symbol::Decl(decl.kind.keyword(), name.name.clone());
+            self.add(name.span, symbol, Some(doc));
         }
         match &decl.kind {
-            DeclKind::Consent(_) => {}
             DeclKind::Profile(p) => {
                 for a in &p.attrs {
-                    let symbol = Symbol::Attr(a.name.name.clone());
-                    self.add(a.name.span, symbol.clone(), true);
-                    self.index.docs.push((
-                        symbol,
-                        if a.sensitive.is_some() {
-                            format!(
-                                "```nudge\nprofile.{}: {} sensitive\n```\nA sensitive profile attribute: only `private` channels' content may show it, and Nudge never writes its value to dead letters, `why` or `--explain`.",
-                                a.name.name, a.ty
-                            )
-                        } else {
-                            format!(
-                                "```nudge\nprofile.{}: {}\n```\nA profile attribute.",
-                                a.name.name, a.ty
-                            )
-                        },
-                    ));
-                    if let Some(d) = &a.default {
-                        self.expr(d);
-                    }
+                    let doc = if a.sensitive.is_some() {
+                        format!(
+                            "```nudge\nprofile.{}: {} sensitive\n```\nA sensitive profile attribute: only `private` channels' content may show it, and Nudge never writes its value to dead letters, `why` or `--explain`.",
+                            a.name.name, a.ty
+                        )
+                    } else {
+                        format!(
+                            "```nudge\nprofile.{}: {}\n```\nA profile attribute.",
+                            a.name.name, a.ty
+                        )
+                    };
+                    self.add(a.name.span, Symbol::Attr(a.name.name.clone()), Some(doc));
                 }
             }
             DeclKind::Event(e) => {
                 for p in &e.props {
-                    let symbol = Symbol::Prop(e.name.name.clone(), p.name.name.clone());
-                    self.add(p.name.span, symbol.clone(), true);
-                    self.index.docs.push((
-                        symbol,
-                        format!(
-                            "```nudge\n{}: {}\n```\nA property of the event `{}`.",
-                            p.name.name, p.ty, e.name.name
-                        ),
-                    ));
-                }
-            }
-            DeclKind::Channel(c) => {
-                if let Some(a) = &c.address {
-                    self.path(a);
-                }
-                if let Some(t) = &c.consent {
-                    self.add(t.span, Symbol::Decl("consent", t.name.clone()), false);
-                }
-                for e in &c.engagement {
-                    self.add(e.span, Symbol::Decl("event", e.name.clone()), false);
-                }
-            }
-            DeclKind::Limits(l) => {
-                for cap in &l.caps {
-                    match &cap.scope {
-                        CapScope::All => {}
-                        CapScope::Channels(list) => {
-                            for c in list {
-                                self.add(c.span, Symbol::Decl("channel", c.name.clone()), false);
-                            }
-                        }
-                        CapScope::Category(k) => {
-                            self.add(k.span, Symbol::Decl("category", k.name.clone()), false)
-                        }
-                    }
-                }
-            }
-            DeclKind::Segment(s) => self.expr(&s.expr),
-            DeclKind::Template(t) => {
-                self.trigger = self.senders.get(&t.name.name).cloned();
-                for b in &t.blocks {
-                    self.add(
-                        b.channel.span,
-                        Symbol::Decl("channel", b.channel.name.clone()),
-                        false,
+                    let doc = format!(
+                        "```nudge\n{}: {}\n```\nA property of the event `{}`.",
+                        p.name.name, p.ty, e.name.name
                     );
-                    for f in &b.fields {
-                        self.string(&f.value);
-                    }
+                    let symbol = Symbol::Prop(e.name.name.clone(), p.name.name.clone());
+                    self.add(p.name.span, symbol, Some(doc));
                 }
-                self.trigger = None;
             }
-            DeclKind::Journey(j) => self.journey(j),
-            DeclKind::Category(_) => {}
-            DeclKind::Test(t) => self.test(t),
+            DeclKind::Journey(j) => self.arms(&j.name.name, &j.steps),
+            _ => {}
         }
     }
 
-    /// (1.1) The names a test refers to: events, their properties, attributes
-    /// and consent topics it feeds, and the journeys, templates, channels and
-    /// events its expectations name.
-    fn test(&mut self, t: &TestDecl) {
-        for step in &t.steps {
-            match step {
-                TestStep::At { input, .. } => match input {
-                    Some(TestInput::Identify { traits, .. }) => {
-                        for f in traits.iter().flat_map(|o| &o.fields) {
-                            match &f.value {
-                                TestValue::Object(o) if f.name.name == "consent" => {
-                                    for topic in &o.fields {
-                                        let symbol =
-                                            Symbol::Decl("consent", topic.name.name.clone());
-                                        self.add(topic.name.span, symbol, false);
-                                    }
-                                }
-                                _ => {
-                                    let symbol = Symbol::Attr(f.name.name.clone());
-                                    self.add(f.name.span, symbol, false);
-                                }
-                            }
-                        }
-                    }
-                    Some(TestInput::Event { event, props, .. }) => {
-                        self.add(event.span, Symbol::Decl("event", event.name.clone()), false);
-                        for f in props.iter().flat_map(|o| &o.fields) {
-                            let symbol = Symbol::Prop(event.name.clone(), f.name.name.clone());
-                            self.add(f.name.span, symbol, false);
-                        }
-                    }
-                    None => {}
-                },
-                TestStep::Expect { fields, .. } => {
-                    for f in fields.iter().flat_map(|o| &o.fields) {
-                        let keyword = match f.name.name.as_str() {
-                            "journey" => "journey",
-                            "template" => "template",
-                            "channel" => "channel",
-                            "event" => "event",
-                            "reasons" => {
-                                if let TestValue::Object(o) = &f.value {
-                                    for c in &o.fields {
-                                        let symbol = Symbol::Decl("channel", c.name.name.clone());
-                                        self.add(c.name.span, symbol, false);
-                                    }
-                                }
-                                continue;
-                            }
-                            _ => continue,
-                        };
-                        if let TestValue::Expr(Expr {
-                            kind: ExprKind::Path(p),
-                            span,
-                        }) = &f.value
-                            && p.segments.len() == 1
-                        {
-                            self.add(*span, Symbol::Decl(keyword, p.root().to_string()), false);
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    fn journey(&mut self, j: &JourneyDecl) {
-        self.trigger = j.clauses.iter().find_map(|c| match &c.kind {
-            ClauseKind::When(t) => Some(t.event.name.clone()),
-            _ => None,
-        });
-        for c in &j.clauses {
-            match &c.kind {
-                ClauseKind::When(t) | ClauseKind::ExitOn(t) => {
-                    for e in t.events() {
-                        self.add(e.span, Symbol::Decl("event", e.name.clone()), false);
-                    }
-                    if let Some(cond) = &t.condition {
-                        self.event = Some(t.event.name.clone());
-                        let trigger = self.trigger.take();
-                        self.expr(cond);
-                        self.trigger = trigger;
-                        self.event = None;
-                    }
-                }
-                ClauseKind::RequireConsent(t) => {
-                    self.add(t.span, Symbol::Decl("consent", t.name.clone()), false)
-                }
-                ClauseKind::WhenNo {
-                    events, condition, ..
-                } => {
-                    for e in events {
-                        self.add(e.span, Symbol::Decl("event", e.name.clone()), false);
-                    }
-                    if let Some(cond) = condition {
-                        let trigger = self.trigger.take();
-                        self.expr(cond);
-                        self.trigger = trigger;
-                    }
-                }
-                ClauseKind::Goal {
-                    event, condition, ..
-                } => {
-                    self.add(event.span, Symbol::Decl("event", event.name.clone()), false);
-                    if let Some(cond) = condition {
-                        self.event = Some(event.name.clone());
-                        let trigger = self.trigger.take();
-                        self.expr(cond);
-                        self.trigger = trigger;
-                        self.event = None;
-                    }
-                }
-                ClauseKind::WhenScheduled {
-                    condition: Some(cond),
-                    ..
-                } => {
-                    let trigger = self.trigger.take();
-                    self.expr(cond);
-                    self.trigger = trigger;
-                }
-                ClauseKind::Category(k) => {
-                    self.add(k.span, Symbol::Decl("category", k.name.clone()), false)
-                }
-                _ => {}
-            }
-        }
-        self.steps(&j.name.name, &j.steps);
-        self.trigger = None;
-    }
-
-    fn steps(&mut self, journey: &str, steps: &[Step]) {
+    fn arms(&mut self, journey: &str, steps: &[Step]) {
         for s in steps {
             match &s.kind {
-                StepKind::Send {
-                    template, channels, ..
-                } => {
-                    self.add(
-                        template.span,
-                        Symbol::Decl("template", template.name.clone()),
-                        false,
-                    );
-                    for c in channels {
-                        self.add(c.span, Symbol::Decl("channel", c.name.clone()), false);
-                    }
-                }
                 StepKind::If {
-                    condition,
-                    then,
-                    otherwise,
+                    then, otherwise, ..
                 } => {
-                    self.expr(condition);
-                    self.steps(journey, then);
+                    self.arms(journey, then);
                     match otherwise {
-                        Some(Else::Block(b)) => self.steps(journey, b),
-                        Some(Else::If(s)) => self.steps(journey, std::slice::from_ref(s)),
+                        Some(Else::Block(b)) => self.arms(journey, b),
+                        Some(Else::If(s)) => self.arms(journey, std::slice::from_ref(s)),
                         None => {}
                     }
                 }
                 StepKind::Split { arms } => {
                     for arm in arms {
-                        self.add(
-                            arm.name.span,
-                            Symbol::Arm(journey.to_string(), arm.name.name.clone()),
-                            true,
-                        );
+                        let symbol = Symbol::Arm(journey.to_string(), arm.name.name.clone());
+                        self.add(arm.name.span, symbol, None);
                         if let Some(b) = &arm.body {
-                            self.steps(journey, b);
+                            self.arms(journey, b);
                         }
                     }
                 }
-                StepKind::WaitUntilExpr(e) => self.expr(e),
                 StepKind::WaitFor {
-                    event,
-                    condition,
-                    then,
-                    otherwise,
-                    ..
+                    then, otherwise, ..
                 } => {
-                    self.add(event.span, Symbol::Decl("event", event.name.clone()), false);
-                    if let Some(cond) = condition {
-                        let outer = self.event.replace(event.name.clone());
-                        self.expr(cond);
-                        self.event = outer;
-                    }
-                    self.steps(journey, then);
+                    self.arms(journey, then);
                     if let Some(b) = otherwise {
-                        self.steps(journey, b);
+                        self.arms(journey, b);
                     }
                 }
-                StepKind::Wait(_) | StepKind::WaitUntil(_) | StepKind::Stop => {}
+                _ => {}
             }
-        }
-    }
-
-    fn string(&mut self, s: &StrLit) {
-        for part in &s.parts {
-            if let StrPart::Interp(e) = part {
-                self.expr(e);
-            }
-        }
-    }
-
-    fn path(&mut self, p: &Path) {
-        match p.segments.as_slice() {
-            [root, attr] if root.name == "profile" => {
-                self.add(attr.span, Symbol::Attr(attr.name.clone()), false)
-            }
-            [root, prop] if root.name == "event" || root.name == "trigger" => {
-                let event = if root.name == "event" {
-                    self.event.clone()
-                } else {
-                    self.trigger.clone()
-                };
-                if let Some(event) = event {
-                    self.add(prop.span, Symbol::Prop(event, prop.name.clone()), false);
-                }
-            }
-            [name] if name.name != "now" => {
-                self.add(name.span, Symbol::Decl("segment", name.name.clone()), false)
-            }
-            _ => {}
-        }
-    }
-
-    fn expr(&mut self, e: &Expr) {
-        match &e.kind {
-            ExprKind::Path(p) => self.path(p),
-            ExprKind::Str(s) => self.string(s),
-            ExprKind::List(items) => items.iter().for_each(|i| self.expr(i)),
-            ExprKind::Unary(_, x) | ExprKind::Paren(x) => self.expr(x),
-            ExprKind::Binary(_, a, b) => {
-                self.expr(a);
-                self.expr(b);
-            }
-            ExprKind::Call(c) => {
-                let aggregate = matches!(
-                    c.function.name.as_str(),
-                    "count" | "sum" | "since" | "best_time"
-                );
-                for a in &c.args {
-                    match (&a.kind, aggregate) {
-                        (ExprKind::Path(p), true) => {
-                            if let Some(ev) = p.segments.first() {
-                                self.add(ev.span, Symbol::Decl("event", ev.name.clone()), false);
-                                if let Some(prop) = p.segments.get(1) {
-                                    self.add(
-                                        prop.span,
-                                        Symbol::Prop(ev.name.clone(), prop.name.clone()),
-                                        false,
-                                    );
-                                }
-                            }
-                            if let Some(f) = &c.filter {
-                                let (event, trigger) = (self.event.take(), self.trigger.take());
-                                self.event = p.segments.first().map(|s| s.name.clone());
-                                self.expr(f);
-                                self.event = event;
-                                self.trigger = trigger;
-                            }
-                        }
-                        _ => self.expr(a),
-                    }
-                }
-            }
-            _ => {}
         }
     }
 }

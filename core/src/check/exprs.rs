@@ -6,6 +6,7 @@
 
 use crate::check::Checker;
 use crate::check::consts;
+use crate::check::refs::Symbol;
 use crate::check::types::{Base, Ty};
 use crate::diagnostic::{Code, Diagnostic, Label, did_you_mean};
 use crate::source::{FileId, Span};
@@ -569,7 +570,11 @@ impl<'a> Checker<'a> {
                     return Ty::ERROR;
                 };
                 match self.env.attrs.get(attr.name.as_str()) {
-                    Some((_, decl)) => Ty::from_ast(&decl.ty),
+                    Some((_, decl)) => {
+                        self.references
+                            .add(file, attr.span, Symbol::Attr(attr.name.clone()));
+                        Ty::from_ast(&decl.ty)
+                    }
                     None if self.env.profile_broken => Ty::ERROR,
                     None => {
                         let names: Vec<&str> = self.env.attrs.keys().copied().collect();
@@ -621,7 +626,11 @@ impl<'a> Checker<'a> {
                     return Ty::ERROR;
                 };
                 match event.props.iter().find(|d| d.name.name == prop.name) {
-                    Some(decl) => Ty::from_ast(&decl.ty),
+                    Some(decl) => {
+                        let symbol = Symbol::Prop(event.name.name.clone(), prop.name.clone());
+                        self.references.add(file, prop.span, symbol);
+                        Ty::from_ast(&decl.ty)
+                    }
                     None => {
                         let names = event.props.iter().map(|d| d.name.name.as_str());
                         let help = did_you_mean(&prop.name, names).unwrap_or_else(|| {
@@ -747,6 +756,7 @@ impl<'a> Checker<'a> {
     fn segment_ref(&mut self, file: FileId, name: &'a Ident, has_members: bool) -> Ty {
         match self.env.segments.get(name.name.as_str()) {
             Some(_) => {
+                self.references.decl(file, name.span, "segment", &name.name);
                 self.used_segments.insert(&name.name);
                 if let Some(current) = self.current_segment {
                     self.segment_refs
@@ -756,7 +766,10 @@ impl<'a> Checker<'a> {
                 }
                 Ty::BOOL
             }
-            None if self.env.is_broken("segment", &name.name) => Ty::ERROR,
+            None if self.env.is_broken("segment", &name.name) => {
+                self.references.decl(file, name.span, "segment", &name.name);
+                Ty::ERROR
+            }
             None => {
                 let mut names: Vec<&str> = self.env.segments.keys().copied().collect();
                 if has_members {
@@ -863,6 +876,8 @@ impl<'a> Checker<'a> {
                 );
                 return Ty::ERROR;
             };
+            let symbol = Symbol::Prop(event.name.name.clone(), prop.name.clone());
+            self.references.add(file, prop.span, symbol);
             let ty = Ty::from_ast(&decl.ty);
             match &found {
                 Some((first, first_ty, first_text)) if *first_ty != ty && !ty.is_error() => {
@@ -969,8 +984,14 @@ impl<'a> Checker<'a> {
     /// Looks up an event by name; reports it when unknown (unless broken).
     pub fn event_ref(&mut self, file: FileId, name: &'a Ident) -> EventCtx<'a> {
         match self.env.events.get(name.name.as_str()) {
-            Some(item) => EventCtx::Known(item.node),
-            None if self.env.is_broken("event", &name.name) => EventCtx::Unknown,
+            Some(item) => {
+                self.references.decl(file, name.span, "event", &name.name);
+                EventCtx::Known(item.node)
+            }
+            None if self.env.is_broken("event", &name.name) => {
+                self.references.decl(file, name.span, "event", &name.name);
+                EventCtx::Unknown
+            }
             None => {
                 let names: Vec<&str> = self.env.events.keys().copied().collect();
                 let by_external = self.env.external.get(&name.name).map(|(_, _, declared)| {
@@ -1144,6 +1165,10 @@ impl<'a> Checker<'a> {
             _ => self.event_ref(file, event_name),
         };
         if let (Some(prop), EventCtx::Known(decl)) = (prop, event) {
+            if decl.props.iter().any(|d| d.name.name == prop.name) {
+                let symbol = Symbol::Prop(decl.name.name.clone(), prop.name.clone());
+                self.references.add(file, prop.span, symbol);
+            }
             match decl.props.iter().find(|d| d.name.name == prop.name) {
                 None => {
                     let help =

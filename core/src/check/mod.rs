@@ -10,6 +10,7 @@ pub mod bounds;
 mod consts;
 mod env;
 mod exprs;
+mod refs;
 mod rules;
 mod test_decls;
 pub mod types;
@@ -21,6 +22,8 @@ use env::Env;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use exprs::{EventCtx, Place, SENT, Scope, sent_event};
+use refs::References;
+pub use refs::{Reference, Symbol};
 pub use test_decls::{COMMON_FIELDS, KINDS, NOT_ENTERED, REASONS, fields_of};
 
 pub(crate) struct Checker<'a> {
@@ -39,15 +42,18 @@ pub(crate) struct Checker<'a> {
     /// Some declaration had syntax errors: the set is incomplete, so "never used"
     /// lints would be guesses and are skipped.
     pub incomplete: bool,
+    /// Every name resolved to a declaration (see [`refs`]).
+    pub references: References,
 }
 
-/// Checks a parsed policy set; returns every diagnostic beyond syntax.
+/// Checks a parsed policy set; returns every diagnostic beyond syntax, and
+/// every reference resolved (sorted, each once).
 /// `has_syntax_errors`: some file had syntax errors, so the set is incomplete.
 pub fn check(
     sources: &Sources,
     modules: &[(FileId, Module)],
     has_syntax_errors: bool,
-) -> Vec<Diagnostic> {
+) -> (Vec<Diagnostic>, Vec<Reference>) {
     let mut diags = Vec::new();
     let env = Env::collect(modules, &mut diags);
     let mut checker = Checker {
@@ -59,12 +65,18 @@ pub fn check(
         current_segment: None,
         suggested: BTreeSet::new(),
         incomplete: has_syntax_errors,
+        references: References::default(),
     };
     checker.run();
     let mut diags = checker.diags;
+    let mut references = checker.references.0;
+    // A template is checked once per journey that sends it: the same use is
+    // recorded once (and, for `trigger.`, once per distinct trigger).
+    references.sort();
+    references.dedup();
     // A template sent by several journeys is checked once per journey; problems
     // that do not depend on the journey are reported once.
     crate::diagnostic::sort(&mut diags);
     diags.dedup();
-    diags
+    (diags, references)
 }

@@ -4,6 +4,7 @@
 use crate::check::Checker;
 use crate::check::env::duplicate_member;
 use crate::check::exprs::{EventCtx, Place, Scope};
+use crate::check::refs::Symbol;
 use crate::check::types::{Base, Ty};
 use crate::diagnostic::{Code, Diagnostic, Label, did_you_mean};
 use crate::source::{FileId, Span};
@@ -81,10 +82,12 @@ impl<'a> Checker<'a> {
         file: FileId,
         name: &'a Ident,
         names: &[&str],
-        (keyword, what, code): (&str, &str, Code),
+        (keyword, what, code): (&'static str, &str, Code),
         declare: String,
     ) {
-        if names.contains(&name.name.as_str()) || self.env.is_broken(keyword, &name.name) {
+        let broken = self.env.is_broken(keyword, &name.name);
+        if broken || names.contains(&name.name.as_str()) {
+            self.references.decl(file, name.span, keyword, &name.name);
             return;
         }
         let help = did_you_mean(&name.name, names.iter().copied()).unwrap_or(declare);
@@ -442,6 +445,8 @@ impl<'a> Checker<'a> {
         };
         match self.env.attrs.get(attr.name.as_str()) {
             Some((_, decl)) => {
+                self.references
+                    .add(file, attr.span, Symbol::Attr(attr.name.clone()));
                 let ty = Ty::from_ast(&decl.ty);
                 if ty.base != Base::String && !ty.is_error() {
                     self.diags.push(
@@ -570,8 +575,14 @@ impl<'a> Checker<'a> {
 
     fn channel_ref(&mut self, file: FileId, name: &'a Ident) -> Option<&'a ChannelDecl> {
         match self.env.channels.get(name.name.as_str()) {
-            Some(c) => Some(c.node),
-            None if self.env.is_broken("channel", &name.name) => None,
+            Some(c) => {
+                self.references.decl(file, name.span, "channel", &name.name);
+                Some(c.node)
+            }
+            None if self.env.is_broken("channel", &name.name) => {
+                self.references.decl(file, name.span, "channel", &name.name);
+                None
+            }
             None => {
                 let names: Vec<&str> = self.env.channels.keys().copied().collect();
                 let help = did_you_mean(&name.name, names.iter().copied()).unwrap_or_else(|| {
@@ -1107,8 +1118,16 @@ impl<'a> Checker<'a> {
         scope: &Scope<'a>,
     ) {
         let template_decl = match self.env.templates.get(template.name.as_str()) {
-            Some(t) => Some(t.node),
-            None if self.env.is_broken("template", &template.name) => None,
+            Some(t) => {
+                self.references
+                    .decl(file, template.span, "template", &template.name);
+                Some(t.node)
+            }
+            None if self.env.is_broken("template", &template.name) => {
+                self.references
+                    .decl(file, template.span, "template", &template.name);
+                None
+            }
             None => {
                 let names: Vec<&str> = self.env.templates.keys().copied().collect();
                 let help =

@@ -3,6 +3,7 @@
 //! kinds, fields, journeys, templates, channels, arms and reasons it expects.
 
 use crate::check::Checker;
+use crate::check::refs::Symbol;
 use crate::check::types::{Base, Ty};
 use crate::diagnostic::{Code, Diagnostic, Label, did_you_mean};
 use crate::source::{FileId, Span};
@@ -120,6 +121,8 @@ impl<'a> Checker<'a> {
             let names: Vec<&str> = self.env.consents.keys().copied().collect();
             for t in &topics.fields {
                 if self.env.consents.contains_key(t.name.name.as_str()) {
+                    self.references
+                        .decl(file, t.name.span, "consent", &t.name.name);
                     self.test_value(file, t, Ty::BOOL);
                 } else if !self.env.is_broken("consent", &t.name.name) {
                     let help = did_you_mean(&t.name.name, names.iter().copied())
@@ -137,6 +140,8 @@ impl<'a> Checker<'a> {
         }
         match self.env.attrs.get(f.name.name.as_str()) {
             Some((_, attr)) => {
+                self.references
+                    .add(file, f.name.span, Symbol::Attr(f.name.name.clone()));
                 let ty = Ty::from_ast(&attr.ty);
                 self.test_value(file, f, ty);
             }
@@ -172,10 +177,15 @@ impl<'a> Checker<'a> {
             return;
         };
         let decl = item.node;
+        self.references.decl(file, event.span, "event", &event.name);
         let given = props.map_or(&[][..], |o| o.fields.as_slice());
         for f in given {
             match decl.props.iter().find(|p| p.name.name == f.name.name) {
-                Some(p) => self.test_value(file, f, Ty::from_ast(&p.ty)),
+                Some(p) => {
+                    let symbol = Symbol::Prop(event.name.clone(), f.name.name.clone());
+                    self.references.add(file, f.name.span, symbol);
+                    self.test_value(file, f, Ty::from_ast(&p.ty));
+                }
                 None => {
                     let names = decl.props.iter().map(|p| p.name.name.as_str());
                     let help = did_you_mean(&f.name.name, names).unwrap_or_else(|| {
@@ -350,21 +360,23 @@ impl<'a> Checker<'a> {
     }
 
     /// A journey, template, channel or event named by an expectation.
-    fn test_name(&mut self, file: FileId, f: &'a TestField, keyword: &str, code: Code) {
+    fn test_name(&mut self, file: FileId, f: &'a TestField, keyword: &'static str, code: Code) {
         match ident_value(&f.value) {
             Some(name) => self.test_declared(file, name, keyword, code),
             None => self.test_wrong(file, f, &format!("the name of a {keyword}, without quotes")),
         }
     }
 
-    fn test_declared(&mut self, file: FileId, name: &'a Ident, keyword: &str, code: Code) {
+    fn test_declared(&mut self, file: FileId, name: &'a Ident, keyword: &'static str, code: Code) {
         let names: Vec<&str> = match keyword {
             "journey" => self.env.journeys.keys().copied().collect(),
             "template" => self.env.templates.keys().copied().collect(),
             "channel" => self.env.channels.keys().copied().collect(),
             _ => self.env.events.keys().copied().collect(),
         };
-        if names.contains(&name.name.as_str()) || self.env.is_broken(keyword, &name.name) {
+        let broken = self.env.is_broken(keyword, &name.name);
+        if broken || names.contains(&name.name.as_str()) {
+            self.references.decl(file, name.span, keyword, &name.name);
             return;
         }
         let help = did_you_mean(&name.name, names.iter().copied()).unwrap_or_else(|| {
@@ -403,6 +415,13 @@ impl<'a> Checker<'a> {
             collect_arms(&j.steps, &mut arms);
         }
         if arms.contains(&name.name.as_str()) {
+            if let Some(j) = journey {
+                self.references.add(
+                    file,
+                    name.span,
+                    Symbol::Arm(j.to_string(), name.name.clone()),
+                );
+            }
             return;
         }
         let help = did_you_mean(&name.name, arms.iter().copied())
