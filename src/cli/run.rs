@@ -282,8 +282,9 @@ struct Opened {
     /// What the engine runs: the given set, or the merged program an upgrade
     /// made of it (with the older journey versions still in use).
     program: Arc<nudge::ir::Program>,
-    /// The fingerprint of the set given, when it differs from `program`'s.
-    policy: Option<u64>,
+    /// What the store's checkpoints name (`program`'s fingerprint, and the
+    /// given set's when they differ).
+    version: store::Version,
     applied: Option<store::Applied>,
     /// A profile the store could not read, noted by its loader.
     load_failure: std::rc::Rc<std::cell::RefCell<Option<String>>>,
@@ -328,7 +329,7 @@ fn open_engine(args: &RunArgs, given: Arc<nudge::ir::Program>) -> Result<Opened,
         engine,
         store,
         checkpoint,
-        policy: store::policy_of(&program, fingerprint),
+        version: store::Version::of(&program, fingerprint),
         program,
         applied,
         load_failure,
@@ -399,8 +400,7 @@ struct Runner<'a> {
     engine: Engine,
     store: Option<Store>,
     checkpoint: Option<Checkpoint>,
-    program: Arc<nudge::ir::Program>,
-    policy: Option<u64>,
+    version: store::Version,
     applied: Option<store::Applied>,
     load_failure: std::rc::Rc<std::cell::RefCell<Option<String>>>,
     reader: Reader,
@@ -431,8 +431,7 @@ impl<'a> Runner<'a> {
             engine: opened.engine,
             store: opened.store,
             checkpoint: opened.checkpoint,
-            program: opened.program,
-            policy: opened.policy,
+            version: opened.version,
             applied: opened.applied,
             load_failure: opened.load_failure,
             out,
@@ -615,15 +614,10 @@ impl<'a> Runner<'a> {
         }
         let mut changes = self.engine.take_changes();
         let checkpoint = Checkpoint {
-            firing: changes.paused.take(),
-            format: store::FORMAT.to_string(),
-            fingerprint: self.program.fingerprint(),
-            clock: changes.clock,
             input: Some(mark.clone()),
             out: self.out.mark(),
             dead_letter: self.dead.as_ref().and_then(Output::mark),
-            policy: self.policy,
-            stopped: Vec::new(),
+            ..Checkpoint::at(self.version, changes.clock, changes.paused.take())
         };
         store
             .commit(changes, &checkpoint)

@@ -62,11 +62,56 @@ pub struct Checkpoint {
     pub stopped: Vec<Stopped>,
 }
 
-/// (1.1) What a checkpoint's `policy` holds for a store running `program`
-/// when the set given has the fingerprint `given`: `given`, when the store
-/// runs a merged program that differs from it.
-pub fn policy_of(program: &Program, given: u64) -> Option<u64> {
-    (program.fingerprint() != given).then_some(given)
+/// What a store's checkpoints name: the program it runs and, (1.1) when that
+/// is a merged program an upgrade kept older journey versions in, the set
+/// given. Computed once per program ([`Program::fingerprint`] formats the
+/// whole program), not per commit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Version {
+    pub fingerprint: u64,
+    /// The fingerprint of the set given, when it differs from `fingerprint`.
+    pub policy: Option<u64>,
+}
+
+impl Version {
+    /// A store running `program` for the set whose fingerprint is `given`.
+    pub fn of(program: &Program, given: u64) -> Version {
+        Version {
+            fingerprint: program.fingerprint(),
+            policy: None,
+        }
+        .given(given)
+    }
+
+    /// The same program, run for the set whose fingerprint is `given`.
+    pub fn given(self, given: u64) -> Version {
+        Version {
+            fingerprint: self.fingerprint,
+            policy: (self.fingerprint != given).then_some(given),
+        }
+    }
+}
+
+impl Checkpoint {
+    /// The state of `version` at `clock` (and an instant paused mid-firing),
+    /// with no input position or outputs: the caller adds what it has.
+    pub fn at(
+        version: Version,
+        clock: Option<i64>,
+        firing: Option<nudge::runtime::Paused>,
+    ) -> Checkpoint {
+        Checkpoint {
+            format: FORMAT.to_string(),
+            fingerprint: version.fingerprint,
+            clock,
+            input: None,
+            out: None,
+            dead_letter: None,
+            firing,
+            policy: version.policy,
+            stopped: Vec::new(),
+        }
+    }
 }
 
 /// (1.1) An instance ended by `--upgrade=stop-removed`.
@@ -531,9 +576,10 @@ impl Store {
                 .map_err(|e| err("cannot encode the policy set", e))?;
             meta.insert(PROGRAM, record.as_slice()).map_err(write)?;
             let given = new.fingerprint();
+            let version = Version::of(&merged, given);
             let upgraded = Checkpoint {
-                fingerprint: merged.fingerprint(),
-                policy: policy_of(&merged, given),
+                fingerprint: version.fingerprint,
+                policy: version.policy,
                 stopped,
                 ..checkpoint.clone()
             };

@@ -25,11 +25,10 @@ use std::time::{Duration, Instant};
 const GROUP_COMMIT: Duration = Duration::from_millis(20);
 
 struct Local {
-    /// What the engine runs: the given set, or after an upgrade that kept
-    /// older journey versions, the merged program (LANGUAGE.md §7.7).
-    program: Arc<Program>,
-    /// The fingerprint of the set given, when it differs from `program`'s.
-    policy: Option<u64>,
+    /// What the store's checkpoints name: the program the engine runs (the
+    /// given set, or after an upgrade that kept older journey versions, the
+    /// merged program, LANGUAGE.md §7.7) and the given set.
+    version: store::Version,
     /// The endpoints' reader, replaced with the engine's on an upgrade.
     ingest_reader: http::SharedReader,
     engine: Engine,
@@ -99,15 +98,9 @@ impl Local {
             .map_err(|e| format!("cannot write decisions: {e}"))?;
         let mut changes = self.engine.take_changes();
         let checkpoint = Checkpoint {
-            firing: changes.paused.take(),
-            format: store::FORMAT.to_string(),
-            fingerprint: self.program.fingerprint(),
-            clock: changes.clock,
             input: Some(self.mark.clone()),
             out: self.out.mark(),
-            dead_letter: None,
-            policy: self.policy,
-            stopped: Vec::new(),
+            ..Checkpoint::at(self.version, changes.clock, changes.paused.take())
         };
         self.store.commit(changes, &checkpoint).map_err(|e| e.0)?;
         self.uncommitted = 0;
@@ -164,14 +157,13 @@ impl Local {
                     applied.summary.applied()
                 );
                 self.engine = configured(engine, &program, args, &self.store, load_failure)?;
-                self.policy = store::policy_of(&program, given.fingerprint());
+                self.version = store::Version::of(&program, given.fingerprint());
                 self.reader = Reader::new(Arc::clone(&program));
                 *self
                     .ingest_reader
                     .write()
                     .unwrap_or_else(std::sync::PoisonError::into_inner) =
                     Reader::new(Arc::clone(&program));
-                self.program = program;
                 run::stopped_decisions(checkpoint.as_ref(), &mut self.decisions);
                 run::write_all(&mut self.out, &mut self.decisions)
                     .map_err(|e| format!("cannot write decisions: {e}"))?;
@@ -324,9 +316,8 @@ pub fn serve(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
     let ingest_reader = http::shared(Reader::new(Arc::clone(&program)));
     let mut local = Local {
         reader: Reader::new(Arc::clone(&program)),
-        policy: store::policy_of(&program, given),
+        version: store::Version::of(&program, given),
         ingest_reader: Arc::clone(&ingest_reader),
-        program: Arc::clone(&program),
         engine,
         store,
         journal: std::io::BufWriter::new(

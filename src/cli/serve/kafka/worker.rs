@@ -26,11 +26,10 @@ use std::time::{Duration, Instant};
 
 /// One assigned input partition.
 pub(super) struct Partition {
-    /// (1.1) What the partition runs: the given set, or after an upgrade that
-    /// kept older journey versions, the merged program (LANGUAGE.md §7.7).
-    pub(super) program: Arc<Program>,
-    /// The fingerprint of the set given, when it differs from `program`'s.
-    pub(super) policy: Option<u64>,
+    /// (1.1) What the partition's checkpoints name: the program it runs (the
+    /// given set, or after an upgrade that kept older journey versions, the
+    /// merged program, LANGUAGE.md §7.7) and the given set.
+    pub(super) version: store::Version,
     /// Whether the changelog holds `program`'s record.
     pub(super) recorded: bool,
     pub(super) reader: Reader,
@@ -262,6 +261,7 @@ impl Worker {
             std::fs::remove_dir_all(&dir)
                 .map_err(|e| format!("cannot clear `{}`: {e}", dir.display()))?;
         }
+        let given = self.given.fingerprint();
         let fresh = Store::open(&dir, &self.given, store::DEFAULT_CACHE_MIB, None)
             .map_err(|e| e.0)?
             .store;
@@ -269,7 +269,13 @@ impl Worker {
             .checkpoint
             .as_ref()
             .map(|c| c.state.clone())
-            .unwrap_or_else(|| state_checkpoint(&self.given, None, None, None));
+            .unwrap_or_else(|| {
+                let version = store::Version {
+                    fingerprint: given,
+                    policy: None,
+                };
+                Checkpoint::at(version, None, None)
+            });
         fresh
             .import(
                 snapshot.program.as_deref(),
@@ -300,12 +306,10 @@ impl Worker {
         store.set_cache();
         let load_failure = Rc::new(RefCell::new(None));
         let engine = self.configured(opened.engine, &opened.program, &store, &load_failure)?;
-        let given = self.given.fingerprint();
         let mut partition = Partition {
-            policy: store::policy_of(&opened.program, given),
+            version: store::Version::of(&opened.program, given),
             recorded: snapshot.program.is_some(),
             reader: Reader::new(Arc::clone(&opened.program)),
-            program: opened.program,
             engine,
             store,
             load_failure,
@@ -446,8 +450,7 @@ impl Worker {
             .map_err(|e| e.0)?
         {
             store::Reload::Same => {
-                let fingerprint = given.fingerprint();
-                partition.policy = store::policy_of(&partition.program, fingerprint);
+                partition.version = partition.version.given(given.fingerprint());
             }
             store::Reload::Kept(summary) => tracing::warn!(
                 "partition {p}: the policy set changed; started without --upgrade, the service keeps the running version. Applying it would change:\n{summary}"
@@ -462,10 +465,8 @@ impl Worker {
                 let engine =
                     self.configured(engine, &program, &partition.store, &partition.load_failure)?;
                 partition.engine = engine;
-                let fingerprint = given.fingerprint();
-                partition.policy = store::policy_of(&program, fingerprint);
+                partition.version = store::Version::of(&program, given.fingerprint());
                 partition.reader = Reader::new(Arc::clone(&program));
-                partition.program = program;
                 self.publish_upgrade(p, partition, before.into_iter(), &applied, checkpoint)?;
             }
         }
@@ -628,12 +629,7 @@ impl Worker {
             for r in &records {
                 send(&self.producer, changelog_record(&self.args.changelog, p, r))?;
             }
-            let state = state_checkpoint(
-                &partition.program,
-                partition.policy,
-                changes.clock,
-                changes.paused.take(),
-            );
+            let state = Checkpoint::at(partition.version, changes.clock, changes.paused.take());
             if !partition.recorded {
                 // (1.1) The program the partition runs, for a later upgrade.
                 if let Some(bytes) = partition.store.program_bytes().map_err(|e| e.0)? {
@@ -745,27 +741,6 @@ impl Worker {
             self.metrics.ticks.inc();
         }
         Ok(())
-    }
-}
-
-/// A partition's state checkpoint (no input file or outputs: the changelog's
-/// checkpoint record carries the offset).
-pub(super) fn state_checkpoint(
-    program: &Program,
-    policy: Option<u64>,
-    clock: Option<i64>,
-    firing: Option<nudge::runtime::Paused>,
-) -> Checkpoint {
-    Checkpoint {
-        format: store::FORMAT.to_string(),
-        fingerprint: program.fingerprint(),
-        clock,
-        input: None,
-        out: None,
-        dead_letter: None,
-        firing,
-        policy,
-        stopped: Vec::new(),
     }
 }
 
