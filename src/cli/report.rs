@@ -267,6 +267,20 @@ pub fn html(
 ) -> String {
     register_font();
     let mut out = String::new();
+    header(&mut out, s, policy);
+    totals(&mut out, s);
+    per_channel_day(&mut out, s);
+    journeys(&mut out, s, program);
+    per_customer_week(&mut out, s, bounds);
+    suppressions(&mut out, s);
+    deferrals(&mut out, s);
+    experiments(&mut out, s);
+    out.push_str("</body></html>\n");
+    out
+}
+
+/// The document's head, and what was simulated.
+fn header(out: &mut String, s: &Summary, policy: &[PathBuf]) {
     let set: Vec<String> = policy.iter().map(|p| p.display().to_string()).collect();
     let _ = write!(
         out,
@@ -283,7 +297,10 @@ pub fn html(
         s.duplicates,
         s.tz.name()
     );
-    // Totals.
+}
+
+/// Decisions by kind.
+fn totals(out: &mut String, s: &Summary) {
     out.push_str("<h2>Decisions</h2><table><tr>");
     for k in s.totals.keys() {
         let _ = write!(out, "<th>{k}</th>");
@@ -293,9 +310,11 @@ pub fn html(
         let _ = write!(out, "<td>{v}</td>");
     }
     out.push_str("</tr></table>\n");
+}
 
-    // Messages per channel per day.
-    // Every day from the first send to the last, quiet days included.
+/// Messages per channel per day: every day from the first send to the last,
+/// quiet days included.
+fn per_channel_day(out: &mut String, s: &Summary) {
     let days: Vec<String> = {
         let parse = |d: &String| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok();
         let first = s.per_channel_day.keys().next().and_then(|(d, _)| parse(d));
@@ -332,8 +351,10 @@ pub fn html(
         .collect();
     out.push_str("<h2>Messages per channel per day</h2>");
     out.push_str(&lines("Sends per day", &days, &series));
+}
 
-    // Funnels.
+/// Per journey: entered, sent, converted, and every kind of decision.
+fn journeys(out: &mut String, s: &Summary, program: &Program) {
     let names: Vec<String> = program.journeys.iter().map(|j| j.name.clone()).collect();
     let kind = |k: &str| -> Vec<u64> {
         names
@@ -377,8 +398,11 @@ pub fn html(
         let _ = writeln!(out, "<td>{}</td></tr>", escape(&reasons.join(", ")));
     }
     out.push_str("</table>\n");
+}
 
-    // Per profile per week: every send, as customers receive them.
+/// Sends per customer per week, every send and marketing sends beside the
+/// proven bound (LANGUAGE.md §9a), and per channel.
+fn per_customer_week(out: &mut String, s: &Summary, bounds: &nudge::check::bounds::Bounds) {
     let h = s.per_profile_week(None);
     let (labels, values) = week_bars(&h, h.max);
     out.push_str("<h2>Messages per customer per week</h2><p>How many sends a customer received in a week (Monday to Sunday), over all channels: the number of customer-weeks with each count, and the most any customer got.</p>");
@@ -443,8 +467,10 @@ pub fn html(
         );
     }
     out.push_str("</table>\n");
+}
 
-    // Suppressions.
+/// Channels suppressed by reason, sends by the cap that stopped them.
+fn suppressions(out: &mut String, s: &Summary) {
     out.push_str("<h2>Suppressions</h2>");
     let mut reasons: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
     for f in s.journeys.values() {
@@ -471,8 +497,10 @@ pub fn html(
         None,
         None,
     ));
+}
 
-    // Deferrals.
+/// Deferred sends by the customer's local hour.
+fn deferrals(out: &mut String, s: &Summary) {
     out.push_str("<h2>Deferrals by local hour</h2>");
     let labels: Vec<String> = (0..24).map(|h| format!("{h:02}")).collect();
     out.push_str(&bars(
@@ -483,8 +511,10 @@ pub fn html(
         None,
         None,
     ));
+}
 
-    // Experiments.
+/// Each split's arms with their conversion rates and comparisons.
+fn experiments(out: &mut String, s: &Summary) {
     out.push_str("<h2>Experiments</h2>");
     if s.experiments.is_empty() {
         out.push_str("<p class=\"empty\">No journey has a split.</p>");
@@ -525,8 +555,7 @@ pub fn html(
         }
         out.push_str("</table>");
     }
-    out.push_str("<p class=\"note\">Rates with 95% Wilson intervals; differences against the control with Newcombe's score interval; p-values of the two-sided pooled two-proportion z-test. Entries are instances that reached the split.</p>\n</body></html>\n");
-    out
+    out.push_str("<p class=\"note\">Rates with 95% Wilson intervals; differences against the control with Newcombe's score interval; p-values of the two-sided pooled two-proportion z-test. Entries are instances that reached the split.</p>\n");
 }
 
 const STYLE: &str = "body{font-family:sans-serif;margin:2em auto;max-width:1100px;color:#222}\
