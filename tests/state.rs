@@ -368,6 +368,27 @@ fn evicted_profiles_come_back_from_the_store() {
         "the newsletter did not run for most profiles"
     );
     assert!(peak < 500, "held {peak} of 2000 profiles at once");
+    // Every profile has a pending `when no … for` timer: the later ones are
+    // left to the store and read back in firing order, as profiles are.
+    let timers: usize = stats
+        .lines()
+        .find_map(|l| l.strip_prefix("peak timers held"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let unbounded = String::from_utf8_lossy(&run(&["--events", events, "--stats"]).stderr)
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("peak timers held")
+                .map(|v| v.trim().parse::<usize>().unwrap())
+        })
+        .unwrap();
+    assert!(
+        unbounded > 1_500,
+        "without a store, {unbounded} timers at once"
+    );
+    assert!(timers < 500, "held {timers} timers at once");
 }
 
 /// (1.1) A scheduled journey runs for every profile seen, including those

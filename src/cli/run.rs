@@ -682,6 +682,7 @@ impl<'a> Runner<'a> {
         eprintln!("divisions by zero  {}", c.divisions_by_zero);
         eprintln!("pending timers     {}", self.engine.pending_timers());
         eprintln!("peak profiles held {}", c.peak_profiles);
+        eprintln!("peak timers held   {}", c.peak_timers);
     }
 }
 

@@ -38,6 +38,10 @@ const ZONES: TableDefinition<'_, &str, &str> = TableDefinition::new("zones");
 /// Pending timers: (profile, timer slot: journey index × 2, + 1 for a trigger
 /// timer) → when.
 const TIMERS: TableDefinition<'_, (&str, u64), i64> = TableDefinition::new("timers");
+/// The same timers in firing order: (when, profile, slot), so that the engine
+/// can leave later ones here and read them back as the clock reaches them
+/// (`--max-profiles-in-memory`). Written in the same transactions as TIMERS.
+const TIMES: TableDefinition<'_, (i64, &str, u64), ()> = TableDefinition::new("timers_by_time");
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Checkpoint {
@@ -309,6 +313,42 @@ impl ProfileLoader for Loader {
             }
         }
     }
+
+    fn pages_timers(&self) -> bool {
+        true
+    }
+
+    fn timers_after(&mut self, after: i64, at_least: usize) -> Option<Vec<(i64, String, usize)>> {
+        let read = || -> Result<Vec<(i64, String, usize)>, String> {
+            let txn = self.db.begin_read().map_err(|e| e.to_string())?;
+            let table = match txn.open_table(TIMES) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+                Err(e) => return Err(e.to_string()),
+            };
+            let Some(from) = after.checked_add(1) else {
+                return Ok(Vec::new());
+            };
+            let mut rows: Vec<(i64, String, usize)> = Vec::new();
+            for row in table.range((from, "", 0)..).map_err(|e| e.to_string())? {
+                let (key, _) = row.map_err(|e| e.to_string())?;
+                let (at, id, slot) = key.value();
+                // Whole instants: the page ends where the time changes.
+                if rows.len() >= at_least && rows.last().is_some_and(|r| r.0 != at) {
+                    break;
+                }
+                rows.push((at, id.to_string(), slot as usize));
+            }
+            Ok(rows)
+        };
+        match guarded(&self.path, || read().map_err(StoreError)).map_err(|e| e.0) {
+            Ok(rows) => Some(rows),
+            Err(e) => {
+                *self.failure.borrow_mut() = Some(format!("cannot read the pending timers: {e}"));
+                None
+            }
+        }
+    }
 }
 
 pub struct StoreError(pub String);
@@ -406,6 +446,7 @@ impl Store {
                 .map_err(|e| err("cannot encode the policy set", e))?;
             *store.unrecorded.borrow_mut() = Some(bytes);
         }
+        store.index_timers()?;
         let engine = store.load(
             &program,
             checkpoint.as_ref().and_then(|c| c.clock),
@@ -532,7 +573,9 @@ impl Store {
         {
             let mut profiles = txn.open_table(PROFILES).map_err(write)?;
             txn.delete_table(TIMERS).map_err(write)?;
+            txn.delete_table(TIMES).map_err(write)?;
             let mut pending = txn.open_table(TIMERS).map_err(write)?;
+            let mut by_time = txn.open_table(TIMES).map_err(write)?;
             // In batches, so that a large store is never all in memory.
             let mut after: Option<String> = None;
             loop {
@@ -561,6 +604,9 @@ impl Store {
                     for (slot, at) in timers(&migrated.profile) {
                         pending
                             .insert((id.as_str(), slot as u64), at)
+                            .map_err(write)?;
+                        by_time
+                            .insert((at, id.as_str(), slot as u64), ())
                             .map_err(write)?;
                     }
                     let bytes = postcard::to_allocvec(&migrated.profile)
@@ -613,6 +659,50 @@ impl Store {
     }
 
     /// The existing store at `path`, with what to do when it cannot be opened.
+    /// A store written before the timers had their firing-order index gets
+    /// it here, once, from the timers themselves.
+    fn index_timers(&self) -> Result<(), StoreError> {
+        let read = |e: redb::StorageError| err("cannot read timers", e);
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|e| err("cannot read the state", e))?;
+        match txn.open_table(TIMES) {
+            Ok(_) => return Ok(()),
+            Err(redb::TableError::TableDoesNotExist(_)) => {}
+            Err(e) => return Err(err("cannot read timers", e)),
+        }
+        let rows: Vec<(String, u64, i64)> = match txn.open_table(TIMERS) {
+            Ok(table) => table
+                .iter()
+                .map_err(read)?
+                .map(|row| {
+                    row.map(|(key, at)| {
+                        let (id, slot) = key.value();
+                        (id.to_string(), slot, at.value())
+                    })
+                })
+                .collect::<Result<_, _>>()
+                .map_err(read)?,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
+            Err(e) => return Err(err("cannot read timers", e)),
+        };
+        drop(txn);
+        let write = |e: &dyn std::fmt::Display| err("cannot write the state", e);
+        let mut txn = self.db.begin_write().map_err(|e| write(&e))?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(|e| write(&e))?;
+        {
+            let mut by_time = txn.open_table(TIMES).map_err(|e| write(&e))?;
+            for (id, slot, at) in &rows {
+                by_time
+                    .insert((*at, id.as_str(), *slot), ())
+                    .map_err(|e| write(&e))?;
+            }
+        }
+        txn.commit().map_err(|e| err("cannot commit the state", e))
+    }
+
     fn opened(builder: &redb::Builder, path: &Path) -> Result<Store, StoreError> {
         let db = builder.open(path).map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => StoreError(format!(
@@ -865,8 +955,10 @@ impl Store {
                     table.insert(id, bytes).map_err(write)?;
                 }
                 let mut table = txn.open_table(TIMERS).map_err(write)?;
+                let mut by_time = txn.open_table(TIMES).map_err(write)?;
                 for (key, at) in timers {
                     table.insert(key, at).map_err(write)?;
+                    by_time.insert((at, key.0, key.1), ()).map_err(write)?;
                 }
                 let mut table = txn.open_table(ZONES).map_err(write)?;
                 for (id, zone) in zones {
@@ -988,6 +1080,9 @@ impl Store {
             let mut timers = txn
                 .open_table(TIMERS)
                 .map_err(|e| err("cannot write the state", e))?;
+            let mut by_time = txn
+                .open_table(TIMES)
+                .map_err(|e| err("cannot write the state", e))?;
             let mut bytes = Vec::new();
             for (id, profile) in &changes.profiles {
                 bytes.clear();
@@ -1011,11 +1106,22 @@ impl Store {
             // set, fired or cancelled since the last commit are written.
             for (id, j, at) in &changes.timers {
                 let key = (id.as_str(), *j as u64);
-                let written = match at {
-                    Some(at) => timers.insert(key, *at).map(|_| ()),
-                    None => timers.remove(key).map(|_| ()),
-                };
-                written.map_err(|e| err("cannot write the state", e))?;
+                let old = match at {
+                    Some(at) => timers.insert(key, *at),
+                    None => timers.remove(key),
+                }
+                .map_err(|e| err("cannot write the state", e))?
+                .map(|old| old.value());
+                if let Some(old) = old {
+                    by_time
+                        .remove((old, key.0, key.1))
+                        .map_err(|e| err("cannot write the state", e))?;
+                }
+                if let Some(at) = at {
+                    by_time
+                        .insert((*at, key.0, key.1), ())
+                        .map_err(|e| err("cannot write the state", e))?;
+                }
             }
             let mut meta = txn
                 .open_table(META)

@@ -11,6 +11,21 @@ use super::*;
 /// run). `None` means the profile has never been seen.
 pub trait ProfileLoader {
     fn load(&mut self, id: &str) -> Option<Profile>;
+
+    /// Whether the store can give the pending timers back in firing order
+    /// ([`ProfileLoader::timers_after`]): then [`Engine::evict`] leaves the
+    /// later ones to it, as it does profiles.
+    fn pages_timers(&self) -> bool {
+        false
+    }
+
+    /// The pending timers the store holds (as of its last commit) due after
+    /// `after`, in firing order (time, profile, slot): at least `at_least`
+    /// when there are as many, and every one due at the last one's instant;
+    /// `None` when it cannot tell.
+    fn timers_after(&mut self, _after: i64, _at_least: usize) -> Option<Vec<(i64, String, usize)>> {
+        None
+    }
 }
 
 impl Engine {
@@ -25,8 +40,14 @@ impl Engine {
 
     /// Drops least recently used profiles from memory until at most `max` remain.
     /// Only profiles saved since their last change (not dirty) are dropped, so
-    /// call it right after a commit; they come back through the loader.
+    /// call it right after a commit; they come back through the loader. With
+    /// a loader that pages timers, the pending timers beyond the first `max`
+    /// (and the rest of that one's instant) are left to the store too, and
+    /// read back, `max` at a time, in firing order as the clock reaches them.
     pub fn evict(&mut self, max: usize) {
+        if self.core.loader.as_ref().is_some_and(|l| l.pages_timers()) {
+            self.core.page_out_timers(max.max(1));
+        }
         if self.profiles.len() <= max {
             return;
         }

@@ -142,6 +142,9 @@ pub struct Counters {
     pub divisions_by_zero: u64,
     pub decisions: BTreeMap<&'static str, u64>,
     pub peak_profiles: usize,
+    /// The most pending timers held in memory at once (with a store that
+    /// pages them, see [`Engine::evict`]; else every pending timer).
+    pub peak_timers: usize,
     /// (1.1) Instances that reached their journey's first split, by journey
     /// and arm: the entries of each arm of an experiment (`nudge simulate`).
     pub arm_entries: BTreeMap<(String, String), u64>,
@@ -169,6 +172,14 @@ struct Core {
     /// third member is a [`slot`]: a journey's instance timer, then its
     /// trigger timer.
     timers: BTreeSet<(i64, ProfileId, usize)>,
+    /// With a store that pages timers (see [`Engine::evict`]): every pending
+    /// timer due at or before this instant is in `timers`; later ones may be
+    /// in the store only. `None`: every pending timer is in memory.
+    timers_until: Option<i64>,
+    /// Pending timers held by the store only (paged out).
+    timers_paged: usize,
+    /// How many timers are kept, and read back at a time, when paging.
+    timers_page: usize,
     clock: Option<i64>,
     /// 128-bit digests of the message ids seen, and when (by the clock). Digests
     /// keep memory flat whatever the ids' length; two ids collide with
@@ -382,6 +393,9 @@ impl Engine {
                 names: Names::new(&program),
                 program,
                 timers: BTreeSet::new(),
+                timers_until: None,
+                timers_paged: 0,
+                timers_page: 0,
                 clock: None,
                 seen: FxHashMap::default(),
                 next_sweep: i64::MIN,
@@ -434,6 +448,7 @@ impl Engine {
                 .into_iter()
                 .map(|(at, id, j)| (at, ProfileId::new(&id), j)),
         );
+        core.counters.peak_timers = core.timers.len();
         for (t, d) in seen {
             let at = core.seen.entry(d).or_insert(t);
             *at = (*at).max(t);
@@ -718,8 +733,7 @@ impl Core {
             return;
         }
         if let Some(at) = instance.timer {
-            self.timers
-                .remove(&(at, profile.id.clone(), slot(j, false)));
+            self.drop_timer(at, &profile.id, slot(j, false));
             self.timer_changed(&profile.id, slot(j, false));
         }
         if let Some(instance) = instance_mut(profile, j) {

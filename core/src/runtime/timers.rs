@@ -36,6 +36,7 @@ impl Engine {
     pub fn drain_step(&mut self, out: &mut Vec<Decision>) -> bool {
         let recurring_until = self.core.clock.unwrap_or(i64::MIN);
         let recurring_until = *self.core.drain_until.get_or_insert(recurring_until);
+        self.core.page_in_timers();
         let Some(at) = self.core.next_due(recurring_until) else {
             return false;
         };
@@ -51,6 +52,7 @@ impl Engine {
     /// One step of `--until`: fires everything due at the next instant up to
     /// `until`; false (with the clock at `until`) once none is.
     pub fn advance_step(&mut self, until: i64, out: &mut Vec<Decision>) -> bool {
+        self.core.page_in_timers();
         match self.core.next_due(until).filter(|at| *at <= until) {
             Some(at) => {
                 if !self.fire_timers(at, at, true, out) {
@@ -73,7 +75,8 @@ impl Engine {
     /// When the earliest pending timer or schedule occurrence is due (recurring
     /// occurrences only up to `recurring_until`), or a paused instant's time;
     /// `None` when nothing waits. A live service (§7.2) asks it to decide
-    /// whether a tick would fire anything.
+    /// whether a tick would fire anything (a service never pages timers out,
+    /// see [`Engine::evict`], so what is in memory is every timer).
     pub fn next_due(&self, recurring_until: i64) -> Option<i64> {
         self.core.next_due(recurring_until)
     }
@@ -81,7 +84,7 @@ impl Engine {
     /// Pending timers, and (1.1) pending schedule occurrences (one per
     /// scheduled journey and time zone).
     pub fn pending_timers(&self) -> usize {
-        self.core.timers.len() + self.core.schedules.pending()
+        self.core.timers.len() + self.core.timers_paged + self.core.schedules.pending()
     }
 
     /// Fires what is due before a line at `timestamp` with this message id
@@ -123,7 +126,12 @@ impl Engine {
         loop {
             let (at, mut streams) = match self.core.firing.take() {
                 Some(firing) => (firing.at, firing.streams),
-                None => match self.core.next_due(recurring_until).filter(|t| *t <= until) {
+                None => match {
+                    self.core.page_in_timers();
+                    self.core.next_due(recurring_until)
+                }
+                .filter(|t| *t <= until)
+                {
                     Some(at) => (at, self.core.schedules.start(at, recurring_until)),
                     None => return true,
                 },
@@ -227,6 +235,74 @@ impl Engine {
 }
 
 impl Core {
+    /// Removes a pending timer; one paged out (not in memory) is one fewer in
+    /// the store's count.
+    pub(super) fn drop_timer(&mut self, at: i64, id: &ProfileId, slot: usize) {
+        let removed = self.timers.remove(&(at, id.clone(), slot));
+        if !removed && self.timers_until.is_some_and(|until| at > until) {
+            self.timers_paged = self.timers_paged.saturating_sub(1);
+        }
+    }
+
+    /// With timers paged out: brings back from the store those due next,
+    /// until the first pending timer in memory is one whose instant is known
+    /// complete (so that [`Core::next_due`] and firing see every timer due
+    /// then). A timer changed since the last commit is in memory as it now
+    /// is; the store's older row for it is skipped.
+    pub(super) fn page_in_timers(&mut self) {
+        let page = self.timers_page.max(1);
+        while let Some(until) = self.timers_until {
+            if self.timers.first().is_some_and(|t| t.0 <= until) {
+                return;
+            }
+            let rows = self
+                .loader
+                .as_mut()
+                .and_then(|l| l.timers_after(until, page));
+            let Some(last) = rows.as_ref().and_then(|r| r.last()).map(|r| r.0) else {
+                // Nothing later in the store: every timer is in memory.
+                self.timers_until = None;
+                self.timers_paged = 0;
+                return;
+            };
+            for (at, id, slot) in rows.into_iter().flatten() {
+                let id = ProfileId::new(&id);
+                if self.timers_changed.contains(&(id.clone(), slot)) {
+                    continue;
+                }
+                if self.timers.insert((at, id, slot)) {
+                    self.timers_paged = self.timers_paged.saturating_sub(1);
+                }
+            }
+            self.timers_until = Some(last);
+            self.note_timers();
+        }
+    }
+
+    /// Keeps the peak of pending timers held in memory.
+    fn note_timers(&mut self) {
+        self.counters.peak_timers = self.counters.peak_timers.max(self.timers.len());
+    }
+
+    /// Right after a commit (nothing changed since, so the store holds every
+    /// timer as memory does): keeps the first `keep` pending timers in memory,
+    /// and whole instants, and leaves the later ones to the store.
+    pub(super) fn page_out_timers(&mut self, keep: usize) {
+        if self.timers.len() <= keep || !self.timers_changed.is_empty() {
+            return;
+        }
+        let Some(last) = self.timers.iter().nth(keep.saturating_sub(1)).map(|t| t.0) else {
+            return;
+        };
+        let Some(next) = last.checked_add(1) else {
+            return;
+        };
+        self.timers_page = keep;
+        let later = self.timers.split_off(&(next, ProfileId::new(""), 0));
+        self.timers_paged += later.len();
+        self.timers_until = Some(self.timers_until.map_or(last, |u| u.min(last)));
+    }
+
     /// When the next timer or schedule occurrence is due.
     pub(super) fn next_due(&self, recurring_until: i64) -> Option<i64> {
         if let Some(firing) = &self.firing {
@@ -243,10 +319,10 @@ impl Core {
     /// (1.1) Sets journey `j`'s trigger timer (`when no … for`) to `at`.
     pub(super) fn set_trigger_timer(&mut self, profile: &mut Profile, j: usize, at: i64) {
         if let Some(old) = profile.trigger_timer_mut(j).replace(at) {
-            self.timers
-                .remove(&(old, profile.id.clone(), slot(j, true)));
+            self.drop_timer(old, &profile.id, slot(j, true));
         }
         self.timers.insert((at, profile.id.clone(), slot(j, true)));
+        self.note_timers();
         self.timer_changed(&profile.id, slot(j, true));
     }
 
@@ -257,8 +333,7 @@ impl Core {
             .get_mut(journey)
             .and_then(|state| state.active.take());
         if let Some(at) = instance.and_then(|i| i.timer) {
-            self.timers
-                .remove(&(at, profile.id.clone(), slot(journey, false)));
+            self.drop_timer(at, &profile.id, slot(journey, false));
             self.timer_changed(&profile.id, slot(journey, false));
         }
     }
@@ -268,6 +343,7 @@ impl Core {
             instance.timer = Some(at);
             self.timers
                 .insert((at, profile.id.clone(), slot(journey, false)));
+            self.note_timers();
             self.timer_changed(&profile.id, slot(journey, false));
         }
     }
