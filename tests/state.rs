@@ -547,3 +547,78 @@ fn message_ids_are_remembered_across_runs_for_a_week() {
     assert!(third.contains("2026-11-12T10:00:00Z"), "{third}");
     assert!(!third.contains("2026-11-12T11:00:00Z"), "{third}");
 }
+
+/// A store written before the timers and the schedules' members had their
+/// firing-order indexes (no `timers_by_time`, no `zone_members`) gets them at
+/// open, from the rows themselves: a run continued on it with a memory bound,
+/// which reads both back from the store, decides as one run over the whole
+/// stream does.
+#[test]
+fn a_store_without_the_paging_indexes_is_indexed_at_open() {
+    let dir = scratch("reindex");
+    let policy = root().join("examples/retail");
+    let mut text = String::new();
+    gen_support::generate(1_000, 16_000, 3, &mut text);
+    let lines: Vec<&str> = text.lines().collect();
+    let (first, rest) = lines.split_at(lines.len() / 2);
+    let whole_path = dir.join("whole.ndjson");
+    std::fs::write(&whole_path, text.clone()).unwrap();
+    let run = |args: &[&str]| run_with_policy(&policy, args);
+    let whole = run(&["--events", whole_path.to_str().unwrap(), "--drain"]);
+    assert!(whole.status.success());
+    let state = dir.join("state");
+    let mut output = Vec::new();
+    for (i, piece) in [first, rest].into_iter().enumerate() {
+        let path = dir.join(format!("piece{i}.ndjson"));
+        std::fs::write(&path, piece.join("\n") + "\n").unwrap();
+        let mut args = vec![
+            "--events",
+            path.to_str().unwrap(),
+            "--state",
+            state.to_str().unwrap(),
+            "--commit-every",
+            "100",
+            "--max-profiles-in-memory",
+            "100",
+        ];
+        if i == 1 {
+            args.push("--drain");
+        }
+        let out = run(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        output.extend_from_slice(&out.stdout);
+        if i == 0 {
+            // As an older nudge left it.
+            let db = redb::Database::open(state.join("state.redb")).unwrap();
+            let txn = db.begin_write().unwrap();
+            let times: redb::TableDefinition<'_, (i64, &str, u64), ()> =
+                redb::TableDefinition::new("timers_by_time");
+            let members: redb::TableDefinition<'_, (&str, &str), ()> =
+                redb::TableDefinition::new("zone_members");
+            assert!(
+                txn.delete_table(times).unwrap(),
+                "the store had the timers' index"
+            );
+            assert!(
+                txn.delete_table(members).unwrap(),
+                "the store had the members' index"
+            );
+            txn.commit().unwrap();
+        }
+    }
+    assert!(
+        String::from_utf8_lossy(&whole.stdout)
+            .matches("\"journey\":\"weekly_newsletter\",\"kind\":\"entered\"")
+            .count()
+            > 500,
+        "the newsletter did not run for most profiles"
+    );
+    assert!(
+        whole.stdout == output,
+        "the reindexed store decided otherwise"
+    );
+}

@@ -35,6 +35,10 @@ const SEEN_SEQ: &str = "seen_seq";
 const SEEN_ENTRY: usize = 24;
 /// (1.1) Each profile's time zone, for scheduled journeys: profile → zone name.
 const ZONES: TableDefinition<'_, &str, &str> = TableDefinition::new("zones");
+/// (1.1) The same, by zone: (zone, profile), so that an occurrence can read a
+/// zone's members in id order from here (`--max-profiles-in-memory`).
+/// Written in the same transactions as ZONES.
+const MEMBERS: TableDefinition<'_, (&str, &str), ()> = TableDefinition::new("zone_members");
 /// Pending timers: (profile, timer slot: journey index × 2, + 1 for a trigger
 /// timer) → when.
 const TIMERS: TableDefinition<'_, (&str, u64), i64> = TableDefinition::new("timers");
@@ -316,6 +320,44 @@ impl ProfileLoader for Loader {
 
     fn pages_timers(&self) -> bool {
         true
+    }
+
+    fn members_after(
+        &mut self,
+        zone: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Option<Vec<String>> {
+        let read = || -> Result<Vec<String>, String> {
+            let txn = self.db.begin_read().map_err(|e| e.to_string())?;
+            let table = match txn.open_table(MEMBERS) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+                Err(e) => return Err(e.to_string()),
+            };
+            let mut ids = Vec::new();
+            for row in table
+                .range((zone, after.unwrap_or(""))..)
+                .map_err(|e| e.to_string())?
+            {
+                let (key, _) = row.map_err(|e| e.to_string())?;
+                let (z, id) = key.value();
+                if z != zone || ids.len() >= limit {
+                    break;
+                }
+                if Some(id) != after {
+                    ids.push(id.to_string());
+                }
+            }
+            Ok(ids)
+        };
+        match guarded(&self.path, || read().map_err(StoreError)).map_err(|e| e.0) {
+            Ok(ids) => Some(ids),
+            Err(e) => {
+                *self.failure.borrow_mut() = Some(format!("cannot read a schedule's members: {e}"));
+                None
+            }
+        }
     }
 
     fn timers_after(&mut self, after: i64, at_least: usize) -> Option<Vec<(i64, String, usize)>> {
@@ -662,6 +704,7 @@ impl Store {
     /// A store written before the timers had their firing-order index gets
     /// it here, once, from the timers themselves.
     fn index_timers(&self) -> Result<(), StoreError> {
+        self.index_zones()?;
         let read = |e: redb::StorageError| err("cannot read timers", e);
         let txn = self
             .db
@@ -697,6 +740,44 @@ impl Store {
             for (id, slot, at) in &rows {
                 by_time
                     .insert((*at, id.as_str(), *slot), ())
+                    .map_err(|e| write(&e))?;
+            }
+        }
+        txn.commit().map_err(|e| err("cannot commit the state", e))
+    }
+
+    /// (1.1) The same for the schedules' members by zone.
+    fn index_zones(&self) -> Result<(), StoreError> {
+        let read = |e: redb::StorageError| err("cannot read time zones", e);
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|e| err("cannot read the state", e))?;
+        match txn.open_table(MEMBERS) {
+            Ok(_) => return Ok(()),
+            Err(redb::TableError::TableDoesNotExist(_)) => {}
+            Err(e) => return Err(err("cannot read time zones", e)),
+        }
+        let rows: Vec<(String, String)> = match txn.open_table(ZONES) {
+            Ok(table) => table
+                .iter()
+                .map_err(read)?
+                .map(|row| row.map(|(id, zone)| (id.value().to_string(), zone.value().to_string())))
+                .collect::<Result<_, _>>()
+                .map_err(read)?,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
+            Err(e) => return Err(err("cannot read time zones", e)),
+        };
+        drop(txn);
+        let write = |e: &dyn std::fmt::Display| err("cannot write the state", e);
+        let mut txn = self.db.begin_write().map_err(|e| write(&e))?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(|e| write(&e))?;
+        {
+            let mut members = txn.open_table(MEMBERS).map_err(|e| write(&e))?;
+            for (id, zone) in &rows {
+                members
+                    .insert((zone.as_str(), id.as_str()), ())
                     .map_err(|e| write(&e))?;
             }
         }
@@ -961,8 +1042,10 @@ impl Store {
                     by_time.insert((at, key.0, key.1), ()).map_err(write)?;
                 }
                 let mut table = txn.open_table(ZONES).map_err(write)?;
+                let mut members = txn.open_table(MEMBERS).map_err(write)?;
                 for (id, zone) in zones {
                     table.insert(id, zone).map_err(write)?;
+                    members.insert((zone, id), ()).map_err(write)?;
                 }
                 let mut table = txn.open_table(SEEN).map_err(write)?;
                 let mut last = 0;
@@ -1093,13 +1176,22 @@ impl Store {
                     .map_err(|e| err("cannot write the state", e))?;
             }
             if !changes.zones.is_empty() {
-                let mut zones = txn
-                    .open_table(ZONES)
-                    .map_err(|e| err("cannot write the state", e))?;
+                let write = |e: redb::Error| err("cannot write the state", e);
+                let mut zones = txn.open_table(ZONES).map_err(|e| write(e.into()))?;
+                let mut members = txn.open_table(MEMBERS).map_err(|e| write(e.into()))?;
                 for (id, zone) in &changes.zones {
-                    zones
+                    let old = zones
                         .insert(id.as_str(), *zone)
-                        .map_err(|e| err("cannot write the state", e))?;
+                        .map_err(|e| write(e.into()))?
+                        .map(|old| old.value().to_string());
+                    if let Some(old) = old.filter(|old| old != zone) {
+                        members
+                            .remove((old.as_str(), id.as_str()))
+                            .map_err(|e| write(e.into()))?;
+                    }
+                    members
+                        .insert((*zone, id.as_str()), ())
+                        .map_err(|e| write(e.into()))?;
                 }
             }
             // Pending timers, one row per journey that waits; only those that were

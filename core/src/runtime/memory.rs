@@ -13,8 +13,9 @@ pub trait ProfileLoader {
     fn load(&mut self, id: &str) -> Option<Profile>;
 
     /// Whether the store can give the pending timers back in firing order
-    /// ([`ProfileLoader::timers_after`]): then [`Engine::evict`] leaves the
-    /// later ones to it, as it does profiles.
+    /// ([`ProfileLoader::timers_after`]) and schedule members by zone
+    /// ([`ProfileLoader::members_after`]): then [`Engine::evict`] leaves them
+    /// to it, as it does profiles.
     fn pages_timers(&self) -> bool {
         false
     }
@@ -24,6 +25,18 @@ pub trait ProfileLoader {
     /// when there are as many, and every one due at the last one's instant;
     /// `None` when it cannot tell.
     fn timers_after(&mut self, _after: i64, _at_least: usize) -> Option<Vec<(i64, String, usize)>> {
+        None
+    }
+
+    /// (1.1) The profiles the store lists (as of its last commit) in a
+    /// schedule's time zone `zone` after `after`, in id order: at most
+    /// `limit`; `None` when it cannot tell.
+    fn members_after(
+        &mut self,
+        _zone: &str,
+        _after: Option<&str>,
+        _limit: usize,
+    ) -> Option<Vec<String>> {
         None
     }
 }
@@ -47,6 +60,12 @@ impl Engine {
     pub fn evict(&mut self, max: usize) {
         if self.core.loader.as_ref().is_some_and(|l| l.pages_timers()) {
             self.core.page_out_timers(max.max(1));
+            // (1.1) Schedule members too; a paused occurrence reads its
+            // zones' members afresh.
+            self.core.schedules.page_out();
+            if let Some(firing) = self.core.firing.as_mut() {
+                schedule::Schedules::forget_pages(&mut firing.streams);
+            }
         }
         if self.profiles.len() <= max {
             return;

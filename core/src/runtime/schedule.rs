@@ -11,6 +11,10 @@
 //!
 //! Memory: one member entry per profile seen (its id, in its zone's set) and
 //! one pending entry per scheduled journey and zone; nothing per occurrence.
+//! With a store that pages them (`--max-profiles-in-memory`), the members
+//! committed are left to the store after each commit ([`Schedules::page_out`])
+//! and an occurrence reads them back in id order, a page at a time, merged
+//! with those that joined since.
 
 use crate::ir::{Days, Program, Trigger};
 use crate::runtime::id::ProfileId;
@@ -31,7 +35,12 @@ pub(super) struct Schedules {
     /// Profiles that joined a zone since the last [`Schedules::take_changed`],
     /// for a durable store (only when `track`).
     changed: Vec<(ProfileId, &'static str)>,
+    /// Profiles that left a zone since the last [`Schedules::take_changed`]:
+    /// the store still lists them there until the next commit.
+    left: BTreeSet<(&'static str, ProfileId)>,
     track: bool,
+    /// Members committed are in the store, not (all) in memory.
+    paged: bool,
 }
 
 /// An occurrence being fired: its zone's members after `cursor`, in order.
@@ -40,6 +49,22 @@ pub(super) struct Stream {
     pub journey: usize,
     zone: &'static str,
     cursor: Option<ProfileId>,
+    /// With members paged out: the next ones the store lists after `cursor`
+    /// (in order), and whether the store has none after them.
+    page: std::collections::VecDeque<ProfileId>,
+    page_done: bool,
+}
+
+impl Stream {
+    fn new(journey: usize, zone: &'static str, cursor: Option<ProfileId>) -> Stream {
+        Stream {
+            journey,
+            zone,
+            cursor,
+            page: std::collections::VecDeque::new(),
+            page_done: false,
+        }
+    }
 }
 
 impl Schedules {
@@ -93,6 +118,69 @@ impl Schedules {
         if let Some((_, members)) = self.members.get_mut(tz.name()) {
             members.remove(id);
         }
+        if self.track && self.paged {
+            self.left.insert((tz.name(), id.clone()));
+        }
+    }
+
+    /// Right after a commit (every membership change is in the store): the
+    /// members are left to the store, zones and pending occurrences kept.
+    pub fn page_out(&mut self) {
+        if !self.changed.is_empty() || self.journeys.is_empty() {
+            return;
+        }
+        for (_, members) in self.members.values_mut() {
+            members.clear();
+        }
+        self.paged = true;
+    }
+
+    /// Whether members are read back from the store.
+    pub fn paged(&self) -> bool {
+        self.paged
+    }
+
+    /// Drops what the streams had read ahead from the store (it may be
+    /// older than what memory held when the members were paged out).
+    pub fn forget_pages(streams: &mut [Stream]) {
+        for s in streams {
+            s.page.clear();
+            s.page_done = false;
+        }
+    }
+
+    /// Tops up stream `k`'s read-ahead with `read(zone, after)`, the store's
+    /// members of `zone` after `after` in order (`None`: it cannot tell, and
+    /// nothing more is read).
+    pub fn fill_page(
+        &self,
+        stream: &mut Stream,
+        mut read: impl FnMut(&str, Option<&str>) -> Option<Vec<String>>,
+        page: usize,
+    ) {
+        if !self.paged {
+            return;
+        }
+        loop {
+            while let Some(front) = stream.page.front() {
+                let stale = stream.cursor.as_ref().is_some_and(|c| front <= c)
+                    || self.left.contains(&(stream.zone, front.clone()));
+                if !stale {
+                    return;
+                }
+                stream.page.pop_front();
+            }
+            if stream.page_done {
+                return;
+            }
+            let after = stream.cursor.as_ref().map(|c| c.as_str().to_string());
+            let Some(rows) = read(stream.zone, after.as_deref()) else {
+                stream.page_done = true;
+                return;
+            };
+            stream.page_done = rows.len() < page;
+            stream.page.extend(rows.iter().map(|id| ProfileId::new(id)));
+        }
     }
 
     /// Members restored from a store, the clock at which it was written.
@@ -104,8 +192,10 @@ impl Schedules {
         self.track = track;
     }
 
-    /// The profiles that joined a zone since the last call.
+    /// The profiles that joined a zone since the last call (a commit writes
+    /// them: what left a zone is then gone from the store's list too).
     pub fn take_changed(&mut self) -> Vec<(ProfileId, &'static str)> {
+        self.left.clear();
         std::mem::take(&mut self.changed)
     }
 
@@ -150,29 +240,31 @@ impl Schedules {
             if let Some(next) = next {
                 self.pending.insert((next, j, zone));
             }
-            streams.push(Stream {
-                journey: j,
-                zone,
-                cursor: None,
-            });
+            streams.push(Stream::new(j, zone, None));
         }
         streams
     }
 
     /// The next (profile, journey) of the streams, in (profile, journey)
-    /// order, without taking it.
+    /// order, without taking it: the next member in memory or (paged) in the
+    /// stream's read-ahead from the store, whichever comes first.
     pub fn peek(&self, streams: &[Stream]) -> Option<(ProfileId, usize, usize)> {
         streams
             .iter()
             .enumerate()
             .filter_map(|(k, s)| {
                 let (_, members) = self.members.get(s.zone)?;
-                let next = match &s.cursor {
+                let held = match &s.cursor {
                     None => members.iter().next(),
                     Some(c) => members
                         .range((std::ops::Bound::Excluded(c), std::ops::Bound::Unbounded))
                         .next(),
-                }?;
+                };
+                let stored = s.page.front();
+                let next = match (held, stored) {
+                    (Some(a), Some(b)) => a.min(b),
+                    (a, b) => a.or(b)?,
+                };
                 Some((next.clone(), s.journey, k))
             })
             .min()
@@ -202,11 +294,11 @@ impl Schedules {
     ) -> Option<Stream> {
         self.journeys.iter().find(|(j, _, _)| j == journey)?;
         let zone = zone.parse::<Tz>().ok()?.name();
-        Some(Stream {
-            journey: *journey,
+        Some(Stream::new(
+            *journey,
             zone,
-            cursor: cursor.as_deref().map(ProfileId::new),
-        })
+            cursor.as_deref().map(ProfileId::new),
+        ))
     }
 
     /// Pending occurrences (for `--stats`).

@@ -164,6 +164,7 @@ impl Engine {
                     .first()
                     .filter(|t| t.0 == at)
                     .map(|t| (t.1.clone(), t.2));
+                core.fill_member_pages(&mut streams);
                 let member = core.schedules.peek(&streams);
                 match (timer, member) {
                     (Some((id, slot)), Some((m, j, k))) if (&m, 2 * j + 1) < (&id, slot) => {
@@ -276,6 +277,25 @@ impl Core {
             }
             self.timers_until = Some(last);
             self.note_timers();
+        }
+    }
+
+    /// (1.1) With schedule members paged out: each stream's read-ahead of the
+    /// store's members, topped up.
+    pub(super) fn fill_member_pages(&mut self, streams: &mut [schedule::Stream]) {
+        if !self.schedules.paged() {
+            return;
+        }
+        let page = self.timers_page.max(1);
+        let Core {
+            schedules, loader, ..
+        } = self;
+        for stream in streams {
+            schedules.fill_page(
+                stream,
+                |zone, after| loader.as_mut()?.members_after(zone, after, page),
+                page,
+            );
         }
     }
 
