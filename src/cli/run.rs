@@ -323,6 +323,9 @@ fn open_engine(args: &RunArgs, given: Arc<nudge::ir::Program>) -> Result<Opened,
         // newsletter's occurrence) pauses to commit and evict as reading does.
         if let Some(max) = args.max_profiles_in_memory {
             engine.hold_at_most(max as usize, args.commit_every as usize);
+            // What the store restored (every pending timer and schedule
+            // member) is paged out at once, as after a commit.
+            engine.evict(max as usize);
         }
     }
     Ok(Opened {
