@@ -622,3 +622,78 @@ fn a_store_without_the_paging_indexes_is_indexed_at_open() {
         "the reindexed store decided otherwise"
     );
 }
+
+/// With `--max-profiles-in-memory` the message ids seen before the last
+/// commit are left to the store and looked up there: a retried delivery many
+/// commits later is still dropped within the 7-day window, and taken again
+/// after it, exactly as one run without a store decides.
+#[test]
+fn paged_message_ids_deduplicate_as_memory_does() {
+    let dir = scratch("paged-dedup");
+    let mut lines = Vec::new();
+    let order = |user: usize, id: &str, day: u32, minute: u32| {
+        format!(
+            r#"{{"type":"track","event":"Order Completed","userId":"cust-{user}","properties":{{"order_id":"o{user}","total":10,"category":"shoes"}},"messageId":"{id}","timestamp":"2026-11-{day:02}T{:02}:{:02}:00Z"}}"#,
+            minute / 60,
+            minute % 60
+        )
+    };
+    for user in 0..60 {
+        lines.push(format!(
+            r#"{{"type":"identify","userId":"cust-{user}","messageId":"who-{user}","timestamp":"2026-11-01T00:00:00Z","traits":{{"email":"c{user}@example.com"}}}}"#
+        ));
+    }
+    // Day 2: an order each; days 3 and 6: the same ids again (retried, within
+    // the window); day 12: again, after it; each day with fresh ids between.
+    for (day, fresh) in [(2, true), (3, false), (6, false), (12, false)] {
+        for user in 0..60 {
+            lines.push(order(user, &format!("order-{user}"), day, user as u32));
+            if !fresh {
+                lines.push(order(
+                    user,
+                    &format!("d{day}-{user}"),
+                    day,
+                    user as u32 + 100,
+                ));
+            }
+        }
+    }
+    let events = dir.join("events.ndjson");
+    std::fs::write(&events, lines.join("\n") + "\n").unwrap();
+    let events = events.to_str().unwrap();
+    let whole = run(&["--events", events, "--stats"]);
+    assert!(whole.status.success());
+    let state = dir.join("state");
+    let paged = run(&[
+        "--events",
+        events,
+        "--stats",
+        "--state",
+        state.to_str().unwrap(),
+        "--commit-every",
+        "7",
+        "--max-profiles-in-memory",
+        "5",
+    ]);
+    assert!(
+        paged.status.success(),
+        "{}",
+        String::from_utf8_lossy(&paged.stderr)
+    );
+    let duplicates = |out: &Output| -> u64 {
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .find_map(|l| l.strip_prefix("duplicates"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(
+        duplicates(&whole),
+        120,
+        "days 3 and 6 are retries, day 12 is not"
+    );
+    assert_eq!(duplicates(&paged), 120);
+    assert!(whole.stdout == paged.stdout, "paged ids decided otherwise");
+}

@@ -29,6 +29,11 @@ const PROFILES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("profile
 /// would cost a B-tree insert per event; a batch is dropped whole once its latest
 /// id has left the deduplication window.
 const SEEN: TableDefinition<'_, (i64, u64), &[u8]> = TableDefinition::new("seen_batches");
+/// The same ids by digest: digest → when last seen, so that an engine that
+/// keeps only the ids seen since the last commit (`--max-profiles-in-memory`)
+/// can ask for the others. Written in the same transactions as the batches,
+/// and emptied with them.
+const SEEN_IDS: TableDefinition<'_, u128, i64> = TableDefinition::new("seen_ids");
 /// The number of the last batch of message ids (in `META`).
 const SEEN_SEQ: &str = "seen_seq";
 /// Bytes per message id in a batch: the digest, then the time, little-endian.
@@ -320,6 +325,28 @@ impl ProfileLoader for Loader {
 
     fn pages_timers(&self) -> bool {
         true
+    }
+
+    fn seen_at(&mut self, digest: u128) -> Option<i64> {
+        let read = || -> Result<Option<i64>, String> {
+            let txn = self.db.begin_read().map_err(|e| e.to_string())?;
+            let table = match txn.open_table(SEEN_IDS) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(e) => return Err(e.to_string()),
+            };
+            Ok(table
+                .get(digest)
+                .map_err(|e| e.to_string())?
+                .map(|at| at.value()))
+        };
+        match guarded(&self.path, || read().map_err(StoreError)).map_err(|e| e.0) {
+            Ok(at) => at,
+            Err(e) => {
+                *self.failure.borrow_mut() = Some(format!("cannot read the message ids: {e}"));
+                None
+            }
+        }
     }
 
     fn members_after(
@@ -705,6 +732,7 @@ impl Store {
     /// it here, once, from the timers themselves.
     fn index_timers(&self) -> Result<(), StoreError> {
         self.index_zones()?;
+        self.index_seen()?;
         let read = |e: redb::StorageError| err("cannot read timers", e);
         let txn = self
             .db
@@ -741,6 +769,46 @@ impl Store {
                 by_time
                     .insert((*at, id.as_str(), *slot), ())
                     .map_err(|e| write(&e))?;
+            }
+        }
+        txn.commit().map_err(|e| err("cannot commit the state", e))
+    }
+
+    /// The same for the message ids by digest.
+    fn index_seen(&self) -> Result<(), StoreError> {
+        let read = |e: redb::StorageError| err("cannot read message ids", e);
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|e| err("cannot read the state", e))?;
+        match txn.open_table(SEEN_IDS) {
+            Ok(_) => return Ok(()),
+            Err(redb::TableError::TableDoesNotExist(_)) => {}
+            Err(e) => return Err(err("cannot read message ids", e)),
+        }
+        let mut latest: std::collections::BTreeMap<u128, i64> = std::collections::BTreeMap::new();
+        match txn.open_table(SEEN) {
+            Ok(table) => {
+                for row in table.iter().map_err(read)? {
+                    let (_, batch) = row.map_err(read)?;
+                    for (at, digest) in batch.value().chunks_exact(SEEN_ENTRY).map(unpack_seen) {
+                        let t = latest.entry(digest).or_insert(at);
+                        *t = (*t).max(at);
+                    }
+                }
+            }
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
+            Err(e) => return Err(err("cannot read message ids", e)),
+        }
+        drop(txn);
+        let write = |e: &dyn std::fmt::Display| err("cannot write the state", e);
+        let mut txn = self.db.begin_write().map_err(|e| write(&e))?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(|e| write(&e))?;
+        {
+            let mut ids = txn.open_table(SEEN_IDS).map_err(|e| write(&e))?;
+            for (digest, at) in latest {
+                ids.insert(digest, at).map_err(|e| write(&e))?;
             }
         }
         txn.commit().map_err(|e| err("cannot commit the state", e))
@@ -1048,6 +1116,7 @@ impl Store {
                     members.insert((zone, id), ()).map_err(write)?;
                 }
                 let mut table = txn.open_table(SEEN).map_err(write)?;
+                let mut ids = txn.open_table(SEEN_IDS).map_err(write)?;
                 let mut last = 0;
                 for (key, batch) in seen {
                     if batch.len() % SEEN_ENTRY != 0 {
@@ -1055,6 +1124,15 @@ impl Store {
                     }
                     last = last.max(key.1);
                     table.insert(key, batch).map_err(write)?;
+                    for (at, digest) in batch.chunks_exact(SEEN_ENTRY).map(unpack_seen) {
+                        let newer = ids
+                            .get(digest)
+                            .map_err(write)?
+                            .is_some_and(|t| t.value() >= at);
+                        if !newer {
+                            ids.insert(digest, at).map_err(write)?;
+                        }
+                    }
                 }
                 let mut meta = txn.open_table(META).map_err(write)?;
                 meta.insert(SEEN_SEQ, last.to_le_bytes().as_slice())
@@ -1243,20 +1321,43 @@ impl Store {
                 }
                 seen.insert((latest, number), batch.as_slice())
                     .map_err(|e| err("cannot write the state", e))?;
+                let mut ids = txn
+                    .open_table(SEEN_IDS)
+                    .map_err(|e| err("cannot write the state", e))?;
+                for (at, digest) in &changes.seen_added {
+                    ids.insert(*digest, *at)
+                        .map_err(|e| err("cannot write the state", e))?;
+                }
             }
             // Batches whose latest id has left the window hold nothing the engine
             // would still deduplicate against.
             if let Some(clock) = changes.clock {
                 let horizon = clock.saturating_sub(nudge::runtime::DEDUPE_WINDOW);
-                let expired: Vec<(i64, u64)> = seen
+                let expired: Vec<((i64, u64), Vec<u8>)> = seen
                     .range(..=(horizon, u64::MAX))
                     .map_err(|e| err("cannot read the state", e))?
-                    .map(|row| row.map(|(key, _)| key.value()))
+                    .map(|row| row.map(|(key, batch)| (key.value(), batch.value().to_vec())))
                     .collect::<Result<_, _>>()
                     .map_err(|e| err("cannot read the state", e))?;
-                for key in expired {
-                    seen.remove(key)
+                if !expired.is_empty() {
+                    let mut ids = txn
+                        .open_table(SEEN_IDS)
                         .map_err(|e| err("cannot write the state", e))?;
+                    for (key, batch) in expired {
+                        seen.remove(key)
+                            .map_err(|e| err("cannot write the state", e))?;
+                        // An id seen again since is kept, with its later time.
+                        for (_, digest) in batch.chunks_exact(SEEN_ENTRY).map(unpack_seen) {
+                            let last = ids
+                                .get(digest)
+                                .map_err(|e| err("cannot read the state", e))?
+                                .map(|at| at.value());
+                            if last.is_some_and(|at| at <= horizon) {
+                                ids.remove(digest)
+                                    .map_err(|e| err("cannot write the state", e))?;
+                            }
+                        }
+                    }
                 }
             }
             let bytes = serde_json::to_vec(checkpoint)

@@ -13,9 +13,10 @@ pub trait ProfileLoader {
     fn load(&mut self, id: &str) -> Option<Profile>;
 
     /// Whether the store can give the pending timers back in firing order
-    /// ([`ProfileLoader::timers_after`]) and schedule members by zone
-    /// ([`ProfileLoader::members_after`]): then [`Engine::evict`] leaves them
-    /// to it, as it does profiles.
+    /// ([`ProfileLoader::timers_after`]), schedule members by zone
+    /// ([`ProfileLoader::members_after`]) and message ids
+    /// ([`ProfileLoader::seen_at`]): then [`Engine::evict`] leaves them to
+    /// it, as it does profiles.
     fn pages_timers(&self) -> bool {
         false
     }
@@ -25,6 +26,12 @@ pub trait ProfileLoader {
     /// when there are as many, and every one due at the last one's instant;
     /// `None` when it cannot tell.
     fn timers_after(&mut self, _after: i64, _at_least: usize) -> Option<Vec<(i64, String, usize)>> {
+        None
+    }
+
+    /// When the store (as of its last commit) saw the message id whose
+    /// digest is `digest`, if it did within the deduplication window.
+    fn seen_at(&mut self, _digest: u128) -> Option<i64> {
         None
     }
 
@@ -63,6 +70,7 @@ impl Engine {
             // (1.1) Schedule members too; a paused occurrence reads its
             // zones' members afresh.
             self.core.schedules.page_out();
+            self.core.page_out_seen();
             if let Some(firing) = self.core.firing.as_mut() {
                 schedule::Schedules::forget_pages(&mut firing.streams);
             }

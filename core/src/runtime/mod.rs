@@ -187,6 +187,11 @@ struct Core {
     /// such entries are swept out every eighth of a window, in one pass over
     /// the table (removing each as it expired would cost a random access apiece).
     seen: FxHashMap<u128, i64>,
+    /// The ids seen before the last commit are in the store only (see
+    /// `dedupe.rs`).
+    seen_paged: bool,
+    /// The last id looked up in the store, and when it was seen.
+    seen_asked: Option<(u128, Option<i64>)>,
     /// When (by the clock) the next sweep of `seen` is due.
     next_sweep: i64,
     /// How long sends must be remembered for the caps (nanoseconds).
@@ -398,6 +403,8 @@ impl Engine {
                 timers_page: 0,
                 clock: None,
                 seen: FxHashMap::default(),
+                seen_paged: false,
+                seen_asked: None,
                 next_sweep: i64::MIN,
                 send_retention,
                 divisions_by_zero: Cell::new(0),

@@ -99,11 +99,7 @@ impl Engine {
     ) -> bool {
         let now = self.core.clock.map_or(timestamp, |c| c.max(timestamp));
         if let Some(digest) = message_id.map(fnv1a_128)
-            && self
-                .core
-                .seen
-                .get(&digest)
-                .is_some_and(|at| now.saturating_sub(*at) < DEDUPE_WINDOW)
+            && self.core.seen_recently(now, digest)
         {
             return true;
         }
