@@ -12,7 +12,7 @@
 
 use nudge::ir::Program;
 use nudge::runtime::{Changes, Engine, Profile, ProfileLoader};
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
@@ -515,7 +515,7 @@ impl Store {
                 .map_err(|e| err("cannot encode the policy set", e))?;
             *store.unrecorded.borrow_mut() = Some(bytes);
         }
-        store.index_timers()?;
+        store.index_for_paging()?;
         let engine = store.load(
             &program,
             checkpoint.as_ref().and_then(|c| c.clock),
@@ -727,131 +727,107 @@ impl Store {
         Ok((merged, applied))
     }
 
-    /// The existing store at `path`, with what to do when it cannot be opened.
-    /// A store written before the timers had their firing-order index gets
-    /// it here, once, from the timers themselves.
-    fn index_timers(&self) -> Result<(), StoreError> {
-        self.index_zones()?;
-        self.index_seen()?;
-        let read = |e: redb::StorageError| err("cannot read timers", e);
-        let txn = self
-            .db
-            .begin_read()
-            .map_err(|e| err("cannot read the state", e))?;
-        match txn.open_table(TIMES) {
-            Ok(_) => return Ok(()),
-            Err(redb::TableError::TableDoesNotExist(_)) => {}
-            Err(e) => return Err(err("cannot read timers", e)),
-        }
-        let rows: Vec<(String, u64, i64)> = match txn.open_table(TIMERS) {
-            Ok(table) => table
-                .iter()
-                .map_err(read)?
-                .map(|row| {
-                    row.map(|(key, at)| {
-                        let (id, slot) = key.value();
-                        (id.to_string(), slot, at.value())
-                    })
-                })
-                .collect::<Result<_, _>>()
-                .map_err(read)?,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
-            Err(e) => return Err(err("cannot read timers", e)),
-        };
-        drop(txn);
-        let write = |e: &dyn std::fmt::Display| err("cannot write the state", e);
-        let mut txn = self.db.begin_write().map_err(|e| write(&e))?;
-        txn.set_durability(Durability::Immediate)
-            .map_err(|e| write(&e))?;
-        {
-            let mut by_time = txn.open_table(TIMES).map_err(|e| write(&e))?;
-            for (id, slot, at) in &rows {
-                by_time
-                    .insert((*at, id.as_str(), *slot), ())
-                    .map_err(|e| write(&e))?;
-            }
-        }
-        txn.commit().map_err(|e| err("cannot commit the state", e))
-    }
-
-    /// The same for the message ids by digest.
-    fn index_seen(&self) -> Result<(), StoreError> {
-        let read = |e: redb::StorageError| err("cannot read message ids", e);
-        let txn = self
-            .db
-            .begin_read()
-            .map_err(|e| err("cannot read the state", e))?;
-        match txn.open_table(SEEN_IDS) {
-            Ok(_) => return Ok(()),
-            Err(redb::TableError::TableDoesNotExist(_)) => {}
-            Err(e) => return Err(err("cannot read message ids", e)),
-        }
-        let mut latest: std::collections::BTreeMap<u128, i64> = std::collections::BTreeMap::new();
-        match txn.open_table(SEEN) {
-            Ok(table) => {
-                for row in table.iter().map_err(read)? {
-                    let (_, batch) = row.map_err(read)?;
-                    for (at, digest) in batch.value().chunks_exact(SEEN_ENTRY).map(unpack_seen) {
-                        let t = latest.entry(digest).or_insert(at);
-                        *t = (*t).max(at);
-                    }
+    /// A store written before the paging indexes (`timers_by_time`,
+    /// `zone_members`, `seen_ids`) gets each here, once, from the rows it
+    /// indexes.
+    fn index_for_paging(&self) -> Result<(), StoreError> {
+        if !self.has_table(TIMES.name())? {
+            let mut rows = Vec::new();
+            self.each_row(TIMERS, |key, at| {
+                let (id, slot) = key.value();
+                rows.push((at.value(), id.to_string(), slot));
+            })?;
+            self.write_once(|txn| {
+                let mut by_time = txn.open_table(TIMES)?;
+                for (at, id, slot) in &rows {
+                    by_time.insert((*at, id.as_str(), *slot), ())?;
                 }
-            }
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
-            Err(e) => return Err(err("cannot read message ids", e)),
+                Ok(())
+            })?;
         }
-        drop(txn);
-        let write = |e: &dyn std::fmt::Display| err("cannot write the state", e);
-        let mut txn = self.db.begin_write().map_err(|e| write(&e))?;
-        txn.set_durability(Durability::Immediate)
-            .map_err(|e| write(&e))?;
-        {
-            let mut ids = txn.open_table(SEEN_IDS).map_err(|e| write(&e))?;
-            for (digest, at) in latest {
-                ids.insert(digest, at).map_err(|e| write(&e))?;
-            }
+        if !self.has_table(MEMBERS.name())? {
+            let mut rows = Vec::new();
+            self.each_row(ZONES, |id, zone| {
+                rows.push((zone.value().to_string(), id.value().to_string()));
+            })?;
+            self.write_once(|txn| {
+                let mut members = txn.open_table(MEMBERS)?;
+                for (zone, id) in &rows {
+                    members.insert((zone.as_str(), id.as_str()), ())?;
+                }
+                Ok(())
+            })?;
         }
-        txn.commit().map_err(|e| err("cannot commit the state", e))
+        if !self.has_table(SEEN_IDS.name())? {
+            let mut latest: std::collections::BTreeMap<u128, i64> =
+                std::collections::BTreeMap::new();
+            self.each_row(SEEN, |_, batch| {
+                for (at, digest) in batch.value().chunks_exact(SEEN_ENTRY).map(unpack_seen) {
+                    let t = latest.entry(digest).or_insert(at);
+                    *t = (*t).max(at);
+                }
+            })?;
+            self.write_once(|txn| {
+                let mut ids = txn.open_table(SEEN_IDS)?;
+                for (digest, at) in &latest {
+                    ids.insert(*digest, *at)?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
     }
 
-    /// (1.1) The same for the schedules' members by zone.
-    fn index_zones(&self) -> Result<(), StoreError> {
-        let read = |e: redb::StorageError| err("cannot read time zones", e);
+    /// Whether the store has a table of this name.
+    fn has_table(&self, name: &str) -> Result<bool, StoreError> {
         let txn = self
             .db
             .begin_read()
             .map_err(|e| err("cannot read the state", e))?;
-        match txn.open_table(MEMBERS) {
-            Ok(_) => return Ok(()),
-            Err(redb::TableError::TableDoesNotExist(_)) => {}
-            Err(e) => return Err(err("cannot read time zones", e)),
-        }
-        let rows: Vec<(String, String)> = match txn.open_table(ZONES) {
-            Ok(table) => table
-                .iter()
-                .map_err(read)?
-                .map(|row| row.map(|(id, zone)| (id.value().to_string(), zone.value().to_string())))
-                .collect::<Result<_, _>>()
-                .map_err(read)?,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
-            Err(e) => return Err(err("cannot read time zones", e)),
-        };
-        drop(txn);
-        let write = |e: &dyn std::fmt::Display| err("cannot write the state", e);
-        let mut txn = self.db.begin_write().map_err(|e| write(&e))?;
-        txn.set_durability(Durability::Immediate)
-            .map_err(|e| write(&e))?;
-        {
-            let mut members = txn.open_table(MEMBERS).map_err(|e| write(&e))?;
-            for (id, zone) in &rows {
-                members
-                    .insert((zone.as_str(), id.as_str()), ())
-                    .map_err(|e| write(&e))?;
+        let mut tables = txn
+            .list_tables()
+            .map_err(|e| err("cannot read the state", e))?;
+        Ok(tables.any(|t| t.name() == name))
+    }
+
+    /// Calls `f` with every row of `table` (none when it does not exist).
+    fn each_row<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        table: TableDefinition<'_, K, V>,
+        mut f: impl FnMut(redb::AccessGuard<'_, K>, redb::AccessGuard<'_, V>),
+    ) -> Result<(), StoreError> {
+        let read = |e: redb::StorageError| err("cannot read the state", e);
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|e| err("cannot read the state", e))?;
+        match txn.open_table(table) {
+            Ok(t) => {
+                for row in t.iter().map_err(read)? {
+                    let (k, v) = row.map_err(read)?;
+                    f(k, v);
+                }
+                Ok(())
             }
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(()),
+            Err(e) => Err(err("cannot read the state", e)),
         }
+    }
+
+    /// One durable write transaction around `f`.
+    fn write_once(
+        &self,
+        f: impl FnOnce(&redb::WriteTransaction) -> Result<(), redb::Error>,
+    ) -> Result<(), StoreError> {
+        let write = |e: redb::Error| err("cannot write the state", e);
+        let mut txn = self.db.begin_write().map_err(|e| write(e.into()))?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(|e| write(e.into()))?;
+        f(&txn).map_err(write)?;
         txn.commit().map_err(|e| err("cannot commit the state", e))
     }
 
+    /// The existing store at `path`, with what to do when it cannot be opened.
     fn opened(builder: &redb::Builder, path: &Path) -> Result<Store, StoreError> {
         let db = builder.open(path).map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => StoreError(format!(
