@@ -438,16 +438,7 @@ pub fn serve(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
     let (state, _lock) = super::state_dir(args.state.as_deref(), &group)?;
     prepare_topics(args, brokers, &topic, &changelog)?;
 
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(signal, Arc::clone(&stop))
-            .map_err(|e| format!("cannot handle signals: {e}"))?;
-    }
-    // (1.1) SIGHUP, or a change of the policy files, reads the set again.
-    let reload = Arc::new(AtomicBool::new(false));
-    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reload))
-        .map_err(|e| format!("cannot handle signals: {e}"))?;
-
+    let (stop, reload) = signals()?;
     let producer: Arc<Sender> = Arc::new(
         config(brokers, &args.kafka_config)
             .set("enable.idempotence", "true")
@@ -463,33 +454,7 @@ pub fn serve(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
     // once, /readyz once partitions are assigned.
     let metrics = Arc::new(Metrics::new());
     let ingest_reader = http::shared(Reader::new(Arc::clone(&program)));
-    let ingest = match args.http {
-        Some(addr) => {
-            let producer: rdkafka::producer::FutureProducer = config(brokers, &args.kafka_config)
-                .set("enable.idempotence", "true")
-                .set("partitioner", "murmur2_random")
-                .set("linger.ms", "2")
-                .create()
-                .map_err(|e| format!("cannot create a Kafka producer: {e}"))?;
-            Some((
-                addr,
-                http::Ingest {
-                    destination: http::Destination::Kafka {
-                        producer,
-                        topic: topic.clone(),
-                    },
-                    write_key: args.write_key.clone(),
-                    reader: Arc::clone(&ingest_reader),
-                },
-            ))
-        }
-        None => None,
-    };
-    let endpoints = if args.metrics.is_some() || ingest.is_some() {
-        Some(http::start(Arc::clone(&metrics), args.metrics, ingest)?)
-    } else {
-        None
-    };
+    let endpoints = start_endpoints(args, &topic, &metrics, &ingest_reader)?;
     let shared = Arc::new(Shared {
         fatal: Mutex::new(None),
         committed: Mutex::new(BTreeMap::new()),
@@ -521,6 +486,120 @@ pub fn serve(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
         explain: args.explain,
         upgrade: args.upgrade.map(store::UpgradeMode::upgrade),
     };
+    let (senders, workers) = spawn_workers(args, &program, &settings, &producer, &shared)?;
+    let consumer: BaseConsumer<Group> = config(brokers, &args.kafka_config)
+        .set("group.id", &group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        .create_with_context(Group {
+            topic: topic.clone(),
+            workers: senders,
+            owner: Mutex::new(BTreeMap::new()),
+            shared: Arc::clone(&shared),
+        })
+        .map_err(|e| format!("cannot create a Kafka consumer: {e}"))?;
+
+    let result = serve_loop(&consumer, &stop, &topic, &shared);
+    metrics.stopping.store(true, Ordering::Relaxed);
+    stop.store(true, Ordering::Relaxed);
+    if result.is_ok() {
+        leave_group(&consumer, &shared);
+    }
+    drop(consumer);
+    // The workers end when their channels close (the consumer's context
+    // held them), each committing what it still holds.
+    for w in workers {
+        let _ = w.join();
+    }
+    drop(endpoints);
+    if let Some(t) = lag_thread {
+        let _ = t.join();
+    }
+    result?;
+    match shared.fatal() {
+        Some(e) => Err(e),
+        None => {
+            tracing::info!("stopped cleanly");
+            Ok(())
+        }
+    }
+}
+
+/// SIGTERM and SIGINT stop the service; (1.1) SIGHUP, or a change of the
+/// policy files, reads the set again.
+fn signals() -> Result<(Arc<AtomicBool>, Arc<AtomicBool>), String> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .map_err(|e| format!("cannot handle signals: {e}"))?;
+    }
+    let reload = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reload))
+        .map_err(|e| format!("cannot handle signals: {e}"))?;
+    Ok((stop, reload))
+}
+
+/// The HTTP endpoints (`--metrics`, `--http` ingest into the input topic),
+/// up before the group is joined: /healthz answers at once, /readyz once
+/// partitions are assigned.
+fn start_endpoints(
+    args: &ServeArgs,
+    topic: &str,
+    metrics: &Arc<Metrics>,
+    ingest_reader: &http::SharedReader,
+) -> Result<Option<http::Endpoints>, String> {
+    let brokers = args.kafka.as_deref().unwrap_or_default();
+    let ingest = match args.http {
+        Some(addr) => {
+            let producer: rdkafka::producer::FutureProducer = config(brokers, &args.kafka_config)
+                .set("enable.idempotence", "true")
+                .set("partitioner", "murmur2_random")
+                .set("linger.ms", "2")
+                .create()
+                .map_err(|e| format!("cannot create a Kafka producer: {e}"))?;
+            Some((
+                addr,
+                http::Ingest {
+                    destination: http::Destination::Kafka {
+                        producer,
+                        topic: topic.to_string(),
+                    },
+                    write_key: args.write_key.clone(),
+                    reader: Arc::clone(ingest_reader),
+                },
+            ))
+        }
+        None => None,
+    };
+    if args.metrics.is_some() || ingest.is_some() {
+        Ok(Some(http::start(
+            Arc::clone(metrics),
+            args.metrics,
+            ingest,
+        )?))
+    } else {
+        Ok(None)
+    }
+}
+
+/// The workers' channels (the consumer's context sends on them) and threads.
+type Workers = (
+    Vec<mpsc::SyncSender<Command>>,
+    Vec<std::thread::JoinHandle<()>>,
+);
+
+/// `--threads` workers, each on its own thread with its own restore
+/// consumer, fed by the polling thread over a bounded channel.
+fn spawn_workers(
+    args: &ServeArgs,
+    program: &Arc<Program>,
+    settings: &Settings,
+    producer: &Arc<Sender>,
+    shared: &Arc<Shared>,
+) -> Result<Workers, String> {
+    let brokers = args.kafka.as_deref().unwrap_or_default();
+    let group = &settings.group;
     let out = open_sink(&args.out_topic, &args.out)?;
     let dead = open_sink(&args.dead_letter_topic, &args.dead_letter)?;
     let threads = usize::try_from(args.threads).unwrap_or(1).max(1);
@@ -542,15 +621,15 @@ pub fn serve(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
         // rather than the process's memory growing.
         let (tx, rx) = mpsc::sync_channel::<Command>(64);
         senders.push(tx);
-        let (program, settings, producer, out, dead, shared, metrics) = (
-            Arc::clone(&program),
+        let (program, settings, producer, out, dead, shared) = (
+            Arc::clone(program),
             settings.clone(),
-            Arc::clone(&producer),
+            Arc::clone(producer),
             out.clone(),
             dead.clone(),
-            Arc::clone(&shared),
-            Arc::clone(&metrics),
+            Arc::clone(shared),
         );
+        let metrics = Arc::clone(&shared.metrics);
         let jit_wanted = args.engine == crate::cli::serve::Evaluator::Jit;
         let thread = std::thread::Builder::new()
             .name(format!("nudge-worker-{w}"))
@@ -594,56 +673,25 @@ pub fn serve(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
             .map_err(|e| format!("cannot start a worker thread: {e}"))?;
         workers.push(thread);
     }
-    let consumer: BaseConsumer<Group> = config(brokers, &args.kafka_config)
-        .set("group.id", &group)
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("partition.assignment.strategy", "cooperative-sticky")
-        .create_with_context(Group {
-            topic: topic.clone(),
-            workers: senders,
-            owner: Mutex::new(BTreeMap::new()),
-            shared: Arc::clone(&shared),
-        })
-        .map_err(|e| format!("cannot create a Kafka consumer: {e}"))?;
+    Ok((senders, workers))
+}
 
-    let result = serve_loop(&consumer, &stop, &topic, &shared);
-    metrics.stopping.store(true, Ordering::Relaxed);
-    stop.store(true, Ordering::Relaxed);
-    // Leaving the group revokes what is still held: the workers commit it.
-    if result.is_ok() {
-        consumer.unsubscribe();
-        let deadline = Instant::now() + BROKER_WAIT;
-        while consumer
-            .context()
-            .owner
-            .lock()
-            .map(|o| !o.is_empty())
-            .unwrap_or(false)
-            && Instant::now() < deadline
-        {
-            let _ = consumer.poll(Duration::from_millis(100));
-        }
-        commit_group(&consumer, &shared);
+/// Leaving the group revokes what is still held: the workers commit it,
+/// then the group's offsets are committed.
+fn leave_group(consumer: &BaseConsumer<Group>, shared: &Shared) {
+    consumer.unsubscribe();
+    let deadline = Instant::now() + BROKER_WAIT;
+    while consumer
+        .context()
+        .owner
+        .lock()
+        .map(|o| !o.is_empty())
+        .unwrap_or(false)
+        && Instant::now() < deadline
+    {
+        let _ = consumer.poll(Duration::from_millis(100));
     }
-    drop(consumer);
-    // The workers end when their channels close (the consumer's context
-    // held them), each committing what it still holds.
-    for w in workers {
-        let _ = w.join();
-    }
-    drop(endpoints);
-    if let Some(t) = lag_thread {
-        let _ = t.join();
-    }
-    result?;
-    match shared.fatal() {
-        Some(e) => Err(e),
-        None => {
-            tracing::info!("stopped cleanly");
-            Ok(())
-        }
-    }
+    commit_group(consumer, shared);
 }
 
 /// Commits the group's offsets as the workers last checkpointed them.
