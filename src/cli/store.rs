@@ -297,56 +297,60 @@ struct Loader {
     failure: Rc<RefCell<Option<String>>>,
 }
 
+impl Loader {
+    /// `read` over `table` in a read transaction (`absent` when the store has
+    /// no such table yet). A failure is noted for the run (prefixed by
+    /// `what`), which stops at its next check, and gives `None`.
+    fn read<K: redb::Key + 'static, V: redb::Value + 'static, T>(
+        &self,
+        table: TableDefinition<'_, K, V>,
+        what: &str,
+        absent: T,
+        read: impl FnOnce(redb::ReadOnlyTable<K, V>) -> Result<T, String>,
+    ) -> Option<T> {
+        let run = || -> Result<T, String> {
+            let txn = self.db.begin_read().map_err(|e| e.to_string())?;
+            match txn.open_table(table) {
+                Ok(t) => read(t),
+                Err(redb::TableError::TableDoesNotExist(_)) => Ok(absent),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        match guarded(&self.path, || run().map_err(StoreError)).map_err(|e| e.0) {
+            Ok(value) => Some(value),
+            Err(e) => {
+                *self.failure.borrow_mut() = Some(format!("{what}{e}"));
+                None
+            }
+        }
+    }
+}
+
 impl ProfileLoader for Loader {
     fn load(&mut self, id: &str) -> Option<Profile> {
-        let read = || -> Result<Option<Profile>, String> {
-            let txn = self.db.begin_read().map_err(|e| e.to_string())?;
-            let table = match txn.open_table(PROFILES) {
-                Ok(t) => t,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-                Err(e) => return Err(e.to_string()),
-            };
+        self.read(PROFILES, "", None, |table| {
             let Some(bytes) = table.get(id).map_err(|e| e.to_string())? else {
                 return Ok(None);
             };
             postcard::from_bytes(bytes.value())
                 .map(Some)
                 .map_err(|e| format!("the stored profile `{id}` is damaged: {e}"))
-        };
-        let guarded_read = guarded(&self.path, || read().map_err(StoreError));
-        match guarded_read.map_err(|e| e.0) {
-            Ok(p) => p,
-            Err(e) => {
-                *self.failure.borrow_mut() = Some(e);
-                None
-            }
-        }
+        })
+        .flatten()
     }
 
-    fn pages_timers(&self) -> bool {
+    fn pages(&self) -> bool {
         true
     }
 
     fn seen_at(&mut self, digest: u128) -> Option<i64> {
-        let read = || -> Result<Option<i64>, String> {
-            let txn = self.db.begin_read().map_err(|e| e.to_string())?;
-            let table = match txn.open_table(SEEN_IDS) {
-                Ok(t) => t,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-                Err(e) => return Err(e.to_string()),
-            };
+        self.read(SEEN_IDS, "cannot read the message ids: ", None, |table| {
             Ok(table
                 .get(digest)
                 .map_err(|e| e.to_string())?
                 .map(|at| at.value()))
-        };
-        match guarded(&self.path, || read().map_err(StoreError)).map_err(|e| e.0) {
-            Ok(at) => at,
-            Err(e) => {
-                *self.failure.borrow_mut() = Some(format!("cannot read the message ids: {e}"));
-                None
-            }
-        }
+        })
+        .flatten()
     }
 
     fn members_after(
@@ -355,68 +359,52 @@ impl ProfileLoader for Loader {
         after: Option<&str>,
         limit: usize,
     ) -> Option<Vec<String>> {
-        let read = || -> Result<Vec<String>, String> {
-            let txn = self.db.begin_read().map_err(|e| e.to_string())?;
-            let table = match txn.open_table(MEMBERS) {
-                Ok(t) => t,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-                Err(e) => return Err(e.to_string()),
-            };
-            let mut ids = Vec::new();
-            for row in table
-                .range((zone, after.unwrap_or(""))..)
-                .map_err(|e| e.to_string())?
-            {
-                let (key, _) = row.map_err(|e| e.to_string())?;
-                let (z, id) = key.value();
-                if z != zone || ids.len() >= limit {
-                    break;
+        self.read(
+            MEMBERS,
+            "cannot read a schedule's members: ",
+            Vec::new(),
+            |table| {
+                let mut ids = Vec::new();
+                for row in table
+                    .range((zone, after.unwrap_or(""))..)
+                    .map_err(|e| e.to_string())?
+                {
+                    let (key, _) = row.map_err(|e| e.to_string())?;
+                    let (z, id) = key.value();
+                    if z != zone || ids.len() >= limit {
+                        break;
+                    }
+                    if Some(id) != after {
+                        ids.push(id.to_string());
+                    }
                 }
-                if Some(id) != after {
-                    ids.push(id.to_string());
-                }
-            }
-            Ok(ids)
-        };
-        match guarded(&self.path, || read().map_err(StoreError)).map_err(|e| e.0) {
-            Ok(ids) => Some(ids),
-            Err(e) => {
-                *self.failure.borrow_mut() = Some(format!("cannot read a schedule's members: {e}"));
-                None
-            }
-        }
+                Ok(ids)
+            },
+        )
     }
 
     fn timers_after(&mut self, after: i64, at_least: usize) -> Option<Vec<(i64, String, usize)>> {
-        let read = || -> Result<Vec<(i64, String, usize)>, String> {
-            let txn = self.db.begin_read().map_err(|e| e.to_string())?;
-            let table = match txn.open_table(TIMES) {
-                Ok(t) => t,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-                Err(e) => return Err(e.to_string()),
-            };
-            let Some(from) = after.checked_add(1) else {
-                return Ok(Vec::new());
-            };
-            let mut rows: Vec<(i64, String, usize)> = Vec::new();
-            for row in table.range((from, "", 0)..).map_err(|e| e.to_string())? {
-                let (key, _) = row.map_err(|e| e.to_string())?;
-                let (at, id, slot) = key.value();
-                // Whole instants: the page ends where the time changes.
-                if rows.len() >= at_least && rows.last().is_some_and(|r| r.0 != at) {
-                    break;
-                }
-                rows.push((at, id.to_string(), slot as usize));
-            }
-            Ok(rows)
+        let Some(from) = after.checked_add(1) else {
+            return Some(Vec::new());
         };
-        match guarded(&self.path, || read().map_err(StoreError)).map_err(|e| e.0) {
-            Ok(rows) => Some(rows),
-            Err(e) => {
-                *self.failure.borrow_mut() = Some(format!("cannot read the pending timers: {e}"));
-                None
-            }
-        }
+        self.read(
+            TIMES,
+            "cannot read the pending timers: ",
+            Vec::new(),
+            |table| {
+                let mut rows: Vec<(i64, String, usize)> = Vec::new();
+                for row in table.range((from, "", 0)..).map_err(|e| e.to_string())? {
+                    let (key, _) = row.map_err(|e| e.to_string())?;
+                    let (at, id, slot) = key.value();
+                    // Whole instants: the page ends where the time changes.
+                    if rows.len() >= at_least && rows.last().is_some_and(|r| r.0 != at) {
+                        break;
+                    }
+                    rows.push((at, id.to_string(), slot as usize));
+                }
+                Ok(rows)
+            },
+        )
     }
 }
 
