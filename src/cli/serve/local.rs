@@ -342,14 +342,7 @@ pub fn serve(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
     local.replay(&journal_path)?;
     local.commit()?;
 
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(signal, Arc::clone(&stop))
-            .map_err(|e| format!("cannot handle signals: {e}"))?;
-    }
-    let reload = Arc::new(AtomicBool::new(false));
-    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reload))
-        .map_err(|e| format!("cannot handle signals: {e}"))?;
+    let (stop, reload) = super::signals()?;
     let (tx, rx) = mpsc::sync_channel::<Batch>(1024);
     let endpoints = http::start(
         Arc::clone(&metrics),

@@ -17,6 +17,8 @@ mod local;
 use crate::cli::Outcome;
 use nudge::runtime::time;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 #[derive(clap::Args)]
@@ -223,6 +225,20 @@ pub fn run(args: ServeArgs) -> Outcome {
         Ok(()) => Outcome::Success,
         Err(e) => crate::cli::usage_error(e),
     }
+}
+
+/// SIGTERM and SIGINT stop the service; (1.1) SIGHUP, or a change of the
+/// policy files, reads the set again.
+pub(super) fn signals() -> Result<(Arc<AtomicBool>, Arc<AtomicBool>), String> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .map_err(|e| format!("cannot handle signals: {e}"))?;
+    }
+    let reload = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reload))
+        .map_err(|e| format!("cannot handle signals: {e}"))?;
+    Ok((stop, reload))
 }
 
 /// Logs to stderr, one line per event worth a person's attention.

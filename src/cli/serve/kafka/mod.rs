@@ -438,7 +438,7 @@ pub fn serve(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
     let (state, _lock) = super::state_dir(args.state.as_deref(), &group)?;
     prepare_topics(args, brokers, &topic, &changelog)?;
 
-    let (stop, reload) = signals()?;
+    let (stop, reload) = super::signals()?;
     let producer: Arc<Sender> = Arc::new(
         config(brokers, &args.kafka_config)
             .set("enable.idempotence", "true")
@@ -524,20 +524,6 @@ pub fn serve(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
             Ok(())
         }
     }
-}
-
-/// SIGTERM and SIGINT stop the service; (1.1) SIGHUP, or a change of the
-/// policy files, reads the set again.
-fn signals() -> Result<(Arc<AtomicBool>, Arc<AtomicBool>), String> {
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(signal, Arc::clone(&stop))
-            .map_err(|e| format!("cannot handle signals: {e}"))?;
-    }
-    let reload = Arc::new(AtomicBool::new(false));
-    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reload))
-        .map_err(|e| format!("cannot handle signals: {e}"))?;
-    Ok((stop, reload))
 }
 
 /// The HTTP endpoints (`--metrics`, `--http` ingest into the input topic),
