@@ -1165,11 +1165,12 @@ impl<'a> Checker<'a> {
             _ => self.event_ref(file, event_name),
         };
         if let (Some(prop), EventCtx::Known(decl)) = (prop, event) {
-            if decl.props.iter().any(|d| d.name.name == prop.name) {
+            let found = decl.props.iter().find(|d| d.name.name == prop.name);
+            if found.is_some() {
                 let symbol = Symbol::Prop(decl.name.name.clone(), prop.name.clone());
                 self.references.add(file, prop.span, symbol);
             }
-            match decl.props.iter().find(|d| d.name.name == prop.name) {
+            match found {
                 None => {
                     let help =
                         did_you_mean(&prop.name, decl.props.iter().map(|d| d.name.name.as_str()))

@@ -17,7 +17,7 @@ pub trait ProfileLoader {
     /// ([`ProfileLoader::members_after`]) and message ids
     /// ([`ProfileLoader::seen_at`]): then [`Engine::evict`] leaves them to
     /// it, as it does profiles.
-    fn pages_timers(&self) -> bool {
+    fn pages(&self) -> bool {
         false
     }
 
@@ -65,7 +65,7 @@ impl Engine {
     /// (and the rest of that one's instant) are left to the store too, and
     /// read back, `max` at a time, in firing order as the clock reaches them.
     pub fn evict(&mut self, max: usize) {
-        if self.core.loader.as_ref().is_some_and(|l| l.pages_timers()) {
+        if self.core.loader.as_ref().is_some_and(|l| l.pages()) {
             self.core.page_out_timers(max.max(1));
             // (1.1) Schedule members too; a paused occurrence reads its
             // zones' members afresh.

@@ -178,8 +178,9 @@ struct Core {
     timers_until: Option<i64>,
     /// Pending timers held by the store only (paged out).
     timers_paged: usize,
-    /// How many timers are kept, and read back at a time, when paging.
-    timers_page: usize,
+    /// How many timers are kept, and timers or schedule members read back
+    /// at a time, when paging.
+    page_size: usize,
     clock: Option<i64>,
     /// 128-bit digests of the message ids seen, and when (by the clock). Digests
     /// keep memory flat whatever the ids' length; two ids collide with
@@ -400,7 +401,7 @@ impl Engine {
                 timers: BTreeSet::new(),
                 timers_until: None,
                 timers_paged: 0,
-                timers_page: 0,
+                page_size: 0,
                 clock: None,
                 seen: FxHashMap::default(),
                 seen_paged: false,

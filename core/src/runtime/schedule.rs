@@ -149,9 +149,9 @@ impl Schedules {
         }
     }
 
-    /// Tops up stream `k`'s read-ahead with `read(zone, after)`, the store's
-    /// members of `zone` after `after` in order (`None`: it cannot tell, and
-    /// nothing more is read).
+    /// Tops up `stream`'s read-ahead with `read(zone, after)`, at most `page`
+    /// of the store's members of `zone` after `after`, in order (`None`: it
+    /// cannot tell, and nothing more is read), past what is stale.
     pub fn fill_page(
         &self,
         stream: &mut Stream,

@@ -247,7 +247,7 @@ impl Core {
     /// then). A timer changed since the last commit is in memory as it now
     /// is; the store's older row for it is skipped.
     pub(super) fn page_in_timers(&mut self) {
-        let page = self.timers_page.max(1);
+        let page = self.page_size.max(1);
         while let Some(until) = self.timers_until {
             if self.timers.first().is_some_and(|t| t.0 <= until) {
                 return;
@@ -282,7 +282,7 @@ impl Core {
         if !self.schedules.paged() {
             return;
         }
-        let page = self.timers_page.max(1);
+        let page = self.page_size.max(1);
         let Core {
             schedules, loader, ..
         } = self;
@@ -313,7 +313,7 @@ impl Core {
         let Some(next) = last.checked_add(1) else {
             return;
         };
-        self.timers_page = keep;
+        self.page_size = keep;
         let later = self.timers.split_off(&(next, ProfileId::new(""), 0));
         self.timers_paged += later.len();
         self.timers_until = Some(self.timers_until.map_or(last, |u| u.min(last)));
