@@ -52,7 +52,7 @@ fn formatting_keeps_the_ast_and_comments_and_reaches_a_fixed_point() {
     let mut formatted_files = 0;
     for path in all_files() {
         let text = std::fs::read_to_string(&path).unwrap();
-        let Ok(once) = nudge::fmt::format(&text) else {
+        let Ok(once) = nudge::format(&text) else {
             // Files with syntax errors are never formatted.
             assert!(
                 !nudge::syntax::parse(FileId(0), &text)
@@ -68,7 +68,7 @@ fn formatting_keeps_the_ast_and_comments_and_reaches_a_fixed_point() {
             "{} changed meaning or lost a comment:\n{once}",
             path.display()
         );
-        let twice = nudge::fmt::format(&once).unwrap_or_else(|d| {
+        let twice = nudge::format(&once).unwrap_or_else(|d| {
             panic!("{}: formatted output does not parse: {d:?}", path.display())
         });
         assert_eq!(once, twice, "{} is not a fixed point", path.display());
@@ -94,7 +94,7 @@ fn examples_are_in_canonical_form() {
     policy_files(&root, &mut files);
     for path in files {
         let text = std::fs::read_to_string(&path).unwrap();
-        let formatted = nudge::fmt::format(&text).unwrap();
+        let formatted = nudge::format(&text).unwrap();
         assert!(
             text == formatted,
             "{} is not formatted; run `nudge fmt examples`",
@@ -106,7 +106,7 @@ fn examples_are_in_canonical_form() {
 #[test]
 fn files_with_syntax_errors_are_refused() {
     let text = "journey j {\n  wait 30 min\n}\n";
-    let diagnostics = nudge::fmt::format(text).unwrap_err();
+    let diagnostics = nudge::format(text).unwrap_err();
     assert_eq!(diagnostics[0].code, nudge::Code::InvalidDuration);
 }
 
@@ -114,7 +114,7 @@ fn files_with_syntax_errors_are_refused() {
 fn layouts() {
     insta::glob!("fmt/*.nudge", |path| {
         let text = std::fs::read_to_string(path).unwrap();
-        let formatted = nudge::fmt::format(&text).unwrap();
+        let formatted = nudge::format(&text).unwrap();
         insta::assert_snapshot!(formatted);
     });
 }

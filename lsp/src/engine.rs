@@ -713,7 +713,7 @@ impl Snapshot {
     pub fn formatting(&self, uri: &str) -> Option<Vec<lsp::TextEdit>> {
         let file = self.file(uri)?;
         let text = self.text(file);
-        let formatted = nudge::fmt::format(text).ok()?;
+        let formatted = nudge::format(text).ok()?;
         if formatted == text {
             return Some(Vec::new());
         }

@@ -7,7 +7,7 @@
 //! no second resolver here.
 
 use nudge::FileId;
-use nudge::source::Span;
+use nudge::Span;
 use nudge::syntax::ast::*;
 
 pub use nudge::check::Symbol;

@@ -32,7 +32,7 @@ pub fn run(args: FmtArgs) -> Outcome {
     let mut failed = false;
     let mut would_change = Vec::new();
     for (_, file) in sources.iter() {
-        match nudge::fmt::format(&file.text) {
+        match nudge::format(&file.text) {
             Ok(formatted) if formatted == file.text => {}
             Ok(formatted) => {
                 if args.check {
@@ -75,7 +75,7 @@ fn stdin(check: bool) -> Outcome {
         eprintln!("error: standard input is not UTF-8 text");
         return Outcome::UsageOrIo;
     }
-    match nudge::fmt::format(&text) {
+    match nudge::format(&text) {
         Ok(formatted) => {
             if check {
                 if formatted != text {

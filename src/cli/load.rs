@@ -65,7 +65,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Sources, LoadError> {
         }
         let bytes = fs::read(&path)
             .map_err(|e| LoadError(format!("cannot read `{name}`: {}", io_reason(&e))))?;
-        if bytes.len() > nudge::source::MAX_FILE_BYTES {
+        if bytes.len() > nudge::MAX_FILE_BYTES {
             return Err(LoadError(format!("`{name}` is larger than 4 GiB")));
         }
         let text = String::from_utf8(bytes).map_err(|e| {

@@ -1374,7 +1374,7 @@ fn unpack_seen(entry: &[u8]) -> (i64, u128) {
 }
 
 /// The digest of the input read so far (FNV-1a 64), continued over `bytes`.
-pub use nudge::stdx::hash::fnv64 as digest;
+pub use nudge::fnv64 as digest;
 
 /// The digest of no bytes.
-pub const DIGEST_START: u64 = nudge::stdx::hash::FNV64_OFFSET;
+pub const DIGEST_START: u64 = nudge::FNV64_OFFSET;

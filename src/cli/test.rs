@@ -5,7 +5,7 @@
 
 use crate::cli::Outcome;
 use crate::cli::load::load;
-use nudge::source::{FileId, Sources};
+use nudge::{FileId, Sources};
 use nudge::testing::{self, Case, Failure};
 use std::fmt::Write;
 use std::path::PathBuf;

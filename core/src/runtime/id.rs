@@ -145,7 +145,7 @@ impl<'de> Deserialize<'de> for ProfileId {
 
 /// An id to look a profile up by, without making a [`ProfileId`] of it first;
 /// hashed as ids are.
-pub struct IdRef<'a>(pub &'a str);
+pub(crate) struct IdRef<'a>(pub(crate) &'a str);
 
 impl Hash for IdRef<'_> {
     fn hash<H: Hasher>(&self, state: &mut H) {
