@@ -5,8 +5,8 @@
 
 use crate::cli::Outcome;
 use crate::cli::load::load;
-use nudge::{FileId, Sources};
 use nudge::testing::{self, Case, Failure};
+use nudge::{FileId, Sources};
 use std::fmt::Write;
 use std::path::PathBuf;
 use std::sync::Arc;

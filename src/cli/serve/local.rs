@@ -11,6 +11,7 @@
 
 use super::ServeArgs;
 use super::http::{self, Batch, Metrics};
+use super::reload::PolicyWatch;
 use crate::cli::run::{self, Output};
 use crate::cli::store::{self, Checkpoint, InputMark, Store};
 use nudge::io::input::Reader;
@@ -120,13 +121,11 @@ impl Local {
     fn reload(
         &mut self,
         args: &ServeArgs,
+        watch: &PolicyWatch,
         load_failure: &std::rc::Rc<std::cell::RefCell<Option<String>>>,
     ) -> Result<(), String> {
         self.commit()?;
-        let Ok(given) = crate::cli::program(&args.policy) else {
-            tracing::warn!(
-                "the policy set has errors (printed above); the running version is kept"
-            );
+        let Some(given) = watch.read() else {
             return Ok(());
         };
         let upgrade = args.upgrade.map(store::UpgradeMode::upgrade);
@@ -136,11 +135,7 @@ impl Local {
                     "the policy set is the one running (no change a running store would see)"
                 );
             }
-            store::Reload::Kept(summary) => {
-                tracing::warn!(
-                    "the policy set changed; started without --upgrade, the service keeps the running version. Applying it would change:\n{summary}"
-                );
-            }
+            store::Reload::Kept(summary) => super::reload::kept(None, &summary),
             store::Reload::Upgraded(upgraded) => {
                 let store::Upgraded {
                     engine,
@@ -396,24 +391,13 @@ fn run_loop(
     let mut first_waiting: Option<Instant> = None;
     let mut last_commit = Instant::now();
     let mut last_tick = Instant::now();
-    let mut stamp = super::policy_stamp(&args.policy);
-    let mut last_look = Instant::now();
+    let mut watch = PolicyWatch::new(&args.policy);
     let mut outcome = Ok(());
     while !stop.load(Ordering::Relaxed) {
-        // (1.1) A new version of the policy set: SIGHUP, or its files changed
-        // (looked at once a second).
-        let mut asked = reload.swap(false, Ordering::Relaxed);
-        if last_look.elapsed() >= Duration::from_secs(1) {
-            last_look = Instant::now();
-            let now = super::policy_stamp(&args.policy);
-            if now != stamp {
-                stamp = now;
-                asked = true;
-            }
-        }
-        if asked {
-            // Taken after a commit, which answers the requests waiting.
-            let reloaded = local.reload(args, load_failure);
+        // (1.1) A new version of the policy set, taken after a commit, which
+        // answers the requests waiting.
+        if watch.asked(reload) {
+            let reloaded = local.reload(args, &watch, load_failure);
             for done in waiting.drain(..) {
                 let _ = done.send(reloaded.clone());
             }

@@ -13,6 +13,7 @@ mod http;
 #[cfg(feature = "kafka")]
 mod kafka;
 mod local;
+mod reload;
 
 use crate::cli::Outcome;
 use nudge::runtime::time;
@@ -111,36 +112,6 @@ pub struct ServeArgs {
 pub enum Evaluator {
     Jit,
     Interp,
-}
-
-/// (1.1) What the `--policy` files are now (every `*.nudge` under them, with
-/// its length and modification time): a change asks for a reload.
-pub(super) fn policy_stamp(
-    paths: &[std::path::PathBuf],
-) -> Vec<(std::path::PathBuf, u64, Option<std::time::SystemTime>)> {
-    fn walk(
-        path: &std::path::Path,
-        out: &mut Vec<(std::path::PathBuf, u64, Option<std::time::SystemTime>)>,
-    ) {
-        let Ok(meta) = std::fs::metadata(path) else {
-            return;
-        };
-        if meta.is_dir() {
-            if let Ok(entries) = std::fs::read_dir(path) {
-                for entry in entries.flatten() {
-                    walk(&entry.path(), out);
-                }
-            }
-        } else if path.extension().is_some_and(|e| e == "nudge") {
-            out.push((path.to_path_buf(), meta.len(), meta.modified().ok()));
-        }
-    }
-    let mut out = Vec::new();
-    for path in paths {
-        walk(path, &mut out);
-    }
-    out.sort();
-    out
 }
 
 /// Seconds since the epoch by the wall clock.

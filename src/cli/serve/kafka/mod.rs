@@ -29,6 +29,7 @@ mod worker;
 use crate::cli::serve::ServeArgs;
 use crate::cli::serve::changelog::Record;
 use crate::cli::serve::http::{self, Metrics, PartitionLabels};
+use crate::cli::serve::reload::PolicyWatch;
 use crate::cli::store;
 use nudge::io::input::Reader;
 use nudge::ir::Program;
@@ -752,31 +753,18 @@ fn watch_policy(
     shared: &Arc<Shared>,
     ingest_reader: http::SharedReader,
 ) -> Result<(), String> {
-    let (paths, upgrade) = (args.policy.clone(), args.upgrade.is_some());
+    let mut watch = PolicyWatch::new(&args.policy);
+    let upgrade = args.upgrade.is_some();
     let (stop, shared) = (Arc::clone(stop), Arc::clone(shared));
     std::thread::Builder::new()
         .name("nudge-policy".into())
         .spawn(move || {
-            let mut stamp = crate::cli::serve::policy_stamp(&paths);
-            let mut last_look = Instant::now();
             while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(100));
-                let mut asked = reload.swap(false, Ordering::Relaxed);
-                if last_look.elapsed() >= Duration::from_secs(1) {
-                    last_look = Instant::now();
-                    let now = crate::cli::serve::policy_stamp(&paths);
-                    if now != stamp {
-                        stamp = now;
-                        asked = true;
-                    }
-                }
-                if !asked {
+                if !watch.asked(&reload) {
                     continue;
                 }
-                let Ok(program) = crate::cli::program(&paths) else {
-                    tracing::warn!(
-                        "the policy set has errors (printed above); the running version is kept"
-                    );
+                let Some(program) = watch.read() else {
                     continue;
                 };
                 let mut policy = shared

@@ -452,9 +452,7 @@ impl Worker {
             store::Reload::Same => {
                 partition.version = partition.version.given(given.fingerprint());
             }
-            store::Reload::Kept(summary) => tracing::warn!(
-                "partition {p}: the policy set changed; started without --upgrade, the service keeps the running version. Applying it would change:\n{summary}"
-            ),
+            store::Reload::Kept(summary) => crate::cli::serve::reload::kept(Some(p), &summary),
             store::Reload::Upgraded(upgraded) => {
                 let store::Upgraded {
                     engine,
