@@ -554,166 +554,217 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// A path: what its root names (LANGUAGE.md §5, names in expressions).
     fn path(&mut self, file: FileId, p: &'a Path, scope: &Scope<'a>) -> Ty {
         let Some(root) = p.segments.first() else {
             return Ty::ERROR;
         };
         let members = &p.segments[1..];
         match root.name.as_str() {
-            "profile" => {
-                if !self.readable(file, p.span, scope, "profile") {
-                    return Ty::ERROR;
-                }
-                let Some(attr) =
-                    self.single_member(file, p, members, "the profile", "profile.email")
-                else {
-                    return Ty::ERROR;
-                };
-                match self.env.attrs.get(attr.name.as_str()) {
-                    Some((_, decl)) => {
-                        self.references
-                            .add(file, attr.span, Symbol::Attr(attr.name.clone()));
-                        Ty::from_ast(&decl.ty)
-                    }
-                    None if self.env.profile_broken => Ty::ERROR,
-                    None => {
-                        let names: Vec<&str> = self.env.attrs.keys().copied().collect();
-                        self.unknown(
-                            file,
-                            Code::UnknownAttribute,
-                            attr,
-                            format!("the profile has no attribute `{}`", attr.name),
-                            did_you_mean(&attr.name, names.iter().copied())
-                                .unwrap_or_else(|| "declare it in the `profile` block".into()),
-                        );
-                        Ty::ERROR
-                    }
-                }
+            "profile" => self.profile_path(file, p, members, scope),
+            "event" | "trigger" => self.event_path(file, p, root, members, scope),
+            "now" => self.now_path(file, p, members, scope),
+            name => self.named_path(file, p, root, name, members, scope),
+        }
+    }
+
+    /// `profile.attr`.
+    fn profile_path(
+        &mut self,
+        file: FileId,
+        p: &'a Path,
+        members: &'a [Ident],
+        scope: &Scope<'a>,
+    ) -> Ty {
+        if !self.readable(file, p.span, scope, "profile") {
+            return Ty::ERROR;
+        }
+        let Some(attr) = self.single_member(file, p, members, "the profile", "profile.email")
+        else {
+            return Ty::ERROR;
+        };
+        match self.env.attrs.get(attr.name.as_str()) {
+            Some((_, decl)) => {
+                self.references
+                    .add(file, attr.span, Symbol::Attr(attr.name.clone()));
+                Ty::from_ast(&decl.ty)
             }
-            "event" | "trigger" => {
-                let is_trigger = root.name == "trigger";
-                let ctx = if is_trigger {
-                    scope.trigger
-                } else {
-                    scope.event
-                };
-                let event = match ctx {
-                    EventCtx::Absent => {
-                        self.unavailable_event(file, p.span, scope, is_trigger);
-                        return Ty::ERROR;
-                    }
-                    EventCtx::Timer => {
-                        self.timer_event(file, p.span, is_trigger);
-                        return Ty::ERROR;
-                    }
-                    EventCtx::Several(trigger) => {
-                        return self.shared_property(file, p, members, trigger, is_trigger);
-                    }
-                    EventCtx::Unknown => None,
-                    EventCtx::Known(event) => Some(event),
-                };
-                let example = if is_trigger {
-                    "trigger.cart_value"
-                } else {
-                    "event.cart_value"
-                };
-                let Some(prop) =
-                    self.single_member(file, p, members, &format!("`{}`", root.name), example)
-                else {
-                    return Ty::ERROR;
-                };
-                let Some(event) = event else {
-                    return Ty::ERROR;
-                };
-                match event.props.iter().find(|d| d.name.name == prop.name) {
-                    Some(decl) => {
-                        let symbol = Symbol::Prop(event.name.name.clone(), prop.name.clone());
-                        self.references.add(file, prop.span, symbol);
-                        Ty::from_ast(&decl.ty)
-                    }
-                    None => {
-                        let names = event.props.iter().map(|d| d.name.name.as_str());
-                        let help = did_you_mean(&prop.name, names).unwrap_or_else(|| {
-                            let list: Vec<String> = event
-                                .props
-                                .iter()
-                                .map(|d| format!("`{}`", d.name.name))
-                                .collect();
-                            if list.is_empty() {
-                                format!("`{}` has no properties", event.name.name)
-                            } else {
-                                format!("`{}` has {}", event.name.name, list.join(", "))
-                            }
-                        });
-                        let whose = if is_trigger && scope.place == Place::Template {
-                            format!(
-                                "`{}`, the trigger of the journey `{}` that sends this template,",
-                                event.name.name,
-                                scope.journey.unwrap_or("…")
-                            )
-                        } else if is_trigger {
-                            format!("`{}`, the trigger of this journey,", event.name.name)
-                        } else {
-                            format!("the event `{}`", event.name.name)
-                        };
-                        self.unknown(
-                            file,
-                            Code::UnknownProperty,
-                            prop,
-                            format!("{whose} has no property `{}`", prop.name),
-                            help,
-                        );
-                        Ty::ERROR
-                    }
-                }
-            }
-            "now" => {
-                if !self.readable(file, p.span, scope, "now") {
-                    return Ty::ERROR;
-                }
-                if let Some(extra) = members.first() {
-                    self.mismatch(
-                        file,
-                        extra.span,
-                        "`now` has no members".into(),
-                        "`now` is the current time; use `local_hour(now)` or `weekday(now)`",
-                    );
-                    return Ty::ERROR;
-                }
-                Ty::TIME
-            }
-            name => {
-                if self.env.events.contains_key(name) {
-                    let help = if members.is_empty() {
-                        format!("count it: `count({name} within 7d)`, or test it in `when {name}`")
-                    } else {
-                        format!("sum it: `sum({} within 30d)`", self.snippet(file, p.span))
-                    };
-                    self.mismatch(
-                        file,
-                        p.span,
-                        format!("`{name}` is an event, not a value"),
-                        &help,
-                    );
-                    return Ty::ERROR;
-                }
-                if !self.readable(file, p.span, scope, "a segment") {
-                    return Ty::ERROR;
-                }
-                if let Some(extra) = members.first()
-                    && self.env.segments.contains_key(name)
-                {
-                    self.mismatch(
-                        file,
-                        extra.span,
-                        format!("the segment `{name}` is a `bool` and has no members"),
-                        "use the segment's name alone",
-                    );
-                    return Ty::ERROR;
-                }
-                self.segment_ref(file, root, !members.is_empty())
+            None if self.env.profile_broken => Ty::ERROR,
+            None => {
+                let names: Vec<&str> = self.env.attrs.keys().copied().collect();
+                self.unknown(
+                    file,
+                    Code::UnknownAttribute,
+                    attr,
+                    format!("the profile has no attribute `{}`", attr.name),
+                    did_you_mean(&attr.name, names.iter().copied())
+                        .unwrap_or_else(|| "declare it in the `profile` block".into()),
+                );
+                Ty::ERROR
             }
         }
+    }
+
+    /// `event.prop` or `trigger.prop`, in a scope that may have no event, a
+    /// timer, several triggers or one known event.
+    fn event_path(
+        &mut self,
+        file: FileId,
+        p: &'a Path,
+        root: &'a Ident,
+        members: &'a [Ident],
+        scope: &Scope<'a>,
+    ) -> Ty {
+        let is_trigger = root.name == "trigger";
+        let ctx = if is_trigger {
+            scope.trigger
+        } else {
+            scope.event
+        };
+        let event = match ctx {
+            EventCtx::Absent => {
+                self.unavailable_event(file, p.span, scope, is_trigger);
+                return Ty::ERROR;
+            }
+            EventCtx::Timer => {
+                self.timer_event(file, p.span, is_trigger);
+                return Ty::ERROR;
+            }
+            EventCtx::Several(trigger) => {
+                return self.shared_property(file, p, members, trigger, is_trigger);
+            }
+            EventCtx::Unknown => None,
+            EventCtx::Known(event) => Some(event),
+        };
+        let example = if is_trigger {
+            "trigger.cart_value"
+        } else {
+            "event.cart_value"
+        };
+        let Some(prop) = self.single_member(file, p, members, &format!("`{}`", root.name), example)
+        else {
+            return Ty::ERROR;
+        };
+        let Some(event) = event else {
+            return Ty::ERROR;
+        };
+        match event.props.iter().find(|d| d.name.name == prop.name) {
+            Some(decl) => {
+                let symbol = Symbol::Prop(event.name.name.clone(), prop.name.clone());
+                self.references.add(file, prop.span, symbol);
+                Ty::from_ast(&decl.ty)
+            }
+            None => {
+                self.unknown_prop(file, prop, event, is_trigger, scope);
+                Ty::ERROR
+            }
+        }
+    }
+
+    /// An unknown property of the event (or trigger) in scope.
+    fn unknown_prop(
+        &mut self,
+        file: FileId,
+        prop: &Ident,
+        event: &EventDecl,
+        is_trigger: bool,
+        scope: &Scope<'a>,
+    ) {
+        let names = event.props.iter().map(|d| d.name.name.as_str());
+        let help = did_you_mean(&prop.name, names).unwrap_or_else(|| {
+            let list: Vec<String> = event
+                .props
+                .iter()
+                .map(|d| format!("`{}`", d.name.name))
+                .collect();
+            if list.is_empty() {
+                format!("`{}` has no properties", event.name.name)
+            } else {
+                format!("`{}` has {}", event.name.name, list.join(", "))
+            }
+        });
+        let whose = if is_trigger && scope.place == Place::Template {
+            format!(
+                "`{}`, the trigger of the journey `{}` that sends this template,",
+                event.name.name,
+                scope.journey.unwrap_or("…")
+            )
+        } else if is_trigger {
+            format!("`{}`, the trigger of this journey,", event.name.name)
+        } else {
+            format!("the event `{}`", event.name.name)
+        };
+        self.unknown(
+            file,
+            Code::UnknownProperty,
+            prop,
+            format!("{whose} has no property `{}`", prop.name),
+            help,
+        );
+    }
+
+    /// `now`, which has no members.
+    fn now_path(
+        &mut self,
+        file: FileId,
+        p: &'a Path,
+        members: &'a [Ident],
+        scope: &Scope<'a>,
+    ) -> Ty {
+        if !self.readable(file, p.span, scope, "now") {
+            return Ty::ERROR;
+        }
+        if let Some(extra) = members.first() {
+            self.mismatch(
+                file,
+                extra.span,
+                "`now` has no members".into(),
+                "`now` is the current time; use `local_hour(now)` or `weekday(now)`",
+            );
+            return Ty::ERROR;
+        }
+        Ty::TIME
+    }
+
+    /// Any other root: a segment, or an event named where a value is wanted.
+    fn named_path(
+        &mut self,
+        file: FileId,
+        p: &'a Path,
+        root: &'a Ident,
+        name: &str,
+        members: &'a [Ident],
+        scope: &Scope<'a>,
+    ) -> Ty {
+        if self.env.events.contains_key(name) {
+            let help = if members.is_empty() {
+                format!("count it: `count({name} within 7d)`, or test it in `when {name}`")
+            } else {
+                format!("sum it: `sum({} within 30d)`", self.snippet(file, p.span))
+            };
+            self.mismatch(
+                file,
+                p.span,
+                format!("`{name}` is an event, not a value"),
+                &help,
+            );
+            return Ty::ERROR;
+        }
+        if !self.readable(file, p.span, scope, "a segment") {
+            return Ty::ERROR;
+        }
+        if let Some(extra) = members.first()
+            && self.env.segments.contains_key(name)
+        {
+            self.mismatch(
+                file,
+                extra.span,
+                format!("the segment `{name}` is a `bool` and has no members"),
+                "use the segment's name alone",
+            );
+            return Ty::ERROR;
+        }
+        self.segment_ref(file, root, !members.is_empty())
     }
 
     /// The one member after `profile.`, `event.` or `trigger.`.
@@ -1120,92 +1171,15 @@ impl<'a> Checker<'a> {
                 "`previous` leaves the current event out of `count`, `sum` and `since`".into(),
             );
         }
-        let [arg] = c.args.as_slice() else {
-            self.bad_call(
-                file,
-                span,
-                format!("`{name}` takes one event"),
-                format!("write `{usage}`"),
-            );
+        let Some((event_name, prop)) = self.aggregate_source(file, span, c, usage) else {
             return Ty::ERROR;
-        };
-        let ExprKind::Path(path) = &arg.kind else {
-            self.bad_call(
-                file,
-                arg.span,
-                format!("`{name}` takes an event name, not an expression"),
-                format!("write `{usage}`"),
-            );
-            return Ty::ERROR;
-        };
-        let (event_name, prop) = match (name, path.segments.as_slice()) {
-            ("sum", [e, p]) => (e, Some(p)),
-            ("sum", _) => {
-                self.bad_call(
-                    file,
-                    arg.span,
-                    "`sum` takes an event's number property".into(),
-                    format!("write `{usage}`"),
-                );
-                return Ty::ERROR;
-            }
-            (_, [e]) => (e, None),
-            _ => {
-                self.bad_call(
-                    file,
-                    arg.span,
-                    format!("`{name}` takes an event name"),
-                    format!("write `{usage}`"),
-                );
-                return Ty::ERROR;
-            }
         };
         let event = match self.env.events.get(event_name.name.as_str()) {
             None if event_name.name == SENT => EventCtx::Known(sent_event()),
             _ => self.event_ref(file, event_name),
         };
         if let (Some(prop), EventCtx::Known(decl)) = (prop, event) {
-            let found = decl.props.iter().find(|d| d.name.name == prop.name);
-            if found.is_some() {
-                let symbol = Symbol::Prop(decl.name.name.clone(), prop.name.clone());
-                self.references.add(file, prop.span, symbol);
-            }
-            match found {
-                None => {
-                    let help =
-                        did_you_mean(&prop.name, decl.props.iter().map(|d| d.name.name.as_str()))
-                            .unwrap_or_else(|| {
-                                format!("`sum` adds up a number property of `{}`", decl.name.name)
-                            });
-                    self.unknown(
-                        file,
-                        Code::UnknownProperty,
-                        prop,
-                        format!(
-                            "the event `{}` has no property `{}`",
-                            decl.name.name, prop.name
-                        ),
-                        help,
-                    );
-                }
-                Some(d)
-                    if Ty::from_ast(&d.ty).base != Base::Number
-                        && !Ty::from_ast(&d.ty).is_error() =>
-                {
-                    self.mismatch(
-                        file,
-                        prop.span,
-                        format!(
-                            "`sum` adds numbers, but `{}.{}` is a `{}`",
-                            decl.name.name,
-                            prop.name,
-                            Ty::from_ast(&d.ty)
-                        ),
-                        "count events instead with `count(…)`",
-                    );
-                }
-                Some(_) => {}
-            }
+            self.summed_property(file, prop, decl);
         }
         if let Some(filter) = &c.filter {
             let inner = Scope {
@@ -1216,6 +1190,115 @@ impl<'a> Checker<'a> {
             };
             self.condition(file, filter, &inner);
         }
+        self.aggregate_window(file, span, c, usage);
+        match name {
+            "since" => Ty::DURATION.optional(),
+            "best_time" => Ty::TIME_OF_DAY.optional(),
+            _ => Ty::NUMBER,
+        }
+    }
+
+    /// What an aggregate counts: its one argument, an event name (`sum`: the
+    /// event's property), or `None` with the diagnostic given.
+    fn aggregate_source(
+        &mut self,
+        file: FileId,
+        span: Span,
+        c: &'a Call,
+        usage: &str,
+    ) -> Option<(&'a Ident, Option<&'a Ident>)> {
+        let name = c.function.name.as_str();
+        let [arg] = c.args.as_slice() else {
+            self.bad_call(
+                file,
+                span,
+                format!("`{name}` takes one event"),
+                format!("write `{usage}`"),
+            );
+            return None;
+        };
+        let ExprKind::Path(path) = &arg.kind else {
+            self.bad_call(
+                file,
+                arg.span,
+                format!("`{name}` takes an event name, not an expression"),
+                format!("write `{usage}`"),
+            );
+            return None;
+        };
+        let source = match (name, path.segments.as_slice()) {
+            ("sum", [e, p]) => (e, Some(p)),
+            ("sum", _) => {
+                self.bad_call(
+                    file,
+                    arg.span,
+                    "`sum` takes an event's number property".into(),
+                    format!("write `{usage}`"),
+                );
+                return None;
+            }
+            (_, [e]) => (e, None),
+            _ => {
+                self.bad_call(
+                    file,
+                    arg.span,
+                    format!("`{name}` takes an event name"),
+                    format!("write `{usage}`"),
+                );
+                return None;
+            }
+        };
+        Some(source)
+    }
+
+    /// `sum`'s property: declared on the event, and a number.
+    fn summed_property(&mut self, file: FileId, prop: &Ident, decl: &EventDecl) {
+        let found = decl.props.iter().find(|d| d.name.name == prop.name);
+        if found.is_some() {
+            let symbol = Symbol::Prop(decl.name.name.clone(), prop.name.clone());
+            self.references.add(file, prop.span, symbol);
+        }
+        match found {
+            None => {
+                let help =
+                    did_you_mean(&prop.name, decl.props.iter().map(|d| d.name.name.as_str()))
+                        .unwrap_or_else(|| {
+                            format!("`sum` adds up a number property of `{}`", decl.name.name)
+                        });
+                self.unknown(
+                    file,
+                    Code::UnknownProperty,
+                    prop,
+                    format!(
+                        "the event `{}` has no property `{}`",
+                        decl.name.name, prop.name
+                    ),
+                    help,
+                );
+            }
+            Some(d)
+                if Ty::from_ast(&d.ty).base != Base::Number && !Ty::from_ast(&d.ty).is_error() =>
+            {
+                self.mismatch(
+                    file,
+                    prop.span,
+                    format!(
+                        "`sum` adds numbers, but `{}.{}` is a `{}`",
+                        decl.name.name,
+                        prop.name,
+                        Ty::from_ast(&d.ty)
+                    ),
+                    "count events instead with `count(…)`",
+                );
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// An aggregate's window: `since` has none, the others need one, and
+    /// never an empty one.
+    fn aggregate_window(&mut self, file: FileId, span: Span, c: &Call, usage: &str) {
+        let name = c.function.name.as_str();
         match (name, &c.within) {
             ("since", Some(w)) => {
                 self.bad_call(
@@ -1244,11 +1327,6 @@ impl<'a> Checker<'a> {
                 );
             }
             _ => {}
-        }
-        match name {
-            "since" => Ty::DURATION.optional(),
-            "best_time" => Ty::TIME_OF_DAY.optional(),
-            _ => Ty::NUMBER,
         }
     }
 
