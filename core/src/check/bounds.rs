@@ -175,15 +175,70 @@ impl CapInfo<'_> {
 }
 
 pub(crate) fn compute(env: &Env<'_>, texts: &[&str]) -> Bounds {
-    let written = |file: FileId, span: Span| -> String {
-        let text = texts.get(file.0 as usize).copied().unwrap_or("");
-        let raw = text
-            .get(span.start as usize..span.end as usize)
-            .unwrap_or("");
-        // One line, single spaces, as a message quotes it.
-        raw.split_whitespace().collect::<Vec<_>>().join(" ")
+    let mut caps = set_caps(env, texts);
+    let pairs = journey_caps_and_sends(env, texts, &mut caps);
+    // Caps of 0 or over an empty window are errors of their own; they prove nothing.
+    caps.retain(|c| c.allowance != u64::MAX);
+
+    let no_sends = Bound {
+        max: Some(0),
+        basis: Basis::NoSends,
     };
-    let mut caps: Vec<CapInfo<'_>> = Vec::new();
+
+    // Each pair's own bound, found once.
+    let own: Vec<Option<u64>> = pairs
+        .iter()
+        .map(|p| least(&caps, std::slice::from_ref(&p)).map(|c| c.allowance))
+        .collect();
+    let mut per_channel = Vec::new();
+    for name in env.channels.keys() {
+        let on = || (0..pairs.len()).filter(|i| pairs[*i].channel == *name);
+        let set: Vec<&Pair<'_>> = on().map(|i| &pairs[i]).collect();
+        let bound = if set.is_empty() {
+            no_sends.clone()
+        } else {
+            combine(least(&caps, &set), sum(on().map(|i| own[i])))
+        };
+        per_channel.push((name.to_string(), bound));
+    }
+    let all = if pairs.is_empty() {
+        no_sends
+    } else {
+        let set: Vec<&Pair<'_>> = pairs.iter().collect();
+        let parts = sum(per_channel.iter().map(|(_, b)| b.max));
+        combine(least(&caps, &set), parts)
+    };
+    let mut unbounded: Vec<Unbounded> = pairs
+        .iter()
+        .zip(&own)
+        .filter(|(_, own)| own.is_none())
+        .map(|(p, _)| Unbounded {
+            journey: p.journey.to_string(),
+            channel: p.channel.to_string(),
+            file: p.file,
+            span: p.span,
+        })
+        .collect();
+    unbounded.sort_by(|a, b| (&a.journey, &a.channel).cmp(&(&b.journey, &b.channel)));
+    Bounds {
+        all,
+        per_channel,
+        unbounded,
+    }
+}
+
+/// The text of a cap as a message quotes it: one line, single spaces.
+fn written(texts: &[&str], file: FileId, span: Span) -> String {
+    let text = texts.get(file.0 as usize).copied().unwrap_or("");
+    let raw = text
+        .get(span.start as usize..span.end as usize)
+        .unwrap_or("");
+    raw.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The caps of the `limits` block.
+fn set_caps<'a>(env: &Env<'a>, texts: &[&str]) -> Vec<CapInfo<'a>> {
+    let mut caps = Vec::new();
     if let Some(limits) = env.limits {
         for cap in &limits.node.caps {
             let scope = match &cap.scope {
@@ -197,7 +252,7 @@ pub(crate) fn compute(env: &Env<'_>, texts: &[&str]) -> Bounds {
                 allowance: seven_day_allowance(cap.count, &cap.window.kind),
                 scope,
                 at: CapRef {
-                    written: written(limits.file, cap.span),
+                    written: written(texts, limits.file, cap.span),
                     journey: None,
                     file: limits.file,
                     span: cap.span,
@@ -205,6 +260,16 @@ pub(crate) fn compute(env: &Env<'_>, texts: &[&str]) -> Bounds {
             });
         }
     }
+    caps
+}
+
+/// Each journey's own caps (added to `caps`), and every (journey, channel)
+/// its sends can use, once each; transactional journeys count for neither.
+fn journey_caps_and_sends<'a>(
+    env: &Env<'a>,
+    texts: &[&str],
+    caps: &mut Vec<CapInfo<'a>>,
+) -> Vec<Pair<'a>> {
     let mut pairs: Vec<Pair<'_>> = Vec::new();
     let mut seen: std::collections::BTreeSet<(&str, &str)> = Default::default();
     for (name, j) in &env.journeys {
@@ -223,7 +288,7 @@ pub(crate) fn compute(env: &Env<'_>, texts: &[&str]) -> Bounds {
                     allowance: seven_day_allowance(*count, &window.kind),
                     scope: CapScopeRef::Journey(name),
                     at: CapRef {
-                        written: written(j.file, span),
+                        written: written(texts, j.file, span),
                         journey: Some(name.to_string()),
                         file: j.file,
                         span,
@@ -252,80 +317,36 @@ pub(crate) fn compute(env: &Env<'_>, texts: &[&str]) -> Bounds {
             }
         }
     }
-    // Caps of 0 or over an empty window are errors of their own; they prove nothing.
-    caps.retain(|c| c.allowance != u64::MAX);
+    pairs
+}
 
-    let least = |set: &[&Pair<'_>]| -> Option<&CapInfo<'_>> {
-        caps.iter()
-            .filter(|cap| set.iter().all(|p| cap.covers(p)))
-            // The first declared among equals: `min_by_key` keeps the first.
-            .min_by_key(|cap| cap.allowance)
-    };
-    // min(least cover, sum of parts), saying which proved it.
-    let combine = |cover: Option<&CapInfo<'_>>, sum: Option<u64>| -> Bound {
-        match (cover, sum) {
-            (Some(cap), Some(s)) if s < cap.allowance => Bound {
-                max: Some(s),
-                basis: Basis::Sum,
-            },
-            (Some(cap), _) => Bound {
-                max: Some(cap.allowance),
-                basis: Basis::Cap(cap.at.clone()),
-            },
-            (None, Some(s)) => Bound {
-                max: Some(s),
-                basis: Basis::Sum,
-            },
-            (None, None) => Bound {
-                max: None,
-                basis: Basis::Unbounded,
-            },
-        }
-    };
-    let no_sends = Bound {
-        max: Some(0),
-        basis: Basis::NoSends,
-    };
+/// The smallest cap covering every pair of `set`: the first declared among
+/// equals (`min_by_key` keeps the first).
+fn least<'c, 'a>(caps: &'c [CapInfo<'a>], set: &[&Pair<'_>]) -> Option<&'c CapInfo<'a>> {
+    caps.iter()
+        .filter(|cap| set.iter().all(|p| cap.covers(p)))
+        .min_by_key(|cap| cap.allowance)
+}
 
-    // Each pair's own bound, found once.
-    let own: Vec<Option<u64>> = pairs
-        .iter()
-        .map(|p| least(std::slice::from_ref(&p)).map(|c| c.allowance))
-        .collect();
-    let mut per_channel = Vec::new();
-    for name in env.channels.keys() {
-        let on = || (0..pairs.len()).filter(|i| pairs[*i].channel == *name);
-        let set: Vec<&Pair<'_>> = on().map(|i| &pairs[i]).collect();
-        let bound = if set.is_empty() {
-            no_sends.clone()
-        } else {
-            combine(least(&set), sum(on().map(|i| own[i])))
-        };
-        per_channel.push((name.to_string(), bound));
-    }
-    let all = if pairs.is_empty() {
-        no_sends
-    } else {
-        let set: Vec<&Pair<'_>> = pairs.iter().collect();
-        let parts = sum(per_channel.iter().map(|(_, b)| b.max));
-        combine(least(&set), parts)
-    };
-    let mut unbounded: Vec<Unbounded> = pairs
-        .iter()
-        .zip(&own)
-        .filter(|(_, own)| own.is_none())
-        .map(|(p, _)| Unbounded {
-            journey: p.journey.to_string(),
-            channel: p.channel.to_string(),
-            file: p.file,
-            span: p.span,
-        })
-        .collect();
-    unbounded.sort_by(|a, b| (&a.journey, &a.channel).cmp(&(&b.journey, &b.channel)));
-    Bounds {
-        all,
-        per_channel,
-        unbounded,
+/// min(least cover, sum of parts), saying which proved it.
+fn combine(cover: Option<&CapInfo<'_>>, sum: Option<u64>) -> Bound {
+    match (cover, sum) {
+        (Some(cap), Some(s)) if s < cap.allowance => Bound {
+            max: Some(s),
+            basis: Basis::Sum,
+        },
+        (Some(cap), _) => Bound {
+            max: Some(cap.allowance),
+            basis: Basis::Cap(cap.at.clone()),
+        },
+        (None, Some(s)) => Bound {
+            max: Some(s),
+            basis: Basis::Sum,
+        },
+        (None, None) => Bound {
+            max: None,
+            basis: Basis::Unbounded,
+        },
     }
 }
 
