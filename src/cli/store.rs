@@ -11,7 +11,7 @@
 //! `Durability::Immediate`: a commit that returned survives SIGKILL and power loss.
 
 use nudge::ir::Program;
-use nudge::runtime::{Changes, Engine, Profile, ProfileLoader};
+use nudge::runtime::{Changes, Engine, Profile, ProfileId, ProfileLoader};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
@@ -1198,132 +1198,17 @@ impl Store {
             Durability::None
         })
         .map_err(|e| err("cannot write the state", e))?;
+        write_profiles(&txn, &changes.profiles)?;
+        write_zones(&txn, &changes.zones)?;
+        write_timers(&txn, &changes.timers)?;
+        write_seen(&txn, &changes.seen_added)?;
+        if let Some(clock) = changes.clock {
+            expire_seen(&txn, clock)?;
+        }
         {
-            let mut profiles = txn
-                .open_table(PROFILES)
-                .map_err(|e| err("cannot write the state", e))?;
-            let mut timers = txn
-                .open_table(TIMERS)
-                .map_err(|e| err("cannot write the state", e))?;
-            let mut by_time = txn
-                .open_table(TIMES)
-                .map_err(|e| err("cannot write the state", e))?;
-            let mut bytes = Vec::new();
-            for (id, profile) in &changes.profiles {
-                bytes.clear();
-                let bytes = postcard::to_io(*profile, &mut bytes)
-                    .map_err(|e| err("cannot encode a profile", e))?;
-                profiles
-                    .insert(id.as_str(), bytes.as_slice())
-                    .map_err(|e| err("cannot write the state", e))?;
-            }
-            if !changes.zones.is_empty() {
-                let write = |e: redb::Error| err("cannot write the state", e);
-                let mut zones = txn.open_table(ZONES).map_err(|e| write(e.into()))?;
-                let mut members = txn.open_table(MEMBERS).map_err(|e| write(e.into()))?;
-                for (id, zone) in &changes.zones {
-                    let old = zones
-                        .insert(id.as_str(), *zone)
-                        .map_err(|e| write(e.into()))?
-                        .map(|old| old.value().to_string());
-                    if let Some(old) = old.filter(|old| old != zone) {
-                        members
-                            .remove((old.as_str(), id.as_str()))
-                            .map_err(|e| write(e.into()))?;
-                    }
-                    members
-                        .insert((*zone, id.as_str()), ())
-                        .map_err(|e| write(e.into()))?;
-                }
-            }
-            // Pending timers, one row per journey that waits; only those that were
-            // set, fired or cancelled since the last commit are written.
-            for (id, j, at) in &changes.timers {
-                let key = (id.as_str(), *j as u64);
-                let old = match at {
-                    Some(at) => timers.insert(key, *at),
-                    None => timers.remove(key),
-                }
-                .map_err(|e| err("cannot write the state", e))?
-                .map(|old| old.value());
-                if let Some(old) = old {
-                    by_time
-                        .remove((old, key.0, key.1))
-                        .map_err(|e| err("cannot write the state", e))?;
-                }
-                if let Some(at) = at {
-                    by_time
-                        .insert((*at, key.0, key.1), ())
-                        .map_err(|e| err("cannot write the state", e))?;
-                }
-            }
             let mut meta = txn
                 .open_table(META)
                 .map_err(|e| err("cannot write the state", e))?;
-            let mut seen = txn
-                .open_table(SEEN)
-                .map_err(|e| err("cannot write the state", e))?;
-            if let Some(latest) = changes.seen_added.iter().map(|(at, _)| *at).max() {
-                let number = match meta
-                    .get(SEEN_SEQ)
-                    .map_err(|e| err("cannot read the state", e))?
-                {
-                    Some(bytes) => u64::from_le_bytes(
-                        bytes
-                            .value()
-                            .try_into()
-                            .map_err(|_| StoreError("the state's metadata is damaged".into()))?,
-                    ),
-                    None => 0,
-                } + 1;
-                meta.insert(SEEN_SEQ, number.to_le_bytes().as_slice())
-                    .map_err(|e| err("cannot write the state", e))?;
-                let mut batch = Vec::with_capacity(changes.seen_added.len() * SEEN_ENTRY);
-                for (at, digest) in &changes.seen_added {
-                    batch.extend_from_slice(&digest.to_le_bytes());
-                    batch.extend_from_slice(&at.to_le_bytes());
-                }
-                seen.insert((latest, number), batch.as_slice())
-                    .map_err(|e| err("cannot write the state", e))?;
-                let mut ids = txn
-                    .open_table(SEEN_IDS)
-                    .map_err(|e| err("cannot write the state", e))?;
-                for (at, digest) in &changes.seen_added {
-                    ids.insert(*digest, *at)
-                        .map_err(|e| err("cannot write the state", e))?;
-                }
-            }
-            // Batches whose latest id has left the window hold nothing the engine
-            // would still deduplicate against.
-            if let Some(clock) = changes.clock {
-                let horizon = clock.saturating_sub(nudge::runtime::DEDUPE_WINDOW);
-                let expired: Vec<((i64, u64), Vec<u8>)> = seen
-                    .range(..=(horizon, u64::MAX))
-                    .map_err(|e| err("cannot read the state", e))?
-                    .map(|row| row.map(|(key, batch)| (key.value(), batch.value().to_vec())))
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| err("cannot read the state", e))?;
-                if !expired.is_empty() {
-                    let mut ids = txn
-                        .open_table(SEEN_IDS)
-                        .map_err(|e| err("cannot write the state", e))?;
-                    for (key, batch) in expired {
-                        seen.remove(key)
-                            .map_err(|e| err("cannot write the state", e))?;
-                        // An id seen again since is kept, with its later time.
-                        for (_, digest) in batch.chunks_exact(SEEN_ENTRY).map(unpack_seen) {
-                            let last = ids
-                                .get(digest)
-                                .map_err(|e| err("cannot read the state", e))?
-                                .map(|at| at.value());
-                            if last.is_some_and(|at| at <= horizon) {
-                                ids.remove(digest)
-                                    .map_err(|e| err("cannot write the state", e))?;
-                            }
-                        }
-                    }
-                }
-            }
             let bytes = serde_json::to_vec(checkpoint)
                 .map_err(|e| err("cannot encode the checkpoint", e))?;
             meta.insert("checkpoint", bytes.as_slice())
@@ -1362,6 +1247,168 @@ fn next_batch(
         }
     }
     Ok(batch)
+}
+
+/// The profiles changed since the last commit, whole.
+fn write_profiles(
+    txn: &redb::WriteTransaction,
+    changed: &[(ProfileId, &Profile)],
+) -> Result<(), StoreError> {
+    let mut profiles = txn
+        .open_table(PROFILES)
+        .map_err(|e| err("cannot write the state", e))?;
+    let mut bytes = Vec::new();
+    for (id, profile) in changed {
+        bytes.clear();
+        let bytes =
+            postcard::to_io(*profile, &mut bytes).map_err(|e| err("cannot encode a profile", e))?;
+        profiles
+            .insert(id.as_str(), bytes.as_slice())
+            .map_err(|e| err("cannot write the state", e))?;
+    }
+    Ok(())
+}
+
+/// (1.1) Profiles that joined a time zone's members (and left their old one).
+fn write_zones(
+    txn: &redb::WriteTransaction,
+    joined: &[(ProfileId, &'static str)],
+) -> Result<(), StoreError> {
+    if joined.is_empty() {
+        return Ok(());
+    }
+    let write = |e: redb::Error| err("cannot write the state", e);
+    let mut zones = txn.open_table(ZONES).map_err(|e| write(e.into()))?;
+    let mut members = txn.open_table(MEMBERS).map_err(|e| write(e.into()))?;
+    for (id, zone) in joined {
+        let old = zones
+            .insert(id.as_str(), *zone)
+            .map_err(|e| write(e.into()))?
+            .map(|old| old.value().to_string());
+        if let Some(old) = old.filter(|old| old != zone) {
+            members
+                .remove((old.as_str(), id.as_str()))
+                .map_err(|e| write(e.into()))?;
+        }
+        members
+            .insert((*zone, id.as_str()), ())
+            .map_err(|e| write(e.into()))?;
+    }
+    Ok(())
+}
+
+/// Pending timers, one row per journey that waits (and its row in firing
+/// order); only those set, fired or cancelled since the last commit.
+fn write_timers(
+    txn: &redb::WriteTransaction,
+    changed: &[(ProfileId, usize, Option<i64>)],
+) -> Result<(), StoreError> {
+    let mut timers = txn
+        .open_table(TIMERS)
+        .map_err(|e| err("cannot write the state", e))?;
+    let mut by_time = txn
+        .open_table(TIMES)
+        .map_err(|e| err("cannot write the state", e))?;
+    for (id, j, at) in changed {
+        let key = (id.as_str(), *j as u64);
+        let old = match at {
+            Some(at) => timers.insert(key, *at),
+            None => timers.remove(key),
+        }
+        .map_err(|e| err("cannot write the state", e))?
+        .map(|old| old.value());
+        if let Some(old) = old {
+            by_time
+                .remove((old, key.0, key.1))
+                .map_err(|e| err("cannot write the state", e))?;
+        }
+        if let Some(at) = at {
+            by_time
+                .insert((*at, key.0, key.1), ())
+                .map_err(|e| err("cannot write the state", e))?;
+        }
+    }
+    Ok(())
+}
+
+/// The message ids taken since the last commit: one numbered batch, and
+/// each id by its digest.
+fn write_seen(txn: &redb::WriteTransaction, added: &[(i64, u128)]) -> Result<(), StoreError> {
+    let Some(latest) = added.iter().map(|(at, _)| *at).max() else {
+        return Ok(());
+    };
+    let mut meta = txn
+        .open_table(META)
+        .map_err(|e| err("cannot write the state", e))?;
+    let number = match meta
+        .get(SEEN_SEQ)
+        .map_err(|e| err("cannot read the state", e))?
+    {
+        Some(bytes) => u64::from_le_bytes(
+            bytes
+                .value()
+                .try_into()
+                .map_err(|_| StoreError("the state's metadata is damaged".into()))?,
+        ),
+        None => 0,
+    } + 1;
+    meta.insert(SEEN_SEQ, number.to_le_bytes().as_slice())
+        .map_err(|e| err("cannot write the state", e))?;
+    let mut batch = Vec::with_capacity(added.len() * SEEN_ENTRY);
+    for (at, digest) in added {
+        batch.extend_from_slice(&digest.to_le_bytes());
+        batch.extend_from_slice(&at.to_le_bytes());
+    }
+    let mut seen = txn
+        .open_table(SEEN)
+        .map_err(|e| err("cannot write the state", e))?;
+    seen.insert((latest, number), batch.as_slice())
+        .map_err(|e| err("cannot write the state", e))?;
+    let mut ids = txn
+        .open_table(SEEN_IDS)
+        .map_err(|e| err("cannot write the state", e))?;
+    for (at, digest) in added {
+        ids.insert(*digest, *at)
+            .map_err(|e| err("cannot write the state", e))?;
+    }
+    Ok(())
+}
+
+/// Drops the batches whose latest id has left the window at `clock`: they
+/// hold nothing the engine would still deduplicate against.
+fn expire_seen(txn: &redb::WriteTransaction, clock: i64) -> Result<(), StoreError> {
+    let horizon = clock.saturating_sub(nudge::runtime::DEDUPE_WINDOW);
+    let mut seen = txn
+        .open_table(SEEN)
+        .map_err(|e| err("cannot write the state", e))?;
+    let expired: Vec<((i64, u64), Vec<u8>)> = seen
+        .range(..=(horizon, u64::MAX))
+        .map_err(|e| err("cannot read the state", e))?
+        .map(|row| row.map(|(key, batch)| (key.value(), batch.value().to_vec())))
+        .collect::<Result<_, _>>()
+        .map_err(|e| err("cannot read the state", e))?;
+    if expired.is_empty() {
+        return Ok(());
+    }
+    let mut ids = txn
+        .open_table(SEEN_IDS)
+        .map_err(|e| err("cannot write the state", e))?;
+    for (key, batch) in expired {
+        seen.remove(key)
+            .map_err(|e| err("cannot write the state", e))?;
+        // An id seen again since is kept, with its later time.
+        for (_, digest) in batch.chunks_exact(SEEN_ENTRY).map(unpack_seen) {
+            let last = ids
+                .get(digest)
+                .map_err(|e| err("cannot read the state", e))?
+                .map(|at| at.value());
+            if last.is_some_and(|at| at <= horizon) {
+                ids.remove(digest)
+                    .map_err(|e| err("cannot write the state", e))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A (time, digest) pair from its packed form in a batch.
