@@ -310,30 +310,21 @@ fn upgrade_summary(dir: &std::path::Path, against: &[PathBuf], format: Format) -
 }
 
 pub fn run(args: DiffArgs) -> Outcome {
-    // A policy error in either set is exit 2 here (CLI.md): 1 means "differs".
-    let program = |paths: &[PathBuf], which: &str| match super::program(paths) {
-        Ok(p) => Ok(p),
-        Err(Outcome::PolicyErrors) => {
-            eprintln!("error: the {which} policy set has errors; nothing was compared");
-            Err(Outcome::UsageOrIo)
-        }
-        Err(other) => Err(other),
-    };
     if let Some(dir) = &args.state {
         return upgrade_summary(dir, &args.against, args.format);
     }
     let Some(events) = args.events.as_deref() else {
         return usage_error("--events is required without --state");
     };
-    let before = match program(&args.policy, "current (--policy)") {
+    let before = match checked(&args.policy, "current (--policy)") {
         Ok(p) => p,
         Err(outcome) => return outcome,
     };
-    let after = match program(&args.against, "proposed (--against)") {
+    let after = match checked(&args.against, "proposed (--against)") {
         Ok(p) => p,
         Err(outcome) => return outcome,
     };
-    let input: Box<dyn BufRead> = if events == "-" {
+    let mut input: Box<dyn BufRead> = if events == "-" {
         Box::new(BufReader::new(std::io::stdin().lock()))
     } else {
         match std::fs::File::open(events) {
@@ -341,102 +332,12 @@ pub fn run(args: DiffArgs) -> Outcome {
             Err(e) => return usage_error(format!("cannot read `{events}`: {e}")),
         }
     };
-    // Two chunks in flight per version: each works while the other and the
-    // comparison catch up, and memory stays a few chunks.
-    let spawn = |program: Arc<Program>| {
-        let (lines_tx, lines_rx) = sync_channel::<Arc<Vec<String>>>(2);
-        let (out_tx, out_rx) = sync_channel::<Batch>(2);
-        let handle = std::thread::spawn(move || version(program, lines_rx, out_tx));
-        (lines_tx, out_rx, handle)
-    };
-    let (a_lines, a_out, a_handle) = spawn(before);
-    let (b_lines, b_out, b_handle) = spawn(after);
+    let versions = Versions::spawn(before, after);
     let mut cmp = Comparison::default();
-    let mut in_flight = 0usize;
-    let mut failed = false;
-    let compare_one = |cmp: &mut Comparison| -> bool {
-        match (a_out.recv(), b_out.recv()) {
-            (Ok(a), Ok(b)) => {
-                for (before, after) in a.into_iter().zip(b) {
-                    cmp.line(before, after);
-                }
-                true
-            }
-            _ => false,
-        }
-    };
-    let mut buf = Vec::new();
-    let mut input = input;
-    let mut chunk = Vec::with_capacity(CHUNK);
-    let mut read_error = None;
-    loop {
-        buf.clear();
-        let end = match input.read_until(b'\n', &mut buf) {
-            Ok(0) => true,
-            Ok(_) => false,
-            Err(e) => {
-                read_error = Some(e);
-                true
-            }
-        };
-        if !end {
-            let line = String::from_utf8_lossy(&buf);
-            let line = line.trim_end_matches(['\n', '\r']);
-            if !line.trim().is_empty() {
-                chunk.push(line.to_string());
-            }
-        }
-        if chunk.len() == CHUNK || (end && !chunk.is_empty()) {
-            let shared = Arc::new(std::mem::take(&mut chunk));
-            if a_lines.send(Arc::clone(&shared)).is_err() || b_lines.send(shared).is_err() {
-                failed = true;
-                break;
-            }
-            in_flight += 1;
-            if in_flight > 1 {
-                if !compare_one(&mut cmp) {
-                    failed = true;
-                    break;
-                }
-                in_flight -= 1;
-            }
-        }
-        if end {
-            break;
-        }
-    }
-    while !failed && in_flight > 0 {
-        if !compare_one(&mut cmp) {
-            failed = true;
-        }
-        in_flight -= 1;
-    }
-    drop((a_lines, b_lines));
-    // The drained instants do not line up between versions: each profile's
-    // decisions are compared in order whatever the batches.
-    let (mut a_open, mut b_open) = (!failed, !failed);
-    while a_open || b_open {
-        if a_open {
-            match a_out.recv() {
-                Ok(batch) => batch.into_iter().for_each(|d| cmp.take(0, d)),
-                Err(_) => a_open = false,
-            }
-        }
-        if b_open {
-            match b_out.recv() {
-                Ok(batch) => batch.into_iter().for_each(|d| cmp.take(1, d)),
-                Err(_) => b_open = false,
-            }
-        }
-    }
-    drop((a_out, b_out));
-    let joined = |h: std::thread::JoinHandle<Result<Totals, String>>| match h.join() {
-        Ok(r) => r,
-        Err(_) => Err("a version's thread stopped unexpectedly".to_string()),
-    };
-    let (a, b) = match (joined(a_handle), joined(b_handle)) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => return usage_error(e),
+    let (failed, read_error) = versions.feed(&mut input, &mut cmp);
+    let (a, b) = match versions.finish(failed, &mut cmp) {
+        Ok(totals) => totals,
+        Err(e) => return usage_error(e),
     };
     if let Some(e) = read_error {
         return usage_error(format!("cannot read events: {e}"));
@@ -456,6 +357,146 @@ pub fn run(args: DiffArgs) -> Outcome {
         Outcome::Success if cmp.differing.is_empty() => Outcome::Success,
         Outcome::Success => Outcome::PolicyErrors,
         other => other,
+    }
+}
+
+/// One of the two sets, checked. A policy error in either is exit 2 here
+/// (CLI.md): 1 means "differs".
+fn checked(paths: &[PathBuf], which: &str) -> Result<Arc<Program>, Outcome> {
+    match super::program(paths) {
+        Ok(p) => Ok(p),
+        Err(Outcome::PolicyErrors) => {
+            eprintln!("error: the {which} policy set has errors; nothing was compared");
+            Err(Outcome::UsageOrIo)
+        }
+        Err(other) => Err(other),
+    }
+}
+
+/// The two versions, each an engine on a thread of its own, fed the same
+/// chunks of lines. Two chunks in flight per version: each works while the
+/// other and the comparison catch up, and memory stays a few chunks.
+struct Versions {
+    lines: [SyncSender<Arc<Vec<String>>>; 2],
+    out: [Receiver<Batch>; 2],
+    threads: [std::thread::JoinHandle<Result<Totals, String>>; 2],
+}
+
+impl Versions {
+    fn spawn(before: Arc<Program>, after: Arc<Program>) -> Versions {
+        let spawn = |program: Arc<Program>| {
+            let (lines_tx, lines_rx) = sync_channel::<Arc<Vec<String>>>(2);
+            let (out_tx, out_rx) = sync_channel::<Batch>(2);
+            let handle = std::thread::spawn(move || version(program, lines_rx, out_tx));
+            (lines_tx, out_rx, handle)
+        };
+        let (a_lines, a_out, a_thread) = spawn(before);
+        let (b_lines, b_out, b_thread) = spawn(after);
+        Versions {
+            lines: [a_lines, b_lines],
+            out: [a_out, b_out],
+            threads: [a_thread, b_thread],
+        }
+    }
+
+    /// Compares the next chunk's decisions line by line; false when a
+    /// version stopped.
+    fn compare_one(&self, cmp: &mut Comparison) -> bool {
+        match (self.out[0].recv(), self.out[1].recv()) {
+            (Ok(a), Ok(b)) => {
+                for (before, after) in a.into_iter().zip(b) {
+                    cmp.line(before, after);
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Feeds every non-blank line of `input` to both versions, comparing as
+    /// chunks come back: whether a version stopped, and a read error.
+    fn feed(
+        &self,
+        input: &mut dyn BufRead,
+        cmp: &mut Comparison,
+    ) -> (bool, Option<std::io::Error>) {
+        let mut in_flight = 0usize;
+        let mut buf = Vec::new();
+        let mut chunk = Vec::with_capacity(CHUNK);
+        let mut read_error = None;
+        loop {
+            buf.clear();
+            let end = match input.read_until(b'\n', &mut buf) {
+                Ok(0) => true,
+                Ok(_) => false,
+                Err(e) => {
+                    read_error = Some(e);
+                    true
+                }
+            };
+            if !end {
+                let line = String::from_utf8_lossy(&buf);
+                let line = line.trim_end_matches(['\n', '\r']);
+                if !line.trim().is_empty() {
+                    chunk.push(line.to_string());
+                }
+            }
+            if chunk.len() == CHUNK || (end && !chunk.is_empty()) {
+                let shared = Arc::new(std::mem::take(&mut chunk));
+                if self.lines[0].send(Arc::clone(&shared)).is_err()
+                    || self.lines[1].send(shared).is_err()
+                {
+                    return (true, read_error);
+                }
+                in_flight += 1;
+                if in_flight > 1 {
+                    if !self.compare_one(cmp) {
+                        return (true, read_error);
+                    }
+                    in_flight -= 1;
+                }
+            }
+            if end {
+                break;
+            }
+        }
+        while in_flight > 0 {
+            if !self.compare_one(cmp) {
+                return (true, read_error);
+            }
+            in_flight -= 1;
+        }
+        (false, read_error)
+    }
+
+    /// Ends the input, takes what each version decided at the end (the
+    /// drained instants do not line up between versions: each profile's
+    /// decisions are compared in order whatever the batches) and each
+    /// version's totals.
+    fn finish(self, failed: bool, cmp: &mut Comparison) -> Result<(Totals, Totals), String> {
+        let Versions {
+            lines,
+            out,
+            threads,
+        } = self;
+        drop(lines);
+        let mut open = [!failed, !failed];
+        while open[0] || open[1] {
+            for side in 0..2 {
+                if open[side] {
+                    match out[side].recv() {
+                        Ok(batch) => batch.into_iter().for_each(|d| cmp.take(side, d)),
+                        Err(_) => open[side] = false,
+                    }
+                }
+            }
+        }
+        drop(out);
+        let [a, b] = threads.map(|h| match h.join() {
+            Ok(r) => r,
+            Err(_) => Err("a version's thread stopped unexpectedly".to_string()),
+        });
+        Ok((a?, b?))
     }
 }
 
