@@ -500,30 +500,11 @@ impl Snapshot {
             return Vec::new();
         };
         let text = self.text(file);
-        let at = offset(text, pos);
-        let before = &text[..at];
+        let before = &text[..offset(text, pos)];
         let line = before.rsplit('\n').next().unwrap_or("");
         let word_start = line.trim_end_matches(|c: char| c.is_ascii_alphanumeric() || c == '_');
-        let names = |kind: &str| -> Vec<String> {
-            self.index
-                .occurrences
-                .iter()
-                .filter_map(|o| match &o.symbol {
-                    Symbol::Decl(k, n) if *k == kind && o.is_decl => Some(n.clone()),
-                    _ => None,
-                })
-                .collect()
-        };
-        let item =
-            |label: String, kind: lsp::CompletionItemKind, detail: &str| lsp::CompletionItem {
-                label,
-                kind: Some(kind),
-                detail: Some(detail.to_string()),
-                ..Default::default()
-            };
-        let mut items: Vec<lsp::CompletionItem> = Vec::new();
-        // (1.1) Inside a `test`: the names its steps and expectations take.
-        if let Some(headers) = test_headers(before) {
+        let mut items = if let Some(headers) = test_headers(before) {
+            // (1.1) Inside a `test`: the names its steps and expectations take.
             let names_of = |symbol: SymbolName<'_>| -> Vec<String> {
                 self.index
                     .occurrences
@@ -532,119 +513,152 @@ impl Snapshot {
                     .filter_map(|o| symbol(&o.symbol))
                     .collect()
             };
+            let names = |kind: &str| self.declared(kind);
             let (kind, detail, list) = test_completion(&headers, word_start, &names, &names_of);
-            items.extend(list.into_iter().map(|n| item(n, kind, detail)));
-            items.sort_by(|a, b| a.label.cmp(&b.label));
-            items.dedup_by(|a, b| a.label == b.label);
-            return items;
-        }
-        if word_start.ends_with("profile.") {
-            for o in &self.index.occurrences {
-                if let (Symbol::Attr(a), true) = (&o.symbol, o.is_decl) {
-                    items.push(item(
+            list.into_iter().map(|n| item(n, kind, detail)).collect()
+        } else if word_start.ends_with("profile.") {
+            self.index
+                .occurrences
+                .iter()
+                .filter_map(|o| match (&o.symbol, o.is_decl) {
+                    (Symbol::Attr(a), true) => Some(item(
                         a.clone(),
                         lsp::CompletionItemKind::FIELD,
                         "profile attribute",
-                    ));
-                }
-            }
+                    )),
+                    _ => None,
+                })
+                .collect()
         } else if word_start.ends_with("event.") && !in_where(before) {
             // T204: `event.` is read only in a `where` condition; nothing to offer.
+            Vec::new()
         } else if word_start.ends_with("event.") || word_start.ends_with("trigger.") {
-            // The event: the nearest `when`/`exit on`/aggregate before the cursor,
-            // or the journey's trigger for `trigger.`.
-            let event = if word_start.ends_with("trigger.") {
-                last_after(before, "when ")
-            } else {
-                last_after(line, "when ")
-                    .or_else(|| last_after(line, "on "))
-                    .or_else(|| last_after(before, "when "))
-            };
-            for o in &self.index.occurrences {
-                if let (Symbol::Prop(e, p), true) = (&o.symbol, o.is_decl)
-                    && event.as_deref().is_none_or(|ev| ev == e)
-                {
-                    items.push(item(
-                        p.clone(),
-                        lsp::CompletionItemKind::FIELD,
-                        &format!("property of `{e}`"),
-                    ));
-                }
-            }
+            self.property_items(before, line, word_start.ends_with("trigger."))
         } else {
-            let previous = word_start
-                .trim_end()
-                .rsplit(|c: char| c.is_whitespace() || c == ',')
-                .next()
-                .unwrap_or("");
-            let via = word_start.contains(" via ");
-            // (1.1) After `when no`, `wait up to … for`, `goal`, `engagement`:
-            // events, also after a comma in those lists.
-            let event_list = ["when no ", "engagement "]
-                .iter()
-                .any(|w| word_start.contains(w))
-                && word_start.trim_end().ends_with(',');
-            let (kind, detail, list) = if previous == "via"
-                || previous == "of"
-                || (via && word_start.trim_end().ends_with(','))
-            {
-                (
-                    lsp::CompletionItemKind::INTERFACE,
-                    "channel",
-                    names("channel"),
-                )
-            } else if previous == "send" {
-                (lsp::CompletionItemKind::FILE, "template", names("template"))
-            } else if matches!(
-                previous,
-                "when" | "on" | "no" | "for" | "goal" | "engagement"
-            ) || event_list
-            {
-                (lsp::CompletionItemKind::EVENT, "event", names("event"))
-            } else if previous == "category" {
-                (
-                    lsp::CompletionItemKind::ENUM_MEMBER,
-                    "category",
-                    names("category"),
-                )
-            } else if previous == "every"
-                || (word_start.contains(" every ") && word_start.trim_end().ends_with(','))
-            {
-                (
-                    lsp::CompletionItemKind::CONSTANT,
-                    "day",
-                    ["day", "mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-                        .iter()
-                        .map(|d| (*d).to_string())
-                        .collect(),
-                )
-            } else if previous == "consent" {
-                (
-                    lsp::CompletionItemKind::CONSTANT,
-                    "consent topic",
-                    names("consent"),
-                )
-            } else {
-                let mut all: Vec<lsp::CompletionItem> = keywords_at(before)
-                    .iter()
-                    .map(|k| {
-                        item(
-                            (*k).to_string(),
-                            lsp::CompletionItemKind::KEYWORD,
-                            "keyword",
-                        )
-                    })
-                    .collect();
-                for s in names("segment") {
-                    all.push(item(s, lsp::CompletionItemKind::VARIABLE, "segment"));
-                }
-                return all;
-            };
-            items.extend(list.into_iter().map(|n| item(n, kind, detail)));
-        }
+            match self.word_items(word_start) {
+                Some(items) => items,
+                // Unsorted: the keywords in the order they fit, then segments.
+                None => return self.keyword_items(before),
+            }
+        };
         items.sort_by(|a, b| a.label.cmp(&b.label));
         items.dedup_by(|a, b| a.label == b.label);
         items
+    }
+
+    /// The names declared as `kind` (`channel`, `template`, …).
+    fn declared(&self, kind: &str) -> Vec<String> {
+        self.index
+            .occurrences
+            .iter()
+            .filter_map(|o| match &o.symbol {
+                Symbol::Decl(k, n) if *k == kind && o.is_decl => Some(n.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// After `event.` or `trigger.`: the properties of the event meant — the
+    /// nearest `when`/`exit on`/aggregate before the cursor, or the journey's
+    /// trigger for `trigger.` — or of every event when none is found.
+    fn property_items(&self, before: &str, line: &str, trigger: bool) -> Vec<lsp::CompletionItem> {
+        let event = if trigger {
+            last_after(before, "when ")
+        } else {
+            last_after(line, "when ")
+                .or_else(|| last_after(line, "on "))
+                .or_else(|| last_after(before, "when "))
+        };
+        self.index
+            .occurrences
+            .iter()
+            .filter_map(|o| match (&o.symbol, o.is_decl) {
+                (Symbol::Prop(e, p), true) if event.as_deref().is_none_or(|ev| ev == e) => {
+                    Some(item(
+                        p.clone(),
+                        lsp::CompletionItemKind::FIELD,
+                        &format!("property of `{e}`"),
+                    ))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The names the word before the cursor asks for (`via` channels, `send`
+    /// templates, `when` events, …); `None` where it asks for none of them.
+    fn word_items(&self, word_start: &str) -> Option<Vec<lsp::CompletionItem>> {
+        let previous = word_start
+            .trim_end()
+            .rsplit(|c: char| c.is_whitespace() || c == ',')
+            .next()
+            .unwrap_or("");
+        let after_comma = word_start.trim_end().ends_with(',');
+        let via = word_start.contains(" via ");
+        // (1.1) After `when no`, `wait up to … for`, `goal`, `engagement`:
+        // events, also after a comma in those lists.
+        let event_list = ["when no ", "engagement "]
+            .iter()
+            .any(|w| word_start.contains(w))
+            && after_comma;
+        let (kind, detail, list) = if previous == "via" || previous == "of" || (via && after_comma)
+        {
+            (
+                lsp::CompletionItemKind::INTERFACE,
+                "channel",
+                self.declared("channel"),
+            )
+        } else if previous == "send" {
+            (
+                lsp::CompletionItemKind::FILE,
+                "template",
+                self.declared("template"),
+            )
+        } else if matches!(
+            previous,
+            "when" | "on" | "no" | "for" | "goal" | "engagement"
+        ) || event_list
+        {
+            (
+                lsp::CompletionItemKind::EVENT,
+                "event",
+                self.declared("event"),
+            )
+        } else if previous == "category" {
+            (
+                lsp::CompletionItemKind::ENUM_MEMBER,
+                "category",
+                self.declared("category"),
+            )
+        } else if previous == "every" || (word_start.contains(" every ") && after_comma) {
+            let days = ["day", "mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+            (
+                lsp::CompletionItemKind::CONSTANT,
+                "day",
+                days.iter().map(|d| (*d).to_string()).collect(),
+            )
+        } else if previous == "consent" {
+            (
+                lsp::CompletionItemKind::CONSTANT,
+                "consent topic",
+                self.declared("consent"),
+            )
+        } else {
+            return None;
+        };
+        Some(list.into_iter().map(|n| item(n, kind, detail)).collect())
+    }
+
+    /// The keywords that fit where the cursor is, then the segments.
+    fn keyword_items(&self, before: &str) -> Vec<lsp::CompletionItem> {
+        let keywords = keywords_at(before)
+            .into_iter()
+            .map(|k| item(k.to_string(), lsp::CompletionItemKind::KEYWORD, "keyword"));
+        let segments = self
+            .declared("segment")
+            .into_iter()
+            .map(|s| item(s, lsp::CompletionItemKind::VARIABLE, "segment"));
+        keywords.chain(segments).collect()
     }
 
     /// Quick fixes for the "did you mean" diagnostics of a document that touch
@@ -1136,4 +1150,14 @@ const KEYWORDS: &[(&str, &str)] = &[
 
 fn keyword_doc(word: &str) -> Option<&'static str> {
     KEYWORDS.iter().find(|(k, _)| *k == word).map(|(_, d)| *d)
+}
+
+/// A completion item with its kind and a one-word detail.
+fn item(label: String, kind: lsp::CompletionItemKind, detail: &str) -> lsp::CompletionItem {
+    lsp::CompletionItem {
+        label,
+        kind: Some(kind),
+        detail: Some(detail.to_string()),
+        ..Default::default()
+    }
 }
