@@ -90,6 +90,56 @@ struct Imports {
 pub(super) type Compiled = (JITModule, Vec<(usize, Condition)>, Vec<String>);
 
 pub(super) fn compile(program: &Program) -> Result<Compiled, JitError> {
+    let mut module = new_module()?;
+    let imports = declare_imports(&mut module)?;
+    let ptr = module.target_config().pointer_type();
+    let conditions = super::conditions(program);
+    let mut ids: Vec<(usize, FuncId)> = Vec::new();
+    // A condition shared by several places (a segment's) is compiled once.
+    let mut defined = std::collections::HashSet::new();
+    let mut clif = Vec::new();
+    let mut ctx = module.make_context();
+    let mut fctx = FunctionBuilderContext::new();
+    for (n, cond) in conditions.iter().enumerate() {
+        let key = *cond as *const Expr as usize;
+        if !defined.insert(key) {
+            continue;
+        }
+        ctx.func.signature = signature(&module, &[ptr], types::I8);
+        let id = module
+            .declare_function(
+                &format!("condition{n}"),
+                Linkage::Local,
+                &ctx.func.signature,
+            )
+            .map_err(err)?;
+        build_condition(
+            &mut module,
+            FunctionBuilder::new(&mut ctx.func, &mut fctx),
+            &imports,
+            program,
+            cond,
+        )?;
+        clif.push(ctx.func.display().to_string());
+        module.define_function(id, &mut ctx).map_err(err)?;
+        module.clear_context(&mut ctx);
+        ids.push((key, id));
+    }
+    module.finalize_definitions().map_err(err)?;
+    let mut functions = Vec::with_capacity(ids.len());
+    for (key, id) in ids {
+        let code = module.get_finalized_function(id);
+        // SAFETY: `code` was defined above with the signature
+        // `extern "C" fn(*mut Ctx) -> i8` (the platform's default call convention,
+        // which is C's) and finalized.
+        let f: Condition = unsafe { std::mem::transmute::<*const u8, Condition>(code) };
+        functions.push((key, f));
+    }
+    Ok((module, functions, clif))
+}
+
+/// A module for the host, with the helpers' symbols and one code arena.
+fn new_module() -> Result<JITModule, JitError> {
     let mut flags = settings::builder();
     flags.set("use_colocated_libcalls", "false").map_err(err)?;
     flags.set("is_pic", "false").map_err(err)?;
@@ -110,129 +160,70 @@ pub(super) fn compile(program: &Program) -> Result<Compiled, JitError> {
     builder.memory_provider(Box::new(
         ArenaMemoryProvider::new_with_size(64 << 20).map_err(err)?,
     ));
-    let mut module = JITModule::new(builder);
+    Ok(JITModule::new(builder))
+}
+
+fn signature(module: &JITModule, params: &[types::Type], ret: types::Type) -> Signature {
+    let mut s: Signature = module.make_signature();
+    s.params.extend(params.iter().map(|t| AbiParam::new(*t)));
+    s.returns.push(AbiParam::new(ret));
+    s
+}
+
+/// The helpers compiled code calls back into, declared once per module.
+fn declare_imports(module: &mut JITModule) -> Result<Imports, JitError> {
     let ptr = module.target_config().pointer_type();
-
-    let sig = |params: &[types::Type], ret: types::Type, module: &JITModule| {
-        let mut s: Signature = module.make_signature();
-        s.params.extend(params.iter().map(|t| AbiParam::new(*t)));
-        s.returns.push(AbiParam::new(ret));
-        s
+    let mut import = |name: &str, params: &[types::Type], ret: types::Type| {
+        let sig = signature(module, params, ret);
+        module
+            .declare_function(name, Linkage::Import, &sig)
+            .map_err(err)
     };
-    let imports = Imports {
-        number: module
-            .declare_function(
-                "nudge_number",
-                Linkage::Import,
-                &sig(&[ptr, ptr], types::F64, &module),
-            )
-            .map_err(err)?,
-        boolean: module
-            .declare_function(
-                "nudge_bool",
-                Linkage::Import,
-                &sig(&[ptr, ptr], types::I8, &module),
-            )
-            .map_err(err)?,
-        eval: module
-            .declare_function(
-                "nudge_eval",
-                Linkage::Import,
-                &sig(&[ptr, ptr], ptr, &module),
-            )
-            .map_err(err)?,
-        compare: module
-            .declare_function(
-                "nudge_compare",
-                Linkage::Import,
-                &sig(&[types::I8, ptr, ptr], types::I8, &module),
-            )
-            .map_err(err)?,
-        in_value: module
-            .declare_function(
-                "nudge_in",
-                Linkage::Import,
-                &sig(&[ptr, ptr], types::I8, &module),
-            )
-            .map_err(err)?,
-        in_number: module
-            .declare_function(
-                "nudge_in_number",
-                Linkage::Import,
-                &sig(&[types::F64, ptr], types::I8, &module),
-            )
-            .map_err(err)?,
-        scale: module
-            .declare_function(
-                "nudge_scale",
-                Linkage::Import,
-                &sig(&[types::I64, types::F64], types::I64, &module),
-            )
-            .map_err(err)?,
-    };
+    Ok(Imports {
+        number: import("nudge_number", &[ptr, ptr], types::F64)?,
+        boolean: import("nudge_bool", &[ptr, ptr], types::I8)?,
+        eval: import("nudge_eval", &[ptr, ptr], ptr)?,
+        compare: import("nudge_compare", &[types::I8, ptr, ptr], types::I8)?,
+        in_value: import("nudge_in", &[ptr, ptr], types::I8)?,
+        in_number: import("nudge_in_number", &[types::F64, ptr], types::I8)?,
+        scale: import("nudge_scale", &[types::I64, types::F64], types::I64)?,
+    })
+}
 
-    let conditions = super::conditions(program);
-    let mut ids: Vec<(usize, FuncId)> = Vec::new();
-    let mut clif = Vec::new();
-    let mut ctx = module.make_context();
-    let mut fctx = FunctionBuilderContext::new();
-    for (n, cond) in conditions.iter().enumerate() {
-        let key = *cond as *const Expr as usize;
-        if ids.iter().any(|(k, _)| *k == key) {
-            continue;
-        }
-        ctx.func.signature = sig(&[ptr], types::I8, &module);
-        let id = module
-            .declare_function(
-                &format!("condition{n}"),
-                Linkage::Local,
-                &ctx.func.signature,
-            )
-            .map_err(err)?;
-        {
-            let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
-            let helpers = Helpers {
-                eval: module.declare_func_in_func(imports.eval, b.func),
-                number: module.declare_func_in_func(imports.number, b.func),
-                boolean: module.declare_func_in_func(imports.boolean, b.func),
-                compare: module.declare_func_in_func(imports.compare, b.func),
-                in_value: module.declare_func_in_func(imports.in_value, b.func),
-                in_number: module.declare_func_in_func(imports.in_number, b.func),
-                scale: module.declare_func_in_func(imports.scale, b.func),
-            };
-            let entry = b.create_block();
-            b.append_block_params_for_function_params(entry);
-            b.switch_to_block(entry);
-            b.seal_block(entry);
-            let ctx_ptr = b.block_params(entry)[0];
-            let mut g = Gen {
-                b,
-                program,
-                ctx: ctx_ptr,
-                helpers,
-                depth: 0,
-            };
-            let v = g.expr(cond)?;
-            let holds = g.truth(v);
-            g.b.ins().return_(&[holds]);
-            g.b.finalize(module.target_config());
-        }
-        clif.push(ctx.func.display().to_string());
-        module.define_function(id, &mut ctx).map_err(err)?;
-        module.clear_context(&mut ctx);
-        ids.push((key, id));
-    }
-    module.finalize_definitions().map_err(err)?;
-    let mut functions = Vec::with_capacity(ids.len());
-    for (key, id) in ids {
-        let code = module.get_finalized_function(id);
-        // SAFETY: `code` was defined above with the signature
-        // `extern "C" fn(*mut Ctx) -> i8` (the platform's default call convention,
-        // which is C's) and finalized.
-        let f: Condition = unsafe { std::mem::transmute::<*const u8, Condition>(code) };
-        functions.push((key, f));
-    }
-    Ok((module, functions, clif))
+/// The body of one condition's function: its truth, from its context.
+fn build_condition(
+    module: &mut JITModule,
+    mut b: FunctionBuilder<'_>,
+    imports: &Imports,
+    program: &Program,
+    cond: &Expr,
+) -> Result<(), JitError> {
+    let helpers = Helpers {
+        eval: module.declare_func_in_func(imports.eval, b.func),
+        number: module.declare_func_in_func(imports.number, b.func),
+        boolean: module.declare_func_in_func(imports.boolean, b.func),
+        compare: module.declare_func_in_func(imports.compare, b.func),
+        in_value: module.declare_func_in_func(imports.in_value, b.func),
+        in_number: module.declare_func_in_func(imports.in_number, b.func),
+        scale: module.declare_func_in_func(imports.scale, b.func),
+    };
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    b.seal_block(entry);
+    let ctx_ptr = b.block_params(entry)[0];
+    let mut g = Gen {
+        b,
+        program,
+        ctx: ctx_ptr,
+        helpers,
+        depth: 0,
+    };
+    let v = g.expr(cond)?;
+    let holds = g.truth(v);
+    g.b.ins().return_(&[holds]);
+    g.b.finalize(module.target_config());
+    Ok(())
 }
 
 /// The most segments inlined into one another (the checker rules out cycles;
