@@ -440,75 +440,164 @@ pub fn run(args: SimulateArgs) -> Outcome {
         Ok(p) => p,
         Err(outcome) => return outcome,
     };
-    // The outputs are opened before the run, so that a path that cannot be
-    // written is refused at once rather than after the whole history.
-    let to_stdout = args.json.as_ref().is_some_and(|p| p.as_os_str() == "-");
-    if args.json.is_some() && args.json == args.report {
-        return usage_error("--json and --report must be different files");
-    }
-    if [&args.json, &args.report]
-        .into_iter()
-        .flatten()
-        .any(|p| p.as_os_str() == args.events.as_str())
-    {
-        return usage_error("an output would overwrite the events it reads");
-    }
-    let create = |path: &PathBuf| {
-        std::fs::File::create(path)
-            .map_err(|e| usage_error(format!("cannot write `{}`: {e}", path.display())))
-    };
-    let json_file = match args.json.as_ref().filter(|_| !to_stdout).map(create) {
-        Some(Err(outcome)) => return outcome,
-        other => other.and_then(Result::ok),
-    };
-    let report_file = match args.report.as_ref().map(create) {
-        Some(Err(outcome)) => return outcome,
-        other => other.and_then(Result::ok),
+    let outputs = match Outputs::open(&args) {
+        Ok(outputs) => outputs,
+        Err(outcome) => return outcome,
     };
     let read = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let (input, size): (Box<dyn BufRead>, Option<u64>) = if args.events == "-" {
+    let (input, size) = match open_events(&args.events, &read) {
+        Ok(opened) => opened,
+        Err(outcome) => return outcome,
+    };
+    let started = Instant::now();
+    let summary = match simulate(&program, tz, input, size, &read) {
+        Ok(summary) => summary,
+        Err(outcome) => return outcome,
+    };
+    let written = outputs.write(&args, &summary, &program, &bounds);
+    if !matches!(written, Outcome::Success) {
+        return written;
+    }
+    let sends = summary.totals.get("send").copied().unwrap_or(0);
+    eprintln!(
+        "simulated {} lines in {:.1}s: {sends} sends, {} suppressed, {} deferred",
+        summary.lines,
+        started.elapsed().as_secs_f64(),
+        summary.totals.get("suppressed").copied().unwrap_or(0),
+        summary.totals.get("deferred").copied().unwrap_or(0),
+    );
+    Outcome::Success
+}
+
+/// Where the summary goes. The files are opened before the run, so that a
+/// path that cannot be written is refused at once rather than after the
+/// whole history.
+struct Outputs {
+    to_stdout: bool,
+    json: Option<std::fs::File>,
+    report: Option<std::fs::File>,
+}
+
+impl Outputs {
+    fn open(args: &SimulateArgs) -> Result<Outputs, Outcome> {
+        let to_stdout = args.json.as_ref().is_some_and(|p| p.as_os_str() == "-");
+        if args.json.is_some() && args.json == args.report {
+            return Err(usage_error("--json and --report must be different files"));
+        }
+        if [&args.json, &args.report]
+            .into_iter()
+            .flatten()
+            .any(|p| p.as_os_str() == args.events.as_str())
+        {
+            return Err(usage_error("an output would overwrite the events it reads"));
+        }
+        let create = |path: &PathBuf| {
+            std::fs::File::create(path)
+                .map_err(|e| usage_error(format!("cannot write `{}`: {e}", path.display())))
+        };
+        let json = args
+            .json
+            .as_ref()
+            .filter(|_| !to_stdout)
+            .map(create)
+            .transpose()?;
+        let report = args.report.as_ref().map(create).transpose()?;
+        Ok(Outputs {
+            to_stdout,
+            json,
+            report,
+        })
+    }
+
+    /// The JSON document and the HTML report, each where it was asked for.
+    fn write(
+        self,
+        args: &SimulateArgs,
+        summary: &Summary,
+        program: &Program,
+        bounds: &nudge::check::bounds::Bounds,
+    ) -> Outcome {
+        use std::io::Write as _;
+        if self.to_stdout {
+            let written = super::print_out(&(document(summary, bounds).to_string() + "\n"));
+            if !matches!(written, Outcome::Success) {
+                return written;
+            }
+        }
+        if let (Some(mut file), Some(path)) = (self.json, &args.json) {
+            let text = document(summary, bounds).to_string() + "\n";
+            if let Err(e) = file.write_all(text.as_bytes()).and_then(|()| file.flush()) {
+                return usage_error(format!("cannot write `{}`: {e}", path.display()));
+            }
+        }
+        if let (Some(mut file), Some(path)) = (self.report, &args.report) {
+            let html = super::report::html(summary, program, bounds, &args.policy);
+            if let Err(e) = file.write_all(html.as_bytes()).and_then(|()| file.flush()) {
+                return usage_error(format!("cannot write `{}`: {e}", path.display()));
+            }
+        }
+        Outcome::Success
+    }
+}
+
+/// The events (`-`: standard input), counting the bytes read for the
+/// progress bar, and their size when it is known.
+fn open_events(
+    events: &str,
+    read: &Arc<std::sync::atomic::AtomicU64>,
+) -> Result<(Box<dyn BufRead>, Option<u64>), Outcome> {
+    if events == "-" {
         let counting = Counting {
             inner: std::io::stdin().lock(),
-            read: Arc::clone(&read),
+            read: Arc::clone(read),
         };
-        (Box::new(BufReader::new(counting)), None)
-    } else {
-        match std::fs::File::open(&args.events) {
-            Ok(f) => {
-                let size = f.metadata().ok().map(|m| m.len());
-                let counting = Counting {
-                    inner: f,
-                    read: Arc::clone(&read),
-                };
-                (Box::new(BufReader::with_capacity(1 << 16, counting)), size)
-            }
-            Err(e) => return usage_error(format!("cannot read `{}`: {e}", args.events)),
-        }
-    };
-    let mut engine = Engine::new(Arc::clone(&program));
-    match nudge::jit::Jit::compile(Arc::clone(&program)) {
-        Ok(jit) => engine.use_jit(std::rc::Rc::new(jit)),
-        Err(e) => return usage_error(e),
+        return Ok((Box::new(BufReader::new(counting)), None));
     }
-    let reader = Reader::new(Arc::clone(&program));
-    let mut summary = Summary::new(tz, &program);
+    match std::fs::File::open(events) {
+        Ok(f) => {
+            let size = f.metadata().ok().map(|m| m.len());
+            let counting = Counting {
+                inner: f,
+                read: Arc::clone(read),
+            };
+            Ok((Box::new(BufReader::with_capacity(1 << 16, counting)), size))
+        }
+        Err(e) => Err(usage_error(format!("cannot read `{events}`: {e}"))),
+    }
+}
+
+/// Runs the whole history through the engine (the JIT), summarizing the
+/// decisions as they come.
+fn simulate(
+    program: &Arc<Program>,
+    tz: Tz,
+    mut input: Box<dyn BufRead>,
+    size: Option<u64>,
+    read: &Arc<std::sync::atomic::AtomicU64>,
+) -> Result<Summary, Outcome> {
+    let mut engine = Engine::new(Arc::clone(program));
+    match nudge::jit::Jit::compile(Arc::clone(program)) {
+        Ok(jit) => engine.use_jit(std::rc::Rc::new(jit)),
+        Err(e) => return Err(usage_error(e)),
+    }
+    let reader = Reader::new(Arc::clone(program));
+    let mut summary = Summary::new(tz, program);
     let mut decisions: Vec<Decision> = Vec::new();
     let started = Instant::now();
     // A progress bar for inputs that take more than a moment, on a terminal
     // only (indicatif draws nothing when stderr is not one).
     let mut progress: Option<indicatif::ProgressBar> = None;
     let mut buf = Vec::new();
-    let mut input = input;
     loop {
         buf.clear();
         match input.read_until(b'\n', &mut buf) {
             Ok(0) => break,
             Ok(_) => {}
-            Err(e) => return usage_error(format!("cannot read events: {e}")),
+            Err(e) => return Err(usage_error(format!("cannot read events: {e}"))),
         }
         summary.lines += 1;
         if summary.lines.is_multiple_of(65_536) {
-            tick(&mut progress, started, size, &read);
+            tick(&mut progress, started, size, read);
         }
         let line = String::from_utf8_lossy(&buf);
         let line = line.trim_end_matches(['\n', '\r']);
@@ -529,35 +618,8 @@ pub fn run(args: SimulateArgs) -> Outcome {
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
-    summary.finish(&program, &engine.counters());
-    use std::io::Write as _;
-    if to_stdout {
-        let written = super::print_out(&(document(&summary, &bounds).to_string() + "\n"));
-        if !matches!(written, Outcome::Success) {
-            return written;
-        }
-    }
-    if let (Some(mut file), Some(path)) = (json_file, &args.json) {
-        let text = document(&summary, &bounds).to_string() + "\n";
-        if let Err(e) = file.write_all(text.as_bytes()).and_then(|()| file.flush()) {
-            return usage_error(format!("cannot write `{}`: {e}", path.display()));
-        }
-    }
-    if let (Some(mut file), Some(path)) = (report_file, &args.report) {
-        let html = super::report::html(&summary, &program, &bounds, &args.policy);
-        if let Err(e) = file.write_all(html.as_bytes()).and_then(|()| file.flush()) {
-            return usage_error(format!("cannot write `{}`: {e}", path.display()));
-        }
-    }
-    let sends = summary.totals.get("send").copied().unwrap_or(0);
-    eprintln!(
-        "simulated {} lines in {:.1}s: {sends} sends, {} suppressed, {} deferred",
-        summary.lines,
-        started.elapsed().as_secs_f64(),
-        summary.totals.get("suppressed").copied().unwrap_or(0),
-        summary.totals.get("deferred").copied().unwrap_or(0),
-    );
-    Outcome::Success
+    summary.finish(program, &engine.counters());
+    Ok(summary)
 }
 
 /// Shows or moves the progress bar once the run has taken two seconds.
