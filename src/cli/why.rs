@@ -110,87 +110,13 @@ pub fn run(args: WhyArgs) -> Outcome {
         Ok(jit) => engine.use_jit(Rc::new(jit)),
         Err(e) => return usage_error(e),
     }
-    let reader = Reader::new(Arc::clone(&program));
     let id = args.profile.as_str();
-    let keep = |d: &Decision| {
-        &*d.profile == id && args.journey.as_deref().is_none_or(|j| &*d.journey == j)
+    let traced = match trace(&program, &mut engine, file, id, args.journey.as_deref()) {
+        Ok(traced) => traced,
+        Err(outcome) => return outcome,
     };
-    let mut timeline: Vec<Entry> = Vec::new();
-    let mut seen_ids: BTreeSet<String> = BTreeSet::new();
-    let mut mentioned = false;
-    let mut decisions = Vec::new();
-    let mut line_number = 0u64;
-    for line in BufReader::new(file).split(b'\n') {
-        let bytes = match line {
-            Ok(b) => b,
-            Err(e) => return usage_error(format!("cannot read events: {e}")),
-        };
-        line_number += 1;
-        let Ok(text) = std::str::from_utf8(&bytes) else {
-            continue;
-        };
-        let text = text.trim_end_matches('\r');
-        if text.trim().is_empty() {
-            continue;
-        }
-        match reader.read(text) {
-            Ok(event) => {
-                let ours = event.profile == id;
-                if !ours && !event.profile.is_empty() && seen_ids.len() < 1_000_000 {
-                    seen_ids.insert(event.profile.to_string());
-                }
-                mentioned |= ours;
-                let heading = ours.then(|| describe(&program, &event, line_number));
-                let at = event.timestamp;
-                let outcome = engine.process(event, &mut decisions);
-                let heading = heading.map(|h| match outcome {
-                    nudge::runtime::Outcome::Duplicate => {
-                        format!("{h} — a repeated messageId: no effect")
-                    }
-                    _ => h,
-                });
-                collect(&program, &mut timeline, heading, at, &mut decisions, &keep);
-            }
-            Err(dead) => {
-                if mentions(text, id) {
-                    mentioned = true;
-                    timeline.push(Entry {
-                        at: i64::MIN,
-                        heading: format!("line {line_number} rejected: {}", dead.0),
-                        decisions: Vec::new(),
-                    });
-                }
-            }
-        }
-    }
-    engine.drain(&mut decisions);
-    collect(
-        &program,
-        &mut timeline,
-        None,
-        i64::MIN,
-        &mut decisions,
-        &keep,
-    );
-    if !mentioned {
-        let mut close: Vec<(usize, &String)> = seen_ids
-            .iter()
-            .map(|s| (nudge::diagnostic::edit_distance(id, s), s))
-            .collect();
-        close.sort();
-        let hint: Vec<String> = close
-            .iter()
-            .take(3)
-            .map(|(_, s)| format!("`{s}`"))
-            .collect();
-        let hint = if hint.is_empty() {
-            String::new()
-        } else {
-            format!("; the closest ids it mentions: {}", hint.join(", "))
-        };
-        return usage_error(format!(
-            "the stream never mentions the profile `{id}`{hint}"
-        ));
+    if !traced.mentioned {
+        return never_mentioned(id, &traced.seen_ids);
     }
     // (1.1) §9a: a sensitive zone is not shown, not even as local times, unless
     // the operator names one with `--tz`.
@@ -208,7 +134,114 @@ pub fn run(args: WhyArgs) -> Outcome {
     let paint = Paint {
         on: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
-    super::print_out(&render(id, zone, &timeline, &paint))
+    super::print_out(&render(id, zone, &traced.timeline, &paint))
+}
+
+/// One profile's history through a run of the whole stream.
+struct Traced {
+    /// Its events and rejected lines, each with the decisions it led to.
+    timeline: Vec<Entry>,
+    /// Whether the stream mentions the profile at all.
+    mentioned: bool,
+    /// Other profiles' ids (up to a million), for a hint when it does not.
+    seen_ids: BTreeSet<String>,
+}
+
+/// Runs the stream, keeping what concerns the profile `id` (and `journey`).
+fn trace(
+    program: &Arc<nudge::ir::Program>,
+    engine: &mut Engine,
+    file: std::fs::File,
+    id: &str,
+    journey: Option<&str>,
+) -> Result<Traced, Outcome> {
+    let keep = |d: &Decision| &*d.profile == id && journey.is_none_or(|j| &*d.journey == j);
+    let reader = Reader::new(Arc::clone(program));
+    let mut timeline: Vec<Entry> = Vec::new();
+    let mut seen_ids: BTreeSet<String> = BTreeSet::new();
+    let mut mentioned = false;
+    let mut decisions = Vec::new();
+    let mut line_number = 0u64;
+    for line in BufReader::new(file).split(b'\n') {
+        let bytes = match line {
+            Ok(b) => b,
+            Err(e) => return Err(usage_error(format!("cannot read events: {e}"))),
+        };
+        line_number += 1;
+        let Ok(text) = std::str::from_utf8(&bytes) else {
+            continue;
+        };
+        let text = text.trim_end_matches('\r');
+        if text.trim().is_empty() {
+            continue;
+        }
+        match reader.read(text) {
+            Ok(event) => {
+                let ours = event.profile == id;
+                if !ours && !event.profile.is_empty() && seen_ids.len() < 1_000_000 {
+                    seen_ids.insert(event.profile.to_string());
+                }
+                mentioned |= ours;
+                let heading = ours.then(|| describe(program, &event, line_number));
+                let at = event.timestamp;
+                let outcome = engine.process(event, &mut decisions);
+                let heading = heading.map(|h| match outcome {
+                    nudge::runtime::Outcome::Duplicate => {
+                        format!("{h} — a repeated messageId: no effect")
+                    }
+                    _ => h,
+                });
+                collect(program, &mut timeline, heading, at, &mut decisions, &keep);
+            }
+            Err(dead) => {
+                if mentions(text, id) {
+                    mentioned = true;
+                    timeline.push(Entry {
+                        at: i64::MIN,
+                        heading: format!("line {line_number} rejected: {}", dead.0),
+                        decisions: Vec::new(),
+                    });
+                }
+            }
+        }
+    }
+    engine.drain(&mut decisions);
+    collect(
+        program,
+        &mut timeline,
+        None,
+        i64::MIN,
+        &mut decisions,
+        &keep,
+    );
+    Ok(Traced {
+        timeline,
+        mentioned,
+        seen_ids,
+    })
+}
+
+/// The refusal for a profile the stream never mentions, with the closest ids
+/// it does.
+fn never_mentioned(id: &str, seen_ids: &BTreeSet<String>) -> Outcome {
+    let mut close: Vec<(usize, &String)> = seen_ids
+        .iter()
+        .map(|s| (nudge::diagnostic::edit_distance(id, s), s))
+        .collect();
+    close.sort();
+    let hint: Vec<String> = close
+        .iter()
+        .take(3)
+        .map(|(_, s)| format!("`{s}`"))
+        .collect();
+    let hint = if hint.is_empty() {
+        String::new()
+    } else {
+        format!("; the closest ids it mentions: {}", hint.join(", "))
+    };
+    usage_error(format!(
+        "the stream never mentions the profile `{id}`{hint}"
+    ))
 }
 
 /// Moves the kept decisions into the timeline: under `heading` (the profile's
