@@ -576,68 +576,24 @@ impl Lowerer {
         for c in &j.clauses {
             match &c.kind {
                 ClauseKind::When(t) => {
-                    let events = t
-                        .events()
-                        .map(|e| self.event(&e.name))
-                        .collect::<Result<Vec<_>>>()?;
-                    let shape = self.shape(&events)?;
-                    let scope = Scope {
-                        event: Some(shape),
-                        ..Scope::default()
-                    };
-                    condition = t
-                        .condition
-                        .as_ref()
-                        .map(|e| self.expr(e, scope))
-                        .transpose()?;
-                    trigger = Some((Trigger::Events(events), shape));
+                    let (t, shape, cond) = self.when(t)?;
+                    (trigger, condition) = (Some((t, shape)), cond);
                 }
                 ClauseKind::WhenNo {
                     events,
                     after,
                     condition: cond,
                 } => {
-                    let events = events
-                        .iter()
-                        .map(|e| self.event(&e.name))
-                        .collect::<Result<Vec<_>>>()?;
-                    let shape = self.shape(&[])?;
-                    condition = cond
-                        .as_ref()
-                        .map(|e| self.expr(e, Scope::default()))
-                        .transpose()?;
-                    let after = nanos(after.seconds)?;
-                    trigger = Some((Trigger::Inactivity { events, after }, shape));
+                    let (t, shape, cond) = self.when_no(events, after, cond.as_ref())?;
+                    (trigger, condition) = (Some((t, shape)), cond);
                 }
                 ClauseKind::WhenScheduled {
                     days,
                     time,
                     condition: cond,
                 } => {
-                    let shape = self.shape(&[])?;
-                    condition = cond
-                        .as_ref()
-                        .map(|e| self.expr(e, Scope::default()))
-                        .transpose()?;
-                    let days = match days {
-                        ast::ScheduleDays::Once {
-                            year, month, day, ..
-                        } => Days::Once {
-                            year: *year,
-                            month: *month,
-                            day: *day,
-                        },
-                        ast::ScheduleDays::Every { weekdays, .. } => {
-                            Days::Every(weekdays.iter().fold(0u8, |m, d| m | 1 << (d % 7)))
-                        }
-                    };
-                    trigger = Some((
-                        Trigger::Schedule {
-                            days,
-                            minutes: time.minutes,
-                        },
-                        shape,
-                    ));
+                    let (t, shape, cond) = self.when_scheduled(days, time, cond.as_ref())?;
+                    (trigger, condition) = (Some((t, shape)), cond);
                 }
                 ClauseKind::ExitOn(t) => {
                     let ev = self.event(&t.event.name)?;
@@ -697,6 +653,76 @@ impl Lowerer {
         })
     }
 
+    /// `when EVENT[, EVENT] [where …]`: the trigger, its shape, its condition.
+    fn when(&mut self, t: &ast::Trigger) -> Result<(Trigger, ShapeRef, Option<Expr>)> {
+        let events = t
+            .events()
+            .map(|e| self.event(&e.name))
+            .collect::<Result<Vec<_>>>()?;
+        let shape = self.shape(&events)?;
+        let scope = Scope {
+            event: Some(shape),
+            ..Scope::default()
+        };
+        let condition = t
+            .condition
+            .as_ref()
+            .map(|e| self.expr(e, scope))
+            .transpose()?;
+        Ok((Trigger::Events(events), shape, condition))
+    }
+
+    /// (1.1) `when no EVENT[, EVENT] for D [where …]`.
+    fn when_no(
+        &mut self,
+        events: &[ast::Ident],
+        after: &ast::DurationLit,
+        cond: Option<&ast::Expr>,
+    ) -> Result<(Trigger, ShapeRef, Option<Expr>)> {
+        let events = events
+            .iter()
+            .map(|e| self.event(&e.name))
+            .collect::<Result<Vec<_>>>()?;
+        let shape = self.shape(&[])?;
+        let condition = cond
+            .as_ref()
+            .map(|e| self.expr(e, Scope::default()))
+            .transpose()?;
+        let after = nanos(after.seconds)?;
+        Ok((Trigger::Inactivity { events, after }, shape, condition))
+    }
+
+    /// (1.1) `when at DATE TIME` or `when every DAYS at TIME [where …]`.
+    fn when_scheduled(
+        &mut self,
+        days: &ast::ScheduleDays,
+        time: &ast::TimeOfDay,
+        cond: Option<&ast::Expr>,
+    ) -> Result<(Trigger, ShapeRef, Option<Expr>)> {
+        let shape = self.shape(&[])?;
+        let condition = cond
+            .as_ref()
+            .map(|e| self.expr(e, Scope::default()))
+            .transpose()?;
+        let days = match days {
+            ast::ScheduleDays::Once {
+                year, month, day, ..
+            } => Days::Once {
+                year: *year,
+                month: *month,
+                day: *day,
+            },
+            ast::ScheduleDays::Every { weekdays, .. } => {
+                Days::Every(weekdays.iter().fold(0u8, |m, d| m | 1 << (d % 7)))
+            }
+        };
+        let trigger = Trigger::Schedule {
+            days,
+            minutes: time.minutes,
+        };
+        Ok((trigger, shape, condition))
+    }
+
     fn steps(&mut self, steps: &[ast::Step], scope: Scope, code: &mut Vec<Instr>) -> Result<()> {
         for step in steps {
             match &step.kind {
@@ -707,126 +733,170 @@ impl Lowerer {
                     template,
                     channels,
                     best,
-                } => {
-                    let channels = channels
-                        .iter()
-                        .map(|c| self.channel(&c.name))
-                        .collect::<Result<Vec<_>>>()?;
-                    let best = match best {
-                        true => Some(
-                            channels
-                                .iter()
-                                .map(|&c| self.engagement(c))
-                                .collect::<Result<_>>()?,
-                        ),
-                        false => None,
-                    };
-                    code.push(Instr::Send {
-                        template: Self::lookup(&self.template_ix, &template.name, "template")?,
-                        channels,
-                        best,
-                    })
-                }
+                } => code.push(self.send(template, channels, *best)?),
                 StepKind::WaitFor {
                     timeout,
                     event,
                     condition,
                     then,
                     otherwise,
-                } => {
-                    let event = self.event(&event.name)?;
-                    let scope = Scope {
-                        event: Some(ShapeRef::Event(event)),
-                        ..scope
-                    };
-                    let condition = condition
-                        .as_ref()
-                        .map(|c| self.expr(c, scope))
-                        .transpose()?;
-                    let at = code.len();
-                    code.push(Instr::WaitFor {
-                        event,
-                        condition,
-                        timeout: nanos(timeout.seconds)?,
-                        on_timeout: 0,
-                    });
-                    self.steps(then, scope, code)?;
-                    let on_timeout = match otherwise {
-                        Some(other) => {
-                            let skip = code.len();
-                            code.push(Instr::Jump(0));
-                            let start = code.len();
-                            self.steps(other, scope, code)?;
-                            patch_here(code, skip);
-                            start
-                        }
-                        None => code.len(),
-                    };
-                    if let Some(Instr::WaitFor { on_timeout: t, .. }) = code.get_mut(at) {
-                        *t = on_timeout;
-                    }
-                }
+                } => self.wait_for(
+                    (timeout, event, condition.as_ref()),
+                    then,
+                    otherwise.as_deref(),
+                    scope,
+                    code,
+                )?,
                 StepKind::Stop => code.push(Instr::Stop),
                 StepKind::If {
                     condition,
                     then,
                     otherwise,
-                } => {
-                    let cond = self.expr(condition, scope)?;
-                    let branch = code.len();
-                    code.push(Instr::JumpUnless(cond, 0));
-                    self.steps(then, scope, code)?;
-                    match otherwise {
-                        None => patch_here(code, branch),
-                        Some(other) => {
-                            let skip = code.len();
-                            code.push(Instr::Jump(0));
-                            patch_here(code, branch);
-                            match other {
-                                Else::Block(b) => self.steps(b, scope, code)?,
-                                Else::If(s) => self.steps(std::slice::from_ref(s), scope, code)?,
-                            }
-                            patch_here(code, skip);
-                        }
-                    }
-                }
-                StepKind::Split { arms } => {
-                    let index = self.splits;
-                    self.splits += 1;
-                    let at = code.len();
-                    code.push(Instr::Split {
-                        index,
-                        arms: Vec::new(),
-                    });
-                    let mut lowered = Vec::new();
-                    let mut ends = Vec::new();
-                    for arm in arms {
-                        let target = match &arm.body {
-                            Some(body) => {
-                                let start = code.len();
-                                self.steps(body, scope, code)?;
-                                ends.push(code.len());
-                                code.push(Instr::Jump(0));
-                                Some(start)
-                            }
-                            None => None,
-                        };
-                        lowered.push(Arm {
-                            percent: arm.percent.unwrap_or(0),
-                            name: arm.name.name.clone(),
-                            target,
-                        });
-                    }
-                    for end in ends {
-                        patch_here(code, end);
-                    }
-                    code[at] = Instr::Split {
-                        index,
-                        arms: lowered,
-                    };
-                }
+                } => self.if_else(condition, then, otherwise.as_ref(), scope, code)?,
+                StepKind::Split { arms } => self.split(arms, scope, code)?,
             }
         }
+        Ok(())
+    }
+
+    /// `send T via C[, C] [best]`.
+    fn send(
+        &mut self,
+        template: &ast::Ident,
+        channels: &[ast::Ident],
+        best: bool,
+    ) -> Result<Instr> {
+        let channels = channels
+            .iter()
+            .map(|c| self.channel(&c.name))
+            .collect::<Result<Vec<_>>>()?;
+        let best = match best {
+            true => Some(
+                channels
+                    .iter()
+                    .map(|&c| self.engagement(c))
+                    .collect::<Result<_>>()?,
+            ),
+            false => None,
+        };
+        Ok(Instr::Send {
+            template: Self::lookup(&self.template_ix, &template.name, "template")?,
+            channels,
+            best,
+        })
+    }
+
+    /// (1.1) `wait up to D for EVENT [where …] { … } [else { … }]`: the wait,
+    /// the `then` steps, a jump over the `else` steps, which the timeout
+    /// resumes at.
+    fn wait_for(
+        &mut self,
+        (timeout, event, condition): (&ast::DurationLit, &ast::Ident, Option<&ast::Expr>),
+        then: &[ast::Step],
+        otherwise: Option<&[ast::Step]>,
+        scope: Scope,
+        code: &mut Vec<Instr>,
+    ) -> Result<()> {
+        let event = self.event(&event.name)?;
+        let scope = Scope {
+            event: Some(ShapeRef::Event(event)),
+            ..scope
+        };
+        let condition = condition
+            .as_ref()
+            .map(|c| self.expr(c, scope))
+            .transpose()?;
+        let at = code.len();
+        code.push(Instr::WaitFor {
+            event,
+            condition,
+            timeout: nanos(timeout.seconds)?,
+            on_timeout: 0,
+        });
+        self.steps(then, scope, code)?;
+        let on_timeout = match otherwise {
+            Some(other) => {
+                let skip = code.len();
+                code.push(Instr::Jump(0));
+                let start = code.len();
+                self.steps(other, scope, code)?;
+                patch_here(code, skip);
+                start
+            }
+            None => code.len(),
+        };
+        if let Some(Instr::WaitFor { on_timeout: t, .. }) = code.get_mut(at) {
+            *t = on_timeout;
+        }
+        Ok(())
+    }
+
+    /// `if C { … } [else …]`: a conditional jump over the `then` steps, and
+    /// one over the `else` steps.
+    fn if_else(
+        &mut self,
+        condition: &ast::Expr,
+        then: &[ast::Step],
+        otherwise: Option<&Else>,
+        scope: Scope,
+        code: &mut Vec<Instr>,
+    ) -> Result<()> {
+        let cond = self.expr(condition, scope)?;
+        let branch = code.len();
+        code.push(Instr::JumpUnless(cond, 0));
+        self.steps(then, scope, code)?;
+        match otherwise {
+            None => patch_here(code, branch),
+            Some(other) => {
+                let skip = code.len();
+                code.push(Instr::Jump(0));
+                patch_here(code, branch);
+                match other {
+                    Else::Block(b) => self.steps(b, scope, code)?,
+                    Else::If(s) => self.steps(std::slice::from_ref(s), scope, code)?,
+                }
+                patch_here(code, skip);
+            }
+        }
+        Ok(())
+    }
+
+    /// `split { N% ARM { … } … }`: the split, then each arm's steps ending
+    /// in a jump past the last.
+    fn split(&mut self, arms: &[ast::SplitArm], scope: Scope, code: &mut Vec<Instr>) -> Result<()> {
+        let index = self.splits;
+        self.splits += 1;
+        let at = code.len();
+        code.push(Instr::Split {
+            index,
+            arms: Vec::new(),
+        });
+        let mut lowered = Vec::new();
+        let mut ends = Vec::new();
+        for arm in arms {
+            let target = match &arm.body {
+                Some(body) => {
+                    let start = code.len();
+                    self.steps(body, scope, code)?;
+                    ends.push(code.len());
+                    code.push(Instr::Jump(0));
+                    Some(start)
+                }
+                None => None,
+            };
+            lowered.push(Arm {
+                percent: arm.percent.unwrap_or(0),
+                name: arm.name.name.clone(),
+                target,
+            });
+        }
+        for end in ends {
+            patch_here(code, end);
+        }
+        code[at] = Instr::Split {
+            index,
+            arms: lowered,
+        };
         Ok(())
     }
 
