@@ -47,11 +47,7 @@ pub fn choose(
     best: Option<&[Engagement]>,
 ) -> Choice {
     let Context {
-        program,
-        journey,
-        now,
-        tz,
-        ..
+        program, now, tz, ..
     } = *cx;
     let Some(tpl) = program.templates.get(template) else {
         return Choice::Suppressed(Vec::new(), None, Vec::new());
@@ -70,28 +66,9 @@ pub fn choose(
         };
         let quiet = || program.global_quiet.iter().chain(channel.quiet.iter());
         let block = tpl.blocks.iter().enumerate().find(|(_, b)| b.channel == c);
-        let granted = |topic: usize| profile.consents.get(topic).copied().unwrap_or(false);
-        let reason = if block.is_none() {
-            Some(Reason::NoContent)
-        } else if !matches!(profile.attrs.get(channel.address_attr), Some(Value::Str(s)) if !s.is_empty())
-        {
-            Some(Reason::Unreachable)
-        } else if !channel.consent.is_none_or(granted)
-            || !journey.required_consents.iter().all(|t| granted(*t))
-        {
-            Some(Reason::NoConsent)
-        } else if let Some((index, ..)) = (!journey.transactional)
-            .then(|| capped(cx, profile, c))
-            .flatten()
-        {
-            if !caps_hit.contains(&index) {
-                caps_hit.push(index);
-            }
-            Some(Reason::Cap)
-        } else if !journey.transactional && quiet().any(|q| time::in_quiet(tz, now, *q)) {
-            Some(Reason::Quiet)
-        } else {
-            None
+        let reason = match block {
+            None => Some(Reason::NoContent),
+            Some(_) => unavailable(cx, profile, channel, c, &mut caps_hit),
         };
         let channel_name = || {
             cx.names
@@ -132,32 +109,83 @@ pub fn choose(
     if let Some(w) = winner {
         let (c, index, top) = candidates[w];
         if let Some(why) = why.as_mut() {
-            for (channel, _, score) in &candidates {
-                let name = cx.names.channels.get(*channel);
-                if let Some((_, sentence)) = why.iter_mut().find(|(n, _)| Some(n) == name) {
-                    let winner = cx.names.channels.get(c).map_or("", |n| &**n);
-                    *sentence = if *channel == c {
-                        format!("available, and engaged with most: {}", score.text())
-                    } else if top.beats(score) {
-                        format!(
-                            "available, but engaged with less: {} (`{winner}` has {})",
-                            score.text(),
-                            top.ratio()
-                        )
-                    } else {
-                        format!(
-                            "available, and as engaged: {}; `{winner}` comes first in `via`",
-                            score.text()
-                        )
-                    };
-                }
-            }
+            explain_ranking(cx, why, &candidates, c, &top);
         }
         return send(cx, profile, trigger, template, c, index, why);
     }
     match defer_until {
         Some(until) => Choice::Defer(until, reasons, why),
         None => Choice::Suppressed(reasons, why, caps_hit),
+    }
+}
+
+/// Why channel `c` (which has content) cannot take the send now, checked in
+/// §7.4's order: address, consent, caps, quiet hours; a cap that stops it is
+/// added to `caps_hit`.
+fn unavailable(
+    cx: &Context<'_>,
+    profile: &Profile,
+    channel: &crate::ir::Channel,
+    c: usize,
+    caps_hit: &mut Vec<usize>,
+) -> Option<Reason> {
+    let (program, journey) = (cx.program, cx.journey);
+    let granted = |topic: usize| profile.consents.get(topic).copied().unwrap_or(false);
+    if !matches!(profile.attrs.get(channel.address_attr), Some(Value::Str(s)) if !s.is_empty()) {
+        Some(Reason::Unreachable)
+    } else if !channel.consent.is_none_or(granted)
+        || !journey.required_consents.iter().all(|t| granted(*t))
+    {
+        Some(Reason::NoConsent)
+    } else if let Some((index, ..)) = (!journey.transactional)
+        .then(|| capped(cx, profile, c))
+        .flatten()
+    {
+        if !caps_hit.contains(&index) {
+            caps_hit.push(index);
+        }
+        Some(Reason::Cap)
+    } else if !journey.transactional
+        && program
+            .global_quiet
+            .iter()
+            .chain(channel.quiet.iter())
+            .any(|q| time::in_quiet(cx.tz, cx.now, *q))
+    {
+        Some(Reason::Quiet)
+    } else {
+        None
+    }
+}
+
+/// (1.1) `--explain` for `via best of`: each available channel's sentence
+/// says how it ranked against the winner `c` (score `top`).
+fn explain_ranking(
+    cx: &Context<'_>,
+    why: &mut Why,
+    candidates: &[(usize, usize, Score)],
+    c: usize,
+    top: &Score,
+) {
+    for (channel, _, score) in candidates {
+        let name = cx.names.channels.get(*channel);
+        if let Some((_, sentence)) = why.iter_mut().find(|(n, _)| Some(n) == name) {
+            let winner = cx.names.channels.get(c).map_or("", |n| &**n);
+            *sentence = if *channel == c {
+                format!("available, and engaged with most: {}", score.text())
+            } else if top.beats(score) {
+                format!(
+                    "available, but engaged with less: {} (`{winner}` has {})",
+                    score.text(),
+                    top.ratio()
+                )
+            } else {
+                format!(
+                    "available, and as engaged: {}; `{winner}` comes first in `via`",
+                    score.text()
+                )
+            };
+        }
     }
 }
 
