@@ -206,6 +206,55 @@ impl Worker {
     /// Reads partition `p`'s changelog up to a marker of ours, rebuilds the
     /// local cache from it, and returns the engine in that state.
     fn restore(&mut self, p: i32) -> Result<Partition, String> {
+        let restored = self.read_changelog(p)?;
+        let snapshot = restored.snapshot;
+        if let Some(c) = &snapshot.checkpoint
+            && c.state.format != store::FORMAT
+        {
+            return Err(format!(
+                "its changelog was written in format `{}`, and this version of nudge reads `{}`",
+                c.state.format,
+                store::FORMAT
+            ));
+        }
+        let dir = self.rebuild_cache(p, &snapshot)?;
+        let given = self.given.fingerprint();
+        // (1.1) A changelog written for another policy set is upgraded here
+        // with --upgrade (and written back whole), refused without.
+        let opened = Store::open(
+            &dir,
+            &self.given,
+            store::DEFAULT_CACHE_MIB,
+            self.args.upgrade,
+        )
+        .map_err(|e| format!("{e} (its changelog `{}`)", self.args.changelog, e = e.0))?;
+        let mut store = opened.store;
+        store.set_cache();
+        let load_failure = Rc::new(RefCell::new(None));
+        let engine = self.configured(opened.engine, &opened.program, &store, &load_failure)?;
+        let mut partition = Partition {
+            version: store::Version::of(&opened.program, given),
+            recorded: snapshot.program.is_some(),
+            reader: Reader::new(Arc::clone(&opened.program)),
+            engine,
+            store,
+            load_failure,
+            next_offset: snapshot.checkpoint.as_ref().map_or(0, |c| c.offset),
+            seen: snapshot.seen.keys().copied().collect(),
+            repair: restored.repair,
+            uncommitted: 0,
+            tick_pending: false,
+        };
+        if let Some(applied) = opened.applied {
+            let before = snapshot.timers.into_keys();
+            self.publish_upgrade(p, &mut partition, before, &applied, opened.checkpoint)?;
+        }
+        Ok(partition)
+    }
+
+    /// Reads partition `p` of the changelog from its start up to a marker
+    /// written now (never trusting the broker's end offsets).
+    fn read_changelog(&mut self, p: i32) -> Result<changelog::Restored, String> {
         let nonce = format!(
             "{}:{}:{p}:{}",
             hostname(),
@@ -243,25 +292,18 @@ impl Worker {
             }
         }
         self.restorer.unassign().map_err(|e| e.to_string())?;
-        let restored = restore.finish();
-        let snapshot = restored.snapshot;
-        if let Some(c) = &snapshot.checkpoint
-            && c.state.format != store::FORMAT
-        {
-            return Err(format!(
-                "its changelog was written in format `{}`, and this version of nudge reads `{}`",
-                c.state.format,
-                store::FORMAT
-            ));
-        }
-        // The local cache, rebuilt from the changelog: the changelog is the
-        // truth, and the cache may be stale or another partition's.
+        Ok(restore.finish())
+    }
+
+    /// The local cache of partition `p`, rebuilt from its changelog: the
+    /// changelog is the truth, and the cache may be stale or another
+    /// partition's.
+    fn rebuild_cache(&self, p: i32, snapshot: &changelog::Snapshot) -> Result<PathBuf, String> {
         let dir = self.args.state.join(format!("p{p}"));
         if dir.exists() {
             std::fs::remove_dir_all(&dir)
                 .map_err(|e| format!("cannot clear `{}`: {e}", dir.display()))?;
         }
-        let given = self.given.fingerprint();
         let fresh = Store::open(&dir, &self.given, store::DEFAULT_CACHE_MIB, None)
             .map_err(|e| e.0)?
             .store;
@@ -271,7 +313,7 @@ impl Worker {
             .map(|c| c.state.clone())
             .unwrap_or_else(|| {
                 let version = store::Version {
-                    fingerprint: given,
+                    fingerprint: self.given.fingerprint(),
                     policy: None,
                 };
                 Checkpoint::at(version, None, None)
@@ -293,37 +335,7 @@ impl Worker {
             )
             .map_err(|e| e.0)?;
         drop(fresh);
-        // (1.1) A changelog written for another policy set is upgraded here
-        // with --upgrade (and written back whole), refused without.
-        let opened = Store::open(
-            &dir,
-            &self.given,
-            store::DEFAULT_CACHE_MIB,
-            self.args.upgrade,
-        )
-        .map_err(|e| format!("{e} (its changelog `{}`)", self.args.changelog, e = e.0))?;
-        let mut store = opened.store;
-        store.set_cache();
-        let load_failure = Rc::new(RefCell::new(None));
-        let engine = self.configured(opened.engine, &opened.program, &store, &load_failure)?;
-        let mut partition = Partition {
-            version: store::Version::of(&opened.program, given),
-            recorded: snapshot.program.is_some(),
-            reader: Reader::new(Arc::clone(&opened.program)),
-            engine,
-            store,
-            load_failure,
-            next_offset: snapshot.checkpoint.as_ref().map_or(0, |c| c.offset),
-            seen: snapshot.seen.keys().copied().collect(),
-            repair: restored.repair,
-            uncommitted: 0,
-            tick_pending: false,
-        };
-        if let Some(applied) = opened.applied {
-            let before = snapshot.timers.into_keys();
-            self.publish_upgrade(p, &mut partition, before, &applied, opened.checkpoint)?;
-        }
-        Ok(partition)
+        Ok(dir)
     }
 
     /// An engine as the workers run it: explanations, the evaluator (one
