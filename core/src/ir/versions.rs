@@ -89,6 +89,17 @@ impl Summary {
 /// `active[j]` is how many instances of `old`'s journey `j` are active.
 pub fn summarize(old: &Program, new: &Program, active: &[u64]) -> Summary {
     let mut s = Summary::default();
+    journeys(&mut s, old, new, active);
+    attributes(&mut s, old, new);
+    topics(&mut s, old, new);
+    short_history(&mut s, old, new);
+    s.other_changes = s.is_empty() && old.fingerprint() != new.fingerprint();
+    s
+}
+
+/// Journeys added, changed, removed (with their active instances) and
+/// unchanged, each compared by its canonical text.
+fn journeys(s: &mut Summary, old: &Program, new: &Program, active: &[u64]) {
     // The old set is its current journeys; the instances still in their
     // older versions (a store upgraded before) count with them.
     let old_journeys: BTreeMap<&str, (usize, String)> = old
@@ -131,7 +142,10 @@ pub fn summarize(old: &Program, new: &Program, active: &[u64]) -> Summary {
             });
         }
     }
+}
 
+/// Attributes added, removed and retyped.
+fn attributes(s: &mut Summary, old: &Program, new: &Program) {
     let old_attrs: BTreeMap<&str, Type> = old
         .attrs
         .iter()
@@ -158,7 +172,10 @@ pub fn summarize(old: &Program, new: &Program, active: &[u64]) -> Summary {
         .filter(|name| !new_attrs.contains_key(*name))
         .map(|name| name.to_string())
         .collect();
+}
 
+/// Consent topics added (with their default) and removed.
+fn topics(s: &mut Summary, old: &Program, new: &Program) {
     let old_topics: Vec<&str> = old.consents.iter().map(|c| c.name.as_str()).collect();
     let mut added: Vec<Topic> = new
         .consents
@@ -179,7 +196,11 @@ pub fn summarize(old: &Program, new: &Program, active: &[u64]) -> Summary {
         .collect();
     removed.sort();
     s.topics_removed = removed;
+}
 
+/// The new set's aggregates whose windows reach further back than what the
+/// store kept for the same events.
+fn short_history(s: &mut Summary, old: &Program, new: &Program) {
     // An aggregate sees the history of the longest window over the same
     // events (kind, event and filter alike) that the store kept.
     let kept: Vec<(String, Option<i64>)> = old
@@ -204,8 +225,6 @@ pub fn summarize(old: &Program, new: &Program, active: &[u64]) -> Summary {
         .into_iter()
         .map(|(aggregate, history)| ShortHistory { aggregate, history })
         .collect();
-    s.other_changes = s.is_empty() && old.fingerprint() != new.fingerprint();
-    s
 }
 
 impl fmt::Display for Summary {
@@ -230,12 +249,6 @@ impl Summary {
     }
 
     fn write(&self, f: &mut fmt::Formatter<'_>, applied: bool) -> fmt::Result {
-        // "would stay" before it is applied; "stays" or "stay" after.
-        let verb = |base: &str, n: u64| match (applied, n) {
-            (false, _) => format!("would {base}"),
-            (true, 1) => format!("{base}s"),
-            (true, _) => base.to_string(),
-        };
         if self.other_changes {
             return writeln!(
                 f,
@@ -245,12 +258,22 @@ impl Summary {
         if self.is_empty() {
             return writeln!(f, "  no change a running store would see");
         }
-        let list = |items: &[String]| items.join(", ");
+        self.write_journeys(f, applied)?;
+        self.write_profile_changes(f)
+    }
+
+    fn write_journeys(&self, f: &mut fmt::Formatter<'_>, applied: bool) -> fmt::Result {
+        // "would stay" before it is applied; "stays" or "stay" after.
+        let verb = |base: &str, n: u64| match (applied, n) {
+            (false, _) => format!("would {base}"),
+            (true, 1) => format!("{base}s"),
+            (true, _) => base.to_string(),
+        };
         if !self.journeys_added.is_empty() {
             writeln!(
                 f,
                 "  journeys added: {} (new entries follow them)",
-                list(&self.journeys_added)
+                self.journeys_added.join(", ")
             )?;
         }
         for v in &self.journeys_changed {
@@ -290,6 +313,13 @@ impl Summary {
         if self.journeys_unchanged > 0 {
             writeln!(f, "  journeys unchanged: {}", self.journeys_unchanged)?;
         }
+        Ok(())
+    }
+
+    /// What changes in every profile: attributes, consent topics, aggregates'
+    /// history.
+    fn write_profile_changes(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = |items: &[String]| items.join(", ");
         if !self.attributes_added.is_empty() {
             writeln!(
                 f,
