@@ -1117,36 +1117,7 @@ impl<'a> Checker<'a> {
         transactional: bool,
         scope: &Scope<'a>,
     ) {
-        let template_decl = match self.env.templates.get(template.name.as_str()) {
-            Some(t) => {
-                self.references
-                    .decl(file, template.span, "template", &template.name);
-                Some(t.node)
-            }
-            None if self.env.is_broken("template", &template.name) => {
-                self.references
-                    .decl(file, template.span, "template", &template.name);
-                None
-            }
-            None => {
-                let names: Vec<&str> = self.env.templates.keys().copied().collect();
-                let help =
-                    did_you_mean(&template.name, names.iter().copied()).unwrap_or_else(|| {
-                        format!(
-                            "declare it: `template {} {{ email {{ … }} }}`",
-                            template.name
-                        )
-                    });
-                self.unknown(
-                    file,
-                    Code::UnknownTemplate,
-                    template,
-                    format!("unknown template `{}`", template.name),
-                    help,
-                );
-                None
-            }
-        };
+        let template_decl = self.template_ref(file, template);
         // (1.1) Content for none of the channels: the send can never happen.
         let has_block =
             |t: &TemplateDecl, c: &Ident| t.blocks.iter().any(|b| b.channel.name == c.name);
@@ -1158,30 +1129,7 @@ impl<'a> Checker<'a> {
             all_known && !channels.is_empty() && !channels.iter().any(|c| has_block(t, c))
         });
         if let Some(t) = never {
-            let blocks: Vec<String> = t
-                .blocks
-                .iter()
-                .map(|b| format!("`{}`", b.channel.name))
-                .collect();
-            let help = if blocks.is_empty() {
-                format!("add a block for one of the channels to `{}`", template.name)
-            } else {
-                format!(
-                    "send it via a channel it has content for ({}), or add a block for one of these channels",
-                    blocks.join(", ")
-                )
-            };
-            self.diags.push(
-                Diagnostic::new(
-                    Code::SendNeverPossible,
-                    format!(
-                        "the template `{}` has content for none of the channels of this send, so it can never be sent",
-                        template.name
-                    ),
-                    Label::new(file, template.span, "no block for any channel in `via`"),
-                )
-                .with_help(help),
-            );
+            self.never_sendable(file, template, t);
         }
         let mut seen: BTreeMap<&str, &Ident> = BTreeMap::new();
         for channel in channels {
@@ -1228,6 +1176,69 @@ impl<'a> Checker<'a> {
                 );
             }
         }
+    }
+
+    /// The template a `send` names, its use recorded; `None` (with the
+    /// diagnostic, unless its declaration is broken) when there is none.
+    fn template_ref(&mut self, file: FileId, template: &'a Ident) -> Option<&'a TemplateDecl> {
+        match self.env.templates.get(template.name.as_str()) {
+            Some(t) => {
+                self.references
+                    .decl(file, template.span, "template", &template.name);
+                Some(t.node)
+            }
+            None if self.env.is_broken("template", &template.name) => {
+                self.references
+                    .decl(file, template.span, "template", &template.name);
+                None
+            }
+            None => {
+                let names: Vec<&str> = self.env.templates.keys().copied().collect();
+                let help =
+                    did_you_mean(&template.name, names.iter().copied()).unwrap_or_else(|| {
+                        format!(
+                            "declare it: `template {} {{ email {{ … }} }}`",
+                            template.name
+                        )
+                    });
+                self.unknown(
+                    file,
+                    Code::UnknownTemplate,
+                    template,
+                    format!("unknown template `{}`", template.name),
+                    help,
+                );
+                None
+            }
+        }
+    }
+
+    /// (1.1) A send whose template has content for none of its channels.
+    fn never_sendable(&mut self, file: FileId, template: &Ident, t: &TemplateDecl) {
+        let blocks: Vec<String> = t
+            .blocks
+            .iter()
+            .map(|b| format!("`{}`", b.channel.name))
+            .collect();
+        let help = if blocks.is_empty() {
+            format!("add a block for one of the channels to `{}`", template.name)
+        } else {
+            format!(
+                "send it via a channel it has content for ({}), or add a block for one of these channels",
+                blocks.join(", ")
+            )
+        };
+        self.diags.push(
+            Diagnostic::new(
+                Code::SendNeverPossible,
+                format!(
+                    "the template `{}` has content for none of the channels of this send, so it can never be sent",
+                    template.name
+                ),
+                Label::new(file, template.span, "no block for any channel in `via`"),
+            )
+            .with_help(help),
+        );
     }
 
     fn split(&mut self, file: FileId, span: Span, arms: &[SplitArm]) {
