@@ -63,99 +63,103 @@ impl<'a> Env<'a> {
             profile_broken: false,
         };
         for (file, module) in modules {
-            let file = *file;
             for b in &module.broken {
-                match &b.name {
-                    Some(name) => {
-                        env.broken.insert((b.keyword.as_str(), name.as_str()));
-                    }
-                    None if b.keyword == "profile" => env.profile_broken = true,
-                    None => {}
+                if let Some(name) = &b.name {
+                    env.broken.insert((b.keyword.as_str(), name.as_str()));
                 }
                 if b.keyword == "profile" {
                     env.profile_broken = true;
                 }
             }
             for decl in &module.decls {
-                match &decl.kind {
-                    DeclKind::Consent(c) => insert(
-                        &mut env.consents,
-                        file,
-                        decl,
-                        c,
-                        &c.name,
-                        "consent topic",
-                        diags,
-                    ),
-                    DeclKind::Event(e) if e.name.name == crate::check::exprs::SENT => {
-                        diags.push(
-                            Diagnostic::new(
-                                Code::DuplicateDeclaration,
-                                "`sent` is a built-in event: Nudge records one for every send it decides",
-                                Label::new(file, e.name.span, "already declared by Nudge"),
-                            )
-                            .with_help("read it with `count(sent where event.channel == \"email\" within 2d)`, or give your event another name"),
-                        );
-                    }
-                    DeclKind::Event(e) => {
-                        insert(&mut env.events, file, decl, e, &e.name, "event", diags)
-                    }
-                    DeclKind::Category(c) => insert(
-                        &mut env.categories,
-                        file,
-                        decl,
-                        c,
-                        &c.name,
-                        "category",
-                        diags,
-                    ),
-                    DeclKind::Test(t) => {
-                        insert(&mut env.tests, file, decl, t, &t.name, "test", diags)
-                    }
-                    DeclKind::Channel(c) => {
-                        insert(&mut env.channels, file, decl, c, &c.name, "channel", diags)
-                    }
-                    DeclKind::Segment(s) => {
-                        insert(&mut env.segments, file, decl, s, &s.name, "segment", diags)
-                    }
-                    DeclKind::Template(t) => insert(
-                        &mut env.templates,
-                        file,
-                        decl,
-                        t,
-                        &t.name,
-                        "template",
-                        diags,
-                    ),
-                    DeclKind::Journey(j) => {
-                        insert(&mut env.journeys, file, decl, j, &j.name, "journey", diags)
-                    }
-                    DeclKind::Profile(p) => single(
-                        &mut env.profile,
-                        Item {
-                            file,
-                            decl,
-                            node: p,
-                        },
-                        "profile",
-                        diags,
-                    ),
-                    DeclKind::Limits(l) => single(
-                        &mut env.limits,
-                        Item {
-                            file,
-                            decl,
-                            node: l,
-                        },
-                        "limits",
-                        diags,
-                    ),
-                }
+                env.declare(*file, decl, diags);
             }
         }
-        if let Some(profile) = env.profile {
+        env.collect_attrs(diags);
+        env.collect_external_names(diags);
+        env
+    }
+
+    /// One declaration, by its kind's table; a second of the same name (or a
+    /// second `profile` or `limits`) is an error.
+    fn declare(&mut self, file: FileId, decl: &'a Decl, diags: &mut Vec<Diagnostic>) {
+        match &decl.kind {
+            DeclKind::Consent(c) => insert(
+                &mut self.consents,
+                file,
+                decl,
+                c,
+                &c.name,
+                "consent topic",
+                diags,
+            ),
+            DeclKind::Event(e) if e.name.name == crate::check::exprs::SENT => {
+                diags.push(
+                    Diagnostic::new(
+                        Code::DuplicateDeclaration,
+                        "`sent` is a built-in event: Nudge records one for every send it decides",
+                        Label::new(file, e.name.span, "already declared by Nudge"),
+                    )
+                    .with_help("read it with `count(sent where event.channel == \"email\" within 2d)`, or give your event another name"),
+                );
+            }
+            DeclKind::Event(e) => insert(&mut self.events, file, decl, e, &e.name, "event", diags),
+            DeclKind::Category(c) => insert(
+                &mut self.categories,
+                file,
+                decl,
+                c,
+                &c.name,
+                "category",
+                diags,
+            ),
+            DeclKind::Test(t) => insert(&mut self.tests, file, decl, t, &t.name, "test", diags),
+            DeclKind::Channel(c) => {
+                insert(&mut self.channels, file, decl, c, &c.name, "channel", diags)
+            }
+            DeclKind::Segment(s) => {
+                insert(&mut self.segments, file, decl, s, &s.name, "segment", diags)
+            }
+            DeclKind::Template(t) => insert(
+                &mut self.templates,
+                file,
+                decl,
+                t,
+                &t.name,
+                "template",
+                diags,
+            ),
+            DeclKind::Journey(j) => {
+                insert(&mut self.journeys, file, decl, j, &j.name, "journey", diags)
+            }
+            DeclKind::Profile(p) => single(
+                &mut self.profile,
+                Item {
+                    file,
+                    decl,
+                    node: p,
+                },
+                "profile",
+                diags,
+            ),
+            DeclKind::Limits(l) => single(
+                &mut self.limits,
+                Item {
+                    file,
+                    decl,
+                    node: l,
+                },
+                "limits",
+                diags,
+            ),
+        }
+    }
+
+    /// The profile's attributes, each name once.
+    fn collect_attrs(&mut self, diags: &mut Vec<Diagnostic>) {
+        if let Some(profile) = self.profile {
             for attr in &profile.node.attrs {
-                if let Some((first_file, first)) = env.attrs.get(attr.name.name.as_str()) {
+                if let Some((first_file, first)) = self.attrs.get(attr.name.name.as_str()) {
                     diags.push(duplicate_member(
                         Label::new(*first_file, first.name.span, "first declared here"),
                         profile.file,
@@ -163,12 +167,10 @@ impl<'a> Env<'a> {
                         "attribute",
                     ));
                 } else {
-                    env.attrs.insert(&attr.name.name, (profile.file, attr));
+                    self.attrs.insert(&attr.name.name, (profile.file, attr));
                 }
             }
         }
-        env.collect_external_names(diags);
-        env
     }
 
     /// Maps the names events have in the input stream to events, rejecting two
