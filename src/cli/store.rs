@@ -611,12 +611,7 @@ impl Store {
         checkpoint: &Checkpoint,
         summary: nudge::ir::versions::Summary,
     ) -> Result<(Program, Applied), StoreError> {
-        use nudge::runtime::upgrade::{migrate, timers};
-        fn write(e: impl std::fmt::Display) -> StoreError {
-            err("cannot write the upgraded state", e)
-        }
         let (merged, plan) = nudge::ir::upgrade::merge(old, new, usage, upgrade.stop_removed);
-        let clock = checkpoint.clock.unwrap_or(0);
         let mut applied = Applied {
             summary,
             profiles: 0,
@@ -624,92 +619,21 @@ impl Store {
             stopped: 0,
             record: serde_json::Value::Null,
         };
-        let mut stopped = Vec::new();
-        let mut txn = self.db.begin_write().map_err(write)?;
-        txn.set_durability(Durability::Immediate).map_err(write)?;
-        {
-            let mut profiles = txn.open_table(PROFILES).map_err(write)?;
-            txn.delete_table(TIMERS).map_err(write)?;
-            txn.delete_table(TIMES).map_err(write)?;
-            let mut pending = txn.open_table(TIMERS).map_err(write)?;
-            let mut by_time = txn.open_table(TIMES).map_err(write)?;
-            // In batches, so that a large store is never all in memory.
-            let mut after: Option<String> = None;
-            loop {
-                let batch = next_batch(&profiles, after.as_deref()).map_err(write)?;
-                let Some((last, _)) = batch.last() else {
-                    break;
-                };
-                after = Some(last.clone());
-                for (id, bytes) in batch {
-                    let profile: Profile = postcard::from_bytes(&bytes).map_err(|e| {
-                        StoreError(format!("the stored profile `{id}` is damaged: {e}"))
-                    })?;
-                    let migrated = migrate(old, &merged, &plan, profile, clock);
-                    applied.profiles += 1;
-                    applied.attributes_reset += migrated.attributes_reset;
-                    for j in migrated.stopped {
-                        stopped.push(Stopped {
-                            at: clock,
-                            profile: id.clone(),
-                            journey: old
-                                .journeys
-                                .get(j)
-                                .map_or(String::new(), |j| j.name.clone()),
-                        });
-                    }
-                    for (slot, at) in timers(&migrated.profile) {
-                        pending
-                            .insert((id.as_str(), slot as u64), at)
-                            .map_err(write)?;
-                        by_time
-                            .insert((at, id.as_str(), slot as u64), ())
-                            .map_err(write)?;
-                    }
-                    let bytes = postcard::to_allocvec(&migrated.profile)
-                        .map_err(|e| err("cannot encode a profile", e))?;
-                    profiles
-                        .insert(id.as_str(), bytes.as_slice())
-                        .map_err(write)?;
-                }
-            }
-            applied.stopped = stopped.len() as u64;
-            let mut meta = txn.open_table(META).map_err(write)?;
-            let record = postcard::to_allocvec(&merged)
-                .map_err(|e| err("cannot encode the policy set", e))?;
-            meta.insert(PROGRAM, record.as_slice()).map_err(write)?;
-            let given = new.fingerprint();
-            let version = Version::of(&merged, given);
-            let upgraded = Checkpoint {
-                fingerprint: version.fingerprint,
-                policy: version.policy,
-                stopped,
-                ..checkpoint.clone()
-            };
-            let bytes = serde_json::to_vec(&upgraded)
-                .map_err(|e| err("cannot encode the checkpoint", e))?;
-            meta.insert("checkpoint", bytes.as_slice()).map_err(write)?;
-            // The history of upgrades, each with the input position it was
-            // applied at, so that a replay can apply it at the same place.
-            let mut history: Vec<serde_json::Value> = match meta.get(UPGRADES).map_err(write)? {
-                Some(bytes) => serde_json::from_slice(bytes.value()).unwrap_or_default(),
-                None => Vec::new(),
-            };
-            applied.record = serde_json::json!({
-                "clock": checkpoint.clock,
-                "input": checkpoint.input.as_ref().map(|m| serde_json::json!({
-                    "path": m.path, "offset": m.offset, "lines": m.lines,
-                })),
-                "from": format!("{:016x}", checkpoint.fingerprint),
-                "to": format!("{given:016x}"),
-                "stop_removed": upgrade.stop_removed,
-                "summary": &applied.summary,
-            });
-            history.push(applied.record.clone());
-            let bytes =
-                serde_json::to_vec(&history).map_err(|e| err("cannot encode the upgrade", e))?;
-            meta.insert(UPGRADES, bytes.as_slice()).map_err(write)?;
-        }
+        let mut txn = self.db.begin_write().map_err(upgrade_write)?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(upgrade_write)?;
+        let clock = checkpoint.clock.unwrap_or(0);
+        let stopped = migrate_profiles(&txn, (old, &merged, &plan), clock, &mut applied)?;
+        applied.stopped = stopped.len() as u64;
+        record_upgrade(
+            &txn,
+            &merged,
+            new,
+            upgrade,
+            checkpoint,
+            stopped,
+            &mut applied,
+        )?;
         txn.commit()
             .map_err(|e| err("cannot commit the upgraded state", e))?;
         Ok((merged, applied))
@@ -1247,6 +1171,118 @@ fn next_batch(
         }
     }
     Ok(batch)
+}
+
+fn upgrade_write(e: impl std::fmt::Display) -> StoreError {
+    err("cannot write the upgraded state", e)
+}
+
+/// (1.1) Every stored profile migrated to the merged program, in batches so
+/// that a large store is never all in memory, and the timers re-laid from
+/// them; the instances the upgrade stopped.
+fn migrate_profiles(
+    txn: &redb::WriteTransaction,
+    (old, merged, plan): (&Program, &Program, &nudge::ir::upgrade::Plan),
+    clock: i64,
+    applied: &mut Applied,
+) -> Result<Vec<Stopped>, StoreError> {
+    use nudge::runtime::upgrade::{migrate, timers};
+    let mut stopped = Vec::new();
+    let mut profiles = txn.open_table(PROFILES).map_err(upgrade_write)?;
+    txn.delete_table(TIMERS).map_err(upgrade_write)?;
+    txn.delete_table(TIMES).map_err(upgrade_write)?;
+    let mut pending = txn.open_table(TIMERS).map_err(upgrade_write)?;
+    let mut by_time = txn.open_table(TIMES).map_err(upgrade_write)?;
+    let mut after: Option<String> = None;
+    loop {
+        let batch = next_batch(&profiles, after.as_deref()).map_err(upgrade_write)?;
+        let Some((last, _)) = batch.last() else {
+            break;
+        };
+        after = Some(last.clone());
+        for (id, bytes) in batch {
+            let profile: Profile = postcard::from_bytes(&bytes)
+                .map_err(|e| StoreError(format!("the stored profile `{id}` is damaged: {e}")))?;
+            let migrated = migrate(old, merged, plan, profile, clock);
+            applied.profiles += 1;
+            applied.attributes_reset += migrated.attributes_reset;
+            for j in migrated.stopped {
+                stopped.push(Stopped {
+                    at: clock,
+                    profile: id.clone(),
+                    journey: old
+                        .journeys
+                        .get(j)
+                        .map_or(String::new(), |j| j.name.clone()),
+                });
+            }
+            for (slot, at) in timers(&migrated.profile) {
+                pending
+                    .insert((id.as_str(), slot as u64), at)
+                    .map_err(upgrade_write)?;
+                by_time
+                    .insert((at, id.as_str(), slot as u64), ())
+                    .map_err(upgrade_write)?;
+            }
+            let bytes = postcard::to_allocvec(&migrated.profile)
+                .map_err(|e| err("cannot encode a profile", e))?;
+            profiles
+                .insert(id.as_str(), bytes.as_slice())
+                .map_err(upgrade_write)?;
+        }
+    }
+    Ok(stopped)
+}
+
+/// (1.1) The merged program, the checkpoint that runs it, and the upgrade
+/// in the store's history of upgrades.
+fn record_upgrade(
+    txn: &redb::WriteTransaction,
+    merged: &Program,
+    new: &Program,
+    upgrade: Upgrade,
+    checkpoint: &Checkpoint,
+    stopped: Vec<Stopped>,
+    applied: &mut Applied,
+) -> Result<(), StoreError> {
+    let mut meta = txn.open_table(META).map_err(upgrade_write)?;
+    let record =
+        postcard::to_allocvec(merged).map_err(|e| err("cannot encode the policy set", e))?;
+    meta.insert(PROGRAM, record.as_slice())
+        .map_err(upgrade_write)?;
+    let given = new.fingerprint();
+    let version = Version::of(merged, given);
+    let upgraded = Checkpoint {
+        fingerprint: version.fingerprint,
+        policy: version.policy,
+        stopped,
+        ..checkpoint.clone()
+    };
+    let bytes =
+        serde_json::to_vec(&upgraded).map_err(|e| err("cannot encode the checkpoint", e))?;
+    meta.insert("checkpoint", bytes.as_slice())
+        .map_err(upgrade_write)?;
+    // The history of upgrades, each with the input position it was
+    // applied at, so that a replay can apply it at the same place.
+    let mut history: Vec<serde_json::Value> = match meta.get(UPGRADES).map_err(upgrade_write)? {
+        Some(bytes) => serde_json::from_slice(bytes.value()).unwrap_or_default(),
+        None => Vec::new(),
+    };
+    applied.record = serde_json::json!({
+        "clock": checkpoint.clock,
+        "input": checkpoint.input.as_ref().map(|m| serde_json::json!({
+            "path": m.path, "offset": m.offset, "lines": m.lines,
+        })),
+        "from": format!("{:016x}", checkpoint.fingerprint),
+        "to": format!("{given:016x}"),
+        "stop_removed": upgrade.stop_removed,
+        "summary": &applied.summary,
+    });
+    history.push(applied.record.clone());
+    let bytes = serde_json::to_vec(&history).map_err(|e| err("cannot encode the upgrade", e))?;
+    meta.insert(UPGRADES, bytes.as_slice())
+        .map_err(upgrade_write)?;
+    Ok(())
 }
 
 /// The profiles changed since the last commit, whole.
