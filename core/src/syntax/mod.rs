@@ -160,30 +160,7 @@ fn recover_journey(
         .position(|t| t.kind == TokenKind::Punct(b'}') && t.depth == 0)
         .map(|i| open + 1 + i);
     let body = &tokens[open + 1..close.unwrap_or(tokens.len())];
-    let text = builder.text;
-    let is_item_start = |t: &scan::Token| {
-        let before = text[..t.span.start as usize].trim_end();
-        t.depth == 1
-            && t.kind == TokenKind::Word
-            && !before.ends_with('.')
-            // `else if` continues the `if` before it.
-            && before
-                .strip_suffix("else")
-                .is_none_or(|rest| rest.ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_'))
-            && {
-                let w = &text[t.span.range()];
-                keywords::CLAUSES.contains(&w) || keywords::STEPS.contains(&w)
-            }
-    };
-    let mut starts: Vec<usize> = body
-        .iter()
-        .enumerate()
-        .filter(|(_, t)| is_item_start(t))
-        .map(|(i, _)| i)
-        .collect();
-    if starts.first() != Some(&0) && !body.is_empty() {
-        starts.insert(0, 0);
-    }
+    let starts = item_starts(builder.text, body);
     let body_end = match close {
         Some(c) => tokens[c].span.start as usize,
         None => chunk.span.end as usize,
@@ -195,31 +172,7 @@ fn recover_journey(
         recovered: true,
     };
     let errors_before = builder.diagnostics.len();
-    for (n, &start) in starts.iter().enumerate() {
-        let from = body[start].span.start as usize;
-        let to = starts
-            .get(n + 1)
-            .map_or(body_end, |&next| body[next].span.start as usize);
-        let item_span = Span::new(from, to);
-        let item_text = &builder.text[item_span.range()];
-        builder.start_piece(from);
-        match NudgeParser::parse(Rule::journey_item_entry, item_text) {
-            Ok(mut pairs) => {
-                if let Some(pair) = pairs.next() {
-                    builder.journey_item(&mut journey, pair);
-                }
-            }
-            Err(error) => {
-                let end_noun = if n + 1 < starts.len() {
-                    "the next clause or step"
-                } else {
-                    "`}`"
-                };
-                let d = errors::convert(builder.file, builder.text, item_span, &error, end_noun);
-                builder.diagnostics.push(d);
-            }
-        }
-    }
+    parse_items(builder, &mut journey, body, &starts, body_end);
     let found_errors = builder.diagnostics.len() > errors_before;
     if !found_errors {
         builder.diagnostics.truncate(errors_before);
@@ -247,6 +200,73 @@ fn recover_journey(
         kind: DeclKind::Journey(journey),
         doc: None,
     })
+}
+
+/// Where each clause or step of a journey's body starts (indices into
+/// `body`, the tokens inside its braces): a clause or step keyword at depth 1
+/// that is not a member (`x.when`) or the `if` of an `else if`; the first
+/// token always starts one.
+fn item_starts(text: &str, body: &[scan::Token]) -> Vec<usize> {
+    let is_item_start = |t: &scan::Token| {
+        let before = text[..t.span.start as usize].trim_end();
+        t.depth == 1
+            && t.kind == TokenKind::Word
+            && !before.ends_with('.')
+            // `else if` continues the `if` before it.
+            && before
+                .strip_suffix("else")
+                .is_none_or(|rest| rest.ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_'))
+            && {
+                let w = &text[t.span.range()];
+                keywords::CLAUSES.contains(&w) || keywords::STEPS.contains(&w)
+            }
+    };
+    let mut starts: Vec<usize> = body
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| is_item_start(t))
+        .map(|(i, _)| i)
+        .collect();
+    if starts.first() != Some(&0) && !body.is_empty() {
+        starts.insert(0, 0);
+    }
+    starts
+}
+
+/// Parses each item of a journey's body on its own, into `journey`; an item
+/// that does not parse is a diagnostic of its own.
+fn parse_items(
+    builder: &mut Builder<'_>,
+    journey: &mut JourneyDecl,
+    body: &[scan::Token],
+    starts: &[usize],
+    body_end: usize,
+) {
+    for (n, &start) in starts.iter().enumerate() {
+        let from = body[start].span.start as usize;
+        let to = starts
+            .get(n + 1)
+            .map_or(body_end, |&next| body[next].span.start as usize);
+        let item_span = Span::new(from, to);
+        let item_text = &builder.text[item_span.range()];
+        builder.start_piece(from);
+        match NudgeParser::parse(Rule::journey_item_entry, item_text) {
+            Ok(mut pairs) => {
+                if let Some(pair) = pairs.next() {
+                    builder.journey_item(journey, pair);
+                }
+            }
+            Err(error) => {
+                let end_noun = if n + 1 < starts.len() {
+                    "the next clause or step"
+                } else {
+                    "`}`"
+                };
+                let d = errors::convert(builder.file, builder.text, item_span, &error, end_noun);
+                builder.diagnostics.push(d);
+            }
+        }
+    }
 }
 
 /// What a chunk that failed to parse declared, read from its first two tokens.
