@@ -340,98 +340,108 @@ fn incoming(
     step: usize,
 ) -> Result<Incoming<'static>, String> {
     let message_id = Some(format!("test:{test}:{step}").into());
-    match input {
+    let (profile, body) = match input {
         TestInput::Identify {
             profile, traits, ..
-        } => {
-            let mut attrs = Vec::new();
-            let mut consents = Vec::new();
-            for f in traits.iter().flat_map(|o| &o.fields) {
-                if f.name.name == "consent" {
-                    let TestValue::Object(topics) = &f.value else {
-                        return Err("`consent` takes `{ topic: true, … }`".into());
-                    };
-                    for t in &topics.fields {
-                        let slot = program
-                            .consents
-                            .iter()
-                            .position(|c| c.name == t.name.name)
-                            .ok_or_else(|| format!("unknown consent topic `{}`", t.name.name))?;
-                        let granted = match &t.value {
-                            TestValue::Expr(Expr {
-                                kind: ExprKind::Bool(b),
-                                ..
-                            }) => *b,
-                            _ => return Err(format!("`{}` takes true or false", t.name.name)),
-                        };
-                        consents.push((slot, granted));
-                    }
-                    continue;
-                }
-                let slot = program
-                    .attrs
-                    .iter()
-                    .position(|a| a.name == f.name.name)
-                    .ok_or_else(|| format!("the profile has no attribute `{}`", f.name.name))?;
-                let attr = &program.attrs[slot];
-                let value = match value(&f.value, attr.ty.ty)? {
-                    // `none` resets the attribute, as `null` does in a stream.
-                    Value::None => attr.default.clone(),
-                    v => v,
-                };
-                attrs.push((slot, value));
-            }
-            Ok(Incoming::new(
-                profile.as_plain().unwrap_or_default(),
-                at,
-                message_id,
-                Body::Identify { attrs, consents },
-            ))
-        }
+        } => (profile, identify(program, traits.as_ref())?),
         TestInput::Event {
             event,
             profile,
             props,
             ..
-        } => {
-            let kind = program
-                .events
-                .iter()
-                .position(|e| e.name == event.name && !e.builtin)
-                .ok_or_else(|| format!("unknown event `{}`", event.name))?;
-            let def = &program.events[kind];
-            let given = props.as_ref().map_or(&[][..], |o| o.fields.as_slice());
-            let mut values = Vec::with_capacity(def.props.len());
-            for p in &def.props {
-                let v = match given.iter().find(|f| f.name.name == p.name) {
-                    Some(f) => value(&f.value, p.ty.ty)?,
-                    None if p.ty.optional => Value::None,
-                    None => {
-                        return Err(format!("`{}` lacks the property `{}`", event.name, p.name));
-                    }
-                };
-                values.push(v);
-            }
-            if let Some(f) = given
-                .iter()
-                .find(|f| !def.props.iter().any(|p| p.name == f.name.name))
-            {
-                return Err(format!(
-                    "the event `{}` has no property `{}`",
-                    event.name, f.name.name
-                ));
-            }
-            Ok(Incoming::new(
-                profile.as_plain().unwrap_or_default(),
-                at,
-                message_id,
-                Body::Track {
-                    event: kind,
-                    props: values,
-                },
-            ))
+        } => (profile, track(program, event, props.as_ref())?),
+    };
+    Ok(Incoming::new(
+        profile.as_plain().unwrap_or_default(),
+        at,
+        message_id,
+        body,
+    ))
+}
+
+/// `identify "P" { trait: value, …, consent { topic: bool, … } }`.
+fn identify(program: &Program, traits: Option<&TestObject>) -> Result<Body, String> {
+    let mut attrs = Vec::new();
+    let mut consents = Vec::new();
+    for f in traits.iter().flat_map(|o| &o.fields) {
+        if f.name.name == "consent" {
+            let TestValue::Object(topics) = &f.value else {
+                return Err("`consent` takes `{ topic: true, … }`".into());
+            };
+            consents.extend(consents_of(program, topics)?);
+            continue;
         }
+        let slot = program
+            .attrs
+            .iter()
+            .position(|a| a.name == f.name.name)
+            .ok_or_else(|| format!("the profile has no attribute `{}`", f.name.name))?;
+        let attr = &program.attrs[slot];
+        let value = match value(&f.value, attr.ty.ty)? {
+            // `none` resets the attribute, as `null` does in a stream.
+            Value::None => attr.default.clone(),
+            v => v,
+        };
+        attrs.push((slot, value));
     }
+    Ok(Body::Identify { attrs, consents })
+}
+
+/// The topics of an `identify`'s `consent { … }`, each granted or not.
+fn consents_of(program: &Program, topics: &TestObject) -> Result<Vec<(usize, bool)>, String> {
+    let mut consents = Vec::new();
+    for t in &topics.fields {
+        let slot = program
+            .consents
+            .iter()
+            .position(|c| c.name == t.name.name)
+            .ok_or_else(|| format!("unknown consent topic `{}`", t.name.name))?;
+        let granted = match &t.value {
+            TestValue::Expr(Expr {
+                kind: ExprKind::Bool(b),
+                ..
+            }) => *b,
+            _ => return Err(format!("`{}` takes true or false", t.name.name)),
+        };
+        consents.push((slot, granted));
+    }
+    Ok(consents)
+}
+
+/// `EVENT "P" { prop: value, … }`: every declared property given or optional,
+/// and no other.
+fn track(program: &Program, event: &Ident, props: Option<&TestObject>) -> Result<Body, String> {
+    let kind = program
+        .events
+        .iter()
+        .position(|e| e.name == event.name && !e.builtin)
+        .ok_or_else(|| format!("unknown event `{}`", event.name))?;
+    let def = &program.events[kind];
+    let given = props.as_ref().map_or(&[][..], |o| o.fields.as_slice());
+    let mut values = Vec::with_capacity(def.props.len());
+    for p in &def.props {
+        let v = match given.iter().find(|f| f.name.name == p.name) {
+            Some(f) => value(&f.value, p.ty.ty)?,
+            None if p.ty.optional => Value::None,
+            None => {
+                return Err(format!("`{}` lacks the property `{}`", event.name, p.name));
+            }
+        };
+        values.push(v);
+    }
+    if let Some(f) = given
+        .iter()
+        .find(|f| !def.props.iter().any(|p| p.name == f.name.name))
+    {
+        return Err(format!(
+            "the event `{}` has no property `{}`",
+            event.name, f.name.name
+        ));
+    }
+    Ok(Body::Track {
+        event: kind,
+        props: values,
+    })
 }
 
 /// A literal as a runtime value of type `ty`.
