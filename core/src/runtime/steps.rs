@@ -261,22 +261,7 @@ impl Core {
                 why,
             } => {
                 let message_id = message_id(&profile.id, &journey.name, number, pc);
-                let horizon = now.saturating_sub(self.send_retention);
-                while profile.sends.front().is_some_and(|s| s.at <= horizon) {
-                    profile.sends.pop_front();
-                }
-                // A receipt never uses up a marketing message's place
-                // (LANGUAGE.md §6, 1.1): transactional sends count
-                // toward no cap, so they are not in the cap history.
-                if !journey.transactional {
-                    profile.sends.push_back(state::Sent {
-                        at: now,
-                        channel: channel as u32,
-                        journey: self.program.lineage(j) as u32,
-                    });
-                }
-                // (1.1) The send is a `sent` event from now on.
-                self.record_sent(profile, journey, template, channel, now);
+                self.remember_send(profile, j, journey, (template, channel), now);
                 let send = DecisionKind::Send {
                     template: template_name,
                     channel: name(&self.names.channels, channel),
@@ -316,5 +301,33 @@ impl Core {
             }
         }
         Flow::Next
+    }
+
+    /// A send's place in the profile's history: in the cap window (unless it
+    /// is transactional) and, (1.1), as a `sent` event.
+    fn remember_send(
+        &mut self,
+        profile: &mut Profile,
+        j: usize,
+        journey: &crate::ir::Journey,
+        (template, channel): (usize, usize),
+        now: i64,
+    ) {
+        let horizon = now.saturating_sub(self.send_retention);
+        while profile.sends.front().is_some_and(|s| s.at <= horizon) {
+            profile.sends.pop_front();
+        }
+        // A receipt never uses up a marketing message's place
+        // (LANGUAGE.md §6, 1.1): transactional sends count
+        // toward no cap, so they are not in the cap history.
+        if !journey.transactional {
+            profile.sends.push_back(state::Sent {
+                at: now,
+                channel: channel as u32,
+                journey: self.program.lineage(j) as u32,
+            });
+        }
+        // (1.1) The send is a `sent` event from now on.
+        self.record_sent(profile, journey, template, channel, now);
     }
 }
