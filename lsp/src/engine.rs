@@ -407,80 +407,11 @@ impl Snapshot {
                     .name()
                     .map_or(d.kind.keyword().to_string(), |n| n.name.clone());
                 let selection = d.kind.name().map_or(d.span, |n| n.span);
-                // A journey is a declaration of clauses and steps, not a
-                // function one calls; a test is one, run by `nudge test`.
-                let kind = match d.kind.keyword() {
-                    "journey" => lsp::SymbolKind::CLASS,
-                    "test" => lsp::SymbolKind::METHOD,
-                    "event" => lsp::SymbolKind::EVENT,
-                    "template" => lsp::SymbolKind::STRING,
-                    "segment" => lsp::SymbolKind::BOOLEAN,
-                    "channel" => lsp::SymbolKind::INTERFACE,
-                    "consent" => lsp::SymbolKind::KEY,
-                    "category" => lsp::SymbolKind::ENUM_MEMBER,
-                    _ => lsp::SymbolKind::STRUCT,
-                };
-                let child =
-                    |name: &str, detail: String, kind, span: nudge::Span, at: nudge::Span| {
-                        lsp::DocumentSymbol {
-                            name: name.to_string(),
-                            detail: Some(detail),
-                            kind,
-                            tags: None,
-                            deprecated: None,
-                            range: self.range(file, span),
-                            selection_range: self.range(file, at),
-                            children: None,
-                        }
-                    };
-                // The members a reader jumps to: attributes, properties, a
-                // template's channel blocks.
-                let children: Vec<lsp::DocumentSymbol> = match &d.kind {
-                    DeclKind::Profile(p) => p
-                        .attrs
-                        .iter()
-                        .map(|a| {
-                            child(
-                                &a.name.name,
-                                a.ty.to_string(),
-                                lsp::SymbolKind::FIELD,
-                                a.span,
-                                a.name.span,
-                            )
-                        })
-                        .collect(),
-                    DeclKind::Event(e) => e
-                        .props
-                        .iter()
-                        .map(|p| {
-                            child(
-                                &p.name.name,
-                                p.ty.to_string(),
-                                lsp::SymbolKind::PROPERTY,
-                                p.span,
-                                p.name.span,
-                            )
-                        })
-                        .collect(),
-                    DeclKind::Template(t) => t
-                        .blocks
-                        .iter()
-                        .map(|b| {
-                            child(
-                                &b.channel.name,
-                                "channel block".into(),
-                                lsp::SymbolKind::FIELD,
-                                b.span,
-                                b.channel.span,
-                            )
-                        })
-                        .collect(),
-                    _ => Vec::new(),
-                };
+                let children = self.member_symbols(file, &d.kind);
                 lsp::DocumentSymbol {
                     name,
                     detail: Some(d.kind.keyword().to_string()),
-                    kind,
+                    kind: symbol_kind(d.kind.keyword()),
                     tags: None,
                     deprecated: None,
                     range: self.range(file, d.span),
@@ -489,6 +420,72 @@ impl Snapshot {
                 }
             })
             .collect()
+    }
+
+    /// The members a reader jumps to: attributes, properties, a template's
+    /// channel blocks.
+    #[allow(
+        deprecated,
+        reason = "DocumentSymbol's `deprecated` field must still be set"
+    )]
+    fn member_symbols(&self, file: FileId, kind: &DeclKind) -> Vec<lsp::DocumentSymbol> {
+        let child = |name: &str, detail: String, kind, span: nudge::Span, at: nudge::Span| {
+            lsp::DocumentSymbol {
+                name: name.to_string(),
+                detail: Some(detail),
+                kind,
+                tags: None,
+                deprecated: None,
+                range: self.range(file, span),
+                selection_range: self.range(file, at),
+                children: None,
+            }
+        };
+        match kind {
+            DeclKind::Profile(p) => p
+                .attrs
+                .iter()
+                .map(|a| {
+                    let ty = a.ty.to_string();
+                    child(
+                        &a.name.name,
+                        ty,
+                        lsp::SymbolKind::FIELD,
+                        a.span,
+                        a.name.span,
+                    )
+                })
+                .collect(),
+            DeclKind::Event(e) => e
+                .props
+                .iter()
+                .map(|p| {
+                    let ty = p.ty.to_string();
+                    child(
+                        &p.name.name,
+                        ty,
+                        lsp::SymbolKind::PROPERTY,
+                        p.span,
+                        p.name.span,
+                    )
+                })
+                .collect(),
+            DeclKind::Template(t) => t
+                .blocks
+                .iter()
+                .map(|b| {
+                    let detail = "channel block".into();
+                    child(
+                        &b.channel.name,
+                        detail,
+                        lsp::SymbolKind::FIELD,
+                        b.span,
+                        b.channel.span,
+                    )
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
     }
 
     /// Completion by context: after `profile.`, `event.` or `trigger.` the
@@ -1159,5 +1156,21 @@ fn item(label: String, kind: lsp::CompletionItemKind, detail: &str) -> lsp::Comp
         kind: Some(kind),
         detail: Some(detail.to_string()),
         ..Default::default()
+    }
+}
+
+/// A declaration's symbol kind. A journey is a declaration of clauses and
+/// steps, not a function one calls; a test is one, run by `nudge test`.
+fn symbol_kind(keyword: &str) -> lsp::SymbolKind {
+    match keyword {
+        "journey" => lsp::SymbolKind::CLASS,
+        "test" => lsp::SymbolKind::METHOD,
+        "event" => lsp::SymbolKind::EVENT,
+        "template" => lsp::SymbolKind::STRING,
+        "segment" => lsp::SymbolKind::BOOLEAN,
+        "channel" => lsp::SymbolKind::INTERFACE,
+        "consent" => lsp::SymbolKind::KEY,
+        "category" => lsp::SymbolKind::ENUM_MEMBER,
+        _ => lsp::SymbolKind::STRUCT,
     }
 }
