@@ -131,46 +131,71 @@ pub fn run(
                 fields,
                 span,
             } => {
-                let expected = Expected::new(&kind.name, fields.as_ref(), text);
-                let hit = decisions
-                    .iter()
-                    .enumerate()
-                    .position(|(i, d)| (no.is_some() || !matched[i]) && expected.matches(d));
-                match (no, hit) {
-                    (None, Some(i)) => matched[i] = true,
-                    (None, None) => failures.push(Failure {
-                        span: *span,
-                        message: if decisions.is_empty() {
-                            "no decision was produced before this expectation".into()
-                        } else {
-                            format!(
-                                "no {} decision so far matches{}",
-                                kind.name,
-                                if expected.fields.is_empty() {
-                                    String::new()
-                                } else {
-                                    " every field".into()
-                                }
-                            )
-                        },
-                        closest: expected.closest(&decisions, &matched),
-                    }),
-                    (Some(_), Some(i)) => failures.push(Failure {
-                        span: *span,
-                        message: format!("a {} decision matches, and none should", kind.name),
-                        closest: vec![Closest {
-                            decision: decisions[i].clone(),
-                            differences: Vec::new(),
-                        }],
-                    }),
-                    (Some(_), None) => {}
-                }
+                failures.extend(expect(
+                    &decisions,
+                    &mut matched,
+                    no.is_some(),
+                    kind,
+                    fields.as_ref(),
+                    text,
+                    *span,
+                ));
             }
         }
     }
     Outcome {
         decisions,
         failures,
+    }
+}
+
+/// An `expect [no] KIND { … }` against the decisions so far: a decision it
+/// matches is used up (`no`: none may match); the failure when it fails.
+fn expect(
+    decisions: &[Json],
+    matched: &mut [bool],
+    no: bool,
+    kind: &Ident,
+    fields: Option<&TestObject>,
+    text: &str,
+    span: Span,
+) -> Option<Failure> {
+    let expected = Expected::new(&kind.name, fields, text);
+    let hit = decisions
+        .iter()
+        .enumerate()
+        .position(|(i, d)| (no || !matched[i]) && expected.matches(d));
+    match (no, hit) {
+        (false, Some(i)) => {
+            matched[i] = true;
+            None
+        }
+        (false, None) => Some(Failure {
+            span,
+            message: if decisions.is_empty() {
+                "no decision was produced before this expectation".into()
+            } else {
+                format!(
+                    "no {} decision so far matches{}",
+                    kind.name,
+                    if expected.fields.is_empty() {
+                        String::new()
+                    } else {
+                        " every field".into()
+                    }
+                )
+            },
+            closest: expected.closest(&decisions, &matched),
+        }),
+        (true, Some(i)) => Some(Failure {
+            span,
+            message: format!("a {} decision matches, and none should", kind.name),
+            closest: vec![Closest {
+                decision: decisions[i].clone(),
+                differences: Vec::new(),
+            }],
+        }),
+        (true, None) => None,
     }
 }
 
