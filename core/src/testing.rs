@@ -185,7 +185,7 @@ fn expect(
                     }
                 )
             },
-            closest: expected.closest(&decisions, &matched),
+            closest: expected.closest(decisions, matched),
         }),
         (true, Some(i)) => Some(Failure {
             span,

@@ -292,24 +292,7 @@ impl<'t> Builder<'t> {
                     "timezone" => TypeKind::Timezone,
                     "time_of_day" => TypeKind::TimeOfDay,
                     other => {
-                        let alias = match other {
-                            "int" | "integer" | "float" | "double" | "decimal" | "num" => {
-                                Some("number")
-                            }
-                            "str" | "text" => Some("string"),
-                            "boolean" => Some("bool"),
-                            "timestamp" | "datetime" | "instant" | "date" => Some("time"),
-                            "tz" | "zone" => Some("timezone"),
-                            "array" | "vec" => Some("list<string>"),
-                            _ => None,
-                        };
-                        let help = match alias {
-                            Some(t) => format!("use `{t}`"),
-                            None => did_you_mean(other, keywords::TYPES.iter().copied())
-                                .unwrap_or_else(|| {
-                                    "the types are `number`, `string`, `bool`, `time`, `duration`, `timezone` and `list<T>`".into()
-                                }),
-                        };
+                        let help = unknown_type_help(other);
                         self.error(
                             Code::UnknownType,
                             name_span,
@@ -1394,4 +1377,25 @@ fn decode_escape(escape: &str) -> Option<char> {
 fn next<'i>(pairs: &mut impl Iterator<Item = P<'i>>) -> P<'i> {
     #[expect(clippy::expect_used, reason = "the grammar guarantees this child")]
     pairs.next().expect("grammar guarantees this child")
+}
+
+/// What to write instead of an unknown type: the type another language's
+/// name means, or the closest type name.
+fn unknown_type_help(other: &str) -> String {
+    let alias = match other {
+        "int" | "integer" | "float" | "double" | "decimal" | "num" => Some("number"),
+        "str" | "text" => Some("string"),
+        "boolean" => Some("bool"),
+        "timestamp" | "datetime" | "instant" | "date" => Some("time"),
+        "tz" | "zone" => Some("timezone"),
+        "array" | "vec" => Some("list<string>"),
+        _ => None,
+    };
+    match alias {
+        Some(t) => format!("use `{t}`"),
+        None => did_you_mean(other, keywords::TYPES.iter().copied())
+            .unwrap_or_else(|| {
+                "the types are `number`, `string`, `bool`, `time`, `duration`, `timezone` and `list<T>`".into()
+            }),
+    }
 }

@@ -146,6 +146,36 @@ fn punct(token: &str) -> Option<&'static str> {
     })
 }
 
+/// Drops what is already said by something broader that is also expected.
+fn prune(expected: &mut BTreeSet<Expect>) {
+    // Operators and `<`/`>` from a `list<…>` type are noise next to each other.
+    if expected.contains(&Expect::Operator) {
+        expected.remove(&Expect::Punct("<"));
+        expected.remove(&Expect::Punct(">"));
+    }
+    // A trigger's event may be quoted only so that the checker can explain the
+    // mistake: a name is what to write.
+    if expected.contains(&Expect::Phrase("a name")) {
+        expected.remove(&Expect::Phrase("a string"));
+        expected.remove(&Expect::Punct("\""));
+    }
+    // "an expression" already says a name, a number, a string, `(` or `[`.
+    if expected.contains(&Expect::Expression) {
+        for starter in [
+            Expect::Phrase("a duration like `30m`"),
+            Expect::Phrase("a time of day like `09:00`"),
+            Expect::Phrase("a name"),
+            Expect::Phrase("a number"),
+            Expect::Phrase("a string"),
+            Expect::Punct("\""),
+            Expect::Punct("("),
+            Expect::Punct("["),
+        ] {
+            expected.remove(&starter);
+        }
+    }
+}
+
 /// Converts a pest error for the piece of `text` at `piece` into a diagnostic.
 ///
 /// `end_noun` names what follows the piece ("the next declaration"), for errors at
@@ -211,32 +241,7 @@ pub(crate) fn convert(
             }
         }
     }
-    // Operators and `<`/`>` from a `list<…>` type are noise next to each other.
-    if expected.contains(&Expect::Operator) {
-        expected.remove(&Expect::Punct("<"));
-        expected.remove(&Expect::Punct(">"));
-    }
-    // A trigger's event may be quoted only so that the checker can explain the
-    // mistake: a name is what to write.
-    if expected.contains(&Expect::Phrase("a name")) {
-        expected.remove(&Expect::Phrase("a string"));
-        expected.remove(&Expect::Punct("\""));
-    }
-    // "an expression" already says a name, a number, a string, `(` or `[`.
-    if expected.contains(&Expect::Expression) {
-        for starter in [
-            Expect::Phrase("a duration like `30m`"),
-            Expect::Phrase("a time of day like `09:00`"),
-            Expect::Phrase("a name"),
-            Expect::Phrase("a number"),
-            Expect::Phrase("a string"),
-            Expect::Punct("\""),
-            Expect::Punct("("),
-            Expect::Punct("["),
-        ] {
-            expected.remove(&starter);
-        }
-    }
+    prune(&mut expected);
     let found = Found::at(text, piece, pos, end_noun);
     if let Some(d) = special_case(file, text, &expected, &found) {
         return d;
