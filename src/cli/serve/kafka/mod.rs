@@ -440,16 +440,7 @@ pub fn serve(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
     prepare_topics(args, brokers, &topic, &changelog)?;
 
     let (stop, reload) = super::signals()?;
-    let producer: Arc<Sender> = Arc::new(
-        config(brokers, &args.kafka_config)
-            .set("enable.idempotence", "true")
-            // Where Java producers put a key (NOTES.md), so that decisions of
-            // a profile land where other tools expect them.
-            .set("partitioner", "murmur2_random")
-            .set("linger.ms", "5")
-            .create_with_context(Delivery::default())
-            .map_err(|e| format!("cannot create a Kafka producer: {e}"))?,
-    );
+    let producer = producer(brokers, &args.kafka_config)?;
 
     // The endpoints come up before the group is joined: /healthz answers at
     // once, /readyz once partitions are assigned.
@@ -488,18 +479,17 @@ pub fn serve(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
         upgrade: args.upgrade.map(store::UpgradeMode::upgrade),
     };
     let (senders, workers) = spawn_workers(args, &program, &settings, &producer, &shared)?;
-    let consumer: BaseConsumer<Group> = config(brokers, &args.kafka_config)
-        .set("group.id", &group)
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("partition.assignment.strategy", "cooperative-sticky")
-        .create_with_context(Group {
+    let consumer = consumer(
+        brokers,
+        &args.kafka_config,
+        &group,
+        Group {
             topic: topic.clone(),
             workers: senders,
             owner: Mutex::new(BTreeMap::new()),
             shared: Arc::clone(&shared),
-        })
-        .map_err(|e| format!("cannot create a Kafka consumer: {e}"))?;
+        },
+    )?;
 
     let result = serve_loop(&consumer, &stop, &topic, &shared);
     metrics.stopping.store(true, Ordering::Relaxed);
@@ -525,6 +515,36 @@ pub fn serve(args: &ServeArgs, program: Arc<Program>) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// The producer of decisions, dead letters, changelog records and ticks.
+fn producer(brokers: &str, settings: &[(String, String)]) -> Result<Arc<Sender>, String> {
+    let producer = config(brokers, settings)
+        .set("enable.idempotence", "true")
+        // Where Java producers put a key (NOTES.md), so that decisions of
+        // a profile land where other tools expect them.
+        .set("partitioner", "murmur2_random")
+        .set("linger.ms", "5")
+        .create_with_context(Delivery::default())
+        .map_err(|e| format!("cannot create a Kafka producer: {e}"))?;
+    Ok(Arc::new(producer))
+}
+
+/// The group's consumer of the input topic: offsets committed by hand,
+/// from the start for a new group, partitions handed over cooperatively.
+fn consumer(
+    brokers: &str,
+    settings: &[(String, String)],
+    group: &str,
+    context: Group,
+) -> Result<BaseConsumer<Group>, String> {
+    config(brokers, settings)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        .create_with_context(context)
+        .map_err(|e| format!("cannot create a Kafka consumer: {e}"))
 }
 
 /// The HTTP endpoints (`--metrics`, `--http` ingest into the input topic),
