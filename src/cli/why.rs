@@ -420,6 +420,8 @@ fn render(id: &str, zone: Tz, timeline: &[Entry], paint: &Paint) -> String {
     out
 }
 
+/// One decision's lines in the timeline. Long by design: one arm per
+/// decision kind (LANGUAGE.md §8), each its sentence.
 fn decision(out: &mut String, zone: Tz, d: &Decision, paint: &Paint) {
     let journey = &d.journey;
     let arm_of = |arm: &Option<Rc<str>>| {

@@ -781,6 +781,8 @@ impl<'a> Checker<'a> {
         senders
     }
 
+    /// A journey's clauses, each once unless repeatable. Long by design: one
+    /// arm per clause kind (LANGUAGE.md §4), each its checks.
     fn journey_clauses(&mut self, file: FileId, journey: &'a JourneyDecl) -> JourneyClauses<'a> {
         let mut seen: BTreeMap<&'static str, Span> = BTreeMap::new();
         let mut trigger = EventCtx::Absent;

@@ -241,6 +241,8 @@ impl<'a> Printer<'a> {
         }
     }
 
+    /// One declaration in canonical layout. Long by design: one arm per
+    /// declaration kind, each that kind's layout; the table reads best whole.
     fn decl(&mut self, decl: &Decl, single: bool) {
         match &decl.kind {
             DeclKind::Consent(c) => {

@@ -55,7 +55,9 @@ pub fn decision_json(d: &Decision) -> String {
     out
 }
 
-/// [`decision_json`], appended to `out`.
+/// [`decision_json`], appended to `out`. Long by design: the decision line of
+/// CLI.md, field by field in its order, with one arm per decision kind;
+/// written by hand because it is on the hot path (no `serde_json::Value`).
 pub fn write_decision(d: &Decision, out: &mut String) {
     out.push_str("{\"at\":\"");
     rfc3339(d.at, out);

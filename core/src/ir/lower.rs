@@ -562,6 +562,8 @@ impl Lowerer {
         Ok(ShapeRef::Shape(k))
     }
 
+    /// A journey's clauses and steps. Long by design: one arm per clause kind
+    /// (LANGUAGE.md §4), each setting one field of the journey.
     fn journey(&mut self, j: &ast::JourneyDecl) -> Result<Journey> {
         let mut trigger = None;
         let mut condition = None;
@@ -910,6 +912,8 @@ impl Lowerer {
         e.map(|e| self.expr(e, scope)).transpose()
     }
 
+    /// An expression lowered to its typed IR. Long by design: one arm per
+    /// syntax kind (LANGUAGE.md §5), each a line or two of mapping.
     fn expr(&mut self, e: &ast::Expr, scope: Scope) -> Result<Expr> {
         let (kind, ty) = match &e.kind {
             Ast::Number(_)

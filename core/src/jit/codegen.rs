@@ -388,6 +388,8 @@ impl Gen<'_, '_> {
         self.read_handle(ptr, e.ty)
     }
 
+    /// The code of one expression. Long by design: one arm per IR expression
+    /// kind, each naming the helper that emits it, as `interp::eval` does.
     fn expr(&mut self, e: &Expr) -> Result<Jv, JitError> {
         Ok(match &e.kind {
             ExprKind::Const(v) => self.constant(v),

@@ -49,7 +49,8 @@ impl Core {
     }
 
     /// Runs an instance's steps from its current instruction until it waits, is
-    /// deferred or ends. Jumps only go forward, so this terminates.
+    /// deferred or ends. Jumps only go forward, so this terminates. Long by
+    /// design: one arm per instruction, each a few lines or a call.
     pub(super) fn run(
         &mut self,
         profile: &mut Profile,

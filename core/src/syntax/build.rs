@@ -673,6 +673,8 @@ impl<'t> Builder<'t> {
         journey.clauses.push(clause);
     }
 
+    /// A journey clause from its parse. Long by design: one arm per clause
+    /// rule of the grammar, each a few lines of mapping.
     fn clause(&mut self, pair: P<'_>) -> Option<Clause> {
         let span = self.span(&pair);
         let rule = pair.as_rule();
@@ -886,6 +888,8 @@ impl<'t> Builder<'t> {
         block.into_inner().filter_map(|p| self.step(p)).collect()
     }
 
+    /// A step from its parse. Long by design: one arm per step rule of the
+    /// grammar, each a few lines of mapping.
     fn step(&mut self, pair: P<'_>) -> Option<Step> {
         let span = self.span(&pair);
         let rule = pair.as_rule();

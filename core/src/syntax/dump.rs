@@ -19,6 +19,9 @@ pub fn module(module: &Module) -> String {
     out
 }
 
+/// One declaration's dump. Long by design: one arm per declaration kind, in
+/// LANGUAGE.md's order, each the dump format of that kind; the table reads
+/// best whole.
 fn decl_kind(out: &mut String, kind: &DeclKind) {
     match kind {
         DeclKind::Consent(c) => {
@@ -268,6 +271,8 @@ fn trigger(t: &Trigger) -> String {
     }
 }
 
+/// A list of steps' dump. Long by design: one arm per step kind (LANGUAGE.md
+/// §4), each that kind's dump format.
 fn steps(out: &mut String, list: &[Step], depth: usize) {
     let pad = "  ".repeat(depth);
     for s in list {
