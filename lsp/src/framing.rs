@@ -45,51 +45,9 @@ async fn read_frame_within<R: AsyncBufRead + Unpin>(
     input: &mut R,
     max: usize,
 ) -> std::io::Result<Frame> {
-    let mut length: Option<Result<usize, String>> = None;
-    let mut problem: Option<String> = None;
-    let mut seen_header = false;
-    loop {
-        let mut line = Vec::new();
-        let n = (&mut *input)
-            .take(MAX_HEADER_LINE as u64 + 1)
-            .read_until(b'\n', &mut line)
-            .await?;
-        if n == 0 {
-            return Ok(Frame::End);
-        }
-        if line.len() > MAX_HEADER_LINE && !line.ends_with(b"\n") {
-            // Skip the rest of the over-long line.
-            let mut rest = Vec::new();
-            input.read_until(b'\n', &mut rest).await?;
-            problem.get_or_insert_with(|| "a header line is too long".into());
-            seen_header = true;
-            continue;
-        }
-        let text = String::from_utf8_lossy(&line);
-        let text = text.trim_end_matches(['\r', '\n']);
-        if text.is_empty() {
-            if seen_header {
-                break;
-            }
-            // Blank lines between frames are tolerated.
-            continue;
-        }
-        seen_header = true;
-        match text.split_once(':') {
-            Some((name, value)) if name.trim().eq_ignore_ascii_case("content-length") => {
-                let value = value.trim();
-                length = Some(
-                    value
-                        .parse::<usize>()
-                        .map_err(|_| format!("`Content-Length: {value}` is not a length")),
-                );
-            }
-            Some(_) => {}
-            None => {
-                problem.get_or_insert_with(|| format!("`{text}` is not a header"));
-            }
-        }
-    }
+    let Some((length, problem)) = read_headers(input).await? else {
+        return Ok(Frame::End);
+    };
     let length = match length {
         Some(Ok(n)) => n,
         Some(Err(why)) => return Ok(Frame::Malformed(why)),
@@ -127,6 +85,60 @@ async fn read_frame_within<R: AsyncBufRead + Unpin>(
         Ok(()) => Ok(Frame::Message(body)),
         Err(why) => Ok(Frame::Invalid(why)),
     }
+}
+
+/// A frame's header lines up to the empty one: its `Content-Length` (or why
+/// it is not one) and the first problem with the headers; `None` when the
+/// input ends first.
+async fn read_headers<R: AsyncBufRead + Unpin>(
+    input: &mut R,
+) -> std::io::Result<Option<(Option<Result<usize, String>>, Option<String>)>> {
+    let mut length: Option<Result<usize, String>> = None;
+    let mut problem: Option<String> = None;
+    let mut seen_header = false;
+    loop {
+        let mut line = Vec::new();
+        let n = (&mut *input)
+            .take(MAX_HEADER_LINE as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        if line.len() > MAX_HEADER_LINE && !line.ends_with(b"\n") {
+            // Skip the rest of the over-long line.
+            let mut rest = Vec::new();
+            input.read_until(b'\n', &mut rest).await?;
+            problem.get_or_insert_with(|| "a header line is too long".into());
+            seen_header = true;
+            continue;
+        }
+        let text = String::from_utf8_lossy(&line);
+        let text = text.trim_end_matches(['\r', '\n']);
+        if text.is_empty() {
+            if seen_header {
+                break;
+            }
+            // Blank lines between frames are tolerated.
+            continue;
+        }
+        seen_header = true;
+        match text.split_once(':') {
+            Some((name, value)) if name.trim().eq_ignore_ascii_case("content-length") => {
+                let value = value.trim();
+                length = Some(
+                    value
+                        .parse::<usize>()
+                        .map_err(|_| format!("`Content-Length: {value}` is not a length")),
+                );
+            }
+            Some(_) => {}
+            None => {
+                problem.get_or_insert_with(|| format!("`{text}` is not a header"));
+            }
+        }
+    }
+    Ok(Some((length, problem)))
 }
 
 /// Whether a JSON body is a JSON-RPC 2.0 message tower-lsp-server can take: an
