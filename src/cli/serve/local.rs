@@ -387,9 +387,7 @@ fn run_loop(
     args: &ServeArgs,
     load_failure: &std::rc::Rc<std::cell::RefCell<Option<String>>>,
 ) -> Result<(), String> {
-    let mut waiting: Vec<tokio::sync::oneshot::Sender<Result<(), String>>> = Vec::new();
-    let mut first_waiting: Option<Instant> = None;
-    let mut last_commit = Instant::now();
+    let mut waiting = Waiting::new();
     let mut last_tick = Instant::now();
     let mut watch = PolicyWatch::new(&args.policy);
     let mut outcome = Ok(());
@@ -398,11 +396,7 @@ fn run_loop(
         // answers the requests waiting.
         if watch.asked(reload) {
             let reloaded = local.reload(args, &watch, load_failure);
-            for done in waiting.drain(..) {
-                let _ = done.send(reloaded.clone());
-            }
-            first_waiting = None;
-            last_commit = Instant::now();
+            waiting.answer(&reloaded);
             if let Err(e) = reloaded {
                 outcome = Err(e);
                 break;
@@ -410,20 +404,12 @@ fn run_loop(
         }
         match rx.recv_timeout(Duration::from_millis(5)) {
             Ok(batch) => {
-                let mut applied = Ok(());
-                for line in &batch.lines {
-                    applied = local.take(line);
-                    if applied.is_err() {
-                        break;
-                    }
-                }
-                if let Err(e) = applied {
+                if let Err(e) = batch.lines.iter().try_for_each(|line| local.take(line)) {
                     let _ = batch.done.send(Err(e.clone()));
                     outcome = Err(e);
                     break;
                 }
                 waiting.push(batch.done);
-                first_waiting.get_or_insert_with(Instant::now);
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -439,16 +425,13 @@ fn run_loop(
                 break;
             }
         }
-        let group_due = first_waiting.is_some_and(|t| t.elapsed() >= GROUP_COMMIT)
+        let group_due = waiting.since.is_some_and(|t| t.elapsed() >= GROUP_COMMIT)
             || local.uncommitted >= args.commit_every;
-        let time_due = local.uncommitted > 0 && last_commit.elapsed() >= args.commit_interval;
+        let time_due =
+            local.uncommitted > 0 && waiting.last_commit.elapsed() >= args.commit_interval;
         if group_due || time_due {
             let committed = local.commit();
-            for done in waiting.drain(..) {
-                let _ = done.send(committed.clone());
-            }
-            first_waiting = None;
-            last_commit = Instant::now();
+            waiting.answer(&committed);
             if let Err(e) = committed {
                 outcome = Err(e);
                 break;
@@ -460,12 +443,42 @@ fn run_loop(
         Ok(()) => local.commit(),
         Err(e) => Err(e.clone()),
     };
-    for done in waiting.drain(..) {
-        let _ = done.send(committed.clone());
-    }
+    waiting.answer(&committed);
     // Requests still queued are refused: they were not taken.
     while let Ok(batch) = rx.try_recv() {
         let _ = batch.done.send(Err("shutting down; retry".into()));
     }
     outcome.and(committed)
+}
+
+/// The requests taken since the last commit, answered by the next one.
+struct Waiting {
+    done: Vec<tokio::sync::oneshot::Sender<Result<(), String>>>,
+    /// When the oldest of them was taken.
+    since: Option<Instant>,
+    last_commit: Instant,
+}
+
+impl Waiting {
+    fn new() -> Waiting {
+        Waiting {
+            done: Vec::new(),
+            since: None,
+            last_commit: Instant::now(),
+        }
+    }
+
+    fn push(&mut self, done: tokio::sync::oneshot::Sender<Result<(), String>>) {
+        self.done.push(done);
+        self.since.get_or_insert_with(Instant::now);
+    }
+
+    /// Answers every request waiting with a commit's result.
+    fn answer(&mut self, committed: &Result<(), String>) {
+        for done in self.done.drain(..) {
+            let _ = done.send(committed.clone());
+        }
+        self.since = None;
+        self.last_commit = Instant::now();
+    }
 }
